@@ -1,0 +1,49 @@
+# `make run` serves the portal with an embedded chat server and demo data;
+# `make test` runs every test: unit, integration (real Synapse), browser (real Chromium).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint format chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	mkdir -p .state
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py runportal
+
+test: $(VENV)/.installed-dev chromium lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The browser tests drive the system's Chromium (Debian's `chromium` package).
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "Installing Chromium from Debian's packages..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+	@test -x $(CHROMIUM) || { echo "Chromium is required at $(CHROMIUM) for the browser tests."; exit 1; }
+
+clean:
+	rm -rf $(VENV) .state .pytest_cache .ruff_cache

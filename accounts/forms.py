@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.forms import AuthenticationForm
+
+from portal.audit import audit_record
+from portal.models import Outcome
+from rooms.backend.errors import ChatServerUnavailable
+
+
+class LoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "That username and password do not match an account. Use your chat username "
+            "(such as alice or @alice:example.org) and your chat password."
+        ),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Chat username"
+        self.fields["username"].widget.attrs.update(
+            {"autocomplete": "username", "placeholder": "alice or @alice:example.org"}
+        )
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except ChatServerUnavailable as exc:
+            username = self.cleaned_data.get("username", "")
+            audit_record(
+                action="auth.login",
+                outcome=Outcome.FAILED,
+                request=self.request,
+                target_kind="user",
+                target_id=username,
+                target_label=username,
+                error=exc.detail,
+            )
+            raise

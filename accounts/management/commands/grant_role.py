@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.models import User
+from portal.audit import audit_record
+
+ROLES = {"administrator": "is_portal_admin", "auditor": "is_auditor"}
+
+
+class Command(BaseCommand):
+    help = "Grant or revoke a portal role (administrator, auditor) for a local or chat account."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "username", help="A local username, or a chat ID such as @a:example.org"
+        )
+        parser.add_argument("role", choices=sorted(ROLES))
+        parser.add_argument("--revoke", action="store_true", help="Take the role away instead.")
+
+    def handle(self, *args: Any, username: str, role: str, revoke: bool, **options: Any) -> None:
+        user = User.objects.filter(username=username).first()
+        if user is None and username.startswith("@"):
+            # A chat user who has not logged in yet: their account is made now.
+            user = User.objects.create(username=username, chat_id=username)
+            user.set_unusable_password()
+            user.save()
+        if user is None:
+            raise CommandError(f"No account named {username!r}. Create it with createsuperuser.")
+        field = ROLES[role]
+        before = getattr(user, field)
+        setattr(user, field, not revoke)
+        user.save(update_fields=[field])
+        audit_record(
+            action=f"account.role_{'revoke' if revoke else 'grant'}",
+            target_kind="user",
+            target_id=user.chat_id or user.username,
+            target_label=user.label,
+            before={role: before},
+            after={role: not revoke},
+        )
+        verb = "no longer has" if revoke else "now has"
+        self.stdout.write(self.style.SUCCESS(f"{username} {verb} the {role} role."))

@@ -1,0 +1,50 @@
+"""Request IDs for the audit log, and a clear page when the chat server fails."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Gives every request an ID that its audit entries share, and returns it to the client."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.request_id = uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class ChatServerErrorMiddleware:
+    """Turns a chat server failure that no view handled into a clear page, never a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, ChatBackendError):
+            return None
+        log.warning("Chat server error on %s: %s", request.path, exception)
+        unavailable = isinstance(exception, ChatServerUnavailable)
+        response = TemplateResponse(
+            request,
+            "portal/chat_unavailable.html",
+            {"detail": exception.detail, "unavailable": unavailable},
+            status=503 if unavailable else 502,
+        )
+        return response.render()

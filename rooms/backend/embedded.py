@@ -1,0 +1,302 @@
+"""The embedded Synapse homeserver: used by `make run`, a management command and the tests.
+
+It listens on loopback only, keeps its SQLite database and keys in one folder, talks to
+no other server, and dies with the process that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from rooms.backend.errors import ChatBackendError, ChatInvalid
+from rooms.backend.matrix.client import MatrixChatBackend
+
+SERVICE_LOCALPART = "roomportal"
+CONNECTION_FILE = "connection.json"
+START_TIMEOUT_SECONDS = 90.0
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded chat server could not be started or set up."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How the portal reaches a homeserver as its service account."""
+
+    url: str
+    server_name: str
+    token: str
+
+    def client(self, timeout: float = 10.0) -> MatrixChatBackend:
+        return MatrixChatBackend(
+            base_url=self.url, server_name=self.server_name, token=self.token, timeout=timeout
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_connection(directory: Path) -> Connection | None:
+    """The connection an earlier bootstrap wrote into the folder, if any."""
+    try:
+        data = json.loads((directory / CONNECTION_FILE).read_text())
+        return Connection(data["url"], data["server_name"], data["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _die_with_parent() -> None:
+    # Linux: the homeserver gets SIGTERM when the process that started it dies, even
+    # by SIGKILL, so a crashed test run or a killed `make run` leaves no orphan.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class EmbeddedSynapse:
+    """One Synapse process with its configuration and state in `directory`."""
+
+    def __init__(self, directory: Path, *, port: int, server_name: str) -> None:
+        self.directory = Path(directory)
+        self.port = port
+        self.server_name = server_name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "homeserver.yaml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "homeserver.log"
+
+    @property
+    def service_user(self) -> str:
+        return f"@{SERVICE_LOCALPART}:{self.server_name}"
+
+    # --- configuration ----------------------------------------------------------------
+
+    def _secrets(self) -> dict[str, str]:
+        path = self.directory / "secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        values = {
+            key: secrets.token_urlsafe(32)
+            for key in ("registration", "macaroon", "form", "service_password")
+        }
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
+        return values
+
+    def write_config(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        keys = self._secrets()
+        d = self.directory
+        # JSON is valid YAML, so the config is written without a YAML library.
+        config = {
+            "server_name": self.server_name,
+            "pid_file": str(d / "homeserver.pid"),
+            "listeners": [
+                {
+                    "port": self.port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "tls": False,
+                    "x_forwarded": False,
+                    "resources": [{"names": ["client"], "compress": False}],
+                }
+            ],
+            "database": {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}},
+            "media_store_path": str(d / "media"),
+            "signing_key_path": str(d / "signing.key"),
+            "registration_shared_secret": keys["registration"],
+            "macaroon_secret_key": keys["macaroon"],
+            "form_secret": keys["form"],
+            "report_stats": False,
+            "enable_metrics": False,
+            "enable_registration": False,
+            # No federation and no key servers: this server talks to nobody else.
+            "federation_domain_whitelist": [],
+            "trusted_key_servers": [],
+            "suppress_key_server_warning": True,
+            "room_list_publication_rules": [
+                {"user_id": self.service_user, "action": "allow"},
+                {"action": "deny"},
+            ],
+            # The portal throttles its own logins; the tests and the demo log many chat
+            # users in from one loopback address, which Synapse's default would refuse.
+            "rc_login": {
+                kind: {"per_second": 50, "burst_count": 500}
+                for kind in ("address", "account", "failed_attempts")
+            },
+        }
+        self.config_path.write_text(json.dumps(config, indent=2))
+        if not (d / "signing.key").exists():
+            subprocess.run(
+                [*self._command(), "--generate-keys"],
+                check=True,
+                capture_output=True,
+                cwd=d,
+            )
+
+    def _command(self) -> list[str]:
+        return [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)]
+
+    # --- process ----------------------------------------------------------------------
+
+    def _stop_stale(self) -> None:
+        """Stop a homeserver left running from this folder by an earlier, killed run."""
+        pid_file = self.directory / "homeserver.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if str(self.config_path).encode() in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        self.write_config()
+        self._stop_stale()
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise EmbeddedServerError(
+                    f"Port {self.port} is already in use; set CHAT_EMBEDDED_PORT to a free port."
+                )
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self._command(),
+            cwd=self.directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+            preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"Synapse exited with code {self.process.returncode}; see {self.log_path}."
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise EmbeddedServerError(f"Synapse did not become healthy in {timeout:.0f}s.")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> EmbeddedSynapse:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- bootstrap --------------------------------------------------------------------
+
+    def bootstrap(self) -> Connection:
+        """Make sure the service account exists, is a server admin and is not rate-limited.
+
+        Safe to run on every start: an existing account is logged into, not recreated,
+        and a still-valid token from the last run is kept.
+        """
+        previous = read_connection(self.directory)
+        if previous and previous.url == self.url:
+            with contextlib.suppress(ChatBackendError):
+                if previous.client().whoami() == self.service_user:
+                    return previous
+        password = self._secrets()["service_password"]
+        token = self._register_service_account(password) or self._login(password)
+        connection = Connection(self.url, self.server_name, token)
+        client = connection.client()
+        try:
+            client.http.request(
+                "POST",
+                f"/_synapse/admin/v1/users/{self.service_user}/override_ratelimit",
+                json={"messages_per_second": 0, "burst_count": 0},
+            )
+        finally:
+            client.close()
+        path = self.directory / CONNECTION_FILE
+        path.write_text(json.dumps(connection.__dict__))
+        path.chmod(0o600)
+        return connection
+
+    def _register_service_account(self, password: str) -> str | None:
+        shared_secret = self._secrets()["registration"]
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            nonce = http.get("/_synapse/admin/v1/register").json()["nonce"]
+            mac = hmac.new(shared_secret.encode(), digestmod=hashlib.sha1)
+            mac.update(
+                b"\x00".join(
+                    [nonce.encode(), SERVICE_LOCALPART.encode(), password.encode(), b"admin"]
+                )
+            )
+            response = http.post(
+                "/_synapse/admin/v1/register",
+                json={
+                    "nonce": nonce,
+                    "username": SERVICE_LOCALPART,
+                    "password": password,
+                    "admin": True,
+                    "mac": mac.hexdigest(),
+                },
+            )
+        if response.status_code == 400 and response.json().get("errcode") == "M_USER_IN_USE":
+            return None
+        if response.status_code != 200:
+            raise EmbeddedServerError(f"Could not register the service account: {response.text}")
+        return response.json()["access_token"]
+
+    def _login(self, password: str) -> str:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            response = http.post(
+                "/_matrix/client/v3/login",
+                json={
+                    "type": "m.login.password",
+                    "identifier": {"type": "m.id.user", "user": SERVICE_LOCALPART},
+                    "password": password,
+                    "initial_device_display_name": "Room portal service",
+                },
+            )
+        if response.status_code != 200:
+            raise ChatInvalid(f"The service account could not log in: {response.text}")
+        return response.json()["access_token"]

@@ -1,0 +1,142 @@
+"""HTTP to the Matrix homeserver: one pooled httpx client, timeouts, 429 and error mapping.
+
+Every non-2xx answer, every network failure and every unreadable body becomes one of
+the portal's ChatBackendError subclasses here, so nothing above sees httpx or Matrix codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from rooms.backend.errors import (
+    ChatBackendError,
+    ChatConflict,
+    ChatInvalid,
+    ChatNotFound,
+    ChatServerDenied,
+    ChatServerUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+# A 429 is waited out while the waits add up to no more than this; beyond it the
+# person would be staring at a spinner, so we give up and say the server is busy.
+MAX_RATE_LIMIT_WAIT_SECONDS = 15.0
+DEFAULT_RETRY_AFTER_SECONDS = 1.0
+
+
+def segment(value: str) -> str:
+    """Quote a room or user ID for use as one path segment."""
+    return quote(value, safe="")
+
+
+class MatrixTransport:
+    """Sends requests to one homeserver and returns the decoded JSON object of the answer."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            transport=transport,
+        )
+        self._token = token
+        self._sleep = sleep
+        self.calls = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        token: str | None = None,
+        authenticated: bool = True,
+    ) -> dict[str, Any]:
+        headers = {}
+        if authenticated:
+            headers["Authorization"] = f"Bearer {token or self._token}"
+        waited = 0.0
+        while True:
+            self.calls += 1
+            try:
+                response = self._http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                raise ChatServerUnavailable(
+                    "The chat server did not answer in time. Please try again."
+                ) from exc
+            except httpx.TransportError as exc:
+                raise ChatServerUnavailable(
+                    "The chat server cannot be reached. Please try again in a few minutes."
+                ) from exc
+            if response.status_code != 429:
+                return _decode(response)
+            wait = _retry_after(response)
+            if waited + wait > MAX_RATE_LIMIT_WAIT_SECONDS:
+                raise ChatServerUnavailable(
+                    "The chat server is busy and asked us to slow down. "
+                    "Please try again in a minute.",
+                    code="M_LIMIT_EXCEEDED",
+                )
+            log.info("Chat server rate limit on %s %s; waiting %.1fs", method, path, wait)
+            self._sleep(wait)
+            waited += wait
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        body = response.json()
+        millis = body.get("retry_after_ms") if isinstance(body, dict) else None
+        if isinstance(millis, int | float) and millis >= 0:
+            return millis / 1000
+    except ValueError:
+        pass
+    header = response.headers.get("Retry-After", "")
+    return float(header) if header.isdigit() else DEFAULT_RETRY_AFTER_SECONDS
+
+
+def _decode(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.is_success:
+        if not isinstance(body, dict):
+            raise ChatServerUnavailable(
+                "The chat server sent an answer the portal cannot read. Please try again later."
+            )
+        return body
+    code = body.get("errcode", "") if isinstance(body, dict) else ""
+    detail = body.get("error", "") if isinstance(body, dict) else ""
+    status = response.status_code
+    if status >= 500:
+        raise ChatServerUnavailable(code=code)
+    if status in (401, 403):
+        raise ChatServerDenied(detail, code=code)
+    if status == 404:
+        raise ChatNotFound(detail, code=code)
+    if status == 409 or code == "M_ROOM_IN_USE":
+        raise ChatConflict(detail, code=code)
+    if status == 400:
+        raise ChatInvalid(detail, code=code)
+    raise ChatBackendError(detail, code=code)

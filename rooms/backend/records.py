@@ -1,0 +1,125 @@
+"""Typed records that cross the chat backend boundary, in the portal's own words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+NAME_MAX_LENGTH = 256
+DESCRIPTION_MAX_LENGTH = 256
+
+
+class Privacy(StrEnum):
+    """Who can find and join a room (Persistent Chat's Open / Closed / Secret)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    SECRET = "secret"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+    @property
+    def explanation(self) -> str:
+        return {
+            Privacy.OPEN: "Everyone in the category can find it and join; there is no member list.",
+            Privacy.CLOSED: "Everyone in the category can find it and ask to join; "
+            "only members get in.",
+            Privacy.SECRET: "Only members can find it or get in.",
+        }[self]
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    MANAGER = "manager"
+    PRESENTER = "presenter"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class Invitations(StrEnum):
+    """Whether new members are invited (inherit the category's setting) or added directly."""
+
+    INHERIT = "inherit"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A person on the chat server."""
+
+    id: str
+    display_name: str = ""
+    deactivated: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.id
+
+
+@dataclass(frozen=True)
+class CategorySummary:
+    id: str
+    name: str
+    description: str
+    room_count: int
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: str
+    description: str
+    invitations_allowed: bool
+    allowed_members: frozenset[str]
+    denied_members: frozenset[str]
+    creators: frozenset[str]
+    room_ids: tuple[str, ...]
+
+    def in_scope(self, user_id: str) -> bool:
+        return user_id in self.allowed_members and user_id not in self.denied_members
+
+    def is_creator(self, user_id: str) -> bool:
+        return user_id in self.creators and self.in_scope(user_id)
+
+    @property
+    def summary(self) -> CategorySummary:
+        return CategorySummary(self.id, self.name, self.description, len(self.room_ids))
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """What a room-settings form holds."""
+
+    name: str
+    description: str
+    category_id: str
+    privacy: Privacy = Privacy.CLOSED
+    auditorium: bool = False
+    invitations: Invitations = Invitations.INHERIT
+
+
+@dataclass(frozen=True)
+class Room:
+    id: str
+    settings: RoomSettings
+    disabled: bool = False
+    members: frozenset[str] = field(default_factory=frozenset)
+    managers: frozenset[str] = field(default_factory=frozenset)
+    presenters: frozenset[str] = field(default_factory=frozenset)
+    # People who asked to join a Closed room and wait for a manager.
+    knocking: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def principals(self, role: Role) -> frozenset[str]:
+        return {
+            Role.MEMBER: self.members,
+            Role.MANAGER: self.managers,
+            Role.PRESENTER: self.presenters,
+        }[role]

@@ -1,0 +1,115 @@
+"""Demo data: people, categories and rooms of every privacy, created idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.models import User
+from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Invitations, Privacy, RoomSettings
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    who: str
+
+
+CHAT_PEOPLE = [
+    # localpart, display name, password, what they show
+    ("carol", "Carol Creator", "carol-demo-pass", "creates rooms in Engineering and Sales"),
+    ("paul", "Paul Plain", "paul-demo-pass", "in scope, no create rights"),
+    ("erin", "Erin Engineer", "erin-demo-pass", "creates rooms in Support"),
+    ("olivia", "Olivia Outsider", "olivia-demo-pass", "outside every category but Support"),
+]
+LOCAL_ACCOUNTS = [
+    ("admin", "admin-demo-pass", "portal administrator", {"is_portal_admin": True}),
+    ("auditor", "auditor-demo-pass", "auditor", {"is_auditor": True}),
+]
+CATEGORIES = [
+    # name, description, invitations allowed, creators, scope
+    ("Engineering", "Engineering teams and projects", True, ["carol"], ["carol", "paul", "erin"]),
+    ("Sales", "Sales and customer accounts", False, ["carol"], ["carol", "paul"]),
+    ("Support", "Customer support and escalations", True, ["erin"], ["erin", "paul", "olivia"]),
+]
+ROOMS = [
+    # name, description, category, privacy, auditorium, manager, members
+    (
+        "Engineering announcements",
+        "News for all engineers",
+        "Engineering",
+        Privacy.OPEN,
+        True,
+        "carol",
+        [],
+    ),
+    (
+        "Platform team",
+        "Day-to-day platform work",
+        "Engineering",
+        Privacy.CLOSED,
+        False,
+        "carol",
+        ["erin"],
+    ),
+    (
+        "Incident war room",
+        "Live incidents only",
+        "Engineering",
+        Privacy.SECRET,
+        False,
+        "carol",
+        ["erin"],
+    ),
+    ("Sales pipeline", "Deals in progress", "Sales", Privacy.CLOSED, False, "carol", ["paul"]),
+    ("Deals desk", "Ask about pricing and contracts", "Sales", Privacy.OPEN, False, "carol", []),
+    ("Escalations", "Customer escalations", "Support", Privacy.SECRET, False, "erin", ["paul"]),
+]
+
+
+def seed_demo(client: MatrixChatBackend) -> list[DemoLogin]:
+    """Make the demo world exist on the chat server and in the portal; safe to run again."""
+    logins = []
+    for localpart, display_name, password, who in CHAT_PEOPLE:
+        client.ensure_user(localpart, password=password, display_name=display_name)
+        logins.append(DemoLogin(localpart, password, f"{display_name}: {who}"))
+    for username, password, who, flags in LOCAL_ACCOUNTS:
+        user, _ = User.objects.get_or_create(username=username, defaults=flags)
+        user.set_password(password)
+        user.save()
+        logins.append(DemoLogin(username, password, f"local account, {who}"))
+
+    existing = {c.name: c for c in client.list_categories()}
+    categories = {}
+    for name, description, invitations, creators, scope in CATEGORIES:
+        category = existing.get(name) or client.create_category(
+            name=name,
+            description=description,
+            invitations_allowed=invitations,
+            creators=[client.user_id_for(c) for c in creators],
+        )
+        missing = {client.user_id_for(u) for u in scope} - category.allowed_members
+        client.add_to_category_scope(category.id, sorted(missing))
+        categories[name] = category
+
+    for name, description, category, privacy, auditorium, manager, members in ROOMS:
+        if client.room_name_taken(name):
+            continue
+        manager_id = client.user_id_for(manager)
+        member_ids = [client.user_id_for(m) for m in members]
+        if privacy is not Privacy.OPEN:
+            member_ids.insert(0, manager_id)
+        client.create_room(
+            RoomSettings(
+                name=name,
+                description=description,
+                category_id=categories[category].id,
+                privacy=privacy,
+                auditorium=auditorium,
+                invitations=Invitations.INHERIT,
+            ),
+            managers=[manager_id],
+            members=member_ids,
+        )
+    return logins

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from rooms.backend import chat_backend
+from rooms.backend.embedded import EmbeddedSynapse
+from rooms.demo import seed_demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the portal: start the embedded chat server (unless CHAT_SERVER_URL names one), "
+        "seed the demo data, print the demo logins and run the web server."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--seed",
+            action="store_true",
+            help="Seed demo data on an existing homeserver too (always done on the embedded one).",
+        )
+
+    def handle(self, *args: Any, addrport: str, seed: bool, **options: Any) -> None:
+        with contextlib.ExitStack() as stack:
+            if not settings.CHAT_SERVER_URL:
+                server = stack.enter_context(
+                    EmbeddedSynapse(
+                        settings.CHAT_EMBEDDED_DIR,
+                        port=settings.CHAT_EMBEDDED_PORT,
+                        server_name=settings.CHAT_EMBEDDED_SERVER_NAME,
+                    )
+                )
+                server.bootstrap()
+                self.stdout.write(f"Embedded chat server {server.server_name} at {server.url}")
+                seed = True
+            else:
+                self.stdout.write(f"Using the chat server at {settings.CHAT_SERVER_URL}")
+            if seed:
+                self.stdout.write("Seeding demo data...")
+                logins = seed_demo(chat_backend())
+                self.stdout.write(self.style.SUCCESS(f"\nPortal: http://{addrport}/  Demo logins:"))
+                for login in logins:
+                    self.stdout.write(f"  {login.username:<10} {login.password:<20} {login.who}")
+                self.stdout.write("")
+            # No autoreloader: it would restart this command and the chat server with it.
+            call_command("runserver", addrport, use_reloader=False)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from rooms.backend import chat_backend
+from rooms.demo import seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create the demo people, categories and rooms on the chat server (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for login in seed_demo(chat_backend()):
+            self.stdout.write(f"  {login.username:<10} {login.password:<20} {login.who}")
