@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from portal.audit import audit_record
@@ -24,6 +25,17 @@ class LoginForm(AuthenticationForm):
         self.fields["username"].widget.attrs.update(
             {"autocomplete": "username", "placeholder": "alice or @alice:example.org"}
         )
+
+    def clean_username(self) -> str:
+        # AuthenticationForm sets max_length after the field is built, so it adds no
+        # validator: check it here, before anything is sent to the chat server.
+        username = self.cleaned_data["username"]
+        limit = self.fields["username"].max_length
+        if len(username) > limit:
+            raise forms.ValidationError(
+                f"A username has at most {limit} characters (this one has {len(username)})."
+            )
+        return username
 
     def clean(self) -> dict[str, Any]:
         try:

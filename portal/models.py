@@ -28,11 +28,14 @@ class AuditEntryQuerySet(models.QuerySet):
 
 class AuditEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Not constrained and never nulled: deleting a user must not change an audit row
+    # (the database refuses any UPDATE). The copies below say who it was.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     # Copies of who acted, kept when the user is deleted.

@@ -74,10 +74,14 @@ def _die_with_parent() -> None:
 class EmbeddedSynapse:
     """One Synapse process with its configuration and state in `directory`."""
 
-    def __init__(self, directory: Path, *, port: int, server_name: str) -> None:
+    def __init__(
+        self, directory: Path, *, port: int, server_name: str, bcrypt_rounds: int = 12
+    ) -> None:
         self.directory = Path(directory)
         self.port = port
         self.server_name = server_name
+        # Tests lower it: they create and log in hundreds of throwaway users.
+        self.bcrypt_rounds = bcrypt_rounds
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -135,6 +139,7 @@ class EmbeddedSynapse:
             "macaroon_secret_key": keys["macaroon"],
             "form_secret": keys["form"],
             "report_stats": False,
+            "bcrypt_rounds": self.bcrypt_rounds,
             "enable_metrics": False,
             "enable_registration": False,
             # No federation and no key servers: this server talks to nobody else.

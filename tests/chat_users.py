@@ -1,0 +1,61 @@
+"""Real chat users with their own Matrix logins, to check what people can do in a room."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+CLIENT = "/_matrix/client/v3"
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+@dataclass
+class ChatUser:
+    user_id: str
+    http: httpx.Client
+
+    @classmethod
+    def login(cls, url: str, user_id: str, password: str) -> ChatUser:
+        response = httpx.post(
+            f"{url}{CLIENT}/login",
+            json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": user_id},
+                "password": password,
+            },
+        )
+        response.raise_for_status()
+        token = response.json()["access_token"]
+        return cls(
+            user_id,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10),
+        )
+
+    def join(self, room_id: str) -> httpx.Response:
+        return self.http.post(f"{CLIENT}/join/{_q(room_id)}", json={})
+
+    def knock(self, room_id: str) -> httpx.Response:
+        return self.http.post(f"{CLIENT}/knock/{_q(room_id)}", json={})
+
+    def send(self, room_id: str, text: str) -> httpx.Response:
+        return self.http.put(
+            f"{CLIENT}/rooms/{_q(room_id)}/send/m.room.message/{uuid.uuid4().hex}",
+            json={"msgtype": "m.text", "body": text},
+        )
+
+    def read(self, room_id: str) -> httpx.Response:
+        return self.http.get(f"{CLIENT}/rooms/{_q(room_id)}/messages", params={"dir": "b"})
+
+    def visible_rooms(self, space_id: str) -> set[str] | None:
+        """The rooms this person sees in a category (None: the category itself is hidden)."""
+        response = self.http.get(f"/_matrix/client/v1/rooms/{_q(space_id)}/hierarchy")
+        if response.status_code == 403:
+            return None
+        response.raise_for_status()
+        return {room["room_id"] for room in response.json()["rooms"]} - {space_id}

@@ -1,0 +1,98 @@
+"""Test harness: every test run starts its own real Synapse on a free loopback port."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from rooms.backend.embedded import Connection, EmbeddedSynapse, free_port
+from rooms.backend.matrix.client import MatrixChatBackend
+from tests.chat_users import ChatUser
+
+TEST_SERVER_NAME = "portal.test"
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+    server = EmbeddedSynapse(
+        tmp_path_factory.mktemp("synapse"),
+        port=free_port(),
+        server_name=TEST_SERVER_NAME,
+        bcrypt_rounds=4,
+    )
+    with server:
+        yield server.bootstrap()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _portal_uses_test_synapse(synapse: Connection) -> None:
+    # Session-wide: the portal talks to the test homeserver unless a test overrides it.
+    settings.CHAT_SERVER_URL = synapse.url
+    settings.CHAT_SERVER_NAME = synapse.server_name
+    settings.CHAT_SERVICE_TOKEN = synapse.token
+
+
+@pytest.fixture(scope="session")
+def chat(synapse: Connection) -> Iterator[MatrixChatBackend]:
+    """The service account's client, for arranging and checking state on the chat server."""
+    client = synapse.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def chat_down(settings: Any) -> None:
+    """Point the portal at a port where no chat server listens."""
+    settings.CHAT_SERVER_URL = f"http://127.0.0.1:{free_port()}"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def make_chat_user(chat: MatrixChatBackend, synapse: Connection):
+    """Create a person on the chat server; returns a ChatUser logged in as them."""
+
+    def make(name: str = "user", display_name: str = "") -> ChatUser:
+        localpart = unique(name)
+        principal = chat.ensure_user(
+            localpart, password=PASSWORD, display_name=display_name or name.capitalize()
+        )
+        return ChatUser.login(synapse.url, principal.id, PASSWORD)
+
+    return make
+
+
+@pytest.fixture
+def category_world(chat: MatrixChatBackend, make_chat_user):
+    """A category with a creator and an in-scope member, and a person outside its scope."""
+    creator, member, outsider = (
+        make_chat_user("creator"),
+        make_chat_user("member"),
+        make_chat_user("outsider"),
+    )
+    category = chat.create_category(
+        name=unique("Category "), description="Test category", creators=[creator.user_id]
+    )
+    chat.add_to_category_scope(category.id, [creator.user_id, member.user_id])
+    return {
+        "category": chat.get_category(category.id),
+        "creator": creator,
+        "member": member,
+        "outsider": outsider,
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that cannot run fails the run: skips are not allowed here."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == 0:
+        reporter.write_line(f"{len(skipped)} test(s) skipped: every test must run.", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

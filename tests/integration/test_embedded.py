@@ -1,0 +1,73 @@
+"""The embedded Synapse launcher: start, bootstrap, stop."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from rooms.backend.embedded import EmbeddedServerError, EmbeddedSynapse, free_port
+
+
+def test_bootstrap_is_idempotent_and_makes_an_unthrottled_admin(synapse, tmp_path):
+    server = EmbeddedSynapse(tmp_path, port=free_port(), server_name="again.test", bcrypt_rounds=4)
+    with server:
+        first = server.bootstrap()
+        assert server.bootstrap() == first  # the valid token is kept
+        (tmp_path / "connection.json").unlink()
+        second = server.bootstrap()  # the existing account is logged into, not recreated
+        client = second.client()
+        assert client.whoami() == "@roomportal:again.test"
+        assert client.is_server_admin()
+        override = client.http.request(
+            "GET", "/_synapse/admin/v1/users/@roomportal:again.test/override_ratelimit"
+        )
+        assert override == {"messages_per_second": 0, "burst_count": 0}
+        client.close()
+    assert server.process.poll() is not None
+
+
+def test_config_listens_on_loopback_only_and_federates_with_nobody(tmp_path):
+    server = EmbeddedSynapse(tmp_path, port=free_port(), server_name="config.test")
+    server.write_config()
+    config = server.config_path.read_text()
+    assert '"bind_addresses": [\n        "127.0.0.1"\n      ]' in config
+    assert '"trusted_key_servers": []' in config
+    assert '"federation_domain_whitelist": []' in config
+    assert '"report_stats": false' in config
+    assert '"user_id": "@roomportal:config.test"' in config
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        server = EmbeddedSynapse(tmp_path, port=busy.getsockname()[1], server_name="busy.test")
+        with pytest.raises(EmbeddedServerError, match="already in use"):
+            server.start()
+
+
+def test_the_server_dies_with_the_process_that_started_it(tmp_path):
+    script = (
+        "import sys, time\n"
+        "from rooms.backend.embedded import EmbeddedSynapse\n"
+        f"s = EmbeddedSynapse({str(tmp_path)!r}, port={free_port()}, server_name='orphan.test')\n"
+        "s.start()\n"
+        "print(s.process.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=settings.BASE_DIR, text=True
+    )
+    synapse_pid = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no cleanup code of the parent runs
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{synapse_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{synapse_pid}").exists()

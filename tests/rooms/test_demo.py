@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User
+from rooms.demo import CATEGORIES, ROOMS, seed_demo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_is_idempotent_and_makes_the_demo_world(chat):
+    seed_demo(chat)
+    first = {c.name: c for c in chat.list_categories()}
+    logins = seed_demo(chat)
+    second = {c.name: c for c in chat.list_categories()}
+    assert {name for name, *_ in CATEGORIES} <= set(second)
+    assert {n: c.room_ids for n, c in first.items()} == {n: c.room_ids for n, c in second.items()}
+    assert sum(len(second[name].room_ids) for name, *_ in CATEGORIES) == len(ROOMS)
+    carol = chat.user_id_for("carol")
+    assert {c.name for c in chat.find_categories_with_create_rights(carol)} == {
+        "Engineering",
+        "Sales",
+    }
+    assert chat.find_categories_with_create_rights(chat.user_id_for("paul")) == []
+    assert User.objects.get(username="admin").is_administrator
+    assert User.objects.get(username="auditor").is_auditor
+    assert {login.username for login in logins} >= {"carol", "paul", "admin", "auditor"}
+    for login in logins[:4]:  # the chat users' printed passwords work on the chat server
+        assert chat.login(login.username, login.password).id == chat.user_id_for(login.username)

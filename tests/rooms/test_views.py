@@ -1,0 +1,67 @@
+"""The categories page, for every kind of person."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import User
+from tests.factories import AdministratorFactory, AuditorFactory
+
+pytestmark = pytest.mark.django_db
+CATEGORIES = reverse("rooms:categories")
+
+
+def as_portal_user(client, chat_user) -> User:
+    user = User.objects.create(username=chat_user.user_id, chat_id=chat_user.user_id)
+    client.force_login(user)
+    return user
+
+
+def test_anonymous_people_are_sent_to_log_in(client):
+    response = client.get(CATEGORIES)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_dashboard_leads_to_the_categories(client, category_world):
+    as_portal_user(client, category_world["creator"])
+    assert client.get(reverse("dashboard"))["Location"] == CATEGORIES
+
+
+def test_creator_sees_their_categories_live_from_the_chat_server(client, category_world):
+    as_portal_user(client, category_world["creator"])
+    response = client.get(CATEGORIES)
+    assert response.status_code == 200
+    assert [c.id for c in response.context["categories"]] == [category_world["category"].id]
+    assert category_world["category"].name in response.content.decode()
+
+
+def test_person_without_create_rights_sees_how_to_get_them(client, category_world):
+    as_portal_user(client, category_world["member"])
+    response = client.get(CATEGORIES)
+    assert response.context["categories"] == []
+    assert "You cannot create rooms in any category yet" in response.content.decode()
+
+
+def test_administrator_sees_every_category(client, category_world):
+    client.force_login(AdministratorFactory())
+    ids = {c.id for c in client.get(CATEGORIES).context["categories"]}
+    assert category_world["category"].id in ids
+
+
+def test_auditor_without_chat_id_has_no_create_rights(client, category_world):
+    client.force_login(AuditorFactory())
+    assert client.get(CATEGORIES).context["categories"] == []
+
+
+def test_chat_server_down_is_a_clear_503_page(client, category_world, chat_down):
+    as_portal_user(client, category_world["creator"])
+    response = client.get(CATEGORIES)
+    assert response.status_code == 503
+    assert "The chat server is not available" in response.content.decode()
+
+
+def test_only_get_is_allowed(client, category_world):
+    as_portal_user(client, category_world["creator"])
+    assert client.post(CATEGORIES).status_code == 405
