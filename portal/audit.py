@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from portal.models import AuditEntry, Outcome
+from rooms.backend.errors import ChatBackendError
+
+# The request being served, so services record its ID, address and browser without
+# taking the request as an argument. Set by RequestIdMiddleware.
+current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
 
 
 def _client_ip(request: HttpRequest) -> str | None:
@@ -29,6 +39,8 @@ def audit_record(
     error: str = "",
 ) -> AuditEntry:
     """Write one audit entry; the actor and request details come from the request."""
+    if request is None:
+        request = current_request.get()
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         actor = user if user is not None and user.is_authenticated else None
@@ -50,3 +62,53 @@ def audit_record(
         client_ip=_client_ip(request) if request is not None else None,
         user_agent=request.headers.get("User-Agent", "")[:512] if request is not None else "",
     )
+
+
+@dataclass
+class AuditScope:
+    """What an audited action fills in while it runs."""
+
+    target_id: str = ""
+    target_label: str = ""
+    category_id: str = ""
+    category_label: str = ""
+    before: Any = None
+    after: Any = None
+
+
+@contextmanager
+def audited(action: str, *, actor: Any, target_kind: str, **known: Any) -> Iterator[AuditScope]:
+    """Record one audit entry for the action in the block, whatever its outcome.
+
+    A PermissionDenied is recorded as denied, a chat server error as failed (with the
+    server's message), anything else raised as failed; all are re-raised.
+    """
+    scope = AuditScope(**known)
+
+    def write(outcome: Outcome, error: str = "") -> None:
+        audit_record(
+            action=action,
+            outcome=outcome,
+            actor=actor,
+            target_kind=target_kind,
+            target_id=scope.target_id,
+            target_label=scope.target_label,
+            category_id=scope.category_id,
+            category_label=scope.category_label,
+            before=scope.before,
+            after=scope.after,
+            error=error,
+        )
+
+    try:
+        yield scope
+    except PermissionDenied as exc:
+        write(Outcome.DENIED, str(exc))
+        raise
+    except ChatBackendError as exc:
+        write(Outcome.FAILED, exc.detail)
+        raise
+    except Exception as exc:
+        write(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    write(Outcome.SUCCEEDED)

@@ -40,3 +40,16 @@ class ChatConflict(ChatBackendError):
 
 class ChatInvalid(ChatBackendError):
     message = "The chat server rejected the request as invalid."
+
+
+class RoomCreationIncomplete(ChatBackendError):
+    """A room was made on the chat server but its setup failed part-way.
+
+    The client then tries to remove it again: `rolled_back` says whether it did, so the
+    person can be told whether a half-made room is left behind.
+    """
+
+    def __init__(self, detail: str, *, room_id: str, rolled_back: bool, code: str = "") -> None:
+        super().__init__(detail, code=code)
+        self.room_id = room_id
+        self.rolled_back = rolled_back

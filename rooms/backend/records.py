@@ -61,14 +61,6 @@ class Principal:
 
 
 @dataclass(frozen=True)
-class CategorySummary:
-    id: str
-    name: str
-    description: str
-    room_count: int
-
-
-@dataclass(frozen=True)
 class Category:
     id: str
     name: str
@@ -86,8 +78,8 @@ class Category:
         return user_id in self.creators and self.in_scope(user_id)
 
     @property
-    def summary(self) -> CategorySummary:
-        return CategorySummary(self.id, self.name, self.description, len(self.room_ids))
+    def room_count(self) -> int:
+        return len(self.room_ids)
 
 
 @dataclass(frozen=True)
@@ -116,6 +108,9 @@ class Room:
     @property
     def name(self) -> str:
         return self.settings.name
+
+    def roles_of(self, user_id: str) -> list[Role]:
+        return [role for role in Role if user_id in self.principals(role)]
 
     def principals(self, role: Role) -> frozenset[str]:
         return {

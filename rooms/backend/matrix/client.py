@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound, ChatServerDenied
+from rooms.backend.errors import (
+    ChatBackendError,
+    ChatInvalid,
+    ChatNotFound,
+    ChatServerDenied,
+    ChatServerUnavailable,
+    RoomCreationIncomplete,
+)
 from rooms.backend.matrix.state import (
     CATEGORY_SETTINGS_EVENT,
     MANAGER_LEVEL,
@@ -17,6 +27,7 @@ from rooms.backend.matrix.state import (
     SPACE_TYPE,
     RoomState,
     category_from_state,
+    category_of,
     category_power_levels,
     events_default_for,
     join_rules_for,
@@ -26,7 +37,6 @@ from rooms.backend.matrix.state import (
 from rooms.backend.matrix.transport import MatrixTransport, segment
 from rooms.backend.records import (
     Category,
-    CategorySummary,
     Invitations,
     Principal,
     Role,
@@ -190,10 +200,10 @@ class MatrixChatBackend:
         ]
         return sorted(categories, key=lambda c: c.name.casefold())
 
-    def find_categories_with_create_rights(self, user_id: str) -> list[CategorySummary]:
+    def find_categories_with_create_rights(self, user_id: str) -> list[Category]:
         """The categories in which this person may create rooms (Lync's
         FindCategoriesWithCreateRights)."""
-        return [c.summary for c in self.list_categories() if c.is_creator(user_id)]
+        return [c for c in self.list_categories() if c.is_creator(user_id)]
 
     def get_category(self, category_id: str) -> Category:
         """One category with its scope, creators and rooms."""
@@ -298,11 +308,65 @@ class MatrixChatBackend:
         room_id = body.get("room_id")
         if not isinstance(room_id, str):
             raise ChatBackendError("The chat server did not say which room it created.")
-        self._put_state(category.id, "m.space.child", {"via": [self.server_name]}, room_id)
-        invite = self._invites(settings.invitations, category)
-        for user_id in members:
-            self._add_member(room_id, user_id, invite=invite)
-        return self.get_room(room_id)
+        try:
+            self._put_state(category.id, "m.space.child", {"via": [self.server_name]}, room_id)
+            invite = self._invites(settings.invitations, category)
+            for user_id in members:
+                self._add_member(room_id, user_id, invite=invite)
+            return self.get_room(room_id)
+        except ChatBackendError as exc:
+            raise self._roll_back(room_id, exc) from exc
+
+    def _roll_back(self, room_id: str, cause: ChatBackendError) -> RoomCreationIncomplete:
+        """Remove a room whose setup failed; say whether that worked."""
+        try:
+            self.delete_room(room_id)
+        except ChatBackendError:
+            log.exception("Could not remove the half-made room %s", room_id)
+            return RoomCreationIncomplete(
+                cause.detail, room_id=room_id, rolled_back=False, code=cause.code
+            )
+        return RoomCreationIncomplete(
+            cause.detail, room_id=room_id, rolled_back=True, code=cause.code
+        )
+
+    def delete_room(self, room_id: str, *, timeout: float = 60.0) -> None:
+        """Remove a room from its category and from the chat server, with its history."""
+        state = self._state(room_id)
+        category_id = category_of(state)
+        if category_id:
+            with contextlib.suppress(ChatNotFound):
+                self._put_state(category_id, "m.space.child", {}, room_id)
+        body = self.http.request(
+            "DELETE",
+            f"{ADMIN}/v2/rooms/{segment(room_id)}",
+            json={"purge": True, "block": False, "message": "This room was deleted."},
+        )
+        delete_id = body.get("delete_id")
+        deadline = time.monotonic() + timeout
+        while isinstance(delete_id, str) and time.monotonic() < deadline:
+            status = self.http.request(
+                "GET", f"{ADMIN}/v2/rooms/delete_status/{segment(delete_id)}"
+            ).get("status")
+            if status == "complete":
+                return
+            if status == "failed":
+                raise ChatBackendError("The chat server could not delete the room.")
+            time.sleep(0.2)
+        raise ChatServerUnavailable("The chat server is still deleting the room; check again soon.")
+
+    def list_rooms(self) -> list[Room]:
+        """Every room in every category, read in parallel."""
+        room_ids = {room_id for c in self.list_categories() for room_id in c.room_ids}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = pool.map(self._room_or_none, sorted(room_ids))
+        return [room for room in found if room is not None]
+
+    def _room_or_none(self, room_id: str) -> Room | None:
+        try:
+            return self.get_room(room_id)
+        except ChatNotFound:
+            return None  # listed in a category, but deleted or not a portal room
 
     def update_room(self, room_id: str, settings: RoomSettings) -> Room:
         """Change a room's name, description, privacy, auditorium, invitations or category."""

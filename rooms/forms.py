@@ -1,0 +1,143 @@
+"""Room-settings forms. Rules are checked here as the person types and again on submit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+
+from rooms.backend.errors import ChatBackendError
+from rooms.backend.records import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Category,
+    Invitations,
+    Privacy,
+)
+from rooms.services import name_problem
+
+INVITATION_CHOICES = [
+    (Invitations.INHERIT.value, "On: new members get an invitation to accept"),
+    (Invitations.OFF.value, "Off: new members are added directly"),
+]
+
+
+PRIVACY_CHOICES = [(p.value, f"{p.label}: {p.explanation}") for p in Privacy]
+
+
+class NameField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            max_length=NAME_MAX_LENGTH,
+            strip=True,
+            error_messages={
+                "required": "Give the room a name.",
+                "max_length": f"A room name has at most {NAME_MAX_LENGTH} characters.",
+            },
+            **kwargs,
+        )
+
+
+class RoomSettingsBase(forms.Form):
+    """Name and description, with the name checked against every room on the server."""
+
+    name = NameField()
+    description = forms.CharField(
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={
+            "max_length": f"A description has at most {DESCRIPTION_MAX_LENGTH} characters."
+        },
+    )
+    auditorium = forms.BooleanField(
+        required=False,
+        label="Auditorium",
+        help_text="Members read; only Presenters post.",
+    )
+    invitations = forms.ChoiceField(
+        choices=INVITATION_CHOICES,
+        initial=Invitations.INHERIT.value,
+        label="Invitations",
+    )
+    room_id = ""
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        try:
+            problem = name_problem(name, exclude_room_id=self.room_id)
+        except ChatBackendError as exc:
+            raise forms.ValidationError(f"The name could not be checked: {exc.detail}") from exc
+        if problem:
+            raise forms.ValidationError(problem)
+        return name
+
+    def clean_invitations(self) -> Invitations:
+        return Invitations(self.cleaned_data["invitations"])
+
+
+class RoomCreateForm(RoomSettingsBase):
+    # Any ID is accepted here: whether the person may create rooms in that category is
+    # the service's decision, refused with 403 and audited.
+    category = forms.CharField(
+        label="Category",
+        widget=forms.Select,
+        error_messages={"required": "Choose the category the room belongs to."},
+    )
+    privacy = forms.ChoiceField(
+        widget=forms.RadioSelect,
+        choices=PRIVACY_CHOICES,
+        initial=Privacy.CLOSED.value,
+        error_messages={"invalid_choice": "Choose Open, Closed or Secret."},
+    )
+    submission = forms.UUIDField(widget=forms.HiddenInput)
+
+    field_order = ["name", "description", "category", "privacy", "auditorium", "invitations"]
+
+    def __init__(self, *args: Any, categories: list[Category], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.categories = {c.id: c for c in categories}
+        self.fields["category"].widget.choices = [("", "Choose a category")] + [
+            (c.id, c.name) for c in categories
+        ]
+        if not self.is_bound:
+            self.initial.setdefault("submission", uuid.uuid4())
+
+    @property
+    def chosen_category(self) -> Category | None:
+        chosen = self.data.get("category") if self.is_bound else self.initial.get("category")
+        return self.categories.get(chosen or "")
+
+    @property
+    def invitations_offered(self) -> bool:
+        category = self.chosen_category
+        return category is None or category.invitations_allowed
+
+    def clean_privacy(self) -> Privacy:
+        return Privacy(self.cleaned_data["privacy"])
+
+
+class RoomEditForm(RoomSettingsBase):
+    version = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, room_id: str, invitations_allowed: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.room_id = room_id
+        self.invitations_offered = invitations_allowed
+
+
+class RoomFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Search by name")
+    category = forms.ChoiceField(required=False, label="Category")
+    privacy = forms.ChoiceField(
+        required=False,
+        label="Privacy",
+        choices=[("", "Any privacy")] + [(p.value, p.label) for p in Privacy],
+    )
+
+    def __init__(self, *args: Any, categories: list[Category], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", "Any category")] + [
+            (c.id, c.name) for c in categories
+        ]

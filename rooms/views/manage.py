@@ -1,0 +1,201 @@
+"""What a room's Managers (and portal administrators) change: settings, privacy, state,
+category; and deletion, for administrators only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from rooms import services
+from rooms.backend.errors import ChatBackendError
+from rooms.backend.records import Privacy, Room
+from rooms.forms import RoomEditForm
+from rooms.permissions import can_delete
+from rooms.selectors import categories_with_create_rights, room_for_manager, room_for_viewer
+from rooms.views.common import HtmxHttpRequest
+
+
+def _edit_initial(room: Room) -> dict:
+    settings = room.settings
+    return {
+        "name": settings.name,
+        "description": settings.description,
+        "auditorium": settings.auditorium,
+        "invitations": settings.invitations.value,
+        "version": services.room_version(room),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def room_edit(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Change name, description, auditorium and invitations; inline on the room's page."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    form_args = {"room_id": room.id, "invitations_allowed": category.invitations_allowed}
+    form = RoomEditForm(initial=_edit_initial(room), **form_args)
+    status, theirs = 200, None
+    if request.method == "POST":
+        form = RoomEditForm(request.POST, **form_args)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                room = services.room_update(
+                    actor=request.user,
+                    room_id=room.id,
+                    name=data["name"],
+                    description=data["description"],
+                    auditorium=data["auditorium"],
+                    invitations=data["invitations"],
+                    version=data["version"],
+                )
+            except services.StaleEdit as exc:
+                # Show the room as it is now, and what this person tried to save.
+                theirs, room = data, exc.current
+                form = RoomEditForm(initial=_edit_initial(room), **form_args)
+                form.add_error(
+                    None,
+                    "Someone else changed this room while you were editing it. Its current "
+                    "settings are shown; your changes (listed below) were not saved.",
+                )
+                status = 409
+            except services.RoomSettingsInvalid as exc:
+                form.add_error(exc.field, exc.message)
+            except ChatBackendError as exc:
+                form.add_error(None, f"Nothing was changed. {exc.detail}")
+                status = 503
+            else:
+                messages.success(request, "The room's settings were saved.")
+                if request.htmx:
+                    response = TemplateResponse(
+                        request,
+                        "rooms/_room_settings.html",
+                        {"room": room, "category": category, "can_manage": True},
+                    )
+                    return trigger_client_event(response, "roomChanged")
+                return redirect("rooms:detail", room_id=room.id)
+    context = {"room": room, "category": category, "form": form, "theirs": theirs}
+    template = "rooms/_room_settings_form.html" if request.htmx else "rooms/room_edit.html"
+    return TemplateResponse(request, template, context, status=status)
+
+
+@require_POST
+@login_required
+def room_privacy(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Make the room Open, Closed or Secret; asks first when that hides or opens it."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    try:
+        privacy = Privacy(request.POST.get("privacy", ""))
+    except ValueError:
+        messages.error(request, "Choose Open, Closed or Secret.")
+        return redirect("rooms:detail", room_id=room.id)
+    warning = services.privacy_change_warning(room, category, privacy)
+    if warning and request.POST.get("confirm") != "yes":
+        context = {"room": room, "category": category, "privacy": privacy, "warning": warning}
+        template = "rooms/_privacy_confirm.html" if request.htmx else "rooms/room_privacy.html"
+        return TemplateResponse(request, template, context)
+    try:
+        room = services.room_set_privacy(actor=request.user, room_id=room.id, privacy=privacy)
+    except ChatBackendError as exc:
+        messages.error(request, f"The privacy was not changed. {exc.detail}")
+    else:
+        messages.success(request, f"The room is now {privacy.label}.")
+    return redirect("rooms:detail", room_id=room.id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def room_disable(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Disable (after a confirmation page) or, with enable=yes, re-enable a room."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    if request.method == "GET":
+        return TemplateResponse(
+            request, "rooms/room_disable.html", {"room": room, "category": category}
+        )
+    disabled = request.POST.get("enable") != "yes"
+    try:
+        services.room_set_disabled(actor=request.user, room_id=room.id, disabled=disabled)
+    except ChatBackendError as exc:
+        messages.error(request, f"Nothing was changed. {exc.detail}")
+    else:
+        messages.success(
+            request,
+            "The room is disabled: nobody can join or post. Its settings and roles are kept."
+            if disabled
+            else "The room is enabled again, with its settings and roles.",
+        )
+    return redirect("rooms:detail", room_id=room.id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def room_move(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Move to another category: choose, see who leaves the scope, confirm."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    targets = [c for c in categories_with_create_rights(user=request.user) if c.id != category.id]
+    chosen = next((c for c in targets if c.id == request.POST.get("category")), None)
+    context = {
+        "room": room,
+        "category": category,
+        "targets": targets,
+        "chosen": chosen,
+        "version": request.POST.get("version") or services.room_version(room),
+    }
+    status = 200
+    if request.method == "POST" and chosen is None:
+        context["error"] = "Choose one of the categories where you may create rooms."
+        status = 400
+    elif request.method == "POST" and request.POST.get("confirm") != "yes":
+        context["leaving"] = services.people_leaving_scope(room, chosen)
+    elif request.method == "POST":
+        try:
+            services.room_move(
+                actor=request.user,
+                room_id=room.id,
+                category_id=chosen.id,
+                version=context["version"],
+            )
+        except services.StaleEdit:
+            context["error"] = "Someone else changed this room meanwhile: check it and try again."
+            context["version"] = services.room_version(
+                room_for_viewer(user=request.user, room_id=room.id)[0]
+            )
+            status = 409
+        except (PermissionDenied, services.RoomSettingsInvalid) as exc:
+            context["error"] = str(exc)
+            status = 403 if isinstance(exc, PermissionDenied) else 400
+        except ChatBackendError as exc:
+            context["error"] = f"The room was not moved. {exc.detail}"
+            status = 503
+        else:
+            messages.success(request, f"The room is now in the category “{chosen.name}”.")
+            return redirect("rooms:detail", room_id=room.id)
+    return TemplateResponse(request, "rooms/room_move.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def room_delete(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Delete a room for good (portal administrators), confirmed by typing its name."""
+    room, category = room_for_viewer(user=request.user, room_id=room_id)
+    if not can_delete(request.user):
+        raise PermissionDenied("Only portal administrators delete rooms.")
+    context = {"room": room, "category": category, "typed": request.POST.get("confirm_name", "")}
+    status = 200
+    if request.method == "POST":
+        try:
+            services.room_delete(actor=request.user, room_id=room.id, confirm_name=context["typed"])
+        except services.RoomSettingsInvalid as exc:
+            context["error"], status = exc.message, 400
+        except ChatBackendError as exc:
+            context["error"], status = f"The room was not deleted. {exc.detail}", 503
+        else:
+            messages.success(request, f"The room “{room.name}” was deleted.")
+            return redirect("rooms:list")
+    return TemplateResponse(request, "rooms/room_delete.html", context, status=status)

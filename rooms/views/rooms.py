@@ -1,0 +1,151 @@
+"""Finding, viewing and creating rooms."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from rooms import services
+from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
+from rooms.backend.records import Privacy, RoomSettings
+from rooms.forms import RoomCreateForm, RoomFilterForm
+from rooms.permissions import can_delete, can_manage
+from rooms.selectors import (
+    categories_of,
+    categories_with_create_rights,
+    filter_listings,
+    room_for_viewer,
+    rooms_for_user,
+)
+from rooms.views.common import HtmxHttpRequest
+
+ROOMS_PER_PAGE = 20
+
+
+@require_GET
+@login_required
+def room_list(request: HtmxHttpRequest) -> TemplateResponse:
+    """My rooms: the rooms the person manages or belongs to, searchable and filtered."""
+    listings = rooms_for_user(user=request.user)
+    form = RoomFilterForm(request.GET, categories=categories_of(listings))
+    filters = form.cleaned_data if form.is_valid() else {}
+    found = filter_listings(
+        listings,
+        search=filters.get("q", ""),
+        category_id=filters.get("category", ""),
+        privacy=filters.get("privacy", ""),
+    )
+    page = Paginator(found, ROOMS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "total": len(listings)}
+    template = "rooms/_room_results.html" if request.htmx else "rooms/room_list.html"
+    return TemplateResponse(request, template, context)
+
+
+@require_GET
+@login_required
+def room_detail(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
+    """A room's settings, category and roles, read from the chat server now."""
+    room, category = room_for_viewer(user=request.user, room_id=room_id)
+    return TemplateResponse(
+        request,
+        "rooms/room_detail.html",
+        {
+            "room": room,
+            "category": category,
+            "can_manage": can_manage(request.user, room),
+            "can_delete": can_delete(request.user),
+            "privacy_options": list(Privacy),
+        },
+    )
+
+
+@require_GET
+@login_required
+def room_check_name(request: HtmxHttpRequest) -> TemplateResponse:
+    """Check a room name as it is typed: empty, too long, or taken in any letter case."""
+    name = request.GET.get("name", "")
+    try:
+        problem = services.name_problem(name, exclude_room_id=request.GET.get("room", ""))
+    except ChatBackendError as exc:
+        problem = f"The name could not be checked: {exc.detail}"
+    return TemplateResponse(
+        request, "rooms/_name_check.html", {"problem": problem, "name": name.strip()}
+    )
+
+
+def _creation_failed_message(exc: RoomCreationIncomplete) -> str:
+    if exc.rolled_back:
+        return (
+            f"The room could not be set up completely, so it was removed again: nothing was "
+            f"created. The chat server said: {exc.detail} Your settings are kept below; "
+            "try again."
+        )
+    return (
+        f"The room was created but could not be set up completely, and removing it failed "
+        f"too. The chat server said: {exc.detail} Ask an administrator to check room "
+        f"{exc.room_id}."
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def room_create(request: HtmxHttpRequest) -> HttpResponse:
+    """The room-settings form; on success the room exists and the person lands on it."""
+    categories = categories_with_create_rights(user=request.user)
+    form = RoomCreateForm(
+        request.POST if request.method == "POST" else None,
+        categories=categories,
+        initial={"category": request.GET.get("category", "")},
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if not form.is_valid():
+            services.room_create_rejected(actor=request.user, data=form.data, errors=form.errors)
+        else:
+            data = form.cleaned_data
+            settings = RoomSettings(
+                name=data["name"],
+                description=data["description"],
+                category_id=data["category"],
+                privacy=data["privacy"],
+                auditorium=data["auditorium"],
+                invitations=data["invitations"],
+            )
+            try:
+                room = services.room_create(
+                    actor=request.user, settings=settings, submission=data["submission"]
+                )
+            except PermissionDenied as exc:
+                form.add_error("category", str(exc))
+                status = 403
+            except services.RoomSettingsInvalid as exc:
+                form.add_error(exc.field, exc.message)
+            except services.SubmissionInProgress as exc:
+                form.add_error(None, str(exc))
+                status = 409
+            except ChatNotFound:
+                form.add_error("category", "There is no such category.")
+            except RoomCreationIncomplete as exc:
+                form.add_error(None, _creation_failed_message(exc))
+                status = 503
+            except ChatBackendError as exc:
+                form.add_error(None, f"The room was not created. {exc.detail}")
+                status = 503
+            else:
+                messages.success(request, f"The room “{room.name}” was created.")
+                return redirect("rooms:detail", room_id=room.id)
+    return TemplateResponse(
+        request,
+        "rooms/room_create.html",
+        {"form": form, "categories": categories},
+        status=status,
+    )
