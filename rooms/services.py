@@ -159,6 +159,16 @@ def room_create(*, actor: User, settings: RoomSettings, submission: uuid.UUID) -
         return room
 
 
+def submitted_room_id(*, actor: User, submission: str) -> str:
+    """The room an earlier post of this same form created, or "" (posted twice)."""
+    try:
+        token = uuid.UUID(submission)
+    except ValueError:
+        return ""
+    record = RoomSubmission.objects.filter(token=token, actor=actor).exclude(room_id="").first()
+    return record.room_id if record else ""
+
+
 def room_create_rejected(*, actor: User, data: Any, errors: Any) -> None:
     """Record a create-room form that was refused for bad input."""
     audit_record(

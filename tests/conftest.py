@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from accounts.models import User
+from rooms import services
 from rooms.backend.embedded import Connection, EmbeddedSynapse, free_port
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Privacy, RoomSettings
 from tests.chat_users import ChatUser
 
 TEST_SERVER_NAME = "portal.test"
@@ -87,6 +90,47 @@ def category_world(chat: MatrixChatBackend, make_chat_user):
         "member": member,
         "outsider": outsider,
     }
+
+
+def portal_user(chat_user) -> User:
+    """The portal account a chat user gets at first login."""
+    user, _ = User.objects.get_or_create(
+        chat_id=chat_user.user_id, defaults={"username": chat_user.user_id}
+    )
+    return user
+
+
+@pytest.fixture
+def creator(db, category_world) -> User:
+    return portal_user(category_world["creator"])
+
+
+@pytest.fixture
+def member(db, category_world) -> User:
+    return portal_user(category_world["member"])
+
+
+@pytest.fixture
+def outsider(db, category_world) -> User:
+    return portal_user(category_world["outsider"])
+
+
+@pytest.fixture
+def make_room(creator, category_world):
+    """Create a room through the service, as the category's creator."""
+
+    def make(**changes):
+        values = {
+            "name": unique("Room "),
+            "description": "Made by a test",
+            "category_id": category_world["category"].id,
+            "privacy": Privacy.CLOSED,
+        } | changes
+        return services.room_create(
+            actor=creator, settings=RoomSettings(**values), submission=uuid.uuid4()
+        )
+
+    return make
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -59,11 +59,6 @@ def room_edit(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
                 # Show the room as it is now, and what this person tried to save.
                 theirs, room = data, exc.current
                 form = RoomEditForm(initial=_edit_initial(room), **form_args)
-                form.add_error(
-                    None,
-                    "Someone else changed this room while you were editing it. Its current "
-                    "settings are shown; your changes (listed below) were not saved.",
-                )
                 status = 409
             except services.RoomSettingsInvalid as exc:
                 form.add_error(exc.field, exc.message)

@@ -99,14 +99,28 @@ def _creation_failed_message(exc: RoomCreationIncomplete) -> str:
 @login_required
 def room_create(request: HtmxHttpRequest) -> HttpResponse:
     """The room-settings form; on success the room exists and the person lands on it."""
-    categories = categories_with_create_rights(user=request.user)
+    try:
+        categories, unavailable = categories_with_create_rights(user=request.user), ""
+    except ChatBackendError as exc:
+        # Keep what was typed: the form is shown again with the chat server's problem.
+        categories, unavailable = [], exc.detail
     form = RoomCreateForm(
         request.POST if request.method == "POST" else None,
         categories=categories,
         initial={"category": request.GET.get("category", "")},
     )
-    status = 200
-    if request.method == "POST":
+    status = 503 if unavailable else 200
+    if request.method == "POST" and unavailable:
+        form.add_error(None, f"The room was not created. {unavailable}")
+        services.room_create_rejected(actor=request.user, data=form.data, errors=form.errors)
+    elif request.method == "POST" and (
+        earlier := services.submitted_room_id(
+            actor=request.user, submission=request.POST.get("submission", "")
+        )
+    ):
+        messages.info(request, "This form was already sent: the room it created is below.")
+        return redirect("rooms:detail", room_id=earlier)
+    elif request.method == "POST":
         status = 400
         if not form.is_valid():
             services.room_create_rejected(actor=request.user, data=form.data, errors=form.errors)
@@ -146,6 +160,6 @@ def room_create(request: HtmxHttpRequest) -> HttpResponse:
     return TemplateResponse(
         request,
         "rooms/room_create.html",
-        {"form": form, "categories": categories},
+        {"form": form, "categories": categories, "unavailable": unavailable},
         status=status,
     )

@@ -147,12 +147,15 @@ def test_add_and_remove_roles(chat, category_world):
     world = category_world
     member = world["member"].user_id
     room = chat.create_room(settings_for(world["category"].id, auditorium=True))
-    for role in Role:
+    for role in (Role.MEMBER, Role.PRESENTER, Role.MANAGER):
         chat.add_to_role(room.id, role, [member])
         assert member in chat.get_room(room.id).principals(role)
-    for role in (Role.PRESENTER, Role.MANAGER, Role.MEMBER):
+    for role in (Role.MANAGER, Role.MEMBER):
         chat.remove_from_role(room.id, role, [member])
         assert member not in chat.get_room(room.id).principals(role)
+    chat.add_to_role(room.id, Role.PRESENTER, [member])
+    chat.remove_from_role(room.id, Role.PRESENTER, [member])
+    assert member not in chat.get_room(room.id).presenters
 
 
 def test_a_manager_is_not_a_member_by_that_alone(chat, category_world):
@@ -174,3 +177,12 @@ def test_invitations_decide_how_members_are_added(chat, category_world, make_cha
     join_state = chat._state(direct.id).memberships("join")
     assert world["member"].user_id in invite_state
     assert world["member"].user_id in join_state
+
+
+def test_making_a_manager_a_presenter_does_not_demote_them(chat, category_world):
+    world = category_world
+    manager = world["member"].user_id
+    room = chat.create_room(settings_for(world["category"].id, auditorium=True))
+    chat.add_to_role(room.id, Role.MANAGER, [manager])
+    chat.add_to_role(room.id, Role.PRESENTER, [manager])
+    assert manager in chat.get_room(room.id).managers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -335,8 +334,12 @@ class MatrixChatBackend:
         state = self._state(room_id)
         category_id = category_of(state)
         if category_id:
-            with contextlib.suppress(ChatNotFound):
+            try:
                 self._put_state(category_id, "m.space.child", {}, room_id)
+            except ChatBackendError:
+                # The room goes all the same; a link to a deleted room is skipped when
+                # rooms are listed.
+                log.warning("Could not unlink room %s from its category", room_id)
         body = self.http.request(
             "DELETE",
             f"{ADMIN}/v2/rooms/{segment(room_id)}",
@@ -432,7 +435,11 @@ class MatrixChatBackend:
                 self._add_member(room_id, user_id, invite=invite)
             return
         level = MANAGER_LEVEL if role is Role.MANAGER else PRESENTER_LEVEL
-        self._set_levels(state, users=dict.fromkeys(user_ids, level))
+        current = state.user_levels()
+        # Never lower anyone: a Manager already posts wherever a Presenter may.
+        raise_to = {u: level for u in user_ids if current.get(u, 0) < level}
+        if raise_to:
+            self._set_levels(state, users=raise_to)
 
     def remove_from_role(self, room_id: str, role: Role, user_ids: Iterable[str]) -> None:
         """Take a role away from people in a room."""

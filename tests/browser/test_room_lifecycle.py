@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from rooms.backend.records import Privacy
+from tests.browser.helpers import log_in
+from tests.conftest import PASSWORD, unique
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_create_view_update_privacy_disable_enable(page: Page, chat, category_world):
+    category = category_world["category"]
+    name = unique("Launch room ")
+    log_in(page, category_world["creator"].user_id, PASSWORD)
+
+    # Create, from the category's card, with the name checked as it is typed.
+    page.get_by_role("link", name="Create a room here").click()
+    expect(page.get_by_label("Category", exact=True)).to_have_value(category.id)
+    page.get_by_label("Name", exact=True).fill(name)
+    expect(page.locator("#name-check")).to_contain_text("is free")
+    page.get_by_label("Description", exact=True).fill("Planning the <launch>")
+    page.get_by_label("Secret: Only members can find it or get in.").check()
+    page.get_by_role("button", name="Create room").click()
+
+    # View.
+    expect(page.get_by_role("status")).to_contain_text(f"The room “{name}” was created.")
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    room_id = page.url.rstrip("/").split("/")[-1]
+    assert chat.get_room(room_id).settings.privacy is Privacy.SECRET
+
+    # Update inline, without leaving the page.
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Description", exact=True).fill("Planning the launch, now with dates")
+    page.get_by_label("Auditorium", exact=True).check()
+    page.get_by_role("button", name="Save").click()
+    settings = page.locator("#room-settings")
+    expect(settings).to_contain_text("Planning the launch, now with dates")
+    expect(settings).to_contain_text("Yes: only Presenters post")
+    assert page.url.endswith(f"/rooms/{room_id}/")
+    assert chat.get_room(room_id).settings.auditorium
+
+    # Privacy: Open asks first, and says what happens to the member list.
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(page.get_by_role("alertdialog")).to_contain_text("member list")
+    page.get_by_role("button", name="Make it Open").click()
+    expect(page.get_by_role("status")).to_contain_text("The room is now Open.")
+    assert chat.get_room(room_id).settings.privacy is Privacy.OPEN
+
+    # Disable, after a confirmation page; then enable again.
+    page.get_by_role("link", name="Disable the room…").click()
+    page.get_by_role("button", name="Disable the room").click()
+    expect(page.get_by_role("status").first).to_contain_text("The room is disabled")
+    assert chat.get_room(room_id).disabled
+    page.get_by_role("button", name="Enable the room").click()
+    expect(page.get_by_role("status")).to_contain_text("enabled again")
+    room = chat.get_room(room_id)
+    assert not room.disabled
+    assert room.settings.auditorium
+
+
+def test_taken_name_is_flagged_before_submit(page: Page, make_room, category_world):
+    room = make_room()
+    log_in(page, category_world["creator"].user_id, PASSWORD)
+    page.goto("/rooms/new/")
+    page.get_by_label("Name", exact=True).fill(room.name.upper())
+    expect(page.locator("#name-check")).to_contain_text("There is already a room called")

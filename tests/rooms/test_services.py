@@ -1,0 +1,265 @@
+"""Room lifecycle services against the real Synapse: the chat server matches each action,
+and each action leaves one audit entry with its outcome."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from portal.models import AuditEntry, Outcome
+from rooms import services
+from rooms.backend.errors import ChatNotFound, RoomCreationIncomplete
+from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Invitations, Privacy, Role, RoomSettings
+from rooms.models import RoomSubmission
+from tests.conftest import unique
+from tests.factories import AdministratorFactory
+from tests.failing import FailingTransport
+
+pytestmark = pytest.mark.django_db
+
+
+def last_audit(action: str) -> AuditEntry:
+    return AuditEntry.objects.filter(action=action).order_by("-id").first()
+
+
+def new_settings(category_id: str, **changes) -> RoomSettings:
+    values = {"name": unique("Room "), "description": "", "category_id": category_id} | changes
+    return RoomSettings(**values)
+
+
+@pytest.mark.parametrize("privacy", list(Privacy))
+def test_creator_creates_a_room_and_becomes_its_manager(chat, creator, category_world, privacy):
+    settings = new_settings(category_world["category"].id, privacy=privacy, auditorium=True)
+    room = services.room_create(actor=creator, settings=settings, submission=uuid.uuid4())
+    on_server = chat.get_room(room.id)
+    assert on_server.settings == settings
+    assert on_server.managers == {creator.chat_id}
+    # A Member of a Closed or Secret room; Open rooms have no member list.
+    assert (creator.chat_id in on_server.members) is (privacy is not Privacy.OPEN)
+    entry = last_audit("room.create")
+    assert (entry.outcome, entry.target_id, entry.actor) == (Outcome.SUCCEEDED, room.id, creator)
+    assert entry.after["name"] == settings.name
+    assert entry.category_label == category_world["category"].name
+
+
+def test_person_without_create_rights_is_refused_and_audited(member, category_world):
+    with pytest.raises(PermissionDenied):
+        services.room_create(
+            actor=member,
+            settings=new_settings(category_world["category"].id),
+            submission=uuid.uuid4(),
+        )
+    entry = last_audit("room.create")
+    assert (entry.outcome, entry.actor) == (Outcome.DENIED, member)
+
+
+def test_administrator_creates_anywhere(chat, category_world):
+    admin = AdministratorFactory()
+    settings = new_settings(category_world["category"].id)
+    room = services.room_create(actor=admin, settings=settings, submission=uuid.uuid4())
+    assert chat.get_room(room.id).managers == set()  # a local admin has no chat ID
+
+
+def test_invitations_are_off_where_the_category_does_not_allow_them(chat, creator, category_world):
+    category = category_world["category"]
+    chat._put_state(category.id, "org.roomportal.category", {"invitations_allowed": False})
+    room = services.room_create(
+        actor=creator, settings=new_settings(category.id), submission=uuid.uuid4()
+    )
+    assert room.settings.invitations is Invitations.OFF
+
+
+def test_posting_the_same_form_twice_makes_one_room(chat, creator, category_world):
+    settings, token = new_settings(category_world["category"].id), uuid.uuid4()
+    first = services.room_create(actor=creator, settings=settings, submission=token)
+    second = services.room_create(actor=creator, settings=settings, submission=token)
+    assert first.id == second.id
+    assert chat.get_category(category_world["category"].id).room_ids == (first.id,)
+
+
+def test_duplicate_name_in_other_letter_case_is_refused(creator, make_room, category_world):
+    room = make_room()
+    with pytest.raises(services.RoomSettingsInvalid) as raised:
+        services.room_create(
+            actor=creator,
+            settings=new_settings(category_world["category"].id, name=room.name.swapcase()),
+            submission=uuid.uuid4(),
+        )
+    assert raised.value.field == "name"
+    assert last_audit("room.create").outcome == Outcome.FAILED
+    assert RoomSubmission.objects.filter(room_id="").count() == 0  # may be posted again
+
+
+def test_html_in_names_reaches_the_chat_server_as_plain_text(chat, make_room):
+    room = make_room(name=unique("<b>Bold</b> <script>x</script> "), description="<i>hi</i>")
+    state = chat._state(room.id)
+    assert state.content("m.room.name")["name"] == room.name
+    assert state.content("m.room.topic")["topic"] == "<i>hi</i>"
+
+
+def test_a_half_made_room_is_rolled_back_and_the_failure_audited(
+    chat, synapse, creator, category_world, monkeypatch
+):
+    failing = MatrixChatBackend(
+        base_url=synapse.url,
+        server_name=synapse.server_name,
+        token=synapse.token,
+        transport=FailingTransport("m.space.child"),
+    )
+    monkeypatch.setattr(services, "chat_backend", lambda: failing)
+    settings = new_settings(category_world["category"].id)
+    with pytest.raises(RoomCreationIncomplete) as raised:
+        services.room_create(actor=creator, settings=settings, submission=uuid.uuid4())
+    assert raised.value.rolled_back
+    with pytest.raises(ChatNotFound):
+        chat.get_room(raised.value.room_id)
+    assert not chat.room_name_taken(settings.name)
+    entry = last_audit("room.create")
+    assert entry.outcome == Outcome.FAILED
+    assert not RoomSubmission.objects.exists()
+
+
+def test_update_changes_the_chat_server_and_records_before_and_after(chat, creator, make_room):
+    room = make_room(auditorium=True)
+    chat.add_to_role(room.id, Role.MEMBER, [creator.chat_id])
+    chat.add_to_role(room.id, Role.PRESENTER, [creator.chat_id])
+    updated = services.room_update(
+        actor=creator,
+        room_id=room.id,
+        name=room.name + " renamed",
+        description="New description",
+        auditorium=False,
+        invitations=Invitations.OFF,
+        version=services.room_version(chat.get_room(room.id)),
+    )
+    on_server = chat.get_room(room.id)
+    assert on_server == updated
+    assert (on_server.name, on_server.settings.description) == (
+        room.name + " renamed",
+        "New description",
+    )
+    assert not on_server.settings.auditorium
+    assert on_server.presenters == set()  # Presenters exist only in auditoriums
+    entry = last_audit("room.update")
+    assert entry.before["name"] == room.name
+    assert entry.after["name"] == room.name + " renamed"
+
+
+def test_second_of_two_concurrent_edits_is_refused(chat, creator, make_room):
+    room = make_room()
+    version = services.room_version(room)
+    edit = {
+        "actor": creator,
+        "room_id": room.id,
+        "auditorium": False,
+        "invitations": Invitations.INHERIT,
+        "version": version,
+    }
+    services.room_update(name=room.name + " one", description="first", **edit)
+    with pytest.raises(services.StaleEdit) as raised:
+        services.room_update(name=room.name + " two", description="second", **edit)
+    assert raised.value.current.name == room.name + " one"
+    assert chat.get_room(room.id).settings.description == "first"
+    assert last_audit("room.update").outcome == Outcome.FAILED
+
+
+def test_non_manager_cannot_update(member, make_room):
+    room = make_room()
+    with pytest.raises(PermissionDenied):
+        services.room_set_privacy(actor=member, room_id=room.id, privacy=Privacy.OPEN)
+    assert last_audit("room.privacy").outcome == Outcome.DENIED
+
+
+def test_privacy_toggle_changes_what_real_users_can_do(chat, creator, make_room, category_world):
+    room = make_room(privacy=Privacy.SECRET)
+    person = category_world["member"]
+    space = category_world["category"].id
+    assert room.id not in person.visible_rooms(space)
+    services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.CLOSED)
+    assert room.id in person.visible_rooms(space)
+    assert person.join(room.id).status_code == 403
+    services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.OPEN)
+    assert person.join(room.id).status_code == 200
+    services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.SECRET)
+    # The member list is kept across the switches: the person who joined stays a member.
+    assert person.user_id in chat.get_room(room.id).members
+    assert last_audit("room.privacy").after["privacy"] == "secret"
+
+
+def test_disable_and_enable_are_audited(chat, creator, make_room):
+    room = make_room()
+    services.room_set_disabled(actor=creator, room_id=room.id, disabled=True)
+    assert chat.get_room(room.id).disabled
+    services.room_set_disabled(actor=creator, room_id=room.id, disabled=False)
+    assert not chat.get_room(room.id).disabled
+    assert last_audit("room.disable").outcome == Outcome.SUCCEEDED
+    assert last_audit("room.enable").outcome == Outcome.SUCCEEDED
+
+
+def test_move_needs_create_rights_in_the_target(chat, creator, make_room):
+    room = make_room()
+    elsewhere = chat.create_category(name=unique("Elsewhere "), description="")
+    with pytest.raises(PermissionDenied):
+        services.room_move(
+            actor=creator,
+            room_id=room.id,
+            category_id=elsewhere.id,
+            version=services.room_version(room),
+        )
+    assert last_audit("room.move").outcome == Outcome.DENIED
+
+
+def test_move_removes_people_outside_the_new_scope(chat, creator, make_room, category_world):
+    room = make_room()
+    stays, leaves = category_world["creator"].user_id, category_world["member"].user_id
+    chat.add_to_role(room.id, Role.MEMBER, [leaves])
+    target = chat.create_category(name=unique("Target "), description="", creators=[stays])
+    chat.add_to_category_scope(target.id, [stays])
+    room = chat.get_room(room.id)
+    target = chat.get_category(target.id)
+    assert services.people_leaving_scope(room, target) == [(leaves, [Role.MEMBER])]
+    moved = services.room_move(
+        actor=creator, room_id=room.id, category_id=target.id, version=services.room_version(room)
+    )
+    assert moved.settings.category_id == target.id
+    assert leaves not in moved.members
+    assert stays in moved.members
+    assert room.id in chat.get_category(target.id).room_ids
+
+
+def test_only_administrators_delete_and_they_confirm_the_name(chat, creator, make_room):
+    room = make_room()
+    with pytest.raises(PermissionDenied):
+        services.room_delete(actor=creator, room_id=room.id, confirm_name=room.name)
+    admin = AdministratorFactory()
+    with pytest.raises(services.RoomSettingsInvalid):
+        services.room_delete(actor=admin, room_id=room.id, confirm_name="something else")
+    services.room_delete(actor=admin, room_id=room.id, confirm_name=room.name)
+    with pytest.raises(ChatNotFound):
+        chat.get_room(room.id)
+    outcomes = list(
+        AuditEntry.objects.filter(action="room.delete")
+        .order_by("id")
+        .values_list("outcome", flat=True)
+    )
+    assert outcomes == [Outcome.DENIED, Outcome.FAILED, Outcome.SUCCEEDED]
+
+
+def test_privacy_warnings_say_what_happens(make_room, category_world):
+    room = make_room()
+    category = category_world["category"]
+    assert "disappear" in services.privacy_change_warning(room, category, Privacy.SECRET)
+    assert "kept" in services.privacy_change_warning(room, category, Privacy.OPEN)
+    assert services.privacy_change_warning(room, category, Privacy.CLOSED) == ""
+    assert (
+        services.privacy_change_warning(
+            replace(room, settings=replace(room.settings, privacy=Privacy.OPEN)),
+            category,
+            Privacy.CLOSED,
+        )
+        == ""
+    )
