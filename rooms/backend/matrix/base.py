@@ -1,0 +1,110 @@
+"""What every part of the Matrix client shares: the transport, the service account, and
+reading and writing room state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from rooms.backend.errors import ChatBackendError
+from rooms.backend.matrix.state import RoomState
+from rooms.backend.matrix.transport import MatrixTransport, segment
+from rooms.backend.records import Category, Invitations
+
+CLIENT = "/_matrix/client/v3"
+ADMIN = "/_synapse/admin"
+PAGE_SIZE = 500
+
+
+class MatrixBase:
+    """Acts on a Synapse homeserver as the portal's service account (a server admin)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        server_name: str,
+        token: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        extra = {"sleep": sleep} if sleep else {}
+        self.http = MatrixTransport(
+            base_url=base_url, token=token, timeout=timeout, transport=transport, **extra
+        )
+        self.server_name = server_name
+        self._service_user = ""
+
+    def close(self) -> None:
+        self.http.close()
+
+    @property
+    def service_user(self) -> str:
+        """The service account's chat ID (asked of the server once)."""
+        if not self._service_user:
+            self._service_user = self.whoami()
+        return self._service_user
+
+    def whoami(self) -> str:
+        """The chat ID the service token belongs to; fails if the token is not valid."""
+        user_id = self.http.request("GET", f"{CLIENT}/account/whoami").get("user_id")
+        if not isinstance(user_id, str):
+            raise ChatBackendError("The chat server did not say who the service account is.")
+        return user_id
+
+    def _state(self, room_id: str) -> RoomState:
+        body = self.http.request("GET", f"{ADMIN}/v1/rooms/{segment(room_id)}/state")
+        events = body.get("state")
+        if not isinstance(events, list):
+            raise ChatBackendError("The chat server sent room state the portal cannot read.")
+        return RoomState.from_events(room_id, events)
+
+    def _invites(self, invitations: Invitations, category: Category) -> bool:
+        return invitations is Invitations.INHERIT and category.invitations_allowed
+
+    def _add_member(self, room_id: str, user_id: str, *, invite: bool) -> None:
+        # The admin join API works for people on this server only; others are invited.
+        if invite or not user_id.endswith(f":{self.server_name}"):
+            self.http.request(
+                "POST", f"{CLIENT}/rooms/{segment(room_id)}/invite", json={"user_id": user_id}
+            )
+        else:
+            self.http.request(
+                "POST", f"{ADMIN}/v1/join/{segment(room_id)}", json={"user_id": user_id}
+            )
+
+    def _put_state(
+        self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
+    ) -> None:
+        self.http.request(
+            "PUT",
+            f"{CLIENT}/rooms/{segment(room_id)}/state/{segment(event_type)}/{segment(state_key)}",
+            json=content,
+        )
+
+    def _set_levels(
+        self,
+        state: RoomState,
+        *,
+        users: dict[str, int | None] | None = None,
+        events_default: int | None = None,
+    ) -> None:
+        """Change the power levels, keeping everything not named (None removes a user)."""
+        content = dict(state.power_levels)
+        levels = dict(content.get("users", {}))
+        for user_id, level in (users or {}).items():
+            if level is None:
+                levels.pop(user_id, None)
+            else:
+                levels[user_id] = level
+        content["users"] = levels
+        if events_default is not None:
+            content["events_default"] = events_default
+        self._put_state(state.room_id, "m.room.power_levels", content)
+
+
+def state_event(event_type: str, content: dict[str, Any], state_key: str = "") -> dict[str, Any]:
+    return {"type": event_type, "state_key": state_key, "content": content}

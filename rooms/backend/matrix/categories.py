@@ -1,0 +1,90 @@
+"""Categories: spaces the service account created, with their scope and Creators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rooms.backend.errors import ChatNotFound
+from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, MatrixBase, state_event
+from rooms.backend.matrix.state import (
+    CATEGORY_SETTINGS_EVENT,
+    SPACE_TYPE,
+    category_from_state,
+    category_power_levels,
+)
+from rooms.backend.records import Category
+
+
+class CategoryOperations(MatrixBase):
+    def _space_ids(self) -> list[str]:
+        """Every space the service account created: the portal's categories."""
+        ids, start = [], 0
+        while True:
+            body = self.http.request(
+                "GET", f"{ADMIN}/v1/rooms", params={"from": start, "limit": PAGE_SIZE}
+            )
+            rooms = body.get("rooms", [])
+            ids += [
+                r["room_id"]
+                for r in rooms
+                if isinstance(r, dict)
+                and r.get("room_type") == SPACE_TYPE
+                and r.get("creator") == self.service_user
+            ]
+            next_batch = body.get("next_batch")
+            if not rooms or next_batch is None:
+                return ids
+            start = int(next_batch)
+
+    def list_categories(self) -> list[Category]:
+        """Every category, sorted by name."""
+        categories = [
+            category_from_state(self._state(space_id), service_user=self.service_user)
+            for space_id in self._space_ids()
+        ]
+        return sorted(categories, key=lambda c: c.name.casefold())
+
+    def find_categories_with_create_rights(self, user_id: str) -> list[Category]:
+        """The categories in which this person may create rooms (Lync's
+        FindCategoriesWithCreateRights)."""
+        return [c for c in self.list_categories() if c.is_creator(user_id)]
+
+    def get_category(self, category_id: str) -> Category:
+        """One category with its scope, creators and rooms."""
+        state = self._state(category_id)
+        if not state.is_space or self.service_user not in state.creators:
+            raise ChatNotFound("There is no such category.")
+        return category_from_state(state, service_user=self.service_user)
+
+    def create_category(
+        self,
+        *,
+        name: str,
+        description: str,
+        invitations_allowed: bool = True,
+        creators: Iterable[str] = (),
+    ) -> Category:
+        """Create a category (a space only the service account and Creators change)."""
+        body = self.http.request(
+            "POST",
+            f"{CLIENT}/createRoom",
+            json={
+                "name": name,
+                "topic": description,
+                "preset": "private_chat",
+                "creation_content": {"type": SPACE_TYPE},
+                "initial_state": [
+                    state_event(
+                        CATEGORY_SETTINGS_EVENT, {"invitations_allowed": invitations_allowed}
+                    ),
+                    state_event("m.room.guest_access", {"guest_access": "forbidden"}),
+                ],
+                "power_level_content_override": category_power_levels(creators=creators),
+            },
+        )
+        return self.get_category(body["room_id"])
+
+    def add_to_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
+        """Put people in the category's scope (joined to its space, so Open rooms admit them)."""
+        for user_id in user_ids:
+            self._add_member(category_id, user_id, invite=False)

@@ -1,0 +1,96 @@
+"""People on the chat server: logins, lookups, search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound, ChatServerDenied
+from rooms.backend.matrix.base import ADMIN, CLIENT, MatrixBase
+from rooms.backend.matrix.transport import segment
+from rooms.backend.records import Principal
+
+
+class PeopleOperations(MatrixBase):
+    def is_server_admin(self) -> bool:
+        """Whether the service account is a server administrator."""
+        body = self.http.request("GET", f"{ADMIN}/v1/users/{segment(self.service_user)}/admin")
+        return bool(body.get("admin"))
+
+    def user_id_for(self, name: str) -> str:
+        """The full chat ID for a login name ("alice" or "@alice:server")."""
+        name = name.strip()
+        if name.startswith("@"):
+            return name
+        return f"@{name.lower()}:{self.server_name}"
+
+    def login(self, username: str, password: str) -> Principal:
+        """Check a person's chat-server password; the session made to check it is ended at once.
+
+        The portal keeps no chat password or token of the person.
+        """
+        body = self.http.request(
+            "POST",
+            f"{CLIENT}/login",
+            json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": username},
+                "password": password,
+                "initial_device_display_name": "Room portal login check",
+            },
+            authenticated=False,
+        )
+        user_id, token = body.get("user_id"), body.get("access_token")
+        if not isinstance(user_id, str) or not isinstance(token, str):
+            raise ChatServerDenied("The chat server did not confirm the login.")
+        try:
+            profile = self.http.request("GET", f"{CLIENT}/profile/{segment(user_id)}", token=token)
+        except ChatNotFound:
+            profile = {}
+        finally:
+            self.http.request("POST", f"{CLIENT}/logout", json={}, token=token)
+        return Principal(id=user_id, display_name=str(profile.get("displayname") or ""))
+
+    def get_user(self, user_id: str) -> Principal:
+        """One person on this chat server, by chat ID."""
+        if not user_id.endswith(f":{self.server_name}"):
+            raise ChatNotFound(f"{user_id} is not a person on this chat server.")
+        try:
+            body = self.http.request("GET", f"{ADMIN}/v2/users/{segment(user_id)}")
+        except ChatInvalid as exc:  # malformed IDs are answered with 400
+            raise ChatNotFound(f"{user_id} is not a valid chat ID.") from exc
+        return _principal(body)
+
+    def search_users(self, term: str, *, limit: int = 20) -> list[Principal]:
+        """People whose chat ID or display name contains the term."""
+        body = self.http.request(
+            "GET",
+            f"{ADMIN}/v2/users",
+            params={"name": term, "limit": limit, "deactivated": "false", "guests": "false"},
+        )
+        users = body.get("users", [])
+        return [
+            _principal(user)
+            for user in users
+            if isinstance(user, dict) and user.get("name") != self.service_user
+        ]
+
+    def ensure_user(self, localpart: str, *, password: str, display_name: str) -> Principal:
+        """Create a person on the chat server, or reset their password and name (demo data)."""
+        user_id = self.user_id_for(localpart)
+        body = self.http.request(
+            "PUT",
+            f"{ADMIN}/v2/users/{segment(user_id)}",
+            json={"password": password, "displayname": display_name, "logout_devices": False},
+        )
+        return _principal(body)
+
+
+def _principal(body: dict[str, Any]) -> Principal:
+    user_id = body.get("name") or body.get("user_id")
+    if not isinstance(user_id, str):
+        raise ChatBackendError("The chat server sent a person the portal cannot read.")
+    return Principal(
+        id=user_id,
+        display_name=str(body.get("displayname") or ""),
+        deactivated=bool(body.get("deactivated", False)),
+    )
