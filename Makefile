@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format chromium clean
+.PHONY: run test lint format chromium clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,7 @@ chromium:
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .ruff_cache
+
+# Benchmarks run on demand, never as part of the tests.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/bulk_add.py --people 500

@@ -37,8 +37,12 @@ def audit_record(
     before: Any = None,
     after: Any = None,
     error: str = "",
+    request_id: str = "",
 ) -> AuditEntry:
-    """Write one audit entry; the actor and request details come from the request."""
+    """Write one audit entry; the actor and request details come from the request.
+
+    `request_id` links entries of one action spread over several requests (a bulk add).
+    """
     if request is None:
         request = current_request.get()
     if actor is None and request is not None:
@@ -58,7 +62,7 @@ def audit_record(
         before=before,
         after=after,
         error=error,
-        request_id=getattr(request, "request_id", "") if request is not None else "",
+        request_id=request_id or getattr(request, "request_id", ""),
         client_ip=_client_ip(request) if request is not None else None,
         user_agent=request.headers.get("User-Agent", "")[:512] if request is not None else "",
     )
@@ -77,7 +81,9 @@ class AuditScope:
 
 
 @contextmanager
-def audited(action: str, *, actor: Any, target_kind: str, **known: Any) -> Iterator[AuditScope]:
+def audited(
+    action: str, *, actor: Any, target_kind: str, request_id: str = "", **known: Any
+) -> Iterator[AuditScope]:
     """Record one audit entry for the action in the block, whatever its outcome.
 
     A PermissionDenied is recorded as denied, a chat server error as failed (with the
@@ -98,6 +104,7 @@ def audited(action: str, *, actor: Any, target_kind: str, **known: Any) -> Itera
             before=scope.before,
             after=scope.after,
             error=error,
+            request_id=request_id,
         )
 
     try:

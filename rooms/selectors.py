@@ -10,8 +10,9 @@ from django.http import Http404
 from accounts.models import User
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatNotFound
-from rooms.backend.records import Category, Room
+from rooms.backend.records import Category, Role, Room
 from rooms.permissions import can_manage, can_view
+from rooms.roles import role_problem
 
 
 def categories_with_create_rights(*, user: User) -> list[Category]:
@@ -85,3 +86,30 @@ def room_for_manager(*, user: User, room_id: str) -> tuple[Room, Category]:
     if not can_manage(user, room):
         raise PermissionDenied("Only the room's Managers and portal administrators change it.")
     return room, category
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person found by the people picker, and whether they may get the role."""
+
+    id: str
+    label: str
+    problem: str
+
+
+def role_candidates(*, room: Room, category: Category, role: Role, term: str) -> list[Candidate]:
+    """People matching part of a name or chat ID, each with why they can't be picked."""
+    term = term.strip()
+    if len(term) < 2:
+        return []
+    found = chat_backend().search_users(term, limit=20)
+    return [
+        Candidate(
+            person.id,
+            person.label if person.label == person.id else f"{person.label} ({person.id})",
+            "Already a " + role.label
+            if person.id in room.principals(role)
+            else role_problem(room, category, role, person.id),
+        )
+        for person in found
+    ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms.views import categories, manage, rooms
+from rooms.views import categories, manage, roles, rooms
 
 app_name = "rooms"
 urlpatterns = [
@@ -14,4 +14,11 @@ urlpatterns = [
     path("<str:room_id>/disable/", manage.room_disable, name="disable"),
     path("<str:room_id>/move/", manage.room_move, name="move"),
     path("<str:room_id>/delete/", manage.room_delete, name="delete"),
+    path("<str:room_id>/roles/", roles.roles_panel, name="roles"),
+    path("<str:room_id>/roles/people/", roles.people_picker, name="people"),
+    path("<str:room_id>/roles/add/", roles.role_add, name="role_add"),
+    path("<str:room_id>/roles/remove/", roles.role_remove, name="role_remove"),
+    path("<str:room_id>/roles/bulk/", roles.role_bulk, name="bulk"),
+    path("<str:room_id>/roles/bulk/<int:run_id>/", roles.bulk_run, name="bulk_run"),
+    path("<str:room_id>/explain/", roles.room_explain, name="explain"),
 ]

@@ -104,6 +104,12 @@ class Room:
     presenters: frozenset[str] = field(default_factory=frozenset)
     # People who asked to join a Closed room and wait for a manager.
     knocking: frozenset[str] = field(default_factory=frozenset)
+    # Display names the room's member events carry, by chat ID.
+    names: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def label(self, user_id: str) -> str:
+        name = self.names.get(user_id, "")
+        return f"{name} ({user_id})" if name else user_id
 
     @property
     def name(self) -> str:

@@ -15,7 +15,7 @@ from rooms import services
 from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.forms import RoomCreateForm, RoomFilterForm
-from rooms.permissions import can_delete, can_manage
+from rooms.permissions import can_delete
 from rooms.selectors import (
     categories_of,
     categories_with_create_rights,
@@ -24,6 +24,7 @@ from rooms.selectors import (
     rooms_for_user,
 )
 from rooms.views.common import HtmxHttpRequest
+from rooms.views.roles import roles_context
 
 ROOMS_PER_PAGE = 20
 
@@ -54,17 +55,11 @@ def room_list(request: HtmxHttpRequest) -> TemplateResponse:
 def room_detail(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     """A room's settings, category and roles, read from the chat server now."""
     room, category = room_for_viewer(user=request.user, room_id=room_id)
-    return TemplateResponse(
-        request,
-        "rooms/room_detail.html",
-        {
-            "room": room,
-            "category": category,
-            "can_manage": can_manage(request.user, room),
-            "can_delete": can_delete(request.user),
-            "privacy_options": list(Privacy),
-        },
-    )
+    context = roles_context(request, room, category) | {
+        "can_delete": can_delete(request.user),
+        "privacy_options": list(Privacy),
+    }
+    return TemplateResponse(request, "rooms/room_detail.html", context)
 
 
 @require_GET

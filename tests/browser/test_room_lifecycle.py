@@ -25,7 +25,7 @@ def test_create_view_update_privacy_disable_enable(page: Page, chat, category_wo
     page.get_by_role("button", name="Create room").click()
 
     # View.
-    expect(page.get_by_role("status")).to_contain_text(f"The room “{name}” was created.")
+    expect(page.locator("#messages")).to_contain_text(f"The room “{name}” was created.")
     expect(page.get_by_role("heading", name=name)).to_be_visible()
     room_id = page.url.rstrip("/").split("/")[-1]
     assert chat.get_room(room_id).settings.privacy is Privacy.SECRET
@@ -45,16 +45,16 @@ def test_create_view_update_privacy_disable_enable(page: Page, chat, category_wo
     page.get_by_role("button", name="Open", exact=True).click()
     expect(page.get_by_role("alertdialog")).to_contain_text("member list")
     page.get_by_role("button", name="Make it Open").click()
-    expect(page.get_by_role("status")).to_contain_text("The room is now Open.")
+    expect(page.locator("#messages")).to_contain_text("The room is now Open.")
     assert chat.get_room(room_id).settings.privacy is Privacy.OPEN
 
     # Disable, after a confirmation page; then enable again.
     page.get_by_role("link", name="Disable the room…").click()
     page.get_by_role("button", name="Disable the room").click()
-    expect(page.get_by_role("status").first).to_contain_text("The room is disabled")
+    expect(page.locator("#messages")).to_contain_text("The room is disabled")
     assert chat.get_room(room_id).disabled
     page.get_by_role("button", name="Enable the room").click()
-    expect(page.get_by_role("status")).to_contain_text("enabled again")
+    expect(page.locator("#messages")).to_contain_text("enabled again")
     room = chat.get_room(room_id)
     assert not room.disabled
     assert room.settings.auditorium

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -208,9 +208,21 @@ class RoomOperations(CategoryOperations):
         )
         return self.get_room(room_id)
 
-    def add_to_role(self, room_id: str, role: Role, user_ids: Iterable[str]) -> None:
-        """Give people a role in a room."""
+    def add_to_role(
+        self,
+        room_id: str,
+        role: Role,
+        user_ids: Iterable[str],
+        *,
+        on_added: Callable[[str], None] | None = None,
+    ) -> None:
+        """Give people a role in a room; `on_added` hears of each person as it is done.
+
+        Members are added one call each, so a failure part-way leaves the ones already
+        reported done and the rest not; Managers and Presenters are set in one call.
+        """
         user_ids = list(user_ids)
+        report = on_added or (lambda user_id: None)
         state = self._state(room_id)
         if role is Role.MEMBER:
             room = room_from_state(state, service_user=self.service_user)
@@ -218,6 +230,7 @@ class RoomOperations(CategoryOperations):
             invite = self._invites(room.settings.invitations, category)
             for user_id in user_ids:
                 self._add_member(room_id, user_id, invite=invite)
+                report(user_id)
             return
         level = MANAGER_LEVEL if role is Role.MANAGER else PRESENTER_LEVEL
         current = state.user_levels()
@@ -225,6 +238,8 @@ class RoomOperations(CategoryOperations):
         raise_to = {u: level for u in user_ids if current.get(u, 0) < level}
         if raise_to:
             self._set_levels(state, users=raise_to)
+        for user_id in user_ids:
+            report(user_id)
 
     def remove_from_role(self, room_id: str, role: Role, user_ids: Iterable[str]) -> None:
         """Take a role away from people in a room."""

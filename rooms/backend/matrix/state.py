@@ -158,6 +158,11 @@ def room_from_state(state: RoomState, *, service_user: str) -> Room:
             u for u, lvl in levels.items() if PRESENTER_LEVEL <= lvl < MANAGER_LEVEL
         ),
         knocking=state.memberships("knock"),
+        names={
+            user: str(c.get("displayname") or "")
+            for user, c in state.of_type("m.room.member").items()
+            if c.get("displayname")
+        },
     )
 
 

@@ -1,0 +1,210 @@
+"""The roles panel: Members, Managers and Presenters, the people picker, bulk add and the
+"what can this person do here" explainer."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from rooms import roles
+from rooms.backend.errors import ChatBackendError, ChatNotFound
+from rooms.backend.records import Category, Role, Room
+from rooms.models import BulkRun
+from rooms.permissions import can_manage, effective_permissions
+from rooms.selectors import role_candidates, room_for_manager, room_for_viewer
+from rooms.views.common import HtmxHttpRequest
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise Http404("There is no such role.") from None
+
+
+def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> dict:
+    """What the roles panel shows: each role's people, filtered by `q`."""
+    term = request.GET.get("q", "").strip().casefold()
+    lists = {}
+    for role in Role:
+        people = sorted(room.principals(role), key=str.casefold)
+        lists[role.value] = [
+            (person, room.label(person))
+            for person in people
+            if term in person.casefold() or term in room.label(person).casefold()
+        ]
+    return {
+        "room": room,
+        "category": category,
+        "lists": lists,
+        "q": request.GET.get("q", ""),
+        "can_manage": can_manage(request.user, room),
+    }
+
+
+def _after_change(request: HtmxHttpRequest, room: Room, category: Category) -> HttpResponse:
+    if request.htmx:
+        response = TemplateResponse(
+            request, "rooms/_room_roles.html", roles_context(request, room, category)
+        )
+        return trigger_client_event(response, "rolesChanged")
+    return redirect("rooms:detail", room_id=room.id)
+
+
+@require_GET
+@login_required
+def roles_panel(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """The panel alone (HTMX filtering); without HTMX, the room's page."""
+    room, category = room_for_viewer(user=request.user, room_id=room_id)
+    if not request.htmx:
+        return redirect("rooms:detail", room_id=room.id)
+    return TemplateResponse(
+        request, "rooms/_room_roles.html", roles_context(request, room, category)
+    )
+
+
+@require_GET
+@login_required
+def people_picker(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
+    """Chat users matching what was typed, in or out of the category's scope."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    role = _role(request.GET.get("role", "member"))
+    term = request.GET.get("q", "")
+    context = {
+        "room": room,
+        "category": category,
+        "role": role,
+        "q": term,
+        "candidates": role_candidates(room=room, category=category, role=role, term=term),
+        "roles": list(Role),
+    }
+    template = "rooms/_people_results.html" if request.htmx else "rooms/people_picker.html"
+    return TemplateResponse(request, template, context)
+
+
+@require_POST
+@login_required
+def role_add(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    role = _role(request.POST.get("role", ""))
+    person = request.POST.get("user_id", "").strip()
+    wanted = [Role.MEMBER, role] if request.POST.get("also_member") == "yes" else [role]
+    try:
+        for each in wanted:
+            room = roles.role_add(actor=request.user, room_id=room.id, role=each, user_id=person)
+    except roles.RoleRefused as exc:
+        messages.error(request, str(exc))
+    except ChatNotFound:
+        messages.error(request, f"There is no person {person} on the chat server.")
+    except ChatBackendError as exc:
+        messages.error(request, f"{person} was not added. {exc.detail}")
+    else:
+        messages.success(
+            request, f"{room.label(person)} is now {' and '.join(r.label for r in wanted)}."
+        )
+    return _after_change(request, room, category)
+
+
+@require_POST
+@login_required
+def role_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Remove someone from a role, after a confirmation."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    role = _role(request.POST.get("role", ""))
+    person = request.POST.get("user_id", "")
+    if request.POST.get("confirm") != "yes":
+        return TemplateResponse(
+            request,
+            "rooms/role_remove.html",
+            {"room": room, "category": category, "role": role, "person": person},
+        )
+    try:
+        room = roles.role_remove(actor=request.user, room_id=room.id, role=role, user_id=person)
+    except roles.RoleRefused as exc:
+        messages.error(request, str(exc))
+    except ChatBackendError as exc:
+        messages.error(request, f"Nothing was changed. {exc.detail}")
+    else:
+        messages.success(request, f"{person} is no longer a {role.label}.")
+    return _after_change(request, room, category)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def role_bulk(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Paste a list, see each line's fate, then apply."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    role = _role(request.POST.get("role") or request.GET.get("role") or "member")
+    text = request.POST.get("people", "")
+    context = {
+        "room": room,
+        "category": category,
+        "role": role,
+        "roles": list(Role),
+        "text": text,
+        "limit": roles.MAX_BULK_LINES,
+        "fates": roles.FATE_LABELS,
+    }
+    status = 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("apply") == "yes":
+                run = roles.bulk_start(actor=request.user, room_id=room.id, role=role, text=text)
+                return redirect("rooms:bulk_run", room_id=room.id, run_id=run.pk)
+            context["preview"] = roles.bulk_preview(
+                actor=request.user, room_id=room.id, role=role, text=text
+            )
+            context["to_add"] = sum(1 for line in context["preview"] if line.will_add)
+        except roles.RoleRefused as exc:
+            context["error"], status = str(exc), 400
+        except ChatBackendError as exc:
+            context["error"], status = f"Nothing was changed. {exc.detail}", 503
+    return TemplateResponse(request, "rooms/role_bulk.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def bulk_run(request: HtmxHttpRequest, room_id: str, run_id: int) -> HttpResponse:
+    """A bulk add's progress; each POST applies the next chunk."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    run = get_object_or_404(BulkRun, pk=run_id, room_id=room.id)
+    if run.actor_id != request.user.pk and not request.user.is_administrator:
+        raise PermissionDenied("This bulk add belongs to someone else.")
+    if request.method == "POST" and run.to_apply:
+        run = roles.bulk_step(run)
+    done, total = run.progress
+    context = {
+        "room": room,
+        "category": category,
+        "run": run,
+        "done": done,
+        "total": total,
+        "percent": int(100 * done / total) if total else 100,
+    }
+    if request.htmx:
+        return TemplateResponse(request, "rooms/_bulk_progress.html", context)
+    if request.method == "POST":
+        return redirect("rooms:bulk_run", room_id=room.id, run_id=run.pk)
+    return TemplateResponse(request, "rooms/bulk_run.html", context)
+
+
+@require_GET
+@login_required
+def room_explain(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
+    """What a person can do in the room, and why."""
+    room, category = room_for_viewer(user=request.user, room_id=room_id)
+    if not (can_manage(request.user, room) or request.user.can_audit):
+        raise PermissionDenied("Only Managers, administrators and auditors see this.")
+    person = request.GET.get("person", "").strip()
+    context = {"room": room, "category": category, "person": person}
+    if person:
+        context["capabilities"] = effective_permissions(room, category, person)
+        context["roles_held"] = [r.label for r in room.roles_of(person)]
+    template = "rooms/_explain.html" if request.htmx else "rooms/room_explain.html"
+    return TemplateResponse(request, template, context)
