@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "rooms.context_processors.approvals",
             ],
         },
     },
@@ -147,6 +148,19 @@ CHAT_EMBEDDED_DIR = STATE_DIR / "synapse"
 CHAT_EMBEDDED_PORT = int(os.environ.get("CHAT_EMBEDDED_PORT", "8008"))
 CHAT_EMBEDDED_SERVER_NAME = os.environ.get("CHAT_EMBEDDED_SERVER_NAME", "portal.localhost")
 CHAT_TIMEOUT_SECONDS = float(os.environ.get("CHAT_TIMEOUT_SECONDS", "10"))
+
+# Room requests: e-mail to approvers and requesters; pending requests expire.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Room portal <rooms@localhost>")
+PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+ROOM_REQUEST_EXPIRY_DAYS = int(os.environ.get("ROOM_REQUEST_EXPIRY_DAYS", "14"))
 
 LOGGING = {
     "version": 1,

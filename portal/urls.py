@@ -7,4 +7,5 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("accounts/", include("accounts.urls")),
     path("rooms/", include("rooms.urls")),
+    path("requests/", include("rooms.request_urls")),
 ]

@@ -72,7 +72,12 @@ def seed_demo(client: MatrixChatBackend) -> list[DemoLogin]:
     """Make the demo world exist on the chat server and in the portal; safe to run again."""
     logins = []
     for localpart, display_name, password, who in CHAT_PEOPLE:
-        client.ensure_user(localpart, password=password, display_name=display_name)
+        client.ensure_user(
+            localpart,
+            password=password,
+            display_name=display_name,
+            email=f"{localpart}@example.org",
+        )
         logins.append(DemoLogin(localpart, password, f"{display_name}: {who}"))
     for username, password, who, flags in LOCAL_ACCOUNTS:
         user, _ = User.objects.get_or_create(username=username, defaults=flags)

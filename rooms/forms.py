@@ -15,6 +15,7 @@ from rooms.backend.records import (
     Invitations,
     Privacy,
 )
+from rooms.room_requests import request_name_problem
 from rooms.services import name_problem
 
 INVITATION_CHOICES = [
@@ -63,10 +64,13 @@ class RoomSettingsBase(forms.Form):
     )
     room_id = ""
 
+    def name_problem(self, name: str) -> str:
+        return name_problem(name, exclude_room_id=self.room_id)
+
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
         try:
-            problem = name_problem(name, exclude_room_id=self.room_id)
+            problem = self.name_problem(name)
         except ChatBackendError as exc:
             raise forms.ValidationError(f"The name could not be checked: {exc.detail}") from exc
         if problem:
@@ -101,7 +105,7 @@ class RoomCreateForm(RoomSettingsBase):
         self.fields["category"].widget.choices = [("", "Choose a category")] + [
             (c.id, c.name) for c in categories
         ]
-        if not self.is_bound:
+        if not self.is_bound and "submission" in self.fields:
             self.initial.setdefault("submission", uuid.uuid4())
 
     @property
@@ -116,6 +120,51 @@ class RoomCreateForm(RoomSettingsBase):
 
     def clean_privacy(self) -> Privacy:
         return Privacy(self.cleaned_data["privacy"])
+
+
+class RoomRequestForm(RoomCreateForm):
+    """What someone without create rights asks for, and why."""
+
+    submission = None
+    justification = forms.CharField(
+        label="Why do you need this room?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Say why the room is needed: approvers decide on it."},
+    )
+
+    def __init__(self, *args: Any, request_pk: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request_pk = request_pk
+
+    def name_problem(self, name: str) -> str:
+        return request_name_problem(name, exclude_pk=self.request_pk)
+
+
+class RoomApproveForm(RoomSettingsBase):
+    """The settings an approver may adjust before approving."""
+
+    privacy = forms.ChoiceField(
+        widget=forms.RadioSelect,
+        choices=PRIVACY_CHOICES,
+        error_messages={"invalid_choice": "Choose Open, Closed or Secret."},
+    )
+
+    def __init__(self, *args: Any, invitations_allowed: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invitations_offered = invitations_allowed
+
+    def clean_privacy(self) -> Privacy:
+        return Privacy(self.cleaned_data["privacy"])
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is it declined?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Tell the requester why: they will read it."},
+    )
 
 
 class RoomEditForm(RoomSettingsBase):

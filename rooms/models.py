@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -51,3 +53,50 @@ class BulkRun(models.Model):
     def progress(self) -> tuple[int, int]:
         wanted = [line for line in self.lines if line["fate"] == "add"]
         return sum(1 for line in wanted if line["result"]), len(wanted)
+
+
+class RoomRequest(models.Model):
+    """Someone without create rights asking for a room; a Creator of the category decides.
+
+    pending → approved → created; pending → declined / cancelled / expired. An approved
+    request whose room could not be created stays approved, with the error, until retried.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved, room not created yet"
+        CREATED = "created", "Room created"
+        DECLINED = "declined", "Declined"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    token = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_requests"
+    )
+    category_id = models.CharField(max_length=255, db_index=True)
+    category_label = models.CharField(max_length=512)
+    name = models.CharField(max_length=256)
+    description = models.CharField(max_length=256, blank=True)
+    privacy = models.CharField(max_length=16)
+    auditorium = models.BooleanField(default=False)
+    invitations = models.CharField(max_length=16)
+    justification = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    room_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_display()})"

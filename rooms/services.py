@@ -111,12 +111,20 @@ def _in_category(scope: AuditScope, room: Room, category: Category | None = None
         scope.category_label = category.name
 
 
-def room_create(*, actor: User, settings: RoomSettings, submission: uuid.UUID) -> Room:
+def room_create(
+    *,
+    actor: User,
+    settings: RoomSettings,
+    submission: uuid.UUID,
+    owner: User | None = None,
+) -> Room:
     """Create a room in a category where the actor holds create rights.
 
-    The actor becomes a Manager, and a Member of a Closed or Secret room. Posting the
-    same form (the same submission token) again returns the room made the first time.
+    The owner (the actor, unless an approver creates a requested room for its requester)
+    becomes a Manager, and a Member of a Closed or Secret room. Posting the same form
+    (the same submission token) again returns the room made the first time.
     """
+    owner = owner or actor
     client = chat_backend()
     with audited(
         "room.create",
@@ -144,7 +152,7 @@ def room_create(*, actor: User, settings: RoomSettings, submission: uuid.UUID) -
             ) from None
         try:
             _check_settings(settings)
-            people = [actor.chat_id] if actor.chat_id else []
+            people = [owner.chat_id] if owner.chat_id else []
             room = client.create_room(
                 settings,
                 managers=people,

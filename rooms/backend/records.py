@@ -54,6 +54,7 @@ class Principal:
     id: str
     display_name: str = ""
     deactivated: bool = False
+    emails: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

@@ -16,6 +16,7 @@ from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationInc
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.forms import RoomCreateForm, RoomFilterForm
 from rooms.permissions import can_delete
+from rooms.room_requests import request_name_problem
 from rooms.selectors import (
     categories_of,
     categories_with_create_rights,
@@ -68,7 +69,11 @@ def room_check_name(request: HtmxHttpRequest) -> TemplateResponse:
     """Check a room name as it is typed: empty, too long, or taken in any letter case."""
     name = request.GET.get("name", "")
     try:
-        problem = services.name_problem(name, exclude_room_id=request.GET.get("room", ""))
+        if request.GET.get("requests"):
+            pk = request.GET.get("request", "")
+            problem = request_name_problem(name, exclude_pk=int(pk) if pk.isdigit() else None)
+        else:
+            problem = services.name_problem(name, exclude_room_id=request.GET.get("room", ""))
     except ChatBackendError as exc:
         problem = f"The name could not be checked: {exc.detail}"
     return TemplateResponse(

@@ -74,14 +74,15 @@ class PeopleOperations(MatrixBase):
             if isinstance(user, dict) and user.get("name") != self.service_user
         ]
 
-    def ensure_user(self, localpart: str, *, password: str, display_name: str) -> Principal:
+    def ensure_user(
+        self, localpart: str, *, password: str, display_name: str, email: str = ""
+    ) -> Principal:
         """Create a person on the chat server, or reset their password and name (demo data)."""
         user_id = self.user_id_for(localpart)
-        body = self.http.request(
-            "PUT",
-            f"{ADMIN}/v2/users/{segment(user_id)}",
-            json={"password": password, "displayname": display_name, "logout_devices": False},
-        )
+        body = {"password": password, "displayname": display_name, "logout_devices": False}
+        if email:
+            body["threepids"] = [{"medium": "email", "address": email}]
+        body = self.http.request("PUT", f"{ADMIN}/v2/users/{segment(user_id)}", json=body)
         return _principal(body)
 
 
@@ -93,4 +94,9 @@ def _principal(body: dict[str, Any]) -> Principal:
         id=user_id,
         display_name=str(body.get("displayname") or ""),
         deactivated=bool(body.get("deactivated", False)),
+        emails=tuple(
+            str(pid.get("address"))
+            for pid in body.get("threepids") or []
+            if isinstance(pid, dict) and pid.get("medium") == "email" and pid.get("address")
+        ),
     )

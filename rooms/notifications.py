@@ -1,0 +1,63 @@
+"""E-mail about room requests, through Django's mail settings (the console in development)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+from rooms.models import RoomRequest
+
+log = logging.getLogger(__name__)
+
+
+def _send(subject: str, body: str, recipients: list[str]) -> None:
+    if not recipients:
+        return
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except OSError:
+        # Mail trouble must not undo a decision already made and audited.
+        log.exception("Could not send “%s” to %s", subject, recipients)
+
+
+def _requester_addresses(request: RoomRequest) -> list[str]:
+    from rooms.backend import chat_backend
+    from rooms.backend.errors import ChatBackendError
+
+    addresses = [request.requester.email] if request.requester.email else []
+    if request.requester.chat_id:
+        with contextlib.suppress(ChatBackendError):  # the e-mail is a courtesy
+            addresses += chat_backend().get_user(request.requester.chat_id).emails
+    return sorted(set(addresses))
+
+
+def request_submitted(request: RoomRequest, *, approvers: list[str]) -> None:
+    _send(
+        f"Room request: “{request.name}” in {request.category_label}",
+        f"{request.requester.label} asks for a room “{request.name}” in the category "
+        f"“{request.category_label}”.\n\nWhy: {request.justification}\n\n"
+        f"Review it: {settings.PORTAL_URL}/requests/{request.pk}/\n",
+        approvers,
+    )
+
+
+def request_decided(request: RoomRequest) -> None:
+    Status = RoomRequest.Status
+    if request.status == Status.CREATED:
+        subject = f"Your room “{request.name}” is ready"
+        body = (
+            f"Your request was approved and the room “{request.name}” was created. You are "
+            f"its Manager.\n\nOpen it: {settings.PORTAL_URL}/rooms/{request.room_id}/\n"
+        )
+    elif request.status == Status.DECLINED:
+        subject = f"Your room request “{request.name}” was declined"
+        body = f"Your request was declined.\n\nReason: {request.decision_reason}\n"
+    elif request.status == Status.EXPIRED:
+        subject = f"Your room request “{request.name}” expired"
+        body = "Nobody decided your request in time. You may ask again.\n"
+    else:
+        return
+    _send(subject, body, _requester_addresses(request))

@@ -1,0 +1,333 @@
+"""Self-service room requests: ask for a room, and approvers grant or decline.
+
+Approval creates the room through the same service as direct creation (room_create),
+with the request's own token as the form submission: retrying after a chat server
+failure returns the room made the first time instead of making a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from portal.audit import AuditScope, audited
+from rooms import notifications, services
+from rooms.backend import chat_backend
+from rooms.backend.errors import ChatBackendError
+from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSettings
+from rooms.models import RoomRequest
+from rooms.permissions import can_create_in
+
+Status = RoomRequest.Status
+# Bumped whenever a request changes, so the cached approval counts are recounted.
+QUEUE_VERSION_KEY = "approval-queue-version"
+
+
+def _queue_changed() -> None:
+    cache.set(QUEUE_VERSION_KEY, cache.get(QUEUE_VERSION_KEY, 0) + 1, None)
+
+
+class RequestConflict(Exception):
+    """Someone else acted on the request first; the message says what happened."""
+
+
+def request_settings(request: RoomRequest) -> RoomSettings:
+    return RoomSettings(
+        name=request.name,
+        description=request.description,
+        category_id=request.category_id,
+        privacy=Privacy(request.privacy),
+        auditorium=request.auditorium,
+        invitations=Invitations(request.invitations),
+    )
+
+
+def _values(request: RoomRequest) -> dict:
+    return {k: str(v) for k, v in asdict(request_settings(request)).items()} | {
+        "status": request.status,
+        "justification": request.justification,
+    }
+
+
+def _scope(scope: AuditScope, request: RoomRequest) -> None:
+    scope.target_id, scope.target_label = str(request.pk or ""), request.name
+    scope.category_id, scope.category_label = request.category_id, request.category_label
+
+
+def pending_name_taken(name: str, *, exclude_pk: int | None = None) -> bool:
+    """Whether another pending request already asks for this name, in any letter case."""
+    pending = RoomRequest.objects.filter(status=Status.PENDING, name__iexact=name.strip())
+    return pending.exclude(pk=exclude_pk).exists()
+
+
+def request_name_problem(name: str, *, exclude_pk: int | None = None) -> str:
+    """A room name's problem, including being asked for in another pending request."""
+    problem = services.name_problem(name)
+    if not problem and pending_name_taken(name, exclude_pk=exclude_pk):
+        problem = f"Someone has already asked for a room called “{name.strip()}”."
+    return problem
+
+
+def categories_for_requests(*, user: User) -> list[Category]:
+    """The categories in whose scope the person is: where they may ask for a room."""
+    categories = chat_backend().list_categories()
+    if user.is_administrator:
+        return categories
+    return [c for c in categories if user.chat_id and c.in_scope(user.chat_id)]
+
+
+def _check(user: User, settings: RoomSettings, *, exclude_pk: int | None = None) -> Category:
+    category = chat_backend().get_category(settings.category_id)
+    if not (user.chat_id and category.in_scope(user.chat_id)) and not user.is_administrator:
+        raise PermissionDenied(f"You are not in the scope of the category “{category.name}”.")
+    problem = request_name_problem(settings.name, exclude_pk=exclude_pk)
+    if problem:
+        raise services.RoomSettingsInvalid("name", problem)
+    return category
+
+
+def request_submit(*, actor: User, settings: RoomSettings, justification: str) -> RoomRequest:
+    """Ask for a room in a category in whose scope the person is."""
+    with audited(
+        "request.submitted",
+        actor=actor,
+        target_kind="request",
+        target_label=settings.name,
+        category_id=settings.category_id,
+    ) as scope:
+        category = _check(actor, settings)
+        request = RoomRequest.objects.create(
+            requester=actor,
+            category_id=category.id,
+            category_label=category.name,
+            name=settings.name.strip(),
+            description=settings.description,
+            privacy=settings.privacy,
+            auditorium=settings.auditorium,
+            invitations=settings.invitations,
+            justification=justification,
+        )
+        _scope(scope, request)
+        scope.after = _values(request)
+    _queue_changed()
+    notifications.request_submitted(request, approvers=approvers_of(category))
+    return request
+
+
+def approvers_of(category: Category) -> list[str]:
+    """E-mail addresses of the category's Creators, as the chat server knows them."""
+    addresses = []
+    for creator in sorted(category.creators):
+        try:
+            addresses += chat_backend().get_user(creator).emails
+        except ChatBackendError:
+            continue  # one unreachable approver does not stop the request
+    addresses += (
+        User.objects.filter(is_portal_admin=True).exclude(email="").values_list("email", flat=True)
+    )
+    return sorted(set(addresses))
+
+
+def _locked(pk: int) -> RoomRequest:
+    return RoomRequest.objects.select_for_update().select_related("requester").get(pk=pk)
+
+
+def _pending(request: RoomRequest) -> None:
+    if request.status != Status.PENDING:
+        who = f" by {request.decided_by.label}" if request.decided_by else ""
+        raise RequestConflict(
+            f"This request is no longer pending: it was {request.get_status_display().lower()}"
+            f"{who}."
+        )
+
+
+def request_edit(
+    *, actor: User, pk: int, settings: RoomSettings, justification: str
+) -> RoomRequest:
+    """The requester changes a pending request."""
+    with audited("request.edited", actor=actor, target_kind="request") as scope:
+        with transaction.atomic():
+            request = _locked(pk)
+            _scope(scope, request)
+            scope.before = _values(request)
+            if request.requester_id != actor.pk:
+                raise PermissionDenied("Only the person who asked may change the request.")
+            _pending(request)
+            category = _check(actor, settings, exclude_pk=request.pk)
+            request.category_id, request.category_label = category.id, category.name
+            request.name, request.description = settings.name.strip(), settings.description
+            request.privacy, request.auditorium = settings.privacy, settings.auditorium
+            request.invitations, request.justification = settings.invitations, justification
+            request.save()
+        scope.after = _values(request)
+        return request
+
+
+def request_cancel(*, actor: User, pk: int) -> RoomRequest:
+    """The requester withdraws a pending request."""
+    with audited("request.cancelled", actor=actor, target_kind="request") as scope:
+        with transaction.atomic():
+            request = _locked(pk)
+            _scope(scope, request)
+            if request.requester_id != actor.pk:
+                raise PermissionDenied("Only the person who asked may cancel the request.")
+            _pending(request)
+            request.status = Status.CANCELLED
+            request.save(update_fields=["status", "updated_at"])
+        _queue_changed()
+        return request
+
+
+def _approver_check(actor: User, request: RoomRequest) -> Category:
+    category = chat_backend().get_category(request.category_id)
+    if not can_create_in(actor, category):
+        raise PermissionDenied(
+            f"Only Creators of “{category.name}” and portal administrators decide this request."
+        )
+    if request.requester_id == actor.pk and not actor.is_administrator:
+        raise PermissionDenied("You cannot approve your own request.")
+    return category
+
+
+def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequest:
+    """Approve a pending request, with the approver's adjustments, and create its room."""
+    with (
+        audited("request.approved", actor=actor, target_kind="request") as scope,
+        transaction.atomic(),
+    ):
+        request = _locked(pk)
+        _scope(scope, request)
+        scope.before = _values(request)
+        _approver_check(actor, request)
+        _pending(request)
+        if settings.category_id != request.category_id:
+            raise services.RoomSettingsInvalid(
+                "category", "An approver keeps the category the request was made in."
+            )
+        problem = services.name_problem(settings.name)
+        if problem:
+            raise services.RoomSettingsInvalid("name", problem)
+        request.name, request.description = settings.name.strip(), settings.description
+        request.privacy, request.auditorium = settings.privacy, settings.auditorium
+        request.invitations = settings.invitations
+        request.status, request.decided_by = Status.APPROVED, actor
+        request.decided_at = timezone.now()
+        request.save()
+        scope.after = _values(request)
+    return _create_room(actor, request, action="request.created")
+
+
+def request_retry(*, actor: User, pk: int) -> RoomRequest:
+    """Try again to create the room of an approved request whose creation failed."""
+    with audited("request.retried", actor=actor, target_kind="request") as scope:
+        request = RoomRequest.objects.select_related("requester").get(pk=pk)
+        _scope(scope, request)
+        _approver_check(actor, request)
+        if request.status != Status.APPROVED:
+            raise RequestConflict(
+                f"Only an approved request waiting for its room can be retried; this one is "
+                f"{request.get_status_display().lower()}."
+            )
+    return _create_room(actor, request, action="request.created")
+
+
+def _create_room(actor: User, request: RoomRequest, *, action: str) -> RoomRequest:
+    """Create the requested room for its requester; a failure keeps it approved, with the error."""
+    try:
+        with audited(action, actor=actor, target_kind="request") as scope:
+            _scope(scope, request)
+            room: Room = services.room_create(
+                actor=actor,
+                settings=request_settings(request),
+                submission=request.token,
+                owner=request.requester,
+            )
+            scope.after = {"room_id": room.id}
+    except (
+        ChatBackendError,
+        services.RoomSettingsInvalid,
+        services.SubmissionInProgress,
+        PermissionDenied,
+    ) as exc:
+        request.error = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
+        request.save(update_fields=["error", "updated_at"])
+        with audited("request.creation_failed", actor=actor, target_kind="request") as scope:
+            _scope(scope, request)
+            scope.after = {"error": request.error}
+        return request
+    request.status, request.room_id, request.error = Status.CREATED, room.id, ""
+    request.save(update_fields=["status", "room_id", "error", "updated_at"])
+    notifications.request_decided(request)
+    return request
+
+
+def request_decline(*, actor: User, pk: int, reason: str) -> RoomRequest:
+    """Decline a pending request, saying why."""
+    with (
+        audited("request.declined", actor=actor, target_kind="request") as scope,
+        transaction.atomic(),
+    ):
+        request = _locked(pk)
+        _scope(scope, request)
+        _approver_check(actor, request)
+        _pending(request)
+        request.status, request.decided_by = Status.DECLINED, actor
+        request.decided_at, request.decision_reason = timezone.now(), reason
+        request.save()
+        scope.after = {"status": request.status, "reason": reason}
+    _queue_changed()
+    notifications.request_decided(request)
+    return request
+
+
+def requests_expire(*, older_than_days: int) -> list[RoomRequest]:
+    """Expire pending requests nobody decided within the given number of days."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    expired = []
+    stale = RoomRequest.objects.filter(status=Status.PENDING, created_at__lt=cutoff)
+    for pk in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            request = _locked(pk)
+            if request.status != Status.PENDING:
+                continue  # decided meanwhile
+            request.status = Status.EXPIRED
+            request.save(update_fields=["status", "updated_at"])
+        with audited("request.expired", actor=None, target_kind="request") as scope:
+            _scope(scope, request)
+            scope.after = {"status": request.status, "older_than_days": older_than_days}
+        _queue_changed()
+        notifications.request_decided(request)
+        expired.append(request)
+    return expired
+
+
+def approval_queue(*, user: User) -> QuerySet[RoomRequest]:
+    """Pending requests this person may decide, oldest first."""
+    pending = RoomRequest.objects.filter(status=Status.PENDING).select_related("requester")
+    if user.is_administrator:
+        return pending
+    if not user.chat_id:
+        return pending.none()
+    mine = [c.id for c in chat_backend().find_categories_with_create_rights(user.chat_id)]
+    return pending.filter(category_id__in=mine).exclude(requester=user)
+
+
+def request_for_viewer(*, user: User, pk: int) -> tuple[RoomRequest, bool]:
+    """A request the person asked for or may decide, and whether they may decide it."""
+    request = RoomRequest.objects.select_related("requester", "decided_by").filter(pk=pk).first()
+    if request is None:
+        raise RoomRequest.DoesNotExist
+    if user.is_administrator:
+        return request, True
+    category = chat_backend().get_category(request.category_id)
+    may_decide = can_create_in(user, category) and request.requester_id != user.pk
+    if request.requester_id != user.pk and not may_decide:
+        raise PermissionDenied("This request is neither yours nor one you may decide.")
+    return request, may_decide

@@ -1,0 +1,268 @@
+"""Room requests: asking for a room, my requests, the approval queue and decisions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from rooms import room_requests, services
+from rooms.backend.errors import ChatBackendError, ChatNotFound
+from rooms.backend.records import RoomSettings
+from rooms.forms import DeclineForm, RoomApproveForm, RoomRequestForm
+from rooms.models import RoomRequest
+from rooms.views.common import HtmxHttpRequest
+
+
+def _settings(data: dict) -> RoomSettings:
+    return RoomSettings(
+        name=data["name"],
+        description=data["description"],
+        category_id=data["category"],
+        privacy=data["privacy"],
+        auditorium=data["auditorium"],
+        invitations=data["invitations"],
+    )
+
+
+def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
+    try:
+        return room_requests.request_for_viewer(user=request.user, pk=pk)
+    except (RoomRequest.DoesNotExist, ChatNotFound):
+        raise Http404("There is no such request.") from None
+
+
+def _save_request_form(
+    request: HtmxHttpRequest, form: RoomRequestForm, save, status: int
+) -> tuple[RoomRequest | None, int]:
+    """Validate and save a request form; errors land on the form, which keeps its input."""
+    if not form.is_valid():
+        return None, 400
+    data = form.cleaned_data
+    try:
+        return save(_settings(data), data["justification"]), status
+    except PermissionDenied as exc:
+        form.add_error("category", str(exc))
+        return None, 403
+    except services.RoomSettingsInvalid as exc:
+        form.add_error(exc.field, exc.message)
+    except room_requests.RequestConflict as exc:
+        form.add_error(None, str(exc))
+        return None, 409
+    except ChatNotFound:
+        form.add_error("category", "There is no such category.")
+    except ChatBackendError as exc:
+        form.add_error(None, f"Nothing was saved. {exc.detail}")
+        return None, 503
+    return None, 400
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def request_new(request: HtmxHttpRequest) -> HttpResponse:
+    """Ask for a room in a category in whose scope the person is."""
+    categories = room_requests.categories_for_requests(user=request.user)
+    form = RoomRequestForm(
+        request.POST if request.method == "POST" else None,
+        categories=categories,
+        initial={"category": request.GET.get("category", "")},
+    )
+    status = 200
+    if request.method == "POST":
+        saved, status = _save_request_form(
+            request,
+            form,
+            lambda settings, why: room_requests.request_submit(
+                actor=request.user, settings=settings, justification=why
+            ),
+            302,
+        )
+        if saved:
+            messages.success(request, "Your request was sent to the category's approvers.")
+            return redirect("requests:detail", pk=saved.pk)
+    return TemplateResponse(
+        request, "rooms/request_form.html", {"form": form, "categories": categories}, status=status
+    )
+
+
+@require_GET
+@login_required
+def request_list(request: HtmxHttpRequest) -> TemplateResponse:
+    """My requests, newest first."""
+    mine = request.user.room_requests.order_by("-created_at")
+    return TemplateResponse(request, "rooms/request_list.html", {"requests": mine})
+
+
+@require_GET
+@login_required
+def approval_queue(request: HtmxHttpRequest) -> TemplateResponse:
+    """Pending requests this person may decide, oldest first."""
+    queue = room_requests.approval_queue(user=request.user)
+    return TemplateResponse(request, "rooms/request_queue.html", {"requests": queue})
+
+
+def _detail(
+    request, room_request, may_decide, *, approve_form=None, decline_form=None, status=200
+) -> TemplateResponse:
+    pending = room_request.status == RoomRequest.Status.PENDING
+    if may_decide and pending and approve_form is None:
+        approve_form = RoomApproveForm(
+            initial={
+                "name": room_request.name,
+                "description": room_request.description,
+                "privacy": room_request.privacy,
+                "auditorium": room_request.auditorium,
+                "invitations": room_request.invitations,
+            },
+            invitations_allowed=True,
+        )
+    context = {
+        "room_request": room_request,
+        "may_decide": may_decide,
+        "mine": room_request.requester_id == request.user.pk,
+        "pending": pending,
+        "approve_form": approve_form,
+        "decline_form": decline_form or DeclineForm(),
+    }
+    return TemplateResponse(request, "rooms/request_detail.html", context, status=status)
+
+
+@require_GET
+@login_required
+def request_detail(request: HtmxHttpRequest, pk: int) -> TemplateResponse:
+    room_request, may_decide = _viewed(request, pk)
+    return _detail(request, room_request, may_decide)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The requester changes a pending request."""
+    room_request, _ = _viewed(request, pk)
+    if room_request.requester_id != request.user.pk:
+        raise PermissionDenied("Only the person who asked may change the request.")
+    categories = room_requests.categories_for_requests(user=request.user)
+    form = RoomRequestForm(
+        request.POST if request.method == "POST" else None,
+        categories=categories,
+        request_pk=room_request.pk,
+        initial={
+            "name": room_request.name,
+            "description": room_request.description,
+            "category": room_request.category_id,
+            "privacy": room_request.privacy,
+            "auditorium": room_request.auditorium,
+            "invitations": room_request.invitations,
+            "justification": room_request.justification,
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        saved, status = _save_request_form(
+            request,
+            form,
+            lambda settings, why: room_requests.request_edit(
+                actor=request.user, pk=room_request.pk, settings=settings, justification=why
+            ),
+            302,
+        )
+        if saved:
+            messages.success(request, "Your request was changed.")
+            return redirect("requests:detail", pk=saved.pk)
+    return TemplateResponse(
+        request,
+        "rooms/request_form.html",
+        {"form": form, "categories": categories, "room_request": room_request},
+        status=status,
+    )
+
+
+@require_POST
+@login_required
+def request_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    try:
+        room_requests.request_cancel(actor=request.user, pk=pk)
+    except RoomRequest.DoesNotExist:
+        raise Http404("There is no such request.") from None
+    except room_requests.RequestConflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Your request was cancelled.")
+    return redirect("requests:detail", pk=pk)
+
+
+@require_POST
+@login_required
+def request_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Approve with the approver's adjustments; the room is created at once."""
+    room_request, may_decide = _viewed(request, pk)
+    form = RoomApproveForm(request.POST, invitations_allowed=True)
+    if not form.is_valid():
+        return _detail(request, room_request, may_decide, approve_form=form, status=400)
+    data = form.cleaned_data | {"category": room_request.category_id}
+    try:
+        room_request = room_requests.request_approve(
+            actor=request.user, pk=pk, settings=_settings(data)
+        )
+    except services.RoomSettingsInvalid as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return _detail(request, room_request, may_decide, approve_form=form, status=400)
+    except room_requests.RequestConflict as exc:
+        messages.error(request, str(exc))
+        return redirect("requests:detail", pk=pk)
+    except ChatBackendError as exc:
+        form.add_error(None, f"Nothing was approved. {exc.detail}")
+        return _detail(request, room_request, may_decide, approve_form=form, status=503)
+    _tell_outcome(request, room_request)
+    return redirect("requests:detail", pk=pk)
+
+
+def _tell_outcome(request: HtmxHttpRequest, room_request: RoomRequest) -> None:
+    if room_request.status == RoomRequest.Status.CREATED:
+        messages.success(
+            request, f"Approved: the room “{room_request.name}” was created for its requester."
+        )
+    else:
+        messages.error(
+            request,
+            f"Approved, but the room could not be created: {room_request.error} "
+            "Nothing is lost: retry when the chat server is back.",
+        )
+
+
+@require_POST
+@login_required
+def request_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    try:
+        room_request = room_requests.request_retry(actor=request.user, pk=pk)
+    except RoomRequest.DoesNotExist:
+        raise Http404("There is no such request.") from None
+    except room_requests.RequestConflict as exc:
+        messages.error(request, str(exc))
+    except ChatBackendError as exc:
+        messages.error(request, f"Nothing was done. {exc.detail}")
+    else:
+        _tell_outcome(request, room_request)
+    return redirect("requests:detail", pk=pk)
+
+
+@require_POST
+@login_required
+def request_decline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room_request, may_decide = _viewed(request, pk)
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, room_request, may_decide, decline_form=form, status=400)
+    try:
+        room_requests.request_decline(actor=request.user, pk=pk, reason=form.cleaned_data["reason"])
+    except room_requests.RequestConflict as exc:
+        messages.error(request, str(exc))
+    except ChatBackendError as exc:
+        messages.error(request, f"Nothing was done. {exc.detail}")
+    else:
+        messages.success(request, "The request was declined; the requester is told why.")
+    return redirect("requests:detail", pk=pk)
