@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -10,7 +11,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils import timezone
 
+from portal.audit_chain import HASHED_FIELDS, chain_writer, entry_hash
 from portal.models import AuditEntry, Outcome
 from rooms.backend.errors import ChatBackendError
 
@@ -48,7 +51,8 @@ def audit_record(
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         actor = user if user is not None and user.is_authenticated else None
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
+        created_at=timezone.now(),
         actor=actor,
         actor_username=getattr(actor, "username", "") or "",
         actor_chat_id=getattr(actor, "chat_id", "") or "",
@@ -66,6 +70,15 @@ def audit_record(
         client_ip=_client_ip(request) if request is not None else None,
         user_agent=request.headers.get("User-Agent", "")[:512] if request is not None else "",
     )
+    # Hashed as the database will store them: JSON round-tripped, addresses normalised.
+    entry.before = json.loads(json.dumps(entry.before))
+    entry.after = json.loads(json.dumps(entry.after))
+    entry.client_ip = AuditEntry._meta.get_field("client_ip").get_prep_value(entry.client_ip)
+    with chain_writer() as prev_hash:
+        entry.prev_hash = prev_hash
+        entry.hash = entry_hash({f: getattr(entry, f) for f in HASHED_FIELDS}, prev_hash)
+        entry.save()
+    return entry
 
 
 @dataclass

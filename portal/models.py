@@ -27,7 +27,7 @@ class AuditEntryQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(db_index=True)
     # Not constrained and never nulled: deleting a user must not change an audit row
     # (the database refuses any UPDATE). The copies below say who it was.
     actor = models.ForeignKey(
@@ -54,12 +54,23 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=64, blank=True, db_index=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # The hash chain: each entry's hash covers its fields and the previous entry's hash,
+    # so an edited, inserted or removed row breaks the chain where it happened.
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-id"]
         verbose_name_plural = "audit entries"
+        # Keyset pages walk the id; each filter narrows an index that ends in it.
+        indexes = [
+            models.Index(fields=["outcome", "id"], name="audit_outcome_id"),
+            models.Index(fields=["action", "id"], name="audit_action_id"),
+            models.Index(fields=["actor_username", "id"], name="audit_actor_id"),
+            models.Index(fields=["category_id", "id"], name="audit_category_id"),
+        ]
 
     def __str__(self) -> str:
         return (

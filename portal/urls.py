@@ -1,10 +1,14 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from portal import views
+from portal import audit_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health", views.health, name="health"),
+    path("audit/", audit_views.audit_list, name="audit"),
+    path("audit/<int:pk>/", audit_views.audit_detail, name="audit_entry"),
+    re_path(r"^audit/export\.(?P<fmt>csv|jsonl)$", audit_views.audit_export, name="audit_export"),
+    path("audit/verify/", audit_views.audit_verify, name="audit_verify"),
     path("accounts/", include("accounts.urls")),
     path("rooms/", include("rooms.urls")),
     path("requests/", include("rooms.request_urls")),
