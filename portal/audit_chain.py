@@ -152,9 +152,9 @@ def remove_older_than(cutoff: datetime, *, export_to: Path) -> int:
         return 0
     # Earlier checkpoints go too (they are in the export): the new one supersedes them.
     selected = AuditEntry.objects.filter(id__lte=through["id"])
-    with export_to.open("w", encoding="utf-8") as out:
-        for line in jsonl_lines(selected.order_by("id")):
-            out.write(line)
+    with export_to.open("wb") as out:
+        for chunk in jsonl_lines(selected.order_by("id")):
+            out.write(chunk if isinstance(chunk, bytes) else chunk.encode())
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL portal.audit_retention = 'on'")

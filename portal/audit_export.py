@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.db import connection
 from django.db.models import QuerySet, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from portal.models import AuditEntry
@@ -74,7 +75,10 @@ def _iso(value: datetime | str) -> str:
     return value.replace(" ", "T") + "+00:00"
 
 
-def csv_lines(entries: QuerySet[AuditEntry]) -> Iterator[str]:
+def csv_lines(entries: QuerySet[AuditEntry]) -> Iterator[str | bytes]:
+    if connection.vendor == "postgresql":
+        yield from _postgres_csv(entries)
+        return
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
@@ -86,7 +90,53 @@ def csv_lines(entries: QuerySet[AuditEntry]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def jsonl_lines(entries: QuerySet[AuditEntry]) -> Iterator[str]:
+def _postgres_select(entries: QuerySet[AuditEntry], *, json_as_text: bool) -> tuple[str, tuple]:
+    """The export's SELECT, with ISO timestamps, for COPY to stream."""
+    annotations = {"created_iso": RawSQL("to_json(created_at) #>> '{}'", [])}
+    renamed = {"created_at": "created_iso"}
+    if json_as_text:
+        annotations |= {
+            "before_json": Cast("before", TextField()),
+            "after_json": Cast("after", TextField()),
+        }
+        renamed |= {"before": "before_json", "after": "after_json"}
+    exported = (
+        entries.order_by("id")
+        .annotate(**annotations)
+        .values_list(*[renamed.get(c, c) for c in COLUMNS])
+    )
+    return exported.query.sql_with_params()
+
+
+def _copy(statement: str, params: tuple) -> Iterator[bytes]:
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
+        for data in copy:
+            yield bytes(data)
+
+
+def _postgres_csv(entries: QuerySet[AuditEntry]) -> Iterator[str | bytes]:
+    """PostgreSQL writes the CSV itself (COPY), several times faster than Python's csv."""
+    sql, params = _postgres_select(entries, json_as_text=True)
+    yield ",".join(COLUMNS) + "\r\n"
+    yield from _copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)
+
+
+def _postgres_jsonl(entries: QuerySet[AuditEntry]) -> Iterator[bytes]:
+    """PostgreSQL builds each JSON line. COPY's CSV mode, with control characters as
+    quote and delimiter (JSON text never holds them raw), passes each line unchanged."""
+    sql, params = _postgres_select(entries, json_as_text=False)
+    fields = ", ".join(f"'{c}', t.{'created_iso' if c == 'created_at' else c}" for c in COLUMNS)
+    yield from _copy(
+        f"COPY (SELECT json_build_object({fields}) FROM ({sql}) AS t) TO STDOUT "
+        "WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
+        params,
+    )
+
+
+def jsonl_lines(entries: QuerySet[AuditEntry]) -> Iterator[str | bytes]:
+    if connection.vendor == "postgresql":
+        yield from _postgres_jsonl(entries)
+        return
     scalars = [i for i, c in enumerate(COLUMNS) if c not in ("before", "after")]
     names = [COLUMNS[i] for i in scalars]
     before, after, ip = COLUMNS.index("before"), COLUMNS.index("after"), COLUMNS.index("client_ip")
