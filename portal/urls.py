@@ -12,4 +12,5 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("rooms/", include("rooms.urls")),
     path("requests/", include("rooms.request_urls")),
+    path("admin/categories/", include("rooms.category_admin_urls")),
 ]

@@ -190,3 +190,24 @@ class RoomFilterForm(forms.Form):
         self.fields["category"].choices = [("", "Any category")] + [
             (c.id, c.name) for c in categories
         ]
+
+
+class CategoryForm(forms.Form):
+    name = forms.CharField(
+        max_length=NAME_MAX_LENGTH,
+        error_messages={
+            "required": "Give the category a name.",
+            "max_length": f"A category name has at most {NAME_MAX_LENGTH} characters.",
+        },
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    invitations_allowed = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Invitations allowed",
+        help_text="New members of its rooms get an invitation to accept; off: added directly.",
+    )

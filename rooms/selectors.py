@@ -113,3 +113,19 @@ def role_candidates(*, room: Room, category: Category, role: Role, term: str) ->
         )
         for person in found
     ]
+
+
+def category_by_id(category_id: str) -> Category:
+    return chat_backend().get_category(category_id)
+
+
+def category_rooms(category: Category) -> list[Room]:
+    """The rooms of a category that still exist, by name."""
+    client = chat_backend()
+    found = []
+    for room_id in category.room_ids:
+        try:
+            found.append(client.get_room(room_id))
+        except ChatNotFound:
+            continue
+    return sorted(found, key=lambda room: room.name.casefold())

@@ -3,12 +3,13 @@ reading and writing room state."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from rooms.backend.errors import ChatBackendError
+from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 from rooms.backend.matrix.state import RoomState
 from rooms.backend.matrix.transport import MatrixTransport, segment
 from rooms.backend.records import Category, Invitations
@@ -54,6 +55,26 @@ class MatrixBase:
         if not isinstance(user_id, str):
             raise ChatBackendError("The chat server did not say who the service account is.")
         return user_id
+
+    def _purge(self, room_id: str, message: str, *, timeout: float = 60.0) -> None:
+        """Delete a room or space with its history, and wait until the server is done."""
+        body = self.http.request(
+            "DELETE",
+            f"{ADMIN}/v2/rooms/{segment(room_id)}",
+            json={"purge": True, "block": False, "message": message},
+        )
+        delete_id = body.get("delete_id")
+        deadline = time.monotonic() + timeout
+        while isinstance(delete_id, str) and time.monotonic() < deadline:
+            status = self.http.request(
+                "GET", f"{ADMIN}/v2/rooms/delete_status/{segment(delete_id)}"
+            ).get("status")
+            if status == "complete":
+                return
+            if status == "failed":
+                raise ChatBackendError("The chat server could not delete it.")
+            time.sleep(0.2)
+        raise ChatServerUnavailable("The chat server is still deleting it; check again soon.")
 
     def _state(self, room_id: str) -> RoomState:
         body = self.http.request("GET", f"{ADMIN}/v1/rooms/{segment(room_id)}/state")

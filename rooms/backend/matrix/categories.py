@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rooms.backend.errors import ChatNotFound
+from rooms.backend.errors import ChatConflict, ChatNotFound
 from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, MatrixBase, state_event
 from rooms.backend.matrix.state import (
     CATEGORY_SETTINGS_EVENT,
+    PRESENTER_LEVEL,
     SPACE_TYPE,
     category_from_state,
     category_power_levels,
 )
+from rooms.backend.matrix.transport import segment
 from rooms.backend.records import Category
 
 
@@ -88,3 +90,67 @@ class CategoryOperations(MatrixBase):
         """Put people in the category's scope (joined to its space, so Open rooms admit them)."""
         for user_id in user_ids:
             self._add_member(category_id, user_id, invite=False)
+
+    def remove_from_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
+        """Take people out of the category's scope (they leave its space)."""
+        for user_id in user_ids:
+            self.http.request(
+                "POST",
+                f"{CLIENT}/rooms/{segment(category_id)}/kick",
+                json={"user_id": user_id, "reason": "Removed from the category's scope"},
+            )
+
+    def deny_in_category(self, category_id: str, user_ids: Iterable[str]) -> None:
+        """Deny people the category (banned from its space, so also out of its scope)."""
+        for user_id in user_ids:
+            self.http.request(
+                "POST",
+                f"{CLIENT}/rooms/{segment(category_id)}/ban",
+                json={"user_id": user_id, "reason": "Denied in this category"},
+            )
+
+    def undeny_in_category(self, category_id: str, user_ids: Iterable[str]) -> None:
+        """Lift a denial; the person is not put back in scope by that alone."""
+        for user_id in user_ids:
+            self.http.request(
+                "POST", f"{CLIENT}/rooms/{segment(category_id)}/unban", json={"user_id": user_id}
+            )
+
+    def update_category(
+        self, category_id: str, *, name: str, description: str, invitations_allowed: bool
+    ) -> Category:
+        """Change a category's name, description and whether its rooms use invitations."""
+        current = self.get_category(category_id)
+        if name != current.name:
+            self._put_state(category_id, "m.room.name", {"name": name})
+        if description != current.description:
+            self._put_state(category_id, "m.room.topic", {"topic": description})
+        if invitations_allowed != current.invitations_allowed:
+            self._put_state(
+                category_id, CATEGORY_SETTINGS_EVENT, {"invitations_allowed": invitations_allowed}
+            )
+        return self.get_category(category_id)
+
+    def set_category_creators(self, category_id: str, creators: Iterable[str]) -> Category:
+        """Make exactly these people the category's Creators."""
+        state = self._state(category_id)
+        levels = state.user_levels()
+        wanted = set(creators)
+        changes: dict[str, int | None] = {
+            user: None
+            for user, level in levels.items()
+            if level >= PRESENTER_LEVEL and user not in wanted and user != self.service_user
+        }
+        changes |= {
+            user: PRESENTER_LEVEL for user in wanted if levels.get(user, 0) < PRESENTER_LEVEL
+        }
+        if changes:
+            self._set_levels(state, users=changes)
+        return self.get_category(category_id)
+
+    def delete_category(self, category_id: str) -> None:
+        """Delete an empty category's space."""
+        category = self.get_category(category_id)
+        if category.room_ids:
+            raise ChatConflict("The category still has rooms.")
+        self._purge(category_id, "This category was deleted.")

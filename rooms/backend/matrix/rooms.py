@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 from rooms.backend.errors import (
     ChatBackendError,
     ChatNotFound,
-    ChatServerUnavailable,
     RoomCreationIncomplete,
 )
 from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, state_event
@@ -125,23 +123,7 @@ class RoomOperations(CategoryOperations):
                 # The room goes all the same; a link to a deleted room is skipped when
                 # rooms are listed.
                 log.warning("Could not unlink room %s from its category", room_id)
-        body = self.http.request(
-            "DELETE",
-            f"{ADMIN}/v2/rooms/{segment(room_id)}",
-            json={"purge": True, "block": False, "message": "This room was deleted."},
-        )
-        delete_id = body.get("delete_id")
-        deadline = time.monotonic() + timeout
-        while isinstance(delete_id, str) and time.monotonic() < deadline:
-            status = self.http.request(
-                "GET", f"{ADMIN}/v2/rooms/delete_status/{segment(delete_id)}"
-            ).get("status")
-            if status == "complete":
-                return
-            if status == "failed":
-                raise ChatBackendError("The chat server could not delete the room.")
-            time.sleep(0.2)
-        raise ChatServerUnavailable("The chat server is still deleting the room; check again soon.")
+        self._purge(room_id, "This room was deleted.")
 
     def list_rooms(self) -> list[Room]:
         """Every room in every category, read in parallel."""

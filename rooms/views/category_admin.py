@@ -1,0 +1,182 @@
+"""Category administration pages, for portal administrators only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from rooms import category_admin
+from rooms.backend import errors
+from rooms.backend.records import Category
+from rooms.forms import CategoryForm
+from rooms.selectors import categories_with_create_rights, category_by_id, category_rooms
+from rooms.views.common import HtmxHttpRequest
+
+
+def _admin(request: HtmxHttpRequest) -> None:
+    if not request.user.is_administrator:
+        raise PermissionDenied("Only portal administrators manage categories.")
+
+
+def _category(request: HtmxHttpRequest, category_id: str) -> Category:
+    _admin(request)
+    try:
+        return category_by_id(category_id)
+    except errors.ChatNotFound:
+        raise Http404("There is no such category.") from None
+
+
+@require_GET
+@login_required
+def category_list(request: HtmxHttpRequest) -> TemplateResponse:
+    _admin(request)
+    categories = categories_with_create_rights(user=request.user)
+    return TemplateResponse(request, "rooms/admin/category_list.html", {"categories": categories})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def category_new(request: HtmxHttpRequest) -> HttpResponse:
+    _admin(request)
+    form = CategoryForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                category = category_admin.category_create(actor=request.user, **form.cleaned_data)
+            except category_admin.CategoryInvalid as exc:
+                form.add_error(exc.field, exc.message)
+            except errors.ChatBackendError as exc:
+                form.add_error(None, f"The category was not created. {exc.detail}")
+                status = 503
+            else:
+                messages.success(request, f"The category “{category.name}” was created.")
+                return redirect("category_admin:detail", category_id=category.id)
+    return TemplateResponse(
+        request, "rooms/admin/category_form.html", {"form": form}, status=status
+    )
+
+
+def _detail(request, category, *, form=None, status=200, **extra) -> TemplateResponse:
+    form = form or CategoryForm(
+        initial={
+            "name": category.name,
+            "description": category.description,
+            "invitations_allowed": category.invitations_allowed,
+        }
+    )
+    context = {
+        "category": category,
+        "form": form,
+        "rooms": category_rooms(category),
+        "allowed": sorted(category.allowed_members, key=str.casefold),
+        "denied": sorted(category.denied_members, key=str.casefold),
+        **extra,
+    }
+    return TemplateResponse(request, "rooms/admin/category_detail.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def category_detail(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    """A category's settings, scope, Creators and rooms; POST saves the settings."""
+    category = _category(request, category_id)
+    if request.method == "GET":
+        return _detail(request, category)
+    form = CategoryForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, category, form=form, status=400)
+    try:
+        category = category_admin.category_update(
+            actor=request.user, category_id=category.id, **form.cleaned_data
+        )
+    except category_admin.CategoryInvalid as exc:
+        form.add_error(exc.field, exc.message)
+        return _detail(request, category, form=form, status=400)
+    except errors.ChatBackendError as exc:
+        form.add_error(None, f"Nothing was changed. {exc.detail}")
+        return _detail(request, category, form=form, status=503)
+    messages.success(request, "The category was saved.")
+    return redirect("category_admin:detail", category_id=category.id)
+
+
+@require_POST
+@login_required
+def category_scope(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    """Change who is in scope or denied: preview what it does to the rooms, then apply."""
+    category = _category(request, category_id)
+    typed = {key: request.POST.get(key, "") for key in ("add", "remove", "deny", "undeny")}
+    try:
+        change = category_admin.scope_change_check(
+            actor=request.user, category_id=category.id, **typed
+        )
+    except category_admin.CategoryInvalid as exc:
+        return _detail(request, category, status=400, typed=typed, scope_error=exc.message)
+    if change.empty:
+        return _detail(
+            request,
+            category,
+            status=400,
+            typed=typed,
+            scope_error="Type at least one chat ID to change the scope.",
+        )
+    if request.POST.get("confirm") != "yes":
+        return TemplateResponse(
+            request,
+            "rooms/admin/scope_preview.html",
+            {"category": category, "change": change, "typed": typed},
+        )
+    try:
+        category_admin.scope_change_apply(
+            actor=request.user, category_id=category.id, change=change
+        )
+    except errors.ChatBackendError as exc:
+        messages.error(
+            request,
+            f"The change stopped part-way: {exc.detail} The category below is as it is now; "
+            "apply the change again to finish it.",
+        )
+    else:
+        messages.success(request, "The scope was changed.")
+    return redirect("category_admin:detail", category_id=category.id)
+
+
+@require_POST
+@login_required
+def category_creators(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    category = _category(request, category_id)
+    try:
+        category_admin.creators_set(
+            actor=request.user, category_id=category.id, creators=request.POST.getlist("creators")
+        )
+    except category_admin.CategoryInvalid as exc:
+        return _detail(request, category, status=400, creators_error=exc.message)
+    except errors.ChatBackendError as exc:
+        messages.error(request, f"Nothing was changed. {exc.detail}")
+    else:
+        messages.success(request, "The Creators were saved.")
+    return redirect("category_admin:detail", category_id=category.id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def category_delete(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    category = _category(request, category_id)
+    if request.method == "GET":
+        return TemplateResponse(request, "rooms/admin/category_delete.html", {"category": category})
+    try:
+        category_admin.category_delete(actor=request.user, category_id=category.id)
+    except category_admin.CategoryInvalid as exc:
+        messages.error(request, exc.message)
+        return redirect("category_admin:detail", category_id=category.id)
+    except errors.ChatBackendError as exc:
+        messages.error(request, f"The category was not deleted. {exc.detail}")
+        return redirect("category_admin:detail", category_id=category.id)
+    messages.success(request, f"The category “{category.name}” was deleted.")
+    return redirect("category_admin:list")

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.helpers import log_in
+from tests.conftest import PASSWORD, unique
+from tests.factories import AdministratorFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_create_a_category_set_scope_and_creators_then_the_creator_sees_it(
+    page: Page, browser: Browser, live_server, make_chat_user
+):
+    admin = AdministratorFactory()
+    creator = make_chat_user("newcreator")
+    name = unique("Research ")
+    log_in(page, admin.username, "local-password-1")
+    page.get_by_role("link", name="Manage categories").click()
+    page.get_by_role("link", name="New category").click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Description").fill("Labs and experiments")
+    page.get_by_role("button", name="Create category").click()
+    expect(page.locator("#messages")).to_contain_text(f"The category “{name}” was created.")
+
+    page.get_by_label("Add to the scope").fill(creator.user_id)
+    page.get_by_role("button", name="Preview the change").click()
+    expect(page.get_by_text("Nobody leaves the scope")).to_be_visible()
+    page.get_by_role("button", name="Apply the change").click()
+    expect(page.get_by_role("list", name="In scope")).to_contain_text(creator.user_id)
+
+    page.get_by_label(creator.user_id).check()
+    page.get_by_role("button", name="Save Creators").click()
+    expect(page.locator("#messages")).to_contain_text("The Creators were saved.")
+
+    other = browser.new_context(base_url=live_server.url).new_page()
+    log_in(other, creator.user_id, PASSWORD)
+    expect(other.get_by_role("heading", name=name)).to_be_visible()
+    expect(other.get_by_text("Labs and experiments")).to_be_visible()
