@@ -14,6 +14,7 @@ from rooms.backend.records import (
     Category,
     Invitations,
     Privacy,
+    RoomSettings,
 )
 from rooms.room_requests import request_name_problem
 from rooms.services import name_problem
@@ -120,6 +121,18 @@ class RoomCreateForm(RoomSettingsBase):
 
     def clean_privacy(self) -> Privacy:
         return Privacy(self.cleaned_data["privacy"])
+
+    def room_settings(self) -> RoomSettings:
+        """The valid form's values as room settings."""
+        data = self.cleaned_data
+        return RoomSettings(
+            name=data["name"],
+            description=data["description"],
+            category_id=data["category"],
+            privacy=data["privacy"],
+            auditorium=data["auditorium"],
+            invitations=data["invitations"],
+        )
 
 
 class RoomRequestForm(RoomCreateForm):

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.backends import CHAT_ID
 from accounts.models import User
-from portal.audit import audit_record, audited
+from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError, ChatNotFound
@@ -52,10 +52,15 @@ def role_problem(room: Room, category: Category, role: Role, user_id: str) -> st
     return ""
 
 
-def _room_for_roles(actor: User, room_id: str) -> tuple[Room, Category]:
+def _room_for_roles(
+    actor: User, room_id: str, scope: AuditScope | None = None
+) -> tuple[Room, Category]:
     client = chat_backend()
     room = client.get_room(room_id)
     category = client.get_category(room.settings.category_id)
+    if scope is not None:
+        scope.target_label, scope.category_id = room.name, category.id
+        scope.category_label = category.name
     if not can_manage(actor, room):
         raise PermissionDenied("Only the room's Managers and portal administrators change roles.")
     return room, category
@@ -71,12 +76,7 @@ def role_add(*, actor: User, room_id: str, role: Role, user_id: str, request_id:
         request_id=request_id,
         after={"person": user_id, "role": str(role)},
     ) as scope:
-        room, category = _room_for_roles(actor, room_id)
-        scope.target_label, scope.category_id, scope.category_label = (
-            room.name,
-            category.id,
-            category.name,
-        )
+        room, category = _room_for_roles(actor, room_id, scope)
         if user_id in room.principals(role):
             return room
         chat_backend().get_user(user_id)  # unknown people are refused, not invited
@@ -96,12 +96,7 @@ def role_remove(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
         target_id=room_id,
         before={"person": user_id, "role": str(role)},
     ) as scope:
-        room, category = _room_for_roles(actor, room_id)
-        scope.target_label, scope.category_id, scope.category_label = (
-            room.name,
-            category.id,
-            category.name,
-        )
+        room, _ = _room_for_roles(actor, room_id, scope)
         if user_id not in room.principals(role):
             raise RoleRefused(f"{user_id} is not a {role.label} of this room.")
         if role is Role.MANAGER and room.managers == {user_id} and not actor.is_administrator:

@@ -54,6 +54,23 @@ def chat_down(settings: Any) -> None:
     settings.CHAT_SERVER_URL = f"http://127.0.0.1:{free_port()}"
 
 
+@pytest.fixture
+def failing_chat(synapse: Connection):
+    """A client for the test Synapse whose first PUT to a path containing `fail_on` gets a
+    500, as a chat server failing half-way would."""
+    from tests.failing import FailingTransport
+
+    def make(fail_on: str) -> MatrixChatBackend:
+        return MatrixChatBackend(
+            base_url=synapse.url,
+            server_name=synapse.server_name,
+            token=synapse.token,
+            transport=FailingTransport(fail_on),
+        )
+
+    return make
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 

@@ -19,6 +19,7 @@ from rooms.views.common import HtmxHttpRequest
 
 
 def _settings(data: dict) -> RoomSettings:
+    """Settings from an approval form's values (the category is the request's)."""
     return RoomSettings(
         name=data["name"],
         description=data["description"],
@@ -42,9 +43,8 @@ def _save_request_form(
     """Validate and save a request form; errors land on the form, which keeps its input."""
     if not form.is_valid():
         return None, 400
-    data = form.cleaned_data
     try:
-        return save(_settings(data), data["justification"]), status
+        return save(form.room_settings(), form.cleaned_data["justification"]), status
     except PermissionDenied as exc:
         form.add_error("category", str(exc))
         return None, 403

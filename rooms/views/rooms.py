@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from rooms import services
 from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
-from rooms.backend.records import Privacy, RoomSettings
+from rooms.backend.records import Privacy
 from rooms.forms import RoomCreateForm, RoomFilterForm
 from rooms.permissions import can_delete
 from rooms.room_requests import request_name_problem
@@ -125,18 +125,11 @@ def room_create(request: HtmxHttpRequest) -> HttpResponse:
         if not form.is_valid():
             services.room_create_rejected(actor=request.user, data=form.data, errors=form.errors)
         else:
-            data = form.cleaned_data
-            settings = RoomSettings(
-                name=data["name"],
-                description=data["description"],
-                category_id=data["category"],
-                privacy=data["privacy"],
-                auditorium=data["auditorium"],
-                invitations=data["invitations"],
-            )
             try:
                 room = services.room_create(
-                    actor=request.user, settings=settings, submission=data["submission"]
+                    actor=request.user,
+                    settings=form.room_settings(),
+                    submission=form.cleaned_data["submission"],
                 )
             except PermissionDenied as exc:
                 form.add_error("category", str(exc))

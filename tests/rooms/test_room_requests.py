@@ -12,12 +12,10 @@ from django.utils import timezone
 
 from portal.models import AuditEntry, Outcome
 from rooms import room_requests, services
-from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.models import RoomRequest
 from tests.conftest import unique
 from tests.factories import AdministratorFactory
-from tests.failing import FailingTransport
 
 pytestmark = pytest.mark.django_db
 Status = RoomRequest.Status
@@ -144,14 +142,9 @@ def test_a_name_taken_meanwhile_keeps_the_request_pending(creator, asked, make_r
 
 
 def test_creation_failure_is_kept_visible_and_retry_makes_one_room(
-    chat, synapse, creator, asked, category_world, monkeypatch
+    chat, failing_chat, creator, asked, category_world, monkeypatch
 ):
-    failing = MatrixChatBackend(
-        base_url=synapse.url,
-        server_name=synapse.server_name,
-        token=synapse.token,
-        transport=FailingTransport("m.space.child"),
-    )
+    failing = failing_chat("m.space.child")
     monkeypatch.setattr(services, "chat_backend", lambda: failing)
     approved = room_requests.request_approve(
         actor=creator, pk=asked.pk, settings=room_requests.request_settings(asked)

@@ -10,11 +10,9 @@ from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
 from rooms import services
-from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy
 from tests.conftest import unique
 from tests.factories import AdministratorFactory, AuditorFactory
-from tests.failing import FailingTransport
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -387,14 +385,9 @@ def test_delete_is_for_administrators_with_the_typed_name(client, chat, creator,
 
 
 def test_a_half_made_room_is_reported_as_rolled_back(
-    client, synapse, creator, category_world, monkeypatch
+    client, failing_chat, creator, category_world, monkeypatch
 ):
-    failing = MatrixChatBackend(
-        base_url=synapse.url,
-        server_name=synapse.server_name,
-        token=synapse.token,
-        transport=FailingTransport("m.space.child"),
-    )
+    failing = failing_chat("m.space.child")
     monkeypatch.setattr(services, "chat_backend", lambda: failing)
     client.force_login(creator)
     data = create_data(category_world["category"].id)

@@ -12,12 +12,10 @@ from django.core.exceptions import PermissionDenied
 from portal.models import AuditEntry, Outcome
 from rooms import services
 from rooms.backend.errors import ChatNotFound, RoomCreationIncomplete
-from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Invitations, Privacy, Role, RoomSettings
 from rooms.models import RoomSubmission
 from tests.conftest import unique
 from tests.factories import AdministratorFactory
-from tests.failing import FailingTransport
 
 pytestmark = pytest.mark.django_db
 
@@ -102,14 +100,9 @@ def test_html_in_names_reaches_the_chat_server_as_plain_text(chat, make_room):
 
 
 def test_a_half_made_room_is_rolled_back_and_the_failure_audited(
-    chat, synapse, creator, category_world, monkeypatch
+    chat, failing_chat, creator, category_world, monkeypatch
 ):
-    failing = MatrixChatBackend(
-        base_url=synapse.url,
-        server_name=synapse.server_name,
-        token=synapse.token,
-        transport=FailingTransport("m.space.child"),
-    )
+    failing = failing_chat("m.space.child")
     monkeypatch.setattr(services, "chat_backend", lambda: failing)
     settings = new_settings(category_world["category"].id)
     with pytest.raises(RoomCreationIncomplete) as raised:
