@@ -56,16 +56,16 @@ def chat_down(settings: Any) -> None:
 
 @pytest.fixture
 def failing_chat(synapse: Connection):
-    """A client for the test Synapse whose first PUT to a path containing `fail_on` gets a
-    500, as a chat server failing half-way would."""
+    """A client for the test Synapse whose first request (PUT unless told) to a path
+    containing `fail_on` gets a 500, as a chat server failing half-way would."""
     from tests.failing import FailingTransport
 
-    def make(fail_on: str) -> MatrixChatBackend:
+    def make(fail_on: str, method: str = "PUT") -> MatrixChatBackend:
         return MatrixChatBackend(
             base_url=synapse.url,
             server_name=synapse.server_name,
             token=synapse.token,
-            transport=FailingTransport(fail_on),
+            transport=FailingTransport(fail_on, method),
         )
 
     return make

@@ -200,3 +200,21 @@ def test_unknown_category_is_404(client, admin):
     assert (
         client.get(reverse("category_admin:detail", args=["!nope:portal.test"])).status_code == 404
     )
+
+
+def test_a_chat_server_failure_half_way_is_reported_and_audited(
+    client, chat, admin, failing_chat, make_chat_user, monkeypatch
+):
+    kept, denied = make_chat_user("kept"), make_chat_user("tobedenied")
+    category = chat.create_category(name=unique("Half "), description="")
+    chat.add_to_category_scope(category.id, [kept.user_id, denied.user_id])
+    monkeypatch.setattr(category_admin, "chat_backend", lambda: failing_chat("/ban", "POST"))
+    client.force_login(admin)
+    response = client.post(
+        reverse("category_admin:scope", args=[category.id]),
+        {"deny": denied.user_id, "confirm": "yes"},
+        follow=True,
+    )
+    assert "The change stopped part-way" in response.content.decode()
+    assert AuditEntry.objects.get(action="category.scope").outcome == Outcome.FAILED
+    assert denied.user_id in chat.get_category(category.id).allowed_members  # told, not hidden
