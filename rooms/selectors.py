@@ -129,3 +129,23 @@ def category_rooms(category: Category) -> list[Room]:
         except ChatNotFound:
             continue
     return sorted(found, key=lambda room: room.name.casefold())
+
+
+def scope_candidates(*, category: Category, term: str) -> list[Candidate]:
+    """People matching part of a name or chat ID, and where they stand in the category."""
+    term = term.strip()
+    if len(term) < 2:
+        return []
+    found = chat_backend().search_users(term, limit=20)
+    standing = {
+        **dict.fromkeys(category.allowed_members, "In scope"),
+        **dict.fromkeys(category.denied_members, "Denied"),
+    }
+    return [
+        Candidate(
+            person.id,
+            person.label if person.label == person.id else f"{person.label} ({person.id})",
+            standing.get(person.id, ""),
+        )
+        for person in found
+    ]

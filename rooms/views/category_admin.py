@@ -14,7 +14,12 @@ from rooms import category_admin
 from rooms.backend import errors
 from rooms.backend.records import Category
 from rooms.forms import CategoryForm
-from rooms.selectors import categories_with_create_rights, category_by_id, category_rooms
+from rooms.selectors import (
+    categories_with_create_rights,
+    category_by_id,
+    category_rooms,
+    scope_candidates,
+)
 from rooms.views.common import HtmxHttpRequest
 
 
@@ -104,6 +109,22 @@ def category_detail(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
         return _detail(request, category, form=form, status=503)
     messages.success(request, "The category was saved.")
     return redirect("category_admin:detail", category_id=category.id)
+
+
+@require_GET
+@login_required
+def category_people(request: HtmxHttpRequest, category_id: str) -> TemplateResponse:
+    """The scope picker: chat users matching what was typed, and where they stand."""
+    category = _category(request, category_id)
+    term = request.GET.get("q", "")
+    candidates = scope_candidates(category=category, term=term)
+    if request.htmx:
+        return TemplateResponse(
+            request,
+            "rooms/admin/_scope_candidates.html",
+            {"category": category, "candidates": candidates, "q": term},
+        )
+    return _detail(request, category, candidates=candidates, q=term)
 
 
 @require_POST

@@ -218,3 +218,18 @@ def test_a_chat_server_failure_half_way_is_reported_and_audited(
     assert "The change stopped part-way" in response.content.decode()
     assert AuditEntry.objects.get(action="category.scope").outcome == Outcome.FAILED
     assert denied.user_id in chat.get_category(category.id).allowed_members  # told, not hidden
+
+
+def test_scope_picker_shows_where_people_stand(client, admin, category_world):
+    client.force_login(admin)
+    category = category_world["category"]
+    url = reverse("category_admin:people", args=[category.id])
+    member = category_world["member"].user_id
+    found = client.get(url, {"q": member[1:12]}, HTTP_HX_REQUEST="true")
+    assert found.templates[0].name == "rooms/admin/_scope_candidates.html"
+    assert "In scope" in found.content.decode()
+    assert "Remove from scope" in found.content.decode()
+    outsider = category_world["outsider"].user_id
+    page = client.get(url, {"q": outsider[1:12]})
+    assert page.templates[0].name == "rooms/admin/category_detail.html"
+    assert "Add to scope" in page.content.decode()
