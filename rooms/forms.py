@@ -25,6 +25,18 @@ INVITATION_CHOICES = [
 ]
 
 
+def settings_from(data: dict[str, Any]) -> RoomSettings:
+    """Room settings from a room-settings form's cleaned values."""
+    return RoomSettings(
+        name=data["name"],
+        description=data["description"],
+        category_id=data["category"],
+        privacy=data["privacy"],
+        auditorium=data["auditorium"],
+        invitations=data["invitations"],
+    )
+
+
 PRIVACY_CHOICES = [(p.value, f"{p.label}: {p.explanation}") for p in Privacy]
 
 
@@ -124,15 +136,7 @@ class RoomCreateForm(RoomSettingsBase):
 
     def room_settings(self) -> RoomSettings:
         """The valid form's values as room settings."""
-        data = self.cleaned_data
-        return RoomSettings(
-            name=data["name"],
-            description=data["description"],
-            category_id=data["category"],
-            privacy=data["privacy"],
-            auditorium=data["auditorium"],
-            invitations=data["invitations"],
-        )
+        return settings_from(self.cleaned_data)
 
 
 class RoomRequestForm(RoomCreateForm):

@@ -12,22 +12,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from rooms import room_requests, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound
-from rooms.backend.records import RoomSettings
-from rooms.forms import DeclineForm, RoomApproveForm, RoomRequestForm
+from rooms.forms import DeclineForm, RoomApproveForm, RoomRequestForm, settings_from
 from rooms.models import RoomRequest
 from rooms.views.common import HtmxHttpRequest
-
-
-def _settings(data: dict) -> RoomSettings:
-    """Settings from an approval form's values (the category is the request's)."""
-    return RoomSettings(
-        name=data["name"],
-        description=data["description"],
-        category_id=data["category"],
-        privacy=data["privacy"],
-        auditorium=data["auditorium"],
-        invitations=data["invitations"],
-    )
 
 
 def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
@@ -206,7 +193,7 @@ def request_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     data = form.cleaned_data | {"category": room_request.category_id}
     try:
         room_request = room_requests.request_approve(
-            actor=request.user, pk=pk, settings=_settings(data)
+            actor=request.user, pk=pk, settings=settings_from(data)
         )
     except services.RoomSettingsInvalid as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
