@@ -146,7 +146,7 @@ def scope_change_check(
                 "add", f"{person} is denied in this category: allow them again first."
             )
     leavers = [p for p in (*lists["remove"], *lists["deny"]) if p in category.allowed_members]
-    rooms = [client.get_room(room_id) for room_id in category.room_ids] if leavers else []
+    rooms = client.get_rooms(category.room_ids) if leavers else []
     leaving = []
     for person in dict.fromkeys(leavers):
         held = tuple(

@@ -54,7 +54,7 @@ def rooms_for_user(*, user: User) -> list[RoomListing]:
     client = chat_backend()
     categories = {c.id: c for c in client.list_categories()}
     listings = []
-    for room in client.list_rooms():
+    for room in client.get_rooms(sorted({r for c in categories.values() for r in c.room_ids})):
         category = categories.get(room.settings.category_id)
         roles = tuple(role.label for role in room.roles_of(user.chat_id or ""))
         if category is not None and (roles or user.is_administrator):
@@ -121,14 +121,8 @@ def category_by_id(category_id: str) -> Category:
 
 def category_rooms(category: Category) -> list[Room]:
     """The rooms of a category that still exist, by name."""
-    client = chat_backend()
-    found = []
-    for room_id in category.room_ids:
-        try:
-            found.append(client.get_room(room_id))
-        except ChatNotFound:
-            continue
-    return sorted(found, key=lambda room: room.name.casefold())
+    rooms = chat_backend().get_rooms(category.room_ids)
+    return sorted(rooms, key=lambda room: room.name.casefold())
 
 
 def scope_candidates(*, category: Category, term: str) -> list[Candidate]:

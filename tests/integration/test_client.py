@@ -186,3 +186,11 @@ def test_making_a_manager_a_presenter_does_not_demote_them(chat, category_world)
     chat.add_to_role(room.id, Role.MANAGER, [manager])
     chat.add_to_role(room.id, Role.PRESENTER, [manager])
     assert manager in chat.get_room(room.id).managers
+
+
+def test_get_rooms_reads_several_and_skips_deleted_ones(chat, category_world):
+    kept = chat.create_room(settings_for(category_world["category"].id))
+    gone = chat.create_room(settings_for(category_world["category"].id))
+    chat.delete_room(gone.id)
+    assert [room.id for room in chat.get_rooms([kept.id, gone.id])] == [kept.id]
+    assert gone.id not in chat.get_category(category_world["category"].id).room_ids

@@ -97,6 +97,14 @@ class MatrixBase:
                 "POST", f"{ADMIN}/v1/join/{segment(room_id)}", json={"user_id": user_id}
             )
 
+    def _kick(self, room_id: str, user_id: str, reason: str) -> None:
+        """Remove someone from a room or space; an invitation or a knock is withdrawn too."""
+        self.http.request(
+            "POST",
+            f"{CLIENT}/rooms/{segment(room_id)}/kick",
+            json={"user_id": user_id, "reason": reason},
+        )
+
     def _put_state(
         self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
     ) -> None:

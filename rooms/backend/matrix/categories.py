@@ -9,7 +9,7 @@ from rooms.backend.errors import ChatConflict, ChatNotFound
 from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, MatrixBase, state_event
 from rooms.backend.matrix.state import (
     CATEGORY_SETTINGS_EVENT,
-    PRESENTER_LEVEL,
+    CREATOR_LEVEL,
     SPACE_TYPE,
     category_from_state,
     category_power_levels,
@@ -95,11 +95,7 @@ class CategoryOperations(MatrixBase):
     def remove_from_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
         """Take people out of the category's scope (they leave its space)."""
         for user_id in user_ids:
-            self.http.request(
-                "POST",
-                f"{CLIENT}/rooms/{segment(category_id)}/kick",
-                json={"user_id": user_id, "reason": "Removed from the category's scope"},
-            )
+            self._kick(category_id, user_id, "Removed from the category's scope")
 
     def deny_in_category(self, category_id: str, user_ids: Iterable[str]) -> None:
         """Deny people the category (banned from its space, so also out of its scope)."""
@@ -140,11 +136,9 @@ class CategoryOperations(MatrixBase):
         changes: dict[str, int | None] = {
             user: None
             for user, level in levels.items()
-            if level >= PRESENTER_LEVEL and user not in wanted and user != self.service_user
+            if level >= CREATOR_LEVEL and user not in wanted and user != self.service_user
         }
-        changes |= {
-            user: PRESENTER_LEVEL for user in wanted if levels.get(user, 0) < PRESENTER_LEVEL
-        }
+        changes |= {user: CREATOR_LEVEL for user in wanted if levels.get(user, 0) < CREATOR_LEVEL}
         if changes:
             self._set_levels(state, users=changes)
         return self.get_category(category_id)

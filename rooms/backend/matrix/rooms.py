@@ -112,7 +112,7 @@ class RoomOperations(CategoryOperations):
             cause.detail, room_id=room_id, rolled_back=True, code=cause.code
         )
 
-    def delete_room(self, room_id: str, *, timeout: float = 60.0) -> None:
+    def delete_room(self, room_id: str) -> None:
         """Remove a room from its category and from the chat server, with its history."""
         state = self._state(room_id)
         category_id = category_of(state)
@@ -125,11 +125,10 @@ class RoomOperations(CategoryOperations):
                 log.warning("Could not unlink room %s from its category", room_id)
         self._purge(room_id, "This room was deleted.")
 
-    def list_rooms(self) -> list[Room]:
-        """Every room in every category, read in parallel."""
-        room_ids = {room_id for c in self.list_categories() for room_id in c.room_ids}
+    def get_rooms(self, room_ids: Iterable[str]) -> list[Room]:
+        """These rooms, read in parallel; IDs of rooms that are gone are skipped."""
         with ThreadPoolExecutor(max_workers=8) as pool:
-            found = pool.map(self._room_or_none, sorted(room_ids))
+            found = pool.map(self._room_or_none, list(room_ids))
         return [room for room in found if room is not None]
 
     def _room_or_none(self, room_id: str) -> Room | None:
@@ -171,7 +170,10 @@ class RoomOperations(CategoryOperations):
                 _portal_settings(settings, disabled=current.disabled),
             )
         if settings.auditorium != old.auditorium and not current.disabled:
-            self._set_levels(state, events_default=PRESENTER_LEVEL if settings.auditorium else 0)
+            self._set_levels(
+                state,
+                events_default=events_default_for(auditorium=settings.auditorium, disabled=False),
+            )
         return self.get_room(room_id)
 
     def set_room_disabled(self, room_id: str, disabled: bool) -> Room:
@@ -230,11 +232,7 @@ class RoomOperations(CategoryOperations):
             present = state.memberships("join", "invite", "knock")
             for user_id in user_ids:
                 if user_id in present:
-                    self.http.request(
-                        "POST",
-                        f"{CLIENT}/rooms/{segment(room_id)}/kick",
-                        json={"user_id": user_id, "reason": "Removed from the room's members"},
-                    )
+                    self._kick(room_id, user_id, "Removed from the room's members")
             return
         level = MANAGER_LEVEL if role is Role.MANAGER else PRESENTER_LEVEL
         levels = state.user_levels()

@@ -15,6 +15,8 @@ from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSett
 
 MANAGER_LEVEL = 100
 PRESENTER_LEVEL = 50
+# In a category's space: the level to add rooms to it (send m.space.child).
+CREATOR_LEVEL = 50
 # Above every human level, so nobody posts in a disabled room; the service account
 # is the room's creator and keeps unlimited power to re-enable it.
 DISABLED_LEVEL = MANAGER_LEVEL + 1
@@ -209,7 +211,7 @@ def room_power_levels(
 def category_power_levels(*, creators: Iterable[str]) -> dict[str, Any]:
     """Power levels for a category's space: Creators may add rooms, nobody else changes it."""
     return {
-        "users": dict.fromkeys(creators, PRESENTER_LEVEL),
+        "users": dict.fromkeys(creators, CREATOR_LEVEL),
         "users_default": 0,
         "events_default": MANAGER_LEVEL,
         "state_default": MANAGER_LEVEL,
@@ -217,5 +219,5 @@ def category_power_levels(*, creators: Iterable[str]) -> dict[str, Any]:
         "kick": MANAGER_LEVEL,
         "ban": MANAGER_LEVEL,
         "redact": MANAGER_LEVEL,
-        "events": {"m.space.child": PRESENTER_LEVEL},
+        "events": {"m.space.child": CREATOR_LEVEL},
     }
