@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.contrib.auth.backends import BaseBackend
@@ -11,9 +10,7 @@ from django.http import HttpRequest
 from accounts.models import User
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatServerDenied
-
-# A Matrix user ID: @localpart:server, at most 255 characters.
-CHAT_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-\[\]:]+$")
+from rooms.backend.records import is_chat_id
 
 
 class ChatServerBackend(BaseBackend):
@@ -32,7 +29,7 @@ class ChatServerBackend(BaseBackend):
             return None  # a local account: ModelBackend alone decides
         client = chat_backend()
         user_id = client.user_id_for(username)
-        if len(user_id) > 255 or not CHAT_ID.match(user_id):
+        if not is_chat_id(user_id):
             return None
         try:
             principal = client.login(user_id, password)

@@ -10,12 +10,11 @@ from dataclasses import asdict, dataclass
 
 from django.core.exceptions import PermissionDenied
 
-from accounts.backends import CHAT_ID
 from accounts.models import User
 from portal.audit import AuditScope, audited
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatNotFound
-from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room
+from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
 from rooms.roles import parse_people
 
 
@@ -124,8 +123,9 @@ def scope_change_check(
     category = client.get_category(category_id)
     lists = {}
     for field, text in (("add", add), ("remove", remove), ("deny", deny), ("undeny", undeny)):
-        people = [client.user_id_for(p) if "@" not in p else p for p in parse_people(text)]
-        bad = [p for p in people if not CHAT_ID.match(p)]
+        typed = parse_people(text)
+        people = [client.user_id_for(p) for p in typed]
+        bad = [raw for raw, p in zip(typed, people, strict=True) if not is_chat_id(p)]
         if bad:
             raise CategoryInvalid(field, f"Not chat IDs: {', '.join(bad[:5])}.")
         lists[field] = tuple(dict.fromkeys(people))

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 
-from accounts.backends import CHAT_ID
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError, ChatNotFound
-from rooms.backend.records import Category, Privacy, Role, Room
+from rooms.backend.records import Category, Privacy, Role, Room, is_chat_id
 from rooms.models import BulkRun
 from rooms.permissions import can_manage
 
@@ -165,16 +164,12 @@ def bulk_preview(*, actor: User, room_id: str, role: Role, text: str) -> list[Bu
             "Split the list and add it in parts; nothing was changed."
         )
     client = chat_backend()
-    normalised = [
-        client.user_id_for(item) if CHAT_ID.match(item) or "@" not in item else item
-        for item in items
-    ]
-    valid = [u for u in normalised if CHAT_ID.match(u) and len(u) <= 255]
-    known = _known(sorted(set(valid)))
+    normalised = [client.user_id_for(item) for item in items]
+    known = _known(sorted({u for u in normalised if is_chat_id(u)}))
     seen: set[str] = set()
     preview = []
     for item, user_id in zip(items, normalised, strict=True):
-        if not CHAT_ID.match(user_id) or len(user_id) > 255:
+        if not is_chat_id(user_id):
             preview.append(BulkLine(item, "", "malformed", "Chat IDs look like @name:server."))
         elif user_id.casefold() in seen:
             preview.append(BulkLine(item, user_id, "duplicate", "Listed earlier."))

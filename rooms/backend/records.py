@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 NAME_MAX_LENGTH = 256
 DESCRIPTION_MAX_LENGTH = 256
+# A Matrix user ID: @localpart:server, at most 255 characters.
+_CHAT_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-\[\]:]+$")
+
+
+def is_chat_id(value: str) -> bool:
+    """Whether this is a well-formed chat ID (it may still belong to nobody)."""
+    return len(value) <= 255 and bool(_CHAT_ID.match(value))
 
 
 class Privacy(StrEnum):
