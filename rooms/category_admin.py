@@ -15,7 +15,7 @@ from portal.audit import AuditScope, audited
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatNotFound
 from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
-from rooms.roles import parse_people
+from rooms.roles import parse_people, role_remove
 
 
 class CategoryInvalid(Exception):
@@ -170,23 +170,7 @@ def scope_change_apply(*, actor: User, category_id: str, change: ScopeChange) ->
             "denied": sorted(category.denied_members),
         }
         for person, held in change.leaving:
-            for room, roles in held:
-                for role in sorted(roles, key=lambda r: r is Role.MEMBER):  # Presenter first
-                    with audited(
-                        f"role.remove.{role}",
-                        actor=actor,
-                        target_kind="room",
-                        target_id=room.id,
-                        target_label=room.name,
-                        category_id=category.id,
-                        category_label=category.name,
-                        before={
-                            "person": person,
-                            "role": str(role),
-                            "why": "left the category's scope",
-                        },
-                    ):
-                        client.remove_from_role(room.id, role, [person])
+            _remove_room_roles(actor, person, held)
         client.undeny_in_category(category.id, change.undeny)
         client.remove_from_category_scope(
             category.id, [p for p in change.remove if p in category.allowed_members]
@@ -205,6 +189,16 @@ def scope_change_apply(*, actor: User, category_id: str, change: ScopeChange) ->
             "denied": sorted(after.denied_members),
         }
         return after
+
+
+def _remove_room_roles(
+    actor: User, person: str, held: tuple[tuple[Room, tuple[Role, ...]], ...]
+) -> None:
+    """Take away the room roles of someone leaving the scope, each audited on its own."""
+    for room, roles in held:
+        # Presenters first: they must stay Members until their Presenter role is gone.
+        for role in sorted(roles, key=lambda r: r is not Role.PRESENTER):
+            role_remove(actor=actor, room_id=room.id, role=role, user_id=person)
 
 
 def creators_set(*, actor: User, category_id: str, creators: list[str]) -> Category:

@@ -65,14 +65,13 @@ def _room_for_roles(
     return room, category
 
 
-def role_add(*, actor: User, room_id: str, role: Role, user_id: str, request_id: str = "") -> Room:
+def role_add(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
     """Give one person a role in a room."""
     with audited(
         f"role.add.{role}",
         actor=actor,
         target_kind="room",
         target_id=room_id,
-        request_id=request_id,
         after={"person": user_id, "role": str(role)},
     ) as scope:
         room, category = _room_for_roles(actor, room_id, scope)

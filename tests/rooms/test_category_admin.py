@@ -129,6 +129,8 @@ def test_leaving_the_scope_shows_and_removes_room_roles_and_access(
 
     category_admin.scope_change_apply(actor=admin, category_id=category.id, change=checked)
     assert person.user_id not in chat.get_room(closed_room.id).members
+    removal = AuditEntry.objects.get(action="role.remove.member", target_id=closed_room.id)
+    assert (removal.outcome, removal.before["person"]) == (Outcome.SUCCEEDED, person.user_id)
     assert person.visible_rooms(category.id) is None
     other_open = make_room(privacy=Privacy.OPEN)
     assert person.join(other_open.id).status_code == 403
