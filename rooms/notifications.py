@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.mail import send_mail
 
+from accounts.models import User
+from rooms.backend import chat_backend
+from rooms.backend.errors import ChatBackendError
+from rooms.backend.records import Category
 from rooms.models import RoomRequest
 
 log = logging.getLogger(__name__)
@@ -23,24 +28,24 @@ def _send(subject: str, body: str, recipients: list[str]) -> None:
         log.exception("Could not send “%s” to %s", subject, recipients)
 
 
-def _requester_addresses(request: RoomRequest) -> list[str]:
-    from rooms.backend import chat_backend
-    from rooms.backend.errors import ChatBackendError
-
-    addresses = [request.requester.email] if request.requester.email else []
-    if request.requester.chat_id:
-        with contextlib.suppress(ChatBackendError):  # the e-mail is a courtesy
-            addresses += chat_backend().get_user(request.requester.chat_id).emails
+def _addresses(chat_ids: Iterable[str], known: Iterable[str] = ()) -> list[str]:
+    """E-mail addresses of these people, as the chat server knows them, and any known."""
+    addresses = [address for address in known if address]
+    for chat_id in chat_ids:
+        with contextlib.suppress(ChatBackendError):  # one unreachable person stops no mail
+            addresses += chat_backend().get_user(chat_id).emails
     return sorted(set(addresses))
 
 
-def request_submitted(request: RoomRequest, *, approvers: list[str]) -> None:
+def request_submitted(request: RoomRequest, category: Category) -> None:
+    """Tell the category's Creators, and the portal administrators, of a new request."""
+    administrators = User.objects.filter(is_portal_admin=True).values_list("email", flat=True)
     _send(
         f"Room request: “{request.name}” in {request.category_label}",
         f"{request.requester.label} asks for a room “{request.name}” in the category "
         f"“{request.category_label}”.\n\nWhy: {request.justification}\n\n"
         f"Review it: {settings.PORTAL_URL}/requests/{request.pk}/\n",
-        approvers,
+        _addresses(sorted(category.creators), administrators),
     )
 
 
@@ -60,4 +65,9 @@ def request_decided(request: RoomRequest) -> None:
         body = "Nobody decided your request in time. You may ask again.\n"
     else:
         return
-    _send(subject, body, _requester_addresses(request))
+    requester = request.requester
+    _send(
+        subject,
+        body,
+        _addresses([requester.chat_id] if requester.chat_id else [], [requester.email]),
+    )

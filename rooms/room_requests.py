@@ -17,7 +17,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from portal.audit import AuditScope, audited
+from portal.audit import AuditScope, audit_record, audited
+from portal.models import Outcome
 from rooms import notifications, services
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError
@@ -56,9 +57,21 @@ def _values(request: RoomRequest) -> dict:
     }
 
 
+def _target(request: RoomRequest) -> dict[str, str]:
+    """How an audit entry names the request it is about."""
+    return {
+        "target_kind": "request",
+        "target_id": str(request.pk or ""),
+        "target_label": request.name,
+        "category_id": request.category_id,
+        "category_label": request.category_label,
+    }
+
+
 def _scope(scope: AuditScope, request: RoomRequest) -> None:
-    scope.target_id, scope.target_label = str(request.pk or ""), request.name
-    scope.category_id, scope.category_label = request.category_id, request.category_label
+    for name, value in _target(request).items():
+        if name != "target_kind":
+            setattr(scope, name, value)
 
 
 def pending_name_taken(name: str, *, exclude_pk: int | None = None) -> bool:
@@ -117,22 +130,8 @@ def request_submit(*, actor: User, settings: RoomSettings, justification: str) -
         _scope(scope, request)
         scope.after = _values(request)
     _queue_changed()
-    notifications.request_submitted(request, approvers=approvers_of(category))
+    notifications.request_submitted(request, category)
     return request
-
-
-def approvers_of(category: Category) -> list[str]:
-    """E-mail addresses of the category's Creators, as the chat server knows them."""
-    addresses = []
-    for creator in sorted(category.creators):
-        try:
-            addresses += chat_backend().get_user(creator).emails
-        except ChatBackendError:
-            continue  # one unreachable approver does not stop the request
-    addresses += (
-        User.objects.filter(is_portal_admin=True).exclude(email="").values_list("email", flat=True)
-    )
-    return sorted(set(addresses))
 
 
 def _locked(pk: int) -> RoomRequest:
@@ -221,7 +220,7 @@ def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequ
         request.decided_at = timezone.now()
         request.save()
         scope.after = _values(request)
-    return _create_room(actor, request, action="request.created")
+    return _create_room(actor, request)
 
 
 def request_retry(*, actor: User, pk: int) -> RoomRequest:
@@ -235,35 +234,39 @@ def request_retry(*, actor: User, pk: int) -> RoomRequest:
                 f"Only an approved request waiting for its room can be retried; this one is "
                 f"{request.get_status_display().lower()}."
             )
-    return _create_room(actor, request, action="request.created")
+    return _create_room(actor, request)
 
 
-def _create_room(actor: User, request: RoomRequest, *, action: str) -> RoomRequest:
+def _create_room(actor: User, request: RoomRequest) -> RoomRequest:
     """Create the requested room for its requester; a failure keeps it approved, with the error."""
     try:
-        with audited(action, actor=actor, target_kind="request") as scope:
-            _scope(scope, request)
-            room: Room = services.room_create(
-                actor=actor,
-                settings=request_settings(request),
-                submission=request.token,
-                owner=request.requester,
-            )
-            scope.after = {"room_id": room.id}
+        room: Room = services.room_create(
+            actor=actor,
+            settings=request_settings(request),
+            submission=request.token,
+            owner=request.requester,
+        )
     except (
         ChatBackendError,
         services.RoomSettingsInvalid,
         services.SubmissionInProgress,
         PermissionDenied,
     ) as exc:
-        request.error = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
+        request.error = str(exc)
         request.save(update_fields=["error", "updated_at"])
-        with audited("request.creation_failed", actor=actor, target_kind="request") as scope:
-            _scope(scope, request)
-            scope.after = {"error": request.error}
+        audit_record(
+            action="request.creation_failed",
+            outcome=Outcome.FAILED,
+            actor=actor,
+            error=request.error,
+            **_target(request),
+        )
         return request
     request.status, request.room_id, request.error = Status.CREATED, room.id, ""
     request.save(update_fields=["status", "room_id", "error", "updated_at"])
+    audit_record(
+        action="request.created", actor=actor, after={"room_id": room.id}, **_target(request)
+    )
     notifications.request_decided(request)
     return request
 

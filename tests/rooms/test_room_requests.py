@@ -151,7 +151,8 @@ def test_creation_failure_is_kept_visible_and_retry_makes_one_room(
     )
     assert approved.status == Status.APPROVED
     assert approved.error
-    assert ("request.creation_failed", Outcome.SUCCEEDED) in actions(asked)
+    assert ("request.creation_failed", Outcome.FAILED) in actions(asked)
+    assert ("request.created", Outcome.FAILED) not in actions(asked)  # one entry, not two
     assert not chat.room_name_taken(asked.name)
 
     monkeypatch.setattr(services, "chat_backend", lambda: chat)
