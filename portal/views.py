@@ -9,8 +9,7 @@ from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from rooms.backend import chat_backend
-from rooms.backend.errors import ChatBackendError
+from rooms.selectors import chat_server_reachable
 
 
 @require_GET
@@ -29,9 +28,7 @@ def health(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
     except Exception:  # any database failure means unhealthy
         checks["database"] = "unavailable"
-    try:
-        chat_backend().whoami()
-    except ChatBackendError:
+    if not chat_server_reachable():
         checks["chat_server"] = "unavailable"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(

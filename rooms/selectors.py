@@ -9,7 +9,7 @@ from django.http import Http404
 
 from accounts.models import User
 from rooms.backend import chat_backend
-from rooms.backend.errors import ChatNotFound
+from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
 from rooms.permissions import can_manage, can_view
 from rooms.roles import role_problem
@@ -106,13 +106,22 @@ def role_candidates(*, room: Room, category: Category, role: Role, term: str) ->
     return [
         Candidate(
             person.id,
-            person.label if person.label == person.id else f"{person.label} ({person.id})",
+            person.described,
             "Already a " + role.label
             if person.id in room.principals(role)
             else role_problem(room, category, role, person.id),
         )
         for person in found
     ]
+
+
+def chat_server_reachable() -> bool:
+    """Whether the chat server answers the service account (for the health check)."""
+    try:
+        chat_backend().whoami()
+    except ChatBackendError:
+        return False
+    return True
 
 
 def category_by_id(category_id: str) -> Category:
@@ -138,7 +147,7 @@ def scope_candidates(*, category: Category, term: str) -> list[Candidate]:
     return [
         Candidate(
             person.id,
-            person.label if person.label == person.id else f"{person.label} ({person.id})",
+            person.described,
             standing.get(person.id, ""),
         )
         for person in found

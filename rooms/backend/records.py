@@ -68,6 +68,15 @@ class Principal:
     def label(self) -> str:
         return self.display_name or self.id
 
+    @property
+    def described(self) -> str:
+        """The name with the chat ID, as people pickers show it."""
+        return person_label(self.id, self.display_name)
+
+
+def person_label(user_id: str, display_name: str) -> str:
+    return f"{display_name} ({user_id})" if display_name else user_id
+
 
 @dataclass(frozen=True)
 class Category:
@@ -117,8 +126,7 @@ class Room:
     names: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def label(self, user_id: str) -> str:
-        name = self.names.get(user_id, "")
-        return f"{name} ({user_id})" if name else user_id
+        return person_label(user_id, self.names.get(user_id, ""))
 
     @property
     def name(self) -> str:

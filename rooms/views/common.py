@@ -1,11 +1,60 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from django import forms
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
+from rooms import room_requests, services
+from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
+
+T = TypeVar("T")
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
     user: User
+
+
+def creation_failed_message(exc: RoomCreationIncomplete) -> str:
+    if exc.rolled_back:
+        return (
+            f"The room could not be set up completely, so it was removed again: nothing was "
+            f"created. The chat server said: {exc.detail} Your settings are kept below; "
+            "try again."
+        )
+    return (
+        f"The room was created but could not be set up completely, and removing it failed "
+        f"too. The chat server said: {exc.detail} Ask an administrator to check room "
+        f"{exc.room_id}."
+    )
+
+
+def run_for_form(form: forms.Form, action: Callable[[], T], *, failed: str) -> tuple[T | None, int]:
+    """Run a service for a valid room-settings form. What it refuses becomes an error on
+    the form, which keeps everything typed; returns the result (None if refused) and the
+    HTTP status to answer with."""
+    try:
+        return action(), 200
+    except PermissionDenied as exc:
+        form.add_error("category", str(exc))
+        return None, 403
+    except services.RoomSettingsInvalid as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return None, 400
+    except (services.SubmissionInProgress, room_requests.RequestConflict) as exc:
+        form.add_error(None, str(exc))
+        return None, 409
+    except ChatNotFound:
+        form.add_error("category", "There is no such category.")
+        return None, 400
+    except RoomCreationIncomplete as exc:
+        form.add_error(None, creation_failed_message(exc))
+        return None, 503
+    except ChatBackendError as exc:
+        form.add_error(None, f"{failed} {exc.detail}")
+        return None, 503

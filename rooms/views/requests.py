@@ -14,7 +14,7 @@ from rooms import room_requests, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.forms import DeclineForm, RoomApproveForm, RoomRequestForm, settings_from
 from rooms.models import RoomRequest
-from rooms.views.common import HtmxHttpRequest
+from rooms.views.common import HtmxHttpRequest, run_for_form
 
 
 def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
@@ -24,28 +24,15 @@ def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
         raise Http404("There is no such request.") from None
 
 
-def _save_request_form(
-    request: HtmxHttpRequest, form: RoomRequestForm, save, status: int
-) -> tuple[RoomRequest | None, int]:
-    """Validate and save a request form; errors land on the form, which keeps its input."""
+def _save_request_form(form: RoomRequestForm, save) -> tuple[RoomRequest | None, int]:
+    """Validate and save a request form; refusals land on the form, which keeps its input."""
     if not form.is_valid():
         return None, 400
-    try:
-        return save(form.room_settings(), form.cleaned_data["justification"]), status
-    except PermissionDenied as exc:
-        form.add_error("category", str(exc))
-        return None, 403
-    except services.RoomSettingsInvalid as exc:
-        form.add_error(exc.field, exc.message)
-    except room_requests.RequestConflict as exc:
-        form.add_error(None, str(exc))
-        return None, 409
-    except ChatNotFound:
-        form.add_error("category", "There is no such category.")
-    except ChatBackendError as exc:
-        form.add_error(None, f"Nothing was saved. {exc.detail}")
-        return None, 503
-    return None, 400
+    return run_for_form(
+        form,
+        lambda: save(form.room_settings(), form.cleaned_data["justification"]),
+        failed="Nothing was saved.",
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -61,12 +48,10 @@ def request_new(request: HtmxHttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         saved, status = _save_request_form(
-            request,
             form,
             lambda settings, why: room_requests.request_submit(
                 actor=request.user, settings=settings, justification=why
             ),
-            302,
         )
         if saved:
             messages.success(request, "Your request was sent to the category's approvers.")
@@ -150,12 +135,10 @@ def request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     status = 200
     if request.method == "POST":
         saved, status = _save_request_form(
-            request,
             form,
             lambda settings, why: room_requests.request_edit(
                 actor=request.user, pk=room_request.pk, settings=settings, justification=why
             ),
-            302,
         )
         if saved:
             messages.success(request, "Your request was changed.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -12,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from rooms import services
-from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
+from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Privacy
 from rooms.forms import RoomCreateForm, RoomFilterForm
 from rooms.permissions import can_delete
@@ -24,7 +23,7 @@ from rooms.selectors import (
     room_for_viewer,
     rooms_for_user,
 )
-from rooms.views.common import HtmxHttpRequest
+from rooms.views.common import HtmxHttpRequest, run_for_form
 from rooms.views.roles import roles_context
 
 ROOMS_PER_PAGE = 20
@@ -81,20 +80,6 @@ def room_check_name(request: HtmxHttpRequest) -> TemplateResponse:
     )
 
 
-def _creation_failed_message(exc: RoomCreationIncomplete) -> str:
-    if exc.rolled_back:
-        return (
-            f"The room could not be set up completely, so it was removed again: nothing was "
-            f"created. The chat server said: {exc.detail} Your settings are kept below; "
-            "try again."
-        )
-    return (
-        f"The room was created but could not be set up completely, and removing it failed "
-        f"too. The chat server said: {exc.detail} Ask an administrator to check room "
-        f"{exc.room_id}."
-    )
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def room_create(request: HtmxHttpRequest) -> HttpResponse:
@@ -120,36 +105,22 @@ def room_create(request: HtmxHttpRequest) -> HttpResponse:
     ):
         messages.info(request, "This form was already sent: the room it created is below.")
         return redirect("rooms:detail", room_id=earlier)
-    elif request.method == "POST":
+    elif request.method == "POST" and not form.is_valid():
         status = 400
-        if not form.is_valid():
-            services.room_create_rejected(actor=request.user, data=form.data, errors=form.errors)
-        else:
-            try:
-                room = services.room_create(
-                    actor=request.user,
-                    settings=form.room_settings(),
-                    submission=form.cleaned_data["submission"],
-                )
-            except PermissionDenied as exc:
-                form.add_error("category", str(exc))
-                status = 403
-            except services.RoomSettingsInvalid as exc:
-                form.add_error(exc.field, exc.message)
-            except services.SubmissionInProgress as exc:
-                form.add_error(None, str(exc))
-                status = 409
-            except ChatNotFound:
-                form.add_error("category", "There is no such category.")
-            except RoomCreationIncomplete as exc:
-                form.add_error(None, _creation_failed_message(exc))
-                status = 503
-            except ChatBackendError as exc:
-                form.add_error(None, f"The room was not created. {exc.detail}")
-                status = 503
-            else:
-                messages.success(request, f"The room “{room.name}” was created.")
-                return redirect("rooms:detail", room_id=room.id)
+        services.room_create_rejected(actor=request.user, data=form.data, errors=form.errors)
+    elif request.method == "POST":
+        room, status = run_for_form(
+            form,
+            lambda: services.room_create(
+                actor=request.user,
+                settings=form.room_settings(),
+                submission=form.cleaned_data["submission"],
+            ),
+            failed="The room was not created.",
+        )
+        if room is not None:
+            messages.success(request, f"The room “{room.name}” was created.")
+            return redirect("rooms:detail", room_id=room.id)
     return TemplateResponse(
         request,
         "rooms/room_create.html",
