@@ -19,10 +19,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+# The state folder holds the chat server's secrets: owner only (umask 077).
 run: $(VENV)/.installed
-	mkdir -p .state
-	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py runportal
+	umask 077 && mkdir -p .state && $(BIN)/python manage.py migrate --no-input
+	umask 077 && $(BIN)/python manage.py runportal
 
 test: $(VENV)/.installed-dev chromium lint
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -4,13 +4,61 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.backends import BaseBackend
+from django.conf import settings
+from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.http import HttpRequest
 
 from accounts.models import User
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatServerDenied
 from rooms.backend.records import is_chat_id
+
+
+def canonical_login(raw: str) -> str:
+    """One spelling per person: "PAUL", "Paul" and "@paul:server" are all "paul".
+
+    Failed logins are counted, and logins made, under this name, so another spelling
+    gets no fresh set of guesses. Chat IDs of this server become their localpart; chat
+    IDs of other servers stay whole; everything is compared in lower case.
+    """
+    name = raw.strip().lower()
+    server = (settings.CHAT_SERVER_NAME or settings.CHAT_EMBEDDED_SERVER_NAME).lower()
+    if name.startswith("@") and name.endswith(f":{server}"):
+        return name[1 : -len(server) - 1]
+    return name
+
+
+def lockout_username(request: HttpRequest | None, credentials: dict[str, Any] | None) -> str:
+    """What django-axes counts failures against (AXES_USERNAME_CALLABLE)."""
+    raw = (credentials or {}).get("username")
+    if raw is None and request is not None:
+        raw = request.POST.get("username", "")
+    return canonical_login(str(raw or ""))
+
+
+def _local_account(username: str) -> User | None:
+    return User.objects.filter(username__iexact=username, chat_id__isnull=True).first()
+
+
+class LocalAccountBackend(ModelBackend):
+    """Local accounts (administrators, auditors) by their username in any letter case."""
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        if not username or not password:
+            return None
+        user = _local_account(canonical_login(username))
+        if user is None:
+            User().set_password(password)  # the same time spent as for a real account
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None
 
 
 class ChatServerBackend(BaseBackend):
@@ -25,8 +73,9 @@ class ChatServerBackend(BaseBackend):
     ) -> User | None:
         if not username or not password:
             return None
-        if User.objects.filter(username=username, chat_id__isnull=True).exists():
-            return None  # a local account: ModelBackend alone decides
+        username = canonical_login(username)
+        if _local_account(username) is not None:
+            return None  # a local account: LocalAccountBackend alone decides
         client = chat_backend()
         user_id = client.user_id_for(username)
         if not is_chat_id(user_id):

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
 
-from portal.audit_chain import HASHED_FIELDS, chain_writer, entry_hash
+from portal.audit_chain import anchor_on_commit, chain_writer, seal
 from portal.models import AuditEntry, Outcome
 from rooms.backend.errors import ChatBackendError
 
@@ -24,6 +24,19 @@ current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", 
 
 def _client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _storable(value: Any, limit: int | None = None) -> Any:
+    """A value as the database can keep it: no NUL character (PostgreSQL refuses them in
+    text and JSON), text cut to its column's length. What people typed stays readable."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "\ufffd")
+        return value[:limit] if limit else value
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def audit_record(
@@ -54,30 +67,30 @@ def audit_record(
     entry = AuditEntry(
         created_at=timezone.now(),
         actor=actor,
-        actor_username=getattr(actor, "username", "") or "",
-        actor_chat_id=getattr(actor, "chat_id", "") or "",
+        actor_username=_storable(getattr(actor, "username", "") or "", 255),
+        actor_chat_id=_storable(getattr(actor, "chat_id", "") or "", 255),
         action=action,
         outcome=outcome,
-        target_kind=target_kind,
-        target_id=target_id[:255],
-        target_label=target_label[:512],
-        category_id=category_id,
-        category_label=category_label[:512],
-        before=before,
-        after=after,
-        error=error,
+        target_kind=_storable(target_kind, 32),
+        target_id=_storable(target_id, 255),
+        target_label=_storable(target_label, 512),
+        category_id=_storable(category_id, 255),
+        category_label=_storable(category_label, 512),
+        # Hashed as the database will store them: JSON round-tripped.
+        before=_storable(json.loads(json.dumps(before, default=str))),
+        after=_storable(json.loads(json.dumps(after, default=str))),
+        error=_storable(error),
         request_id=request_id or getattr(request, "request_id", ""),
         client_ip=_client_ip(request) if request is not None else None,
-        user_agent=request.headers.get("User-Agent", "")[:512] if request is not None else "",
+        user_agent=(
+            _storable(request.headers.get("User-Agent", ""), 512) if request is not None else ""
+        ),
     )
-    # Hashed as the database will store them: JSON round-tripped, addresses normalised.
-    entry.before = json.loads(json.dumps(entry.before))
-    entry.after = json.loads(json.dumps(entry.after))
     entry.client_ip = AuditEntry._meta.get_field("client_ip").get_prep_value(entry.client_ip)
     with chain_writer() as prev_hash:
-        entry.prev_hash = prev_hash
-        entry.hash = entry_hash({f: getattr(entry, f) for f in HASHED_FIELDS}, prev_hash)
+        seal(entry, prev_hash)
         entry.save()
+        anchor_on_commit(entry)
     return entry
 
 
@@ -124,6 +137,7 @@ def audited(
         yield scope
     except PermissionDenied as exc:
         write(Outcome.DENIED, str(exc))
+        exc.audited = True  # type: ignore[attr-defined]  # the middleware writes no second one
         raise
     except ChatBackendError as exc:
         write(Outcome.FAILED, exc.detail)
@@ -132,3 +146,19 @@ def audited(
         write(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
         raise
     write(Outcome.SUCCEEDED)
+
+
+def audit_refusal(request: HttpRequest, exc: PermissionDenied) -> None:
+    """A refusal that no service recorded (a view's or selector's own check)."""
+    if getattr(exc, "audited", False):
+        return
+    audit_record(
+        action="access.denied",
+        outcome=Outcome.DENIED,
+        request=request,
+        target_kind="page",
+        target_id=request.path,
+        target_label=f"{request.method} {request.path}",
+        error=str(exc) or "Refused.",
+    )
+    exc.audited = True  # type: ignore[attr-defined]

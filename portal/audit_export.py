@@ -38,6 +38,21 @@ COLUMNS = (
     "hash",
 )
 BATCH = 10_000
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV
+# injection): such CSV cells get a leading apostrophe. JSON Lines stay exact.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralised(value: str, char_function: str) -> str:
+    """SQL for a text value that a spreadsheet shows as text, never runs as a formula."""
+    starts = ", ".join(
+        f"{char_function}({ord(c)})" if c in "\t\r" else f"'{c}'" for c in FORMULA_STARTS
+    )
+    apostrophe = "''''"  # SQL for the one-character string '
+    return (
+        f"CASE WHEN substr({value}, 1, 1) IN ({starts}) "
+        f"THEN {apostrophe} || {value} ELSE {value} END"
+    )
 
 
 def csv_lines(entries: QuerySet[AuditEntry]) -> Iterator[str | bytes]:
@@ -67,7 +82,8 @@ def _sqlite_csv_line() -> str:
         if column == "id":
             return "t.id"
         value = SQLITE_ISO if column == "created_at" else f"t.{SQLITE_RENAMED.get(column, column)}"
-        return f"""'"' || replace(coalesce({value}, ''), '"', '""') || '"'"""
+        value = _neutralised(f"coalesce({value}, '')", "char")
+        return f"""'"' || replace({value}, '"', '""') || '"'"""
 
     return " || ',' || ".join(field(c) for c in COLUMNS)
 
@@ -110,6 +126,9 @@ def _sqlite_lines(entries: QuerySet[AuditEntry], line: str, end: str) -> Iterato
 # --- PostgreSQL --------------------------------------------------------------------------
 
 
+POSTGRES_RENAMED = {"created_at": "created_iso", "before": "before_json", "after": "after_json"}
+
+
 def _postgres_select(entries: QuerySet[AuditEntry], *, json_as_text: bool) -> tuple[str, tuple]:
     """The export's SELECT, with ISO timestamps, for COPY to stream."""
     annotations = {"created_iso": RawSQL("to_json(created_at) #>> '{}'", [])}
@@ -119,7 +138,7 @@ def _postgres_select(entries: QuerySet[AuditEntry], *, json_as_text: bool) -> tu
             "before_json": Cast("before", TextField()),
             "after_json": Cast("after", TextField()),
         }
-        renamed |= {"before": "before_json", "after": "after_json"}
+        renamed = POSTGRES_RENAMED
     exported = (
         entries.order_by("id")
         .annotate(**annotations)
@@ -137,8 +156,15 @@ def _copy(statement: str, params: tuple) -> Iterator[bytes]:
 def _postgres_csv(entries: QuerySet[AuditEntry]) -> Iterator[str | bytes]:
     """PostgreSQL writes the CSV itself (COPY), several times faster than Python's csv."""
     sql, params = _postgres_select(entries, json_as_text=True)
+    cells = ", ".join(
+        "t.id" if c == "id" else _neutralised(f"t.{POSTGRES_RENAMED.get(c, c)}::text", "chr")
+        for c in COLUMNS
+    )
     yield ",".join(COLUMNS) + "\r\n"
-    yield from _copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)
+    yield from _copy(
+        f"COPY (SELECT {cells} FROM ({sql}) AS t ORDER BY t.id) TO STDOUT WITH (FORMAT csv)",
+        params,
+    )
 
 
 def _postgres_jsonl(entries: QuerySet[AuditEntry]) -> Iterator[bytes]:

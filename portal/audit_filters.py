@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from portal.models import AuditEntry, Outcome
 
 SEARCH_MAX = 200
+# Dates a timestamp can hold in any time zone, a day either side.
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+DATE_RANGE = f"Enter a date between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}."
 KNOWN_ACTIONS = [
     "auth.login",
     "auth.logout",
+    "access.denied",
     "account.role_grant",
     "account.role_revoke",
     "room.create",
@@ -71,12 +76,20 @@ class AuditFilterForm(forms.Form):
         required=False,
         label="From",
         widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[
+            MinValueValidator(EARLIEST, DATE_RANGE),
+            MaxValueValidator(LATEST, DATE_RANGE),
+        ],
         error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
     )
     date_to = forms.DateField(
         required=False,
         label="To",
         widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[
+            MinValueValidator(EARLIEST, DATE_RANGE),
+            MaxValueValidator(LATEST, DATE_RANGE),
+        ],
         error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
     )
     q = forms.CharField(

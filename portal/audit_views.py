@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -32,7 +32,12 @@ def _require_auditor(request: HttpRequest) -> None:
 
 
 def _cursor(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    """An entry ID from a page link; anything else is a link nobody made."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise BadRequest("That page link is not valid. Start again from the first page.")
+    return int(value)
 
 
 def _page(entries, *, before: int | None, after: int | None) -> dict[str, Any]:

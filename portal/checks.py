@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from portal.secrets import loose_modes
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError, ChatServerDenied, ChatServerUnavailable
 
@@ -70,3 +71,19 @@ def chat_server_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
             )
         )
     return problems
+
+
+@checks.register("state_files")
+def state_files_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The state folder holds the homeserver's secrets and the portal's keys."""
+    loose = loose_modes(settings.STATE_DIR)
+    if not loose:
+        return []
+    shown = "; ".join(loose[:5]) + (f"; and {len(loose) - 5} more" if len(loose) > 5 else "")
+    return [
+        checks.Error(
+            f"Others than the owner can read the portal's state folder: {shown}.",
+            hint=f"Run: chmod -R go-rwx {settings.STATE_DIR} (the portal also does it at start).",
+            id="portal.E006",
+        )
+    ]

@@ -6,10 +6,11 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from portal.audit import current_request
+from portal.audit import audit_refusal, current_request
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ class RequestIdMiddleware:
 
 
 class ChatServerErrorMiddleware:
-    """Turns a chat server failure that no view handled into a clear page, never a 500."""
+    """Turns a chat server failure that no view handled into a clear page, never a 500;
+    and records every refusal that no service recorded."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -42,6 +44,9 @@ class ChatServerErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, PermissionDenied):
+            audit_refusal(request, exception)
+            return None  # Django answers with the 403 page
         if not isinstance(exception, ChatBackendError):
             return None
         log.warning("Chat server error on %s: %s", request.path, exception)

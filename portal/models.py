@@ -58,6 +58,9 @@ class AuditEntry(models.Model):
     # so an edited, inserted or removed row breaks the chain where it happened.
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True)
+    # Which chain key sealed it (settings.AUDIT_CHAIN_KEYS); empty: plain SHA-256, from
+    # before the chain was keyed.
+    key_id = models.CharField(max_length=32, blank=True, default="")
 
     objects = AuditEntryQuerySet.as_manager()
 

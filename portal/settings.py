@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.secrets import local_secret, parse_keys
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -28,16 +30,29 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a debug page shows settings and local variables to anyone.
+DEBUG = env_bool("DEBUG", False)
 
-# Everything the portal keeps on this machine (SQLite database, embedded Synapse).
+# Everything the portal keeps on this machine (SQLite database, embedded Synapse, keys).
+# Only its owner may read it: it holds the chat server's secrets and the portal's keys.
 STATE_DIR = Path(os.environ.get("PORTAL_STATE_DIR", BASE_DIR / ".state"))
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-local-development-key-only"
+# From the environment; on a single machine, a random key kept in the state folder
+# (made on first start, readable by its owner only). Several machines share one key,
+# so a scaled-out portal must set SECRET_KEY.
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or local_secret(STATE_DIR / "secret_key")
+
+# Behind TLS (directly or through a proxy that sets X-Forwarded-Proto): HSTS, secure
+# cookies and a redirect of plain HTTP. Off for a portal served on plain loopback HTTP.
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -102,7 +117,7 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     # Axes first, so a locked-out login is refused before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.LocalAccountBackend",
     "accounts.backends.ChatServerBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -117,6 +132,8 @@ LOGOUT_REDIRECT_URL = "login"
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Counted per person, not per spelling typed: "PAUL" and "@paul:server" are "paul".
+AXES_USERNAME_CALLABLE = "accounts.backends.lockout_username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
@@ -129,10 +146,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Served by WhiteNoise from the app folders too, so a portal started without
+# collectstatic (make run, the tests) has its stylesheet with DEBUG off.
+WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Error reports (the debug page, mail to admins) never show the chat server's token.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretScrubbingFilter"
 
 # The chat server. With none of these set, the embedded Synapse under STATE_DIR is used.
 CHAT_SERVER_URL = os.environ.get("CHAT_SERVER_URL", "")
@@ -148,6 +168,17 @@ CHAT_EMBEDDED_DIR = STATE_DIR / "synapse"
 CHAT_EMBEDDED_PORT = int(os.environ.get("CHAT_EMBEDDED_PORT", "8008"))
 CHAT_EMBEDDED_SERVER_NAME = os.environ.get("CHAT_EMBEDDED_SERVER_NAME", "portal.localhost")
 CHAT_TIMEOUT_SECONDS = float(os.environ.get("CHAT_TIMEOUT_SECONDS", "10"))
+
+# The audit chain's keys, kept outside the database: "id:key,id:key" (the first seals
+# new entries; older ones stay listed so entries they sealed still verify). On a single
+# machine, a random key in the state folder. Anchors of the chain's head are appended
+# to AUDIT_ANCHOR_FILE (and logged): ship them somewhere the database's users cannot
+# write.
+AUDIT_CHAIN_KEYS = parse_keys(os.environ.get("AUDIT_CHAIN_KEYS", "")) or {
+    "local": local_secret(STATE_DIR / "audit_chain_key")
+}
+AUDIT_CHAIN_KEY_ID = next(iter(AUDIT_CHAIN_KEYS))
+AUDIT_ANCHOR_FILE = Path(os.environ.get("AUDIT_ANCHOR_FILE", STATE_DIR / "audit-anchors.jsonl"))
 
 # Room requests: e-mail to approvers and requesters; pending requests expire.
 EMAIL_BACKEND = os.environ.get(
@@ -165,7 +196,13 @@ ROOM_REQUEST_EXPIRY_DAYS = int(os.environ.get("ROOM_REQUEST_EXPIRY_DAYS", "14"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refusals_without_traceback": {"()": "portal.errors.RefusalsWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["refusals_without_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

@@ -14,3 +14,5 @@ urlpatterns = [
     path("requests/", include("rooms.request_urls")),
     path("admin/categories/", include("rooms.category_admin_urls")),
 ]
+
+handler400 = "portal.views.bad_request"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.models import User
+from rooms.backend.errors import ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Invitations, Privacy, RoomSettings
 
@@ -14,6 +15,13 @@ class DemoLogin:
     username: str
     password: str
     who: str
+    # False when the account was already there: its password was left as it is.
+    created: bool = True
+
+    def line(self) -> str:
+        """One row of the logins table printed at start."""
+        password = self.password if self.created else "(kept as it was)"
+        return f"  {self.username:<10} {password:<20} {self.who}"
 
 
 CHAT_PEOPLE = [
@@ -68,34 +76,49 @@ ROOMS = [
 ]
 
 
+def _chat_person_missing(client: MatrixChatBackend, localpart: str) -> bool:
+    try:
+        client.get_user(client.user_id_for(localpart))
+    except ChatNotFound:
+        return True
+    return False
+
+
 def seed_demo(client: MatrixChatBackend) -> list[DemoLogin]:
-    """Make the demo world exist on the chat server and in the portal; safe to run again."""
+    """Make what is missing of the demo world, on the chat server and in the portal.
+
+    Never overwrites: an existing person, account, category or room is left exactly as
+    it is (password, roles and scope included), so running it on every start is safe.
+    """
     logins = []
     for localpart, display_name, password, who in CHAT_PEOPLE:
-        client.ensure_user(
-            localpart,
-            password=password,
-            display_name=display_name,
-            email=f"{localpart}@example.org",
-        )
-        logins.append(DemoLogin(localpart, password, f"{display_name}: {who}"))
+        created = _chat_person_missing(client, localpart)
+        if created:
+            client.ensure_user(
+                localpart,
+                password=password,
+                display_name=display_name,
+                email=f"{localpart}@example.org",
+            )
+        logins.append(DemoLogin(localpart, password, f"{display_name}: {who}", created))
     for username, password, who, flags in LOCAL_ACCOUNTS:
-        user, _ = User.objects.get_or_create(username=username, defaults=flags)
-        user.set_password(password)
-        user.save()
-        logins.append(DemoLogin(username, password, f"local account, {who}"))
+        created = not User.objects.filter(username=username).exists()
+        if created:
+            User.objects.create_user(username=username, password=password, **flags)
+        logins.append(DemoLogin(username, password, f"local account, {who}", created))
 
     existing = {c.name: c for c in client.list_categories()}
     categories = {}
     for name, description, invitations, creators, scope in CATEGORIES:
-        category = existing.get(name) or client.create_category(
-            name=name,
-            description=description,
-            invitations_allowed=invitations,
-            creators=[client.user_id_for(c) for c in creators],
-        )
-        missing = {client.user_id_for(u) for u in scope} - category.allowed_members
-        client.add_to_category_scope(category.id, sorted(missing))
+        category = existing.get(name)
+        if category is None:
+            category = client.create_category(
+                name=name,
+                description=description,
+                invitations_allowed=invitations,
+                creators=[client.user_id_for(c) for c in creators],
+            )
+            client.add_to_category_scope(category.id, [client.user_id_for(u) for u in scope])
         categories[name] = category
 
     for name, description, category, privacy, auditorium, manager, members in ROOMS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
@@ -40,17 +41,36 @@ def settings_from(data: dict[str, Any]) -> RoomSettings:
 PRIVACY_CHOICES = [(p.value, f"{p.label}: {p.explanation}") for p in Privacy]
 
 
+def no_control_characters(value: str) -> None:
+    """Names are one line of visible text: no line breaks, tabs or other control codes."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise forms.ValidationError(
+            "A name is one line of text: remove line breaks, tabs and other control characters."
+        )
+
+
 class NameField(forms.CharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             max_length=NAME_MAX_LENGTH,
             strip=True,
+            validators=[no_control_characters],
             error_messages={
                 "required": "Give the room a name.",
                 "max_length": f"A room name has at most {NAME_MAX_LENGTH} characters.",
             },
             **kwargs,
         )
+
+
+class NameCheckForm(forms.Form):
+    """What the live name check is asked: a name, and where it is for."""
+
+    name = forms.CharField(required=False, strip=False, max_length=4 * NAME_MAX_LENGTH)
+    category = forms.CharField(required=False, max_length=255)
+    room = forms.CharField(required=False, max_length=255)
+    requests = forms.BooleanField(required=False)
+    request = forms.IntegerField(required=False, min_value=1)
 
 
 class RoomSettingsBase(forms.Form):
@@ -99,8 +119,12 @@ class RoomCreateForm(RoomSettingsBase):
     # the service's decision, refused with 403 and audited.
     category = forms.CharField(
         label="Category",
+        max_length=255,
         widget=forms.Select,
-        error_messages={"required": "Choose the category the room belongs to."},
+        error_messages={
+            "required": "Choose the category the room belongs to.",
+            "max_length": "Choose a category from the list.",
+        },
     )
     privacy = forms.ChoiceField(
         widget=forms.RadioSelect,

@@ -13,6 +13,11 @@ class RoomSubmission(models.Model):
 
     token = models.UUIDField(unique=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Whose room it is: the actor, or the requester when an approver creates it. Only a
+    # post for the same owner gets the earlier room back.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
     room_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 def _send(subject: str, body: str, recipients: list[str]) -> None:
     if not recipients:
         return
+    # A subject is one header line: names from older data may hold line breaks.
+    subject = " ".join(subject.split())
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
     except OSError:

@@ -21,10 +21,10 @@ from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
 from rooms import notifications, services
 from rooms.backend import chat_backend
-from rooms.backend.errors import ChatBackendError
+from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSettings
 from rooms.models import RoomRequest
-from rooms.permissions import can_create_in
+from rooms.permissions import can_create_in, can_manage
 
 Status = RoomRequest.Status
 # Bumped whenever a request changes, so the cached approval counts are recounted.
@@ -84,8 +84,46 @@ def request_name_problem(name: str, *, exclude_pk: int | None = None) -> str:
     """A room name's problem, including being asked for in another pending request."""
     problem = services.name_problem(name)
     if not problem and pending_name_taken(name, exclude_pk=exclude_pk):
-        problem = f"Someone has already asked for a room called “{name.strip()}”."
+        problem = services.name_unavailable(name)
     return problem
+
+
+def name_check(
+    *,
+    actor: User,
+    name: str,
+    category_id: str = "",
+    room_id: str = "",
+    for_request: bool = False,
+    request_pk: int | None = None,
+) -> str:
+    """The live name check, for people who may use its answer: a room's Managers
+    renaming it, Creators creating in a category, people asking for a room in a
+    category of their scope (their own request, when editing one). Anyone else is
+    refused: the check must not tell strangers which names exist."""
+    client = chat_backend()
+    if room_id:
+        try:
+            room = client.get_room(room_id)
+        except ChatNotFound:
+            raise PermissionDenied("You may only check names of rooms you manage.") from None
+        if not can_manage(actor, room):
+            raise PermissionDenied("You may only check names of rooms you manage.")
+        return services.name_problem(name, exclude_room_id=room.id)
+    if for_request:
+        if (
+            request_pk is not None
+            and not RoomRequest.objects.filter(pk=request_pk, requester=actor).exists()
+        ):
+            raise PermissionDenied("You may only check names for your own requests.")
+        allowed = categories_for_requests(user=actor)
+    else:
+        allowed = [c for c in client.list_categories() if can_create_in(actor, c)]
+    if not any(category_id in ("", c.id) for c in allowed):
+        raise PermissionDenied("You may not create or ask for rooms in that category.")
+    if for_request:
+        return request_name_problem(name, exclude_pk=request_pk)
+    return services.name_problem(name)
 
 
 def categories_for_requests(*, user: User) -> list[Category]:

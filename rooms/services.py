@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 import uuid
 from dataclasses import asdict, replace
 from typing import Any
@@ -75,6 +76,12 @@ def room_version(room: Room) -> str:
     return hashlib.sha256(encoded).hexdigest()[:16]
 
 
+def name_unavailable(name: str) -> str:
+    """The one answer for a taken name: it says nothing of the room or request that has
+    it (which may be Secret, or in a category the person cannot see)."""
+    return f"The name “{name.strip()}” is not available: names are unique, in any letter case."
+
+
 def name_problem(name: str, *, exclude_room_id: str = "") -> str:
     """What is wrong with a room name, or "" (Lync's Check Names)."""
     name = name.strip()
@@ -82,8 +89,10 @@ def name_problem(name: str, *, exclude_room_id: str = "") -> str:
         return "Give the room a name."
     if len(name) > NAME_MAX_LENGTH:
         return f"A room name has at most {NAME_MAX_LENGTH} characters (this one has {len(name)})."
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "A name is one line of text: remove line breaks, tabs and other control characters."
     if chat_backend().room_name_taken(name, exclude_room_id=exclude_room_id):
-        return f"There is already a room called “{name}”. Names are unique, in any letter case."
+        return name_unavailable(name)
     return ""
 
 
@@ -141,9 +150,14 @@ def room_create(
         scope.after = snapshot(settings)
         try:
             with transaction.atomic():
-                record = RoomSubmission.objects.create(token=submission, actor=actor)
+                record = RoomSubmission.objects.create(token=submission, actor=actor, owner=owner)
         except IntegrityError:
             earlier = RoomSubmission.objects.get(token=submission)
+            if (earlier.owner_id or earlier.actor_id) != owner.pk:
+                # Someone else's form token: theirs to resend, not this person's.
+                raise RoomSettingsInvalid(
+                    "", "This form cannot be sent: reload the page and fill it in again."
+                ) from None
             if earlier.room_id:
                 scope.target_id = earlier.room_id
                 return client.get_room(earlier.room_id)

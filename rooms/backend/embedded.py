@@ -18,11 +18,18 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 
+from portal.secrets import (
+    PRIVATE_FILE_MODE,
+    owner_only_umask,
+    private_dir,
+    tighten,
+    write_private,
+)
 from rooms.backend.errors import ChatBackendError, ChatInvalid
 from rooms.backend.matrix.client import MatrixChatBackend
 
@@ -41,7 +48,7 @@ class Connection:
 
     url: str
     server_name: str
-    token: str
+    token: str = field(repr=False)  # a server admin's: never in a log line or a report
 
     def client(self, timeout: float = 10.0) -> MatrixChatBackend:
         return MatrixChatBackend(
@@ -64,7 +71,10 @@ def read_connection(directory: Path) -> Connection | None:
         return None
 
 
-def _die_with_parent() -> None:
+def _prepare_child() -> None:
+    # Only the owner reads what the homeserver writes: its database holds the service
+    # token, its log the requests.
+    owner_only_umask()
     # Linux: the homeserver gets SIGTERM when the process that started it dies, even
     # by SIGKILL, so a crashed test run or a killed `make run` leaves no orphan.
     with contextlib.suppress(OSError, AttributeError):
@@ -110,12 +120,14 @@ class EmbeddedSynapse:
             key: secrets.token_urlsafe(32)
             for key in ("registration", "macaroon", "form", "service_password")
         }
-        path.write_text(json.dumps(values))
-        path.chmod(0o600)
+        write_private(path, json.dumps(values))
         return values
 
     def write_config(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # The folder holds the registration secret and the service token: owner only,
+        # also for what an earlier version left readable.
+        private_dir(self.directory)
+        tighten(self.directory)
         keys = self._secrets()
         d = self.directory
         # JSON is valid YAML, so the config is written without a YAML library.
@@ -157,13 +169,14 @@ class EmbeddedSynapse:
                 for kind in ("address", "account", "failed_attempts")
             },
         }
-        self.config_path.write_text(json.dumps(config, indent=2))
+        write_private(self.config_path, json.dumps(config, indent=2))
         if not (d / "signing.key").exists():
             subprocess.run(
                 [*self._command(), "--generate-keys"],
                 check=True,
                 capture_output=True,
                 cwd=d,
+                preexec_fn=owner_only_umask,
             )
 
     def _command(self) -> list[str]:
@@ -194,7 +207,9 @@ class EmbeddedSynapse:
                 raise EmbeddedServerError(
                     f"Port {self.port} is already in use; set CHAT_EMBEDDED_PORT to a free port."
                 )
-        log = self.log_path.open("ab")
+        log = os.fdopen(
+            os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE), "ab"
+        )
         self.process = subprocess.Popen(
             self._command(),
             cwd=self.directory,
@@ -202,7 +217,7 @@ class EmbeddedSynapse:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-            preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
+            preexec_fn=_prepare_child,  # umask and prctl only: safe between fork and exec
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -260,9 +275,7 @@ class EmbeddedSynapse:
             )
         finally:
             client.close()
-        path = self.directory / CONNECTION_FILE
-        path.write_text(json.dumps(connection.__dict__))
-        path.chmod(0o600)
+        write_private(self.directory / CONNECTION_FILE, json.dumps(asdict(connection)))
         return connection
 
     def _register_service_account(self, password: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -13,9 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from rooms import services
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Privacy
-from rooms.forms import RoomCreateForm, RoomFilterForm
+from rooms.forms import NameCheckForm, RoomCreateForm, RoomFilterForm
 from rooms.permissions import can_delete
-from rooms.room_requests import request_name_problem
+from rooms.room_requests import name_check
 from rooms.selectors import (
     categories_of,
     categories_with_create_rights,
@@ -65,18 +66,24 @@ def room_detail(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
 @require_GET
 @login_required
 def room_check_name(request: HtmxHttpRequest) -> TemplateResponse:
-    """Check a room name as it is typed: empty, too long, or taken in any letter case."""
-    name = request.GET.get("name", "")
+    """Check a room name as it is typed: empty, too long, or not available."""
+    form = NameCheckForm(request.GET)
+    if not form.is_valid():
+        raise BadRequest("The name check was asked something it does not understand.")
+    data = form.cleaned_data
     try:
-        if request.GET.get("requests"):
-            pk = request.GET.get("request", "")
-            problem = request_name_problem(name, exclude_pk=int(pk) if pk.isdigit() else None)
-        else:
-            problem = services.name_problem(name, exclude_room_id=request.GET.get("room", ""))
+        problem = name_check(
+            actor=request.user,
+            name=data["name"],
+            category_id=data["category"],
+            room_id=data["room"],
+            for_request=data["requests"],
+            request_pk=data["request"],
+        )
     except ChatBackendError as exc:
         problem = f"The name could not be checked: {exc.detail}"
     return TemplateResponse(
-        request, "rooms/_name_check.html", {"problem": problem, "name": name.strip()}
+        request, "rooms/_name_check.html", {"problem": problem, "name": data["name"].strip()}
     )
 
 

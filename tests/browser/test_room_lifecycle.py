@@ -65,7 +65,7 @@ def test_taken_name_is_flagged_before_submit(page: Page, make_room, category_wor
     log_in(page, category_world["creator"].user_id, PASSWORD)
     page.goto("/rooms/new/")
     page.get_by_label("Name", exact=True).fill(room.name.upper())
-    expect(page.locator("#name-check")).to_contain_text("There is already a room called")
+    expect(page.locator("#name-check")).to_contain_text("is not available")
 
 
 def test_a_name_typed_before_the_page_was_ready_is_checked_on_leaving_the_field(
@@ -79,4 +79,4 @@ def test_a_name_typed_before_the_page_was_ready_is_checked_on_leaving_the_field(
         "(field, name) => { field.value = name; field.dispatchEvent(new Event('change')); }",
         room.name,
     )
-    expect(page.locator("#name-check")).to_contain_text("There is already a room called")
+    expect(page.locator("#name-check")).to_contain_text("is not available")

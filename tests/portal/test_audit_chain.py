@@ -12,12 +12,13 @@ from django.db import connection
 from django.utils import timezone
 
 from portal.audit import audit_record
-from portal.audit_chain import CHECKPOINT_ACTION, remove_older_than, verify_chain
+from portal.audit_chain import CHECKPOINT_ACTION, verify_chain
+from portal.audit_retention import remove_older_than
 from portal.models import AuditEntry
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SQLITE_UP = importlib.import_module("portal.migrations.0002_audit_append_only").SQLITE_UP
+GUARDS = importlib.import_module("portal.migrations.0003_keyed_chain_and_retention_guard")
 
 
 @pytest.fixture
@@ -43,13 +44,15 @@ def raw(sql: str, params: list) -> None:
             cursor.execute("ALTER TABLE portal_auditentry DISABLE TRIGGER USER")
         else:
             cursor.execute("DROP TRIGGER IF EXISTS portal_audit_no_update")
+            cursor.execute("DROP TRIGGER IF EXISTS portal_audit_no_delete")
         try:
             cursor.execute(sql, params)
         finally:
             if postgres:
                 cursor.execute("ALTER TABLE portal_auditentry ENABLE TRIGGER USER")
             else:
-                cursor.execute(SQLITE_UP[0])
+                for statement in GUARDS.SQLITE_UP:
+                    cursor.execute(statement)
 
 
 def test_an_untouched_chain_verifies(entries):

@@ -72,7 +72,7 @@ def test_a_category_outside_the_scope_is_refused(client, chat, member):
 def test_check_name_flags_names_in_pending_requests(client, member, asked):
     client.force_login(member)
     response = client.get(reverse("rooms:check_name"), {"name": asked.name.lower(), "requests": 1})
-    assert "already asked for" in response.content.decode()
+    assert "is not available" in response.content.decode()
     own = client.get(
         reverse("rooms:check_name"), {"name": asked.name, "requests": 1, "request": asked.pk}
     )

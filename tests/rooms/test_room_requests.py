@@ -72,7 +72,7 @@ def test_outside_the_scope_is_refused_and_audited(outsider, category_world):
 
 
 def test_a_name_asked_for_in_a_pending_request_is_flagged(member, asked, category_world):
-    with pytest.raises(services.RoomSettingsInvalid, match="already asked for"):
+    with pytest.raises(services.RoomSettingsInvalid, match="is not available"):
         room_requests.request_submit(
             actor=member,
             settings=settings_for(category_world["category"].id, name=asked.name.upper()),
@@ -134,7 +134,7 @@ def test_nobody_approves_their_own_request_without_create_rights(member, asked):
 
 def test_a_name_taken_meanwhile_keeps_the_request_pending(creator, asked, make_room):
     make_room(name=asked.name)
-    with pytest.raises(services.RoomSettingsInvalid, match="already a room"):
+    with pytest.raises(services.RoomSettingsInvalid, match="is not available"):
         room_requests.request_approve(
             actor=creator, pk=asked.pk, settings=room_requests.request_settings(asked)
         )

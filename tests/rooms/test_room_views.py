@@ -95,7 +95,7 @@ def test_a_name_taken_in_other_letter_case_is_refused(client, creator, make_room
     client.force_login(creator)
     data = create_data(category_world["category"].id, name=room.name.upper())
     response = client.post(reverse("rooms:create"), data)
-    assert "already a room called" in response.context["form"].errors["name"][0]
+    assert "is not available" in response.context["form"].errors["name"][0]
 
 
 def test_a_tampered_category_is_refused_with_403_and_audited(client, chat, creator, category_world):
@@ -162,7 +162,7 @@ def test_check_name_finds_a_taken_name_but_not_the_room_itself(client, creator, 
     room = make_room()
     client.force_login(creator)
     taken = client.get(reverse("rooms:check_name"), {"name": room.name.lower()})
-    assert "already a room called" in taken.content.decode()
+    assert "is not available" in taken.content.decode()
     own = client.get(reverse("rooms:check_name"), {"name": room.name, "room": room.id})
     assert "is free" in own.content.decode()
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from django.views.decorators.debug import sensitive_variables
 
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound, ChatServerDenied
 from rooms.backend.matrix.base import ADMIN, CLIENT, MatrixBase
 from rooms.backend.matrix.transport import segment
 from rooms.backend.records import Principal
+
+log = logging.getLogger(__name__)
 
 
 class PeopleOperations(MatrixBase):
@@ -23,6 +28,7 @@ class PeopleOperations(MatrixBase):
             return name
         return f"@{name.lower()}:{self.server_name}"
 
+    @sensitive_variables("password", "body", "token")
     def login(self, username: str, password: str) -> Principal:
         """Check a person's chat-server password; the session made to check it is ended at once.
 
@@ -47,8 +53,23 @@ class PeopleOperations(MatrixBase):
         except ChatNotFound:
             profile = {}
         finally:
-            self.http.request("POST", f"{CLIENT}/logout", json={}, token=token)
+            self._end_login_check(user_id, token, str(body.get("device_id") or ""))
         return Principal(id=user_id, display_name=str(profile.get("displayname") or ""))
+
+    @sensitive_variables("token")
+    def _end_login_check(self, user_id: str, token: str, device_id: str) -> None:
+        """End the session a login check made: by logging it out, or else by removing its
+        device as the service account, so no live device is left on the person's account."""
+        try:
+            self.http.request("POST", f"{CLIENT}/logout", json={}, token=token)
+            return
+        except ChatBackendError as exc:
+            if not device_id:
+                raise
+            log.warning("Logging out the login check of %s failed (%s)", user_id, exc)
+        self.http.request(
+            "DELETE", f"{ADMIN}/v2/users/{segment(user_id)}/devices/{segment(device_id)}"
+        )
 
     def get_user(self, user_id: str) -> Principal:
         """One person on this chat server, by chat ID."""

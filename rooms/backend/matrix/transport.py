@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from django.views.decorators.debug import sensitive_variables
 
 from rooms.backend.errors import (
     ChatBackendError,
@@ -61,6 +62,7 @@ class MatrixTransport:
     def close(self) -> None:
         self._http.close()
 
+    @sensitive_variables("headers", "token")
     def request(
         self,
         method: str,
@@ -71,7 +73,7 @@ class MatrixTransport:
         token: str | None = None,
         authenticated: bool = True,
     ) -> dict[str, Any]:
-        headers = {}
+        headers: dict[str, str] = {}
         if authenticated:
             headers["Authorization"] = f"Bearer {token or self._token}"
         waited = 0.0
@@ -88,6 +90,13 @@ class MatrixTransport:
             except httpx.TransportError as exc:
                 raise ChatServerUnavailable(
                     "The chat server cannot be reached. Please try again in a few minutes."
+                ) from exc
+            except httpx.InvalidURL as exc:
+                # An address built from what someone typed that no server would take.
+                raise ChatInvalid("That is not something the chat server can look up.") from exc
+            except httpx.HTTPError as exc:
+                raise ChatServerUnavailable(
+                    "The chat server sent an answer the portal cannot read. Please try again."
                 ) from exc
             if response.status_code != 429:
                 return _decode(response)
@@ -118,7 +127,7 @@ def _retry_after(response: httpx.Response) -> float:
 def _decode(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or JSON nested too deep to read
         body = None
     if response.is_success:
         if not isinstance(body, dict):

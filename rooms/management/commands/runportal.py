@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from portal.secrets import tighten
 from rooms.backend import chat_backend
 from rooms.backend.embedded import EmbeddedSynapse
 from rooms.demo import seed_demo
@@ -27,6 +29,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, addrport: str, seed: bool, **options: Any) -> None:
+        os.umask(0o077)  # whatever the portal and its chat server write is theirs alone
+        tighten(settings.STATE_DIR)
         with contextlib.ExitStack() as stack:
             if not settings.CHAT_SERVER_URL:
                 server = stack.enter_context(
@@ -46,7 +50,7 @@ class Command(BaseCommand):
                 logins = seed_demo(chat_backend())
                 self.stdout.write(self.style.SUCCESS(f"\nPortal: http://{addrport}/  Demo logins:"))
                 for login in logins:
-                    self.stdout.write(f"  {login.username:<10} {login.password:<20} {login.who}")
+                    self.stdout.write(login.line())
                 self.stdout.write("")
             # No autoreloader: it would restart this command and the chat server with it.
             call_command("runserver", addrport, use_reloader=False)

@@ -9,8 +9,8 @@ from rooms.demo import seed_demo
 
 
 class Command(BaseCommand):
-    help = "Create the demo people, categories and rooms on the chat server (idempotent)."
+    help = "Create the demo people, categories and rooms on the chat server (only what is missing)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         for login in seed_demo(chat_backend()):
-            self.stdout.write(f"  {login.username:<10} {login.password:<20} {login.who}")
+            self.stdout.write(login.line())
