@@ -21,7 +21,7 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSynapse]:
     server = EmbeddedSynapse(
         tmp_path_factory.mktemp("synapse"),
         port=free_port(),
@@ -29,7 +29,12 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
         bcrypt_rounds=4,
     )
     with server:
-        yield server.bootstrap()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def synapse(synapse_server: EmbeddedSynapse) -> Connection:
+    return synapse_server.bootstrap()
 
 
 @pytest.fixture(autouse=True)

@@ -114,3 +114,64 @@ def test_logout_is_audited(client):
 def test_logout_needs_a_post(client):
     client.force_login(UserFactory())
     assert client.get(reverse("logout")).status_code == 405
+
+
+def test_the_lockout_counts_the_person_not_the_spelling(client, make_chat_user, settings):
+    person = make_chat_user("paula")
+    localpart = person.user_id[1:].split(":")[0]
+    spellings = [
+        localpart,
+        localpart.upper(),
+        localpart.capitalize(),
+        person.user_id,
+        person.user_id.upper(),
+        f"  {localpart}  ",
+        f"@{localpart.upper()}:{settings.CHAT_SERVER_NAME.upper()}",
+        localpart.swapcase(),
+    ]
+    for spelling in spellings[: settings.AXES_FAILURE_LIMIT - 1]:
+        assert log_in(client, spelling, "wrong").status_code == 200
+    # The limit-th failure locks the person out, whichever spelling it came in.
+    assert log_in(client, spellings[settings.AXES_FAILURE_LIMIT - 1], "wrong").status_code == 429
+    for spelling in spellings:  # every spelling is now locked, the right password too
+        assert log_in(client, spelling, PASSWORD).status_code == 429, spelling
+    assert not User.objects.filter(chat_id=person.user_id).exists()
+
+
+def test_other_spellings_of_a_chat_user_log_in_as_the_same_person(client, make_chat_user):
+    person = make_chat_user("quinn")
+    localpart = person.user_id[1:].split(":")[0]
+    for spelling in (localpart.upper(), person.user_id.upper()):
+        assert log_in(client, spelling, PASSWORD).status_code == 302
+        client.post(reverse("logout"))
+    assert User.objects.filter(chat_id=person.user_id).count() == 1
+
+
+def test_a_local_account_logs_in_in_any_letter_case(client, chat_down):
+    admin = AdministratorFactory(username="boss")
+    assert log_in(client, "BOSS", "local-password-1").status_code == 302
+    assert int(client.session["_auth_user_id"]) == admin.pk
+
+
+def test_a_failed_logout_of_the_login_check_still_removes_its_device(
+    chat, synapse, make_chat_user, monkeypatch
+):
+    from rooms.backend.matrix.client import MatrixChatBackend
+    from rooms.backend.matrix.transport import segment
+    from tests.failing import FailingTransport
+
+    person = make_chat_user("rita")
+    transport = FailingTransport("/logout", method="POST")
+    failing = MatrixChatBackend(
+        base_url=synapse.url,
+        server_name=synapse.server_name,
+        token=synapse.token,
+        transport=transport,
+    )
+    assert failing.login(person.user_id, PASSWORD).id == person.user_id
+    assert transport.failed  # the logout really failed
+    devices = chat.http.request(
+        "GET", f"/_synapse/admin/v2/users/{segment(person.user_id)}/devices"
+    )
+    names = [device.get("display_name") for device in devices["devices"]]
+    assert "Room portal login check" not in names

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 
@@ -82,8 +81,48 @@ def test_database_refuses_update(entry):
     assert AuditEntry.objects.get(pk=entry.pk).action == "room.create"
 
 
-if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Only PostgreSQL refuses DELETE in the database: see migration 0002 for why.
-    def test_database_refuses_delete(entry):
-        run_raw("DELETE FROM portal_auditentry WHERE id = %s", entry)
-        assert AuditEntry.objects.filter(pk=entry.pk).exists()
+def test_database_refuses_delete(entry):
+    run_raw("DELETE FROM portal_auditentry WHERE id = %s", entry)
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_the_old_retention_flag_opens_nothing(entry):
+    """PostgreSQL once let any session that set portal.audit_retention delete."""
+    flag = "SET LOCAL portal.audit_retention = 'on'; " if connection.vendor == "postgresql" else ""
+    run_raw(flag + "DELETE FROM portal_auditentry WHERE id = %s", entry)
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_another_program_cannot_delete_from_a_sqlite_log(tmp_path):
+    """Outside the portal's own connections the guard function does not exist at all."""
+    import sqlite3
+
+    from portal.audit_retention import SQLITE_GUARD_FUNCTION
+
+    database = sqlite3.connect(tmp_path / "log.sqlite3")
+    database.execute("CREATE TABLE portal_auditentry (id INTEGER PRIMARY KEY)")
+    database.execute("INSERT INTO portal_auditentry VALUES (1)")
+    guards = __import__(
+        "portal.migrations.0003_keyed_chain_and_retention_guard", fromlist=["SQLITE_UP"]
+    )
+    for statement in guards.SQLITE_UP:
+        database.execute(statement)
+    with pytest.raises(sqlite3.OperationalError, match=SQLITE_GUARD_FUNCTION):
+        database.execute("DELETE FROM portal_auditentry")
+    assert database.execute("SELECT count(*) FROM portal_auditentry").fetchone() == (1,)
+
+
+def test_what_the_database_cannot_hold_is_made_storable():
+    """NUL characters (PostgreSQL refuses them) and overlong IDs, from anyone's input."""
+    entry = audit_record(
+        action="room.create",
+        target_label="nul\x00here",
+        category_id="!" + "c" * 400,
+        before={"name\x00": ["a\x00b"]},
+        error="e\x00",
+    )
+    entry.refresh_from_db()
+    assert entry.target_label == "nul\ufffdhere"
+    assert len(entry.category_id) == 255
+    assert entry.before == {"name\ufffd": ["a\ufffdb"]}
+    assert entry.error == "e\ufffd"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import json
 from datetime import timedelta
@@ -12,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from portal.audit import audit_record
-from portal.audit_chain import CHECKPOINT_ACTION, verify_chain
+from portal.audit_chain import CHECKPOINT_ACTION, HASHED_FIELDS, verify_chain
 from portal.audit_retention import remove_older_than
 from portal.models import AuditEntry
 from tests.factories import UserFactory
@@ -112,3 +114,93 @@ def test_retention_exports_removes_and_leaves_a_verifiable_chain(entries, tmp_pa
 def test_retention_command(entries, tmp_path, capsys):
     call_command("audit_retention", "--days", "30", "--export-dir", str(tmp_path))
     assert "Nothing older than 30 days." in capsys.readouterr().out
+
+
+def test_removing_the_newest_entries_is_found_by_the_anchor(entries):
+    raw("DELETE FROM portal_auditentry WHERE id >= %s", [entries[4].pk])
+    report = verify_chain()
+    assert not report.intact
+    assert report.anchor is not None
+    assert report.anchor.entry_id == entries[-1].pk
+    assert [b.entry_id for b in report.breaks] == [entries[-1].pk]
+    assert "truncated" in report.breaks[0].reason
+
+
+def rehash_from(start: int, *, key_id: str, key: str | None) -> None:
+    """Link every entry from `start` on again, as someone with database access would."""
+    rows = list(AuditEntry.objects.filter(id__gte=start).order_by("id").values())
+    prev = AuditEntry.objects.filter(id__lt=start).order_by("-id").values_list("hash", flat=True)
+    prev_hash = prev.first() or ""
+    for values in rows:
+        record = {field: values[field] for field in HASHED_FIELDS}
+        record = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in record.items()}
+        record["prev_hash"] = prev_hash
+        if key_id:
+            record["key_id"] = key_id
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = (
+            hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+            if key
+            else hashlib.sha256(text.encode()).hexdigest()
+        )
+        raw(
+            "UPDATE portal_auditentry SET prev_hash = %s, hash = %s, key_id = %s WHERE id = %s",
+            [prev_hash, digest, key_id, values["id"]],
+        )
+        prev_hash = digest
+
+
+@pytest.mark.parametrize(
+    ("key_id", "key"),
+    [("", None), ("local", "a guess at the key, which is kept outside the database")],
+)
+def test_deleting_one_entry_and_rehashing_the_rest_is_found(entries, key_id, key):
+    raw("DELETE FROM portal_auditentry WHERE id = %s", [entries[2].pk])
+    rehash_from(entries[3].pk, key_id=key_id, key=key)
+    report = verify_chain()
+    assert not report.intact
+    broken = {b.entry_id for b in report.breaks}
+    assert entries[3].pk in broken  # the first re-hashed entry fails its key
+    assert entries[-1].pk in broken  # and the anchored head no longer matches
+
+
+def test_even_with_the_key_a_rehash_is_found_by_the_anchor(entries, settings):
+    raw("DELETE FROM portal_auditentry WHERE id = %s", [entries[2].pk])
+    rehash_from(entries[3].pk, key_id=settings.AUDIT_CHAIN_KEY_ID, key=settings_key(settings))
+    report = verify_chain()
+    assert [b.entry_id for b in report.breaks] == [entries[-1].pk]
+    assert "re-hashed" in report.breaks[0].reason
+
+
+def settings_key(settings) -> str:
+    return settings.AUDIT_CHAIN_KEYS[settings.AUDIT_CHAIN_KEY_ID]
+
+
+def test_a_forged_anchor_line_is_reported(entries, settings):
+    with open(settings.AUDIT_ANCHOR_FILE, "a") as anchors:
+        anchors.write(
+            json.dumps(
+                {
+                    "entry_id": 999999,
+                    "hash": "0" * 64,
+                    "at": "now",
+                    "key_id": "local",
+                    "signature": "f" * 64,
+                }
+            )
+            + "\n"
+        )
+    report = verify_chain()
+    assert [b.reason for b in report.breaks] == [
+        "Line 7 of the anchor file is not signed with a chain key."
+    ]
+    assert report.anchor.entry_id == entries[-1].pk  # the genuine anchor still counts
+
+
+def test_entries_are_keyed_and_a_rotated_key_still_verifies(entries, settings):
+    assert {e.key_id for e in entries} == {settings.AUDIT_CHAIN_KEY_ID}
+    settings.AUDIT_CHAIN_KEYS = {"next": "n" * 40, **settings.AUDIT_CHAIN_KEYS}
+    settings.AUDIT_CHAIN_KEY_ID = "next"
+    newer = audit_record(action="room.create")
+    assert newer.key_id == "next"
+    assert verify_chain().intact

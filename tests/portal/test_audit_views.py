@@ -168,3 +168,63 @@ def test_verify_page(client, auditor, log):
     response = client.post(reverse("audit_verify"), **HTMX)
     expected = f"The chain is intact: {AuditEntry.objects.count()} entries checked."
     assert expected in response.content.decode()
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","x")',
+    "=1+2",
+    "+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\tTabbed",
+    "\rReturned",
+    "=cmd|' /C calc'!A0",
+    '+"x"',
+    "-",
+    "@",
+]
+
+
+def export(client, fmt: str, **filters: str) -> str:
+    response = client.get(reverse("audit_export", args=[fmt]), filters)
+    return b"".join(response.streaming_content).decode()
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula(client, auditor):
+    for label in FORMULAS:
+        audit_record(
+            action="room.create",
+            target_kind="room",
+            target_label=label,
+            category_label=label,
+            error=label,
+        )
+    rows = list(csv.DictReader(io.StringIO(export(client, "csv", action="room.create"))))
+    assert sorted(row["target_label"] for row in rows) == sorted("'" + f for f in FORMULAS)
+    for row in rows:
+        for column, value in row.items():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (column, value)
+    assert any(row["before"] == "" for row in rows)  # empty stays empty
+
+
+def test_jsonl_keeps_the_values_exactly(client, auditor):
+    for label in FORMULAS:
+        audit_record(action="room.create", target_kind="room", target_label=label)
+    lines = export(client, "jsonl", action="room.create").splitlines()
+    assert sorted(json.loads(line)["target_label"] for line in lines) == sorted(FORMULAS)
+
+
+@pytest.mark.parametrize("query", [{"before": "²"}, {"after": "²"}, {"before": "9" * 40}])
+def test_a_page_link_nobody_made_is_a_clear_400(client, auditor, query):
+    response = client.get(reverse("audit"), query)
+    assert response.status_code == 400
+    assert "page link is not valid" in response.content.decode()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_date_no_timestamp_can_hold_is_a_form_error(client, auditor, day):
+    page = client.get(reverse("audit"), {"date_to": day, "date_from": day})
+    assert page.status_code == 200
+    assert "Enter a date between" in page.content.decode()
+    download = client.get(reverse("audit_export", args=["csv"]), {"date_to": day})
+    assert download.status_code == 400

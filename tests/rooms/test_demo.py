@@ -27,3 +27,27 @@ def test_seed_is_idempotent_and_makes_the_demo_world(chat):
     assert {login.username for login in logins} >= {"carol", "paul", "admin", "auditor"}
     for login in logins[:4]:  # the chat users' printed passwords work on the chat server
         assert chat.login(login.username, login.password).id == chat.user_id_for(login.username)
+
+
+def test_seeding_again_overwrites_nothing(chat):
+    seed_demo(chat)
+    admin = User.objects.get(username="admin")
+    admin.set_password("changed-by-the-admin-1")
+    admin.is_auditor = True
+    admin.save()
+    User.objects.filter(username="auditor").update(is_auditor=False)
+    carol = chat.user_id_for("carol")
+    chat.http.request(
+        "PUT",
+        f"/_synapse/admin/v2/users/{carol}",
+        json={"password": "carols-own-password", "logout_devices": False},
+    )
+    logins = {login.username: login for login in seed_demo(chat)}
+    admin.refresh_from_db()
+    assert admin.check_password("changed-by-the-admin-1")
+    assert admin.is_auditor  # roles are left as they were, too
+    assert not User.objects.get(username="auditor").is_auditor
+    assert chat.login("carol", "carols-own-password").id == carol
+    assert not logins["admin"].created
+    assert "kept as it was" in logins["carol"].line()
+    assert "carol-demo-pass" not in logins["carol"].line()

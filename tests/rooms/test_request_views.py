@@ -137,3 +137,28 @@ def test_tampered_ids_are_404(client, member, pk):
     assert client.get(reverse("requests:detail", args=[pk])).status_code == 404
     assert client.post(reverse("requests:cancel", args=[pk])).status_code == 404
     assert client.post(reverse("requests:retry", args=[pk])).status_code == 404
+
+
+def test_a_line_break_in_a_name_is_a_form_error_and_nothing_is_saved(
+    client, member, category_world, mailoutbox
+):
+    client.force_login(member)
+    response = client.post(
+        reverse("requests:new"),
+        form_data(category_world["category"].id, name="Two\nlines"),
+    )
+    assert response.status_code == 400
+    assert "one line of text" in response.content.decode()
+    assert not RoomRequest.objects.exists()
+    assert mailoutbox == []
+
+
+def test_a_refusal_is_one_log_line_without_a_traceback(client, outsider, caplog):
+    client.force_login(outsider)
+    with caplog.at_level("WARNING"):
+        response = client.get(reverse("rooms:check_name"), {"name": "x"})
+    assert response.status_code == 403
+    refusals = [r for r in caplog.records if r.name == "django.request"]
+    assert len(refusals) == 1
+    assert refusals[0].exc_info is None
+    assert "Traceback" not in caplog.text

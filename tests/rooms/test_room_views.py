@@ -11,7 +11,7 @@ from django.urls import reverse
 from portal.models import AuditEntry, Outcome
 from rooms import services
 from rooms.backend.records import Privacy
-from tests.conftest import unique
+from tests.conftest import portal_user, unique
 from tests.factories import AdministratorFactory, AuditorFactory
 
 pytestmark = pytest.mark.django_db
@@ -395,3 +395,111 @@ def test_a_half_made_room_is_reported_as_rolled_back(
     assert response.status_code == 503
     assert "it was removed again: nothing was created" in response.content.decode()
     assert response.context["form"]["name"].value() == data["name"]
+
+
+# --- the name check tells nothing to those who may not use it -------------------------
+
+
+@pytest.fixture
+def secret_elsewhere(chat, make_chat_user):
+    """A Secret room in a category the test's people have nothing to do with."""
+    other = make_chat_user("othercreator")
+    category = chat.create_category(
+        name=unique("Hidden "), description="", creators=[other.user_id]
+    )
+    chat.add_to_category_scope(category.id, [other.user_id])
+    return chat.create_room(
+        services.RoomSettings(
+            name=unique("Secret plans "),
+            description="",
+            category_id=category.id,
+            privacy=Privacy.SECRET,
+        ),
+        managers=[other.user_id],
+        members=[other.user_id],
+    )
+
+
+def test_people_who_may_not_create_get_no_answer_from_the_name_check(
+    client, outsider, secret_elsewhere
+):
+    client.force_login(outsider)
+    response = client.get(reverse("rooms:check_name"), {"name": secret_elsewhere.name})
+    assert response.status_code == 403
+    assert secret_elsewhere.name not in response.content.decode()
+    refusal = AuditEntry.objects.get(action="access.denied")
+    assert (refusal.outcome, refusal.target_id) == (Outcome.DENIED, reverse("rooms:check_name"))
+
+
+def test_in_scope_people_may_check_only_for_requests(client, member, category_world):
+    client.force_login(member)
+    category = category_world["category"].id
+    assert (
+        client.get(reverse("rooms:check_name"), {"name": "x", "category": category}).status_code
+        == 403
+    )
+    asking = client.get(
+        reverse("rooms:check_name"), {"name": "x", "category": category, "requests": 1}
+    )
+    assert asking.status_code == 200
+
+
+def test_a_name_taken_where_the_person_cannot_see_reads_only_not_available(
+    client, creator, category_world, secret_elsewhere
+):
+    client.force_login(creator)
+    response = client.get(
+        reverse("rooms:check_name"),
+        {"name": secret_elsewhere.name.upper(), "category": category_world["category"].id},
+    )
+    text = response.content.decode()
+    assert "is not available" in text
+    assert secret_elsewhere.id not in text
+    assert "Hidden" not in text
+
+
+def test_a_creator_cannot_check_names_for_another_category(client, creator, secret_elsewhere):
+    client.force_login(creator)
+    response = client.get(
+        reverse("rooms:check_name"),
+        {"name": "Anything", "category": secret_elsewhere.settings.category_id},
+    )
+    assert response.status_code == 403
+
+
+def test_only_a_rooms_managers_check_names_for_renaming_it(client, member, make_room):
+    room = make_room()
+    client.force_login(member)
+    response = client.get(reverse("rooms:check_name"), {"name": "x", "room": room.id})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("query", [{"request": "²", "requests": 1}, {"request": "-1"}])
+def test_a_name_check_asked_nonsense_is_a_400(client, creator, query):
+    client.force_login(creator)
+    assert client.get(reverse("rooms:check_name"), {"name": "x"} | query).status_code == 400
+
+
+def test_someone_elses_form_token_does_not_lead_to_their_room(
+    client, creator, category_world, make_chat_user
+):
+    category = category_world["category"].id
+    client.force_login(creator)
+    data = create_data(category)
+    first = client.post(reverse("rooms:create"), data)
+    assert first.status_code == 302
+    # Another Creator of the same category posts a form carrying that same token.
+    other = make_chat_user("secondcreator")
+    services.chat_backend().set_category_creators(
+        category, [category_world["creator"].user_id, other.user_id]
+    )
+    services.chat_backend().add_to_category_scope(category, [other.user_id])
+    client.force_login(portal_user(other))
+    second = client.post(
+        reverse("rooms:create"), create_data(category, submission=data["submission"])
+    )
+    assert second.status_code == 400
+    assert "reload the page" in second.content.decode()
+    assert first["Location"] not in second.content.decode()
+    entry = AuditEntry.objects.filter(action="room.create", actor=portal_user(other)).get()
+    assert entry.outcome == Outcome.FAILED
