@@ -38,9 +38,11 @@ def synapse(synapse_server: EmbeddedSynapse) -> Connection:
 
 
 @pytest.fixture(autouse=True)
-def _audit_anchors_per_test(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _test_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     # The test database is emptied between tests; anchors of its entries go with it.
     settings.AUDIT_ANCHOR_FILE = tmp_path_factory.mktemp("anchors") / "audit-anchors.jsonl"
+    # Local accounts' passwords: a fast hash, where a real one costs a third of a second.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(scope="session", autouse=True)

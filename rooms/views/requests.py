@@ -24,6 +24,14 @@ def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
         raise Http404("There is no such request.") from None
 
 
+def _decidable(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
+    """A request this person may decide; refused before any of the form is read."""
+    room_request, may_decide = _viewed(request, pk)
+    if not may_decide:
+        raise PermissionDenied("Only the category's Creators and portal administrators decide.")
+    return room_request, may_decide
+
+
 def _save_request_form(form: RoomRequestForm, save) -> tuple[RoomRequest | None, int]:
     """Validate and save a request form; refusals land on the form, which keeps its input."""
     if not form.is_valid():
@@ -169,7 +177,7 @@ def request_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @login_required
 def request_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Approve with the approver's adjustments; the room is created at once."""
-    room_request, may_decide = _viewed(request, pk)
+    room_request, may_decide = _decidable(request, pk)
     form = RoomApproveForm(request.POST, invitations_allowed=True)
     if not form.is_valid():
         return _detail(request, room_request, may_decide, approve_form=form, status=400)
@@ -223,7 +231,7 @@ def request_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def request_decline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    room_request, may_decide = _viewed(request, pk)
+    room_request, may_decide = _decidable(request, pk)
     form = DeclineForm(request.POST)
     if not form.is_valid():
         return _detail(request, room_request, may_decide, decline_form=form, status=400)

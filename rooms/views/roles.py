@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,7 +25,7 @@ def _role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise Http404("There is no such role.") from None
+        raise BadRequest("There is no such role: choose Member, Manager or Presenter.") from None
 
 
 def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> dict:

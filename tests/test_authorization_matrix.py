@@ -1,0 +1,326 @@
+"""Every URL, method and role: the answer each person gets, and nothing changed on refusal.
+
+The table below is the portal's access policy written out. A URL pattern added without
+its row fails `test_every_url_pattern_has_a_row`. Refusals (a redirect to the login
+page, 403, 404, 405) must leave the chat server and the portal's records as they were,
+and a 403 must be in the audit log. Allowed requests are sent without form data: they
+show the page, or refuse the empty form, and change nothing either.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import User
+from portal.audit import audit_record
+from portal.models import AuditEntry, Outcome
+from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Privacy, RoomSettings
+from rooms.models import BulkRun, RoomRequest
+from tests.conftest import PASSWORD, unique
+from tests.factories import AdministratorFactory, AuditorFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = (
+    "anonymous",
+    "outsider",
+    "in_scope",
+    "member",
+    "manager",
+    "creator",
+    "auditor",
+    "administrator",
+)
+LOGIN = 302  # an anonymous person is sent to the login page
+
+
+def row(default: int, anonymous: int = LOGIN, **by_role: int) -> dict[str, int]:
+    """Expected statuses: `default` for every signed-in role unless named."""
+    return {"anonymous": anonymous} | {r: by_role.get(r, default) for r in ROLES[1:]}
+
+
+NOT_ALLOWED = row(405, anonymous=405)
+AUDITORS = row(403, auditor=200, administrator=200)
+ADMINS = row(403, administrator=200)
+# Room pages: people who cannot see the (Closed) room get 404, as if it did not exist.
+ROOM_VIEWERS = row(200, outsider=404)
+ROOM_MANAGERS = row(403, outsider=404, manager=200, administrator=200)
+REQUEST_VIEWERS = row(403, in_scope=200, creator=200, administrator=200)
+
+
+def refused(role: str, status: int) -> bool:
+    """Whether this answer refuses the person (the login page, 403, 404, 405)."""
+    return status in (403, 404, 405) or (role == "anonymous" and status == LOGIN)
+
+
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("dashboard", "GET"): row(302),
+    ("dashboard", "POST"): NOT_ALLOWED,
+    ("health", "GET"): row(200, anonymous=200),
+    ("health", "POST"): row(405, anonymous=405),
+    ("audit", "GET"): AUDITORS,
+    ("audit", "POST"): NOT_ALLOWED,
+    ("audit_entry", "GET"): AUDITORS,
+    ("audit_entry", "POST"): NOT_ALLOWED,
+    ("audit_export", "GET"): AUDITORS,
+    ("audit_export", "POST"): NOT_ALLOWED,
+    ("audit_verify", "GET"): AUDITORS,
+    ("audit_verify", "POST"): AUDITORS,
+    ("login", "GET"): row(302, anonymous=200),
+    ("login", "POST"): row(302, anonymous=200),
+    ("logout", "GET"): row(405, anonymous=405),
+    ("logout", "POST"): row(302, anonymous=302),
+    ("rooms:list", "GET"): row(200),
+    ("rooms:list", "POST"): NOT_ALLOWED,
+    ("rooms:create", "GET"): row(200),
+    ("rooms:create", "POST"): row(400),
+    ("rooms:check_name", "GET"): row(403, creator=200, administrator=200, in_scope=403),
+    ("rooms:check_name", "POST"): NOT_ALLOWED,
+    ("rooms:categories", "GET"): row(200),
+    ("rooms:categories", "POST"): NOT_ALLOWED,
+    ("rooms:detail", "GET"): ROOM_VIEWERS,
+    ("rooms:detail", "POST"): NOT_ALLOWED,
+    ("rooms:edit", "GET"): ROOM_MANAGERS,
+    ("rooms:edit", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("rooms:privacy", "GET"): NOT_ALLOWED,
+    ("rooms:privacy", "POST"): row(403, outsider=404, manager=302, administrator=302),
+    ("rooms:disable", "GET"): ROOM_MANAGERS,
+    ("rooms:disable", "POST"): row(403, outsider=404, manager=302, administrator=302),
+    ("rooms:move", "GET"): ROOM_MANAGERS,
+    ("rooms:move", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("rooms:delete", "GET"): row(403, outsider=404, administrator=200),
+    ("rooms:delete", "POST"): row(403, outsider=404, administrator=400),
+    ("rooms:roles", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
+    ("rooms:roles", "POST"): NOT_ALLOWED,
+    ("rooms:people", "GET"): ROOM_MANAGERS,
+    ("rooms:people", "POST"): NOT_ALLOWED,
+    ("rooms:role_add", "GET"): NOT_ALLOWED,
+    ("rooms:role_add", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("rooms:role_remove", "GET"): NOT_ALLOWED,
+    ("rooms:role_remove", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("rooms:bulk", "GET"): ROOM_MANAGERS,
+    ("rooms:bulk", "POST"): ROOM_MANAGERS,
+    ("rooms:bulk_run", "GET"): ROOM_MANAGERS,
+    ("rooms:bulk_run", "POST"): row(403, outsider=404, manager=302, administrator=302),
+    ("rooms:explain", "GET"): row(403, outsider=404, manager=200, auditor=200, administrator=200),
+    ("rooms:explain", "POST"): NOT_ALLOWED,
+    ("requests:list", "GET"): row(200),
+    ("requests:list", "POST"): NOT_ALLOWED,
+    ("requests:new", "GET"): row(200),
+    ("requests:new", "POST"): row(400),
+    ("requests:queue", "GET"): row(200),
+    ("requests:queue", "POST"): NOT_ALLOWED,
+    # A request is seen by its requester (in_scope), its category's Creators, and
+    # administrators; decided by the Creators and administrators, not by its requester.
+    ("requests:detail", "GET"): REQUEST_VIEWERS,
+    ("requests:detail", "POST"): NOT_ALLOWED,
+    ("requests:edit", "GET"): row(403, in_scope=200),
+    ("requests:edit", "POST"): row(403, in_scope=400),
+    ("requests:cancel", "GET"): NOT_ALLOWED,
+    ("requests:cancel", "POST"): row(403, in_scope=302),
+    ("requests:approve", "GET"): NOT_ALLOWED,
+    ("requests:approve", "POST"): row(403, creator=400, administrator=400),
+    ("requests:decline", "GET"): NOT_ALLOWED,
+    ("requests:decline", "POST"): row(403, creator=400, administrator=400),
+    ("requests:retry", "GET"): NOT_ALLOWED,
+    ("requests:retry", "POST"): row(403, creator=302, administrator=302),
+    ("category_admin:list", "GET"): ADMINS,
+    ("category_admin:list", "POST"): NOT_ALLOWED,
+    ("category_admin:new", "GET"): ADMINS,
+    ("category_admin:new", "POST"): row(403, administrator=400),
+    ("category_admin:detail", "GET"): ADMINS,
+    ("category_admin:detail", "POST"): row(403, administrator=400),
+    ("category_admin:people", "GET"): ADMINS,
+    ("category_admin:people", "POST"): NOT_ALLOWED,
+    ("category_admin:scope", "GET"): NOT_ALLOWED,
+    ("category_admin:scope", "POST"): row(403, administrator=400),
+    ("category_admin:creators", "GET"): NOT_ALLOWED,
+    ("category_admin:creators", "POST"): row(403, administrator=302),
+    ("category_admin:delete", "GET"): ADMINS,
+    ("category_admin:delete", "POST"): row(403, administrator=302),
+}
+
+
+def url_names() -> set[str]:
+    """Every named URL pattern of the portal, with its namespace."""
+
+    def walk(patterns: list[Any], namespace: str) -> set[str]:
+        found = set()
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                found |= walk(pattern.url_patterns, inner)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                found.add(namespace + pattern.name)
+        return found
+
+    return walk(get_resolver().url_patterns, "")
+
+
+def test_every_url_pattern_has_a_row():
+    """A new URL pattern needs its row (both methods), so its access is decided, not
+    left to chance."""
+    missing = {
+        (name, method)
+        for name in url_names()
+        for method in ("GET", "POST")
+        if (name, method) not in MATRIX
+    }
+    assert not missing, f"Add rows to MATRIX for: {sorted(missing)}"
+    assert {name for name, _ in MATRIX} == url_names()  # and no row for a removed URL
+
+
+@dataclass(frozen=True)
+class World:
+    category_id: str
+    room_id: str
+    people: dict[str, str]  # role -> chat ID, for the chat users
+
+
+def make_world(chat: MatrixChatBackend) -> World:
+    """One category and one Closed room, with a person in each role."""
+    people = {
+        role: chat.ensure_user(
+            unique(role.replace("_", "")), password=PASSWORD, display_name=role
+        ).id
+        for role in ("outsider", "in_scope", "member", "manager", "creator")
+    }
+    category = chat.create_category(
+        name=unique("Matrix "), description="", creators=[people["creator"]]
+    )
+    scope = [people[r] for r in ("in_scope", "member", "manager", "creator")]
+    chat.add_to_category_scope(category.id, scope)
+    room = chat.create_room(
+        RoomSettings(
+            name=unique("Matrix room "),
+            description="",
+            category_id=category.id,
+            privacy=Privacy.CLOSED,
+        ),
+        managers=[people["manager"]],
+        members=[people["manager"], people["member"]],
+    )
+    return World(category.id, room.id, people)
+
+
+@pytest.fixture(scope="module")
+def shared_world(chat: MatrixChatBackend) -> World:
+    """For refusals and reads, which change nothing."""
+    return make_world(chat)
+
+
+@pytest.fixture
+def world(request: pytest.FixtureRequest, chat: MatrixChatBackend, shared_world: World) -> World:
+    """A world of its own for a write that is allowed: it may really change something."""
+    name, method, role = request.node.callspec.params.values()
+    allowed_write = method == "POST" and not refused(role, MATRIX[(name, method)][role])
+    return make_world(chat) if allowed_write else shared_world
+
+
+@pytest.fixture
+def users(world: World) -> dict[str, User | None]:
+    found: dict[str, User | None] = {"anonymous": None}
+    for role, chat_id in world.people.items():
+        found[role], _ = User.objects.get_or_create(chat_id=chat_id, defaults={"username": chat_id})
+    found["auditor"] = AuditorFactory()
+    found["administrator"] = AdministratorFactory()
+    return found
+
+
+@pytest.fixture
+def records(world: World, users: dict[str, User | None]) -> dict[str, int]:
+    """What the pk-addressed URLs point at: a pending request of the in-scope person, a
+    bulk run of the Manager's, an audit entry."""
+    asked = RoomRequest.objects.create(
+        requester=users["in_scope"],
+        category_id=world.category_id,
+        category_label="Matrix",
+        name=unique("Asked "),
+        privacy="closed",
+        invitations="inherit",
+        justification="Because",
+    )
+    run = BulkRun.objects.create(
+        room_id=world.room_id,
+        role="member",
+        actor=users["manager"],
+        request_id=uuid.uuid4().hex,
+        lines=[],
+        status=BulkRun.Status.DONE,
+    )
+    entry = audit_record(action="room.create")
+    return {"request": asked.pk, "run": run.pk, "entry": entry.pk}
+
+
+def address(name: str, world: World, records: dict[str, int]) -> str:
+    kwargs: dict[str, Any] = {
+        "rooms:detail": {"room_id": world.room_id},
+        "audit_entry": {"pk": records["entry"]},
+        "audit_export": {"fmt": "csv"},
+        "rooms:bulk_run": {"room_id": world.room_id, "run_id": records["run"]},
+    }.get(name, {})
+    if (
+        not kwargs
+        and name.startswith("rooms:")
+        and name
+        not in {
+            "rooms:list",
+            "rooms:create",
+            "rooms:check_name",
+            "rooms:categories",
+        }
+    ):
+        kwargs = {"room_id": world.room_id}
+    elif name.startswith("requests:") and name not in {
+        "requests:list",
+        "requests:new",
+        "requests:queue",
+    }:
+        kwargs = {"pk": records["request"]}
+    elif name.startswith("category_admin:") and name not in {
+        "category_admin:list",
+        "category_admin:new",
+    }:
+        kwargs = {"category_id": world.category_id}
+    return reverse(name, kwargs=kwargs)
+
+
+def state(chat: MatrixChatBackend, world: World) -> tuple[Any, ...]:
+    """Everything a request could change: the chat server's room and category, and the
+    portal's own records (the audit log aside, which every request may add to)."""
+    return (
+        chat.get_room(world.room_id),
+        chat.get_category(world.category_id),
+        list(RoomRequest.objects.order_by("pk").values()),
+        list(BulkRun.objects.order_by("pk").values()),
+        list(User.objects.order_by("pk").values("pk", "is_portal_admin", "is_auditor")),
+    )
+
+
+CELLS = [(name, method, role) for (name, method) in MATRIX for role in ROLES]
+
+
+@pytest.mark.parametrize(("name", "method", "role"), CELLS)
+def test_the_answer_each_role_gets(name, method, role, chat, world, users, records):
+    expected = MATRIX[(name, method)][role]
+    client = Client()
+    if users[role] is not None:
+        client.force_login(users[role])
+    url = address(name, world, records)
+    before = state(chat, world)
+    denied_before = AuditEntry.objects.filter(outcome=Outcome.DENIED).count()
+    response = client.get(url) if method == "GET" else client.post(url, {})
+    assert response.status_code == expected, (name, method, role, response.status_code)
+    if expected == LOGIN and role == "anonymous":
+        assert response["Location"].startswith(reverse("login"))
+    if refused(role, expected):
+        assert state(chat, world) == before
+    if expected == 403:
+        assert AuditEntry.objects.filter(outcome=Outcome.DENIED).count() > denied_before
