@@ -41,7 +41,7 @@ def setup_django(database_url: str) -> None:
 def seed(rows: int) -> None:
     from django.utils import timezone
 
-    from portal.audit_chain import HASHED_FIELDS, entry_hash
+    from portal.audit_chain import seal
     from portal.models import AuditEntry
 
     actions = ["room.update", "room.create", "role.add.member", "auth.login", "room.privacy"]
@@ -67,10 +67,8 @@ def seed(rows: int) -> None:
             client_ip="10.0.0.1",
             user_agent="Mozilla/5.0 (bench)",
         )
-        entry.prev_hash = prev_hash
-        entry.hash = prev_hash = entry_hash(
-            {f: getattr(entry, f) for f in HASHED_FIELDS}, prev_hash
-        )
+        seal(entry, prev_hash)
+        prev_hash = entry.hash
         batch.append(entry)
         if len(batch) == 10_000:
             AuditEntry.objects.bulk_create(batch)

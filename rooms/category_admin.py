@@ -1,7 +1,7 @@
 """Category administration for portal administrators: categories, their scope, Creators.
 
 Changing scope first shows what it does to the category's rooms: people who leave the
-scope lose their roles in its rooms (DESIGN.md §4.4), and are listed before it happens.
+scope lose their roles in its rooms (docs/architecture.md §3.4), and are listed before it happens.
 """
 
 from __future__ import annotations

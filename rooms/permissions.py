@@ -1,4 +1,4 @@
-"""Who may do what with categories and rooms (DESIGN.md §4), decided by the portal."""
+"""Who may do what with categories and rooms (docs/architecture.md §3), decided by the portal."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Room roles: who may hold Member, Manager and Presenter, and giving and taking them.
 
-The rules (DESIGN.md §4): everyone in the category's scope; Presenters only in
+The rules (docs/architecture.md §3): everyone in the category's scope; Presenters only in
 auditoriums and only from the Members; Open rooms have no member list; the last Manager
 stays unless an administrator removes them. One audit entry per person per change.
 """

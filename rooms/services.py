@@ -247,7 +247,7 @@ def room_update(
         scope.after = snapshot(settings)
         _check_settings(settings, exclude_room_id=room.id)
         if not settings.auditorium and room.presenters:
-            # Presenters exist only in auditoriums (DESIGN.md §4.5).
+            # Presenters exist only in auditoriums (docs/architecture.md §3.5).
             chat_backend().remove_from_role(room.id, Role.PRESENTER, room.presenters)
         updated = chat_backend().update_room(room.id, settings)
         scope.after = snapshot(updated)

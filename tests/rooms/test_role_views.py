@@ -119,11 +119,12 @@ def test_removing_the_last_manager_is_refused(client, chat, creator, make_room):
     assert chat.get_room(room.id).managers == {creator.chat_id}
 
 
-def test_unknown_role_is_404(client, creator, make_room):
+def test_unknown_role_is_a_clear_400(client, creator, make_room):
     room = make_room()
     client.force_login(creator)
     response = client.post(url("role_add", room), {"role": "owner", "user_id": creator.chat_id})
-    assert response.status_code == 404
+    assert response.status_code == 400
+    assert "choose Member, Manager or Presenter" in response.content.decode()
 
 
 def test_bulk_preview_then_apply_with_progress(client, chat, creator, make_room, category_world):

@@ -8,13 +8,22 @@ from portal.audit_chain import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Check the audit log's hash chain; exits non-zero and names the entries if broken."
+    help = (
+        "Check the audit log's keyed hash chain and its newest anchor; exits non-zero and "
+        "names the entries if broken."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_chain()
+        if report.anchor is None:
+            self.stderr.write(
+                "No anchor found in AUDIT_ANCHOR_FILE: entries removed from the end of the "
+                "log cannot be detected."
+            )
         if report.intact:
             self.stdout.write(self.style.SUCCESS(f"Intact: {report.checked} entries checked."))
             return
         for problem in report.breaks:
-            self.stdout.write(f"entry {problem.entry_id}: {problem.reason}")
+            where = f"entry {problem.entry_id}" if problem.entry_id else "anchor file"
+            self.stdout.write(f"{where}: {problem.reason}")
         raise CommandError(f"The audit chain is broken ({report.checked} entries checked).")

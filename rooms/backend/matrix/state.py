@@ -1,6 +1,6 @@
 """How portal concepts are written into, and read back from, Matrix room state.
 
-The mapping (DESIGN.md §3): a category is a space; a room is a room whose canonical
+The mapping (docs/architecture.md §2): a category is a space; a room is a room whose canonical
 m.space.parent is that space; privacy is the join rule; roles are membership and
 power levels; the portal's own settings live in namespaced state events.
 """
