@@ -21,7 +21,8 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 # The state folder holds the chat server's secrets: owner only (umask 077).
 run: $(VENV)/.installed
-	umask 077 && mkdir -p .state && $(BIN)/python manage.py migrate --no-input
+	umask 077 && mkdir -p .state && chmod -R go-rwx .state && $(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input -v0
 	umask 077 && $(BIN)/python manage.py runportal
 
 test: $(VENV)/.installed-dev chromium lint

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.cache import patch_vary_headers
+from django_htmx.http import reswap, retarget
 
 from portal.audit import audit_refusal, current_request
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
@@ -57,4 +59,27 @@ class ChatServerErrorMiddleware:
             {"detail": exception.detail, "unavailable": unavailable},
             status=503 if unavailable else 502,
         )
+        response.full_page_error = True  # type: ignore[attr-defined]
         return response.render()
+
+
+class HtmxContractMiddleware:
+    """The htmx side of every answer.
+
+    - `Vary: HX-Request` on every response: one URL may answer a page or a fragment, and
+      a cache must not hand one to the other.
+    - An error *page* (the portal's 400/403/404/500 pages, the chat-server page) answered
+      to an htmx request replaces the whole body, never the small target the request
+      aimed at, so the page stays whole (one heading, one navigation).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        patch_vary_headers(response, ("HX-Request",))
+        if getattr(request, "htmx", False) and getattr(response, "full_page_error", False):
+            retarget(response, "body")
+            reswap(response, "innerHTML")
+        return response

@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.middleware.HtmxContractMiddleware",
     "portal.middleware.ChatServerErrorMiddleware",
     # Axes wants to be last: it turns a lockout into its own response.
     "axes.middleware.AxesMiddleware",

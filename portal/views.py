@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -38,7 +39,34 @@ def health(request: HttpRequest) -> JsonResponse:
     )
 
 
+def _error_page(
+    request: HttpRequest, template: str, status: int, message: str = ""
+) -> HttpResponse:
+    response = TemplateResponse(request, template, {"exception": message}, status=status)
+    response.full_page_error = True  # type: ignore[attr-defined]  # see HtmxContractMiddleware
+    return response.render()
+
+
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """The portal's 400 page, with what was wrong (Django's own shows no reason)."""
     message = str(exception) if isinstance(exception, BadRequest) else ""
-    return TemplateResponse(request, "400.html", {"exception": message}, status=400).render()
+    return _error_page(request, "400.html", 400, message)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _error_page(request, "403.html", 403, str(exception))
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    # The portal's own reasons are for people; Django's (an unmatched URL's resolver
+    # details, "No AuditEntry matches the given query.") are for developers.
+    reason = exception.args[0] if isinstance(exception, Http404) and exception.args else ""
+    ours = isinstance(reason, str) and not reason.endswith("matches the given query.")
+    return _error_page(request, "404.html", 404, reason if ours else "")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page, rendered without the request's context: whatever failed stays out."""
+    response = HttpResponseServerError(get_template("500.html").render())
+    response.full_page_error = True  # type: ignore[attr-defined]
+    return response

@@ -217,6 +217,13 @@ class RoomEditForm(RoomSettingsBase):
         self.invitations_offered = invitations_allowed
 
 
+class PrivacyForm(forms.Form):
+    """A privacy change; `confirm` once the person has read what it means."""
+
+    privacy = forms.TypedChoiceField(choices=[(p.value, p.label) for p in Privacy], coerce=Privacy)
+    confirm = forms.BooleanField(required=False)
+
+
 class RoomFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Search by name")
     category = forms.ChoiceField(required=False, label="Category")

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rooms import category_admin
@@ -61,7 +62,9 @@ def category_new(request: HtmxHttpRequest) -> HttpResponse:
                 form.add_error(None, f"The category was not created. {exc.detail}")
                 status = 503
             else:
-                messages.success(request, f"The category “{category.name}” was created.")
+                messages.success(
+                    request, format_html("The category “<bdi>{}</bdi>” was created.", category.name)
+                )
                 return redirect("category_admin:detail", category_id=category.id)
     return TemplateResponse(
         request, "rooms/admin/category_form.html", {"form": form}, status=status
@@ -199,5 +202,7 @@ def category_delete(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
     except errors.ChatBackendError as exc:
         messages.error(request, f"The category was not deleted. {exc.detail}")
         return redirect("category_admin:detail", category_id=category.id)
-    messages.success(request, f"The category “{category.name}” was deleted.")
+    messages.success(
+        request, format_html("The category “<bdi>{}</bdi>” was deleted.", category.name)
+    )
     return redirect("category_admin:list")

@@ -3,19 +3,22 @@ category; and deletion, for administrators only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from rooms import services
 from rooms.backend.errors import ChatBackendError
-from rooms.backend.records import Privacy, Room
-from rooms.forms import RoomEditForm
+from rooms.backend.records import Category, Privacy, Room
+from rooms.forms import PrivacyForm, RoomEditForm
 from rooms.permissions import can_delete
 from rooms.selectors import categories_with_create_rights, room_for_manager, room_for_viewer
 from rooms.views.common import HtmxHttpRequest
@@ -68,10 +71,11 @@ def room_edit(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
             else:
                 messages.success(request, "The room's settings were saved.")
                 if request.htmx:
+                    # The card in place, and the heading and title out of band.
                     response = TemplateResponse(
                         request,
                         "rooms/_room_settings.html",
-                        {"room": room, "category": category, "can_manage": True},
+                        {"room": room, "category": category, "can_manage": True, "renamed": True},
                     )
                     return trigger_client_event(response, "roomChanged")
                 return redirect("rooms:detail", room_id=room.id)
@@ -80,27 +84,53 @@ def room_edit(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     return TemplateResponse(request, template, context, status=status)
 
 
+def _privacy_panel(
+    request: HtmxHttpRequest, room: Room, category: Category, *, status: int = 200, **extra: Any
+) -> TemplateResponse:
+    context = {
+        "room": room,
+        "category": category,
+        "can_manage": True,
+        "privacy_options": list(Privacy),
+        **extra,
+    }
+    return TemplateResponse(request, "rooms/_privacy_panel.html", context, status=status)
+
+
 @require_POST
 @login_required
 def room_privacy(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
-    """Make the room Open, Closed or Secret; asks first when that hides or opens it."""
+    """Make the room Open, Closed or Secret; asks first when that hides or opens it.
+
+    Answered to htmx in place: the privacy panel, with the settings card out of band.
+    """
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    try:
-        privacy = Privacy(request.POST.get("privacy", ""))
-    except ValueError:
+    form = PrivacyForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            problem = "Choose Open, Closed or Secret."
+            return _privacy_panel(request, room, category, status=400, privacy_error=problem)
         messages.error(request, "Choose Open, Closed or Secret.")
         return redirect("rooms:detail", room_id=room.id)
+    privacy = form.cleaned_data["privacy"]
     warning = services.privacy_change_warning(room, category, privacy)
-    if warning and request.POST.get("confirm") != "yes":
+    if warning and not form.cleaned_data["confirm"]:
         context = {"room": room, "category": category, "privacy": privacy, "warning": warning}
         template = "rooms/_privacy_confirm.html" if request.htmx else "rooms/room_privacy.html"
         return TemplateResponse(request, template, context)
     try:
         room = services.room_set_privacy(actor=request.user, room_id=room.id, privacy=privacy)
     except ChatBackendError as exc:
-        messages.error(request, f"The privacy was not changed. {exc.detail}")
+        problem = f"The privacy was not changed. {exc.detail}"
+        if request.htmx:
+            return _privacy_panel(request, room, category, status=503, privacy_error=problem)
+        messages.error(request, problem)
     else:
         messages.success(request, f"The room is now {privacy.label}.")
+        if request.htmx:
+            return trigger_client_event(
+                _privacy_panel(request, room, category, changed=True), "roomChanged"
+            )
     return redirect("rooms:detail", room_id=room.id)
 
 
@@ -169,7 +199,10 @@ def room_move(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
             context["error"] = f"The room was not moved. {exc.detail}"
             status = 503
         else:
-            messages.success(request, f"The room is now in the category “{chosen.name}”.")
+            messages.success(
+                request,
+                format_html("The room is now in the category “<bdi>{}</bdi>”.", chosen.name),
+            )
             return redirect("rooms:detail", room_id=room.id)
     return TemplateResponse(request, "rooms/room_move.html", context, status=status)
 
@@ -191,6 +224,8 @@ def room_delete(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
         except ChatBackendError as exc:
             context["error"], status = f"The room was not deleted. {exc.detail}", 503
         else:
-            messages.success(request, f"The room “{room.name}” was deleted.")
+            messages.success(
+                request, format_html("The room “<bdi>{}</bdi>” was deleted.", room.name)
+            )
             return redirect("rooms:list")
     return TemplateResponse(request, "rooms/room_delete.html", context, status=status)

@@ -9,6 +9,7 @@ from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -106,7 +107,12 @@ def role_add(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
         messages.error(request, f"{person} was not added. {exc.detail}")
     else:
         messages.success(
-            request, f"{room.label(person)} is now {' and '.join(r.label for r in wanted)}."
+            request,
+            format_html(
+                "<bdi>{}</bdi> is now {}.",
+                room.label(person),
+                " and ".join(r.label for r in wanted),
+            ),
         )
     return _after_change(request, room, category)
 
@@ -131,7 +137,9 @@ def role_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     except ChatBackendError as exc:
         messages.error(request, f"Nothing was changed. {exc.detail}")
     else:
-        messages.success(request, f"{person} is no longer a {role.label}.")
+        messages.success(
+            request, format_html("<bdi>{}</bdi> is no longer a {}.", person, role.label)
+        )
     return _after_change(request, room, category)
 
 

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods
 
 from rooms import services
@@ -126,7 +127,9 @@ def room_create(request: HtmxHttpRequest) -> HttpResponse:
             failed="The room was not created.",
         )
         if room is not None:
-            messages.success(request, f"The room “{room.name}” was created.")
+            messages.success(
+                request, format_html("The room “<bdi>{}</bdi>” was created.", room.name)
+            )
             return redirect("rooms:detail", room_id=room.id)
     return TemplateResponse(
         request,

@@ -123,3 +123,26 @@ def test_a_huge_category_value_is_a_form_error(client, member):
     )
     assert response.status_code == 400
     assert "Choose a category from the list." in response.content.decode()
+
+
+def test_every_answer_varies_on_hx_request(client):
+    response = client.get(reverse("login"))
+    assert "HX-Request" in response["Vary"]
+
+
+def test_an_error_page_answered_to_htmx_replaces_the_whole_body(client, outsider):
+    client.force_login(outsider)
+    response = client.get(reverse("rooms:check_name"), {"name": "x"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+    assert (response["HX-Retarget"], response["HX-Reswap"]) == ("body", "innerHTML")
+    assert "<h1>You may not do that</h1>" in response.content.decode()
+
+
+def test_a_form_refusal_answered_to_htmx_stays_in_its_target(client, creator, make_room):
+    room = make_room()
+    client.force_login(creator)
+    response = client.post(
+        reverse("rooms:edit", args=[room.id]), {"name": ""}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 400
+    assert "HX-Retarget" not in response

@@ -55,7 +55,7 @@ def test_create_lands_on_the_room_with_a_confirmation(client, chat, creator, cat
     data = create_data(category_world["category"].id, privacy="secret", auditorium="on")
     response = client.post(reverse("rooms:create"), data, follow=True)
     room_id = response.resolver_match.kwargs["room_id"]
-    assert f"The room “{data['name']}” was created." in response.content.decode()
+    assert f"The room “<bdi>{data['name']}</bdi>” was created." in response.content.decode()
     room = chat.get_room(room_id)
     assert (room.name, room.settings.privacy, room.settings.auditorium) == (
         data["name"],
