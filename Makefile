@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format chromium clean bench
+.PHONY: run test unit lint typecheck format chromium clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,20 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	umask 077 && $(BIN)/python manage.py runportal
 
-test: $(VENV)/.installed-dev chromium lint
+test: $(VENV)/.installed-dev chromium lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+
+# The fast layer: pure logic and the database, no chat server, no browser (seconds).
+unit: $(VENV)/.installed-dev
+	$(BIN)/pytest -m "not chat and not browser"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -30,8 +30,8 @@ class LoginForm(AuthenticationForm):
         # AuthenticationForm sets max_length after the field is built, so it adds no
         # validator: check it here, before anything is sent to the chat server.
         username = self.cleaned_data["username"]
-        limit = self.fields["username"].max_length
-        if len(username) > limit:
+        limit = self.fields["username"].max_length  # type: ignore[attr-defined]
+        if limit is not None and len(username) > limit:
             raise forms.ValidationError(
                 f"A username has at most {limit} characters (this one has {len(username)})."
             )

@@ -98,7 +98,7 @@ def measure_pages() -> dict[str, float]:
     auditor, _ = User.objects.get_or_create(username="bench-auditor", defaults={"is_auditor": True})
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(auditor)
-    oldest = AuditEntry.objects.order_by("id").values_list("id", flat=True).first()
+    oldest = AuditEntry.objects.order_by("id").values_list("id", flat=True).first() or 0
     return {
         "first page": median_ms(client, "/audit/", {}),
         "deep page": median_ms(client, "/audit/", {"before": oldest + 1_000}),

@@ -131,7 +131,9 @@ POSTGRES_RENAMED = {"created_at": "created_iso", "before": "before_json", "after
 
 def _postgres_select(entries: QuerySet[AuditEntry], *, json_as_text: bool) -> tuple[str, tuple]:
     """The export's SELECT, with ISO timestamps, for COPY to stream."""
-    annotations = {"created_iso": RawSQL("to_json(created_at) #>> '{}'", [])}
+    annotations: dict[str, RawSQL | Cast] = {
+        "created_iso": RawSQL("to_json(created_at) #>> '{}'", [])
+    }
     renamed = {"created_at": "created_iso"}
     if json_as_text:
         annotations |= {

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from portal.audit import audit_record
 from portal.audit_chain import verify_chain
 from portal.audit_export import csv_lines, jsonl_lines
 from portal.audit_filters import KNOWN_ACTIONS, AuditFilterForm
+from portal.http import HtmxHttpRequest
 from portal.models import AuditEntry
 
 PAGE_SIZE = 50
@@ -26,7 +27,7 @@ EXPORTS = {
 }
 
 
-def _require_auditor(request: HttpRequest) -> None:
+def _require_auditor(request: HtmxHttpRequest) -> None:
     if not request.user.can_audit:
         raise PermissionDenied("Only auditors and portal administrators review the audit log.")
 
@@ -64,7 +65,7 @@ def _page(entries, *, before: int | None, after: int | None) -> dict[str, Any]:
 
 @require_GET
 @login_required
-def audit_list(request: HttpRequest) -> TemplateResponse:
+def audit_list(request: HtmxHttpRequest) -> TemplateResponse:
     _require_auditor(request)
     form = AuditFilterForm(request.GET)
     entries = form.apply(AuditEntry.objects.all())
@@ -100,7 +101,7 @@ def _diff(before: Any, after: Any) -> list[dict[str, Any]]:
 
 @require_GET
 @login_required
-def audit_detail(request: HttpRequest, pk: int) -> TemplateResponse:
+def audit_detail(request: HtmxHttpRequest, pk: int) -> TemplateResponse:
     _require_auditor(request)
     entry = get_object_or_404(AuditEntry, pk=pk)
     same_request = (
@@ -121,7 +122,7 @@ def audit_detail(request: HttpRequest, pk: int) -> TemplateResponse:
 
 @require_GET
 @login_required
-def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
+def audit_export(request: HtmxHttpRequest, fmt: str) -> HttpResponseBase:
     """The filtered log as a streamed file; the export itself is recorded."""
     _require_auditor(request)
     content_type, lines = EXPORTS[fmt]
@@ -150,7 +151,7 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def audit_verify(request: HttpRequest) -> TemplateResponse:
+def audit_verify(request: HtmxHttpRequest) -> TemplateResponse:
     """Check the hash chain of the whole log and show where it breaks."""
     _require_auditor(request)
     report = verify_chain() if request.method == "POST" else None

@@ -52,7 +52,7 @@ def chat_server_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
         admin = client.is_server_admin()
     except ChatServerDenied:
         admin = False
-    problems = []
+    problems: list[checks.CheckMessage] = []
     if not user.endswith(f":{settings.CHAT_SERVER_NAME}"):
         problems.append(
             checks.Error(

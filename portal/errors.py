@@ -57,9 +57,9 @@ class SecretScrubbingFilter(SafeExceptionReporterFilter):
     def is_active(self, request: HttpRequest | None) -> bool:
         return True  # also under DEBUG: a debug page is still seen by people
 
-    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> list[Any]:
+    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
         secrets = known_secrets()
-        cleaned = []
+        cleaned: list[tuple[str, Any]] = []
         for name, value in super().get_traceback_frame_variables(request, tb_frame):
             if isinstance(name, str) and self.hidden_settings.search(name):
                 cleaned.append((name, SUBSTITUTE))

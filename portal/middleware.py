@@ -25,13 +25,13 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.request_id = uuid.uuid4().hex
+        request.request_id = uuid.uuid4().hex  # type: ignore[attr-defined]
         token = current_request.set(request)
         try:
             response = self.get_response(request)
         finally:
             current_request.reset(token)
-        response["X-Request-ID"] = request.request_id
+        response["X-Request-ID"] = request.request_id  # type: ignore[attr-defined]
         return response
 
 

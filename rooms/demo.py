@@ -104,7 +104,9 @@ def seed_demo(client: MatrixChatBackend) -> list[DemoLogin]:
     for username, password, who, flags in LOCAL_ACCOUNTS:
         created = not User.objects.filter(username=username).exists()
         if created:
-            User.objects.create_user(username=username, password=password, **flags)
+            user = User(username=username, **flags)
+            user.set_password(password)
+            user.save()
         logins.append(DemoLogin(username, password, f"local account, {who}", created))
 
     existing = {c.name: c for c in client.list_categories()}
@@ -121,7 +123,7 @@ def seed_demo(client: MatrixChatBackend) -> list[DemoLogin]:
             client.add_to_category_scope(category.id, [client.user_id_for(u) for u in scope])
         categories[name] = category
 
-    for name, description, category, privacy, auditorium, manager, members in ROOMS:
+    for name, description, category_name, privacy, auditorium, manager, members in ROOMS:
         if client.room_name_taken(name):
             continue
         manager_id = client.user_id_for(manager)
@@ -132,7 +134,7 @@ def seed_demo(client: MatrixChatBackend) -> list[DemoLogin]:
             RoomSettings(
                 name=name,
                 description=description,
-                category_id=categories[category].id,
+                category_id=categories[category_name].id,
                 privacy=privacy,
                 auditorium=auditorium,
                 invitations=Invitations.INHERIT,

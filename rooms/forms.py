@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -166,7 +166,7 @@ class RoomCreateForm(RoomSettingsBase):
 class RoomRequestForm(RoomCreateForm):
     """What someone without create rights asks for, and why."""
 
-    submission = None
+    submission = None  # type: ignore[assignment]  # Django's way to drop a parent's field
     justification = forms.CharField(
         label="Why do you need this room?",
         max_length=2000,
@@ -235,9 +235,8 @@ class RoomFilterForm(forms.Form):
 
     def __init__(self, *args: Any, categories: list[Category], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", "Any category")] + [
-            (c.id, c.name) for c in categories
-        ]
+        category = cast(forms.ChoiceField, self.fields["category"])
+        category.choices = [("", "Any category")] + [(c.id, c.name) for c in categories]
 
 
 class CategoryForm(forms.Form):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
+from typing import TypedDict
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -57,7 +58,15 @@ def _values(request: RoomRequest) -> dict:
     }
 
 
-def _target(request: RoomRequest) -> dict[str, str]:
+class Target(TypedDict):
+    target_kind: str
+    target_id: str
+    target_label: str
+    category_id: str
+    category_label: str
+
+
+def _target(request: RoomRequest) -> Target:
     """How an audit entry names the request it is about."""
     return {
         "target_kind": "request",
@@ -69,15 +78,17 @@ def _target(request: RoomRequest) -> dict[str, str]:
 
 
 def _scope(scope: AuditScope, request: RoomRequest) -> None:
-    for name, value in _target(request).items():
-        if name != "target_kind":
-            setattr(scope, name, value)
+    target = _target(request)
+    scope.target_id, scope.target_label = target["target_id"], target["target_label"]
+    scope.category_id, scope.category_label = target["category_id"], target["category_label"]
 
 
 def pending_name_taken(name: str, *, exclude_pk: int | None = None) -> bool:
     """Whether another pending request already asks for this name, in any letter case."""
     pending = RoomRequest.objects.filter(status=Status.PENDING, name__iexact=name.strip())
-    return pending.exclude(pk=exclude_pk).exists()
+    if exclude_pk is not None:
+        pending = pending.exclude(pk=exclude_pk)
+    return pending.exists()
 
 
 def request_name_problem(name: str, *, exclude_pk: int | None = None) -> str:

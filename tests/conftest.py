@@ -1,4 +1,5 @@
-"""Test harness: every test run starts its own real Synapse on a free loopback port."""
+"""Test harness: the tests that talk to a chat server share one real Synapse, started on a
+free loopback port the first time a test asks for it; the rest run without one."""
 
 from __future__ import annotations
 
@@ -34,7 +35,16 @@ def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
 
 @pytest.fixture(scope="session")
 def synapse(synapse_server: EmbeddedSynapse) -> Connection:
-    return synapse_server.bootstrap()
+    """The test homeserver, which the portal then talks to for the rest of the session.
+
+    Only tests that ask for it (or for a fixture built on it) start it: the pure-logic
+    tests (`make unit`, marker `not chat`) run without any chat server.
+    """
+    connection = synapse_server.bootstrap()
+    settings.CHAT_SERVER_URL = connection.url
+    settings.CHAT_SERVER_NAME = connection.server_name
+    settings.CHAT_SERVICE_TOKEN = connection.token
+    return connection
 
 
 @pytest.fixture(autouse=True)
@@ -64,14 +74,6 @@ def _flush_passes_the_audit_guard() -> Iterator[None]:
     BaseDatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _portal_uses_test_synapse(synapse: Connection) -> None:
-    # Session-wide: the portal talks to the test homeserver unless a test overrides it.
-    settings.CHAT_SERVER_URL = synapse.url
-    settings.CHAT_SERVER_NAME = synapse.server_name
-    settings.CHAT_SERVICE_TOKEN = synapse.token
-
-
 @pytest.fixture(scope="session")
 def chat(synapse: Connection) -> Iterator[MatrixChatBackend]:
     """The service account's client, for arranging and checking state on the chat server."""
@@ -84,6 +86,8 @@ def chat(synapse: Connection) -> Iterator[MatrixChatBackend]:
 def chat_down(settings: Any) -> None:
     """Point the portal at a port where no chat server listens."""
     settings.CHAT_SERVER_URL = f"http://127.0.0.1:{free_port()}"
+    settings.CHAT_SERVER_NAME = TEST_SERVER_NAME
+    settings.CHAT_SERVICE_TOKEN = "no-server-answers-this-token"
 
 
 @pytest.fixture
@@ -180,6 +184,13 @@ def make_room(creator, category_world):
         )
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that talk to the chat server are marked `chat`; the rest are the fast layer."""
+    for item in items:
+        if "synapse" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.chat)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

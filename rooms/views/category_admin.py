@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.http import HtmxHttpRequest
 from rooms import category_admin
 from rooms.backend import errors
 from rooms.backend.records import Category
@@ -21,7 +22,6 @@ from rooms.selectors import (
     category_rooms,
     scope_candidates,
 )
-from rooms.views.common import HtmxHttpRequest
 
 
 def _admin(request: HtmxHttpRequest) -> None:

@@ -5,19 +5,11 @@ from typing import TypeVar
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
-from django_htmx.middleware import HtmxDetails
 
-from accounts.models import User
 from rooms import room_requests, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
 
 T = TypeVar("T")
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-    user: User
 
 
 def creation_failed_message(exc: RoomCreationIncomplete) -> str:

@@ -15,13 +15,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from portal.http import HtmxHttpRequest
 from rooms import services
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Category, Privacy, Room
 from rooms.forms import PrivacyForm, RoomEditForm
 from rooms.permissions import can_delete
 from rooms.selectors import categories_with_create_rights, room_for_manager, room_for_viewer
-from rooms.views.common import HtmxHttpRequest
 
 
 def _edit_initial(room: Room) -> dict:
@@ -40,11 +40,11 @@ def _edit_initial(room: Room) -> dict:
 def room_edit(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     """Change name, description, auditorium and invitations; inline on the room's page."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    form_args = {"room_id": room.id, "invitations_allowed": category.invitations_allowed}
-    form = RoomEditForm(initial=_edit_initial(room), **form_args)
+    allowed = category.invitations_allowed
+    form = RoomEditForm(initial=_edit_initial(room), room_id=room.id, invitations_allowed=allowed)
     status, theirs = 200, None
     if request.method == "POST":
-        form = RoomEditForm(request.POST, **form_args)
+        form = RoomEditForm(request.POST, room_id=room.id, invitations_allowed=allowed)
         status = 400
         if form.is_valid():
             data = form.cleaned_data
@@ -61,7 +61,9 @@ def room_edit(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
             except services.StaleEdit as exc:
                 # Show the room as it is now, and what this person tried to save.
                 theirs, room = data, exc.current
-                form = RoomEditForm(initial=_edit_initial(room), **form_args)
+                form = RoomEditForm(
+                    initial=_edit_initial(room), room_id=room.id, invitations_allowed=allowed
+                )
                 status = 409
             except services.RoomSettingsInvalid as exc:
                 form.add_error(exc.field, exc.message)
@@ -165,26 +167,24 @@ def room_move(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     room, category = room_for_manager(user=request.user, room_id=room_id)
     targets = [c for c in categories_with_create_rights(user=request.user) if c.id != category.id]
     chosen = next((c for c in targets if c.id == request.POST.get("category")), None)
-    context = {
+    version = request.POST.get("version") or services.room_version(room)
+    context: dict[str, Any] = {
         "room": room,
         "category": category,
         "targets": targets,
         "chosen": chosen,
-        "version": request.POST.get("version") or services.room_version(room),
+        "version": version,
     }
     status = 200
     if request.method == "POST" and chosen is None:
         context["error"] = "Choose one of the categories where you may create rooms."
         status = 400
-    elif request.method == "POST" and request.POST.get("confirm") != "yes":
+    elif request.method == "POST" and chosen and request.POST.get("confirm") != "yes":
         context["leaving"] = services.people_leaving_scope(room, chosen)
-    elif request.method == "POST":
+    elif request.method == "POST" and chosen:
         try:
             services.room_move(
-                actor=request.user,
-                room_id=room.id,
-                category_id=chosen.id,
-                version=context["version"],
+                actor=request.user, room_id=room.id, category_id=chosen.id, version=version
             )
         except services.StaleEdit:
             context["error"] = "Someone else changed this room meanwhile: check it and try again."
@@ -214,11 +214,12 @@ def room_delete(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     room, category = room_for_viewer(user=request.user, room_id=room_id)
     if not can_delete(request.user):
         raise PermissionDenied("Only portal administrators delete rooms.")
-    context = {"room": room, "category": category, "typed": request.POST.get("confirm_name", "")}
+    typed = request.POST.get("confirm_name", "")
+    context: dict[str, Any] = {"room": room, "category": category, "typed": typed}
     status = 200
     if request.method == "POST":
         try:
-            services.room_delete(actor=request.user, room_id=room.id, confirm_name=context["typed"])
+            services.room_delete(actor=request.user, room_id=room.id, confirm_name=typed)
         except services.RoomSettingsInvalid as exc:
             context["error"], status = exc.message, 400
         except ChatBackendError as exc:

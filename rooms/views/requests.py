@@ -10,11 +10,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.http import HtmxHttpRequest
 from rooms import room_requests, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.forms import DeclineForm, RoomApproveForm, RoomRequestForm, settings_from
 from rooms.models import RoomRequest
-from rooms.views.common import HtmxHttpRequest, run_for_form
+from rooms.views.common import run_for_form
 
 
 def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:

@@ -13,13 +13,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from portal.http import HtmxHttpRequest
 from rooms import roles
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
 from rooms.models import BulkRun
 from rooms.permissions import can_manage, effective_permissions
 from rooms.selectors import role_candidates, room_for_manager, room_for_viewer
-from rooms.views.common import HtmxHttpRequest
 
 
 def _role(value: str) -> Role:
@@ -165,10 +165,9 @@ def role_bulk(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
             if request.POST.get("apply") == "yes":
                 run = roles.bulk_start(actor=request.user, room_id=room.id, role=role, text=text)
                 return redirect("rooms:bulk_run", room_id=room.id, run_id=run.pk)
-            context["preview"] = roles.bulk_preview(
-                actor=request.user, room_id=room.id, role=role, text=text
-            )
-            context["to_add"] = sum(1 for line in context["preview"] if line.will_add)
+            preview = roles.bulk_preview(actor=request.user, room_id=room.id, role=role, text=text)
+            context["preview"] = preview
+            context["to_add"] = sum(1 for line in preview if line.will_add)
         except roles.RoleRefused as exc:
             context["error"], status = str(exc), 400
         except ChatBackendError as exc:

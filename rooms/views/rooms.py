@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.http import HtmxHttpRequest
 from rooms import services
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Privacy
@@ -25,7 +26,7 @@ from rooms.selectors import (
     room_for_viewer,
     rooms_for_user,
 )
-from rooms.views.common import HtmxHttpRequest, run_for_form
+from rooms.views.common import run_for_form
 from rooms.views.roles import roles_context
 
 ROOMS_PER_PAGE = 20

@@ -7,7 +7,7 @@ from django.core.management.base import SystemCheckError
 
 from portal.checks import chat_server_check
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("synapse")]
 
 
 def test_health_ok(client):

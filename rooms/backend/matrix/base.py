@@ -4,7 +4,7 @@ reading and writing room state."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -118,7 +118,7 @@ class MatrixBase:
         self,
         state: RoomState,
         *,
-        users: dict[str, int | None] | None = None,
+        users: Mapping[str, int | None] | None = None,
         events_default: int | None = None,
     ) -> None:
         """Change the power levels, keeping everything not named (None removes a user)."""
