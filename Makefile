@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test unit lint typecheck format chromium clean bench
+.PHONY: run test unit lint typecheck format chromium axe clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	umask 077 && $(BIN)/python manage.py runportal
 
-test: $(VENV)/.installed-dev chromium lint typecheck
+test: $(VENV)/.installed-dev chromium axe lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
@@ -53,8 +53,16 @@ chromium:
 	fi
 	@test -x $(CHROMIUM) || { echo "Chromium is required at $(CHROMIUM) for the browser tests."; exit 1; }
 
+# axe-core (accessibility checks), injected into pages by the browser tests.
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/browser/axe/package.json
+	npm install --prefix tests/browser/axe --no-audit --no-fund --silent
+	@test -f $(AXE) || { echo "axe-core did not install at $(AXE)."; exit 1; }
+	touch $(AXE)
+
 clean:
-	rm -rf $(VENV) .state .pytest_cache .ruff_cache
+	rm -rf $(VENV) .state .pytest_cache .ruff_cache tests/browser/axe/node_modules
 
 # Benchmarks run on demand, never as part of the tests.
 bench: $(VENV)/.installed-dev

@@ -28,7 +28,7 @@ def test_create_a_category_set_scope_and_creators_then_the_creator_sees_it(
 
     page.get_by_placeholder("Type part of a name or chat ID").fill(creator.user_id[1:14])
     page.get_by_role(
-        "button", name=re.compile(f"^Add .*{re.escape(creator.user_id)}.* to the scope$")
+        "button", name=re.compile(f"^Add to scope…\\s*: .*{re.escape(creator.user_id)}")
     ).click()
     expect(page.get_by_text("Nobody leaves the scope")).to_be_visible()
     page.get_by_role("button", name="Apply the change").click()

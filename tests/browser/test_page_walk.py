@@ -1,0 +1,122 @@
+"""Every page, as each kind of person reaches it: no serious or critical accessibility
+violation (axe-core), and no sideways scrolling on a 390 by 844 phone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from rooms import room_requests
+from rooms.backend.records import Privacy, RoomSettings
+from tests.browser.helpers import log_in
+from tests.conftest import PASSWORD, unique
+from tests.factories import AdministratorFactory, AuditorFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+def problems_of(page: Page, path: str) -> list[str]:
+    """What is wrong with one page: a failed load, serious or critical axe violations,
+    sideways scrolling."""
+    response = page.goto(path)
+    found = []
+    if response is None or response.status >= 500:
+        return [f"{path}: answered {response.status if response else 'nothing'}"]
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `make test`.")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    for violation in violations:
+        if violation["impact"] in ("serious", "critical"):
+            targets = [node["target"] for node in violation["nodes"][:3]]
+            found.append(f"{path}: {violation['id']} ({violation['impact']}) at {targets}")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    if width > page.viewport_size["width"]:
+        found.append(f"{path}: {width} px wide at {page.viewport_size['width']} px")
+    return found
+
+
+def walk(browser: Browser, base_url: str, login: tuple[str, str] | None, paths: list[str]):
+    problems = []
+    for name, viewport in VIEWPORTS.items():
+        context = browser.new_context(base_url=base_url, viewport=viewport)
+        page = context.new_page()
+        if login:
+            log_in(page, *login)
+        for path in paths:
+            problems += [f"[{name}] {p}" for p in problems_of(page, path)]
+        context.close()
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.fixture
+def room(make_room):
+    return make_room(name=unique("Walked room "), privacy=Privacy.CLOSED, auditorium=True)
+
+
+def test_the_login_page(browser, live_server):
+    walk(browser, live_server.url, None, ["/accounts/login/", "/no-such-page/"])
+
+
+def test_every_page_a_creator_and_manager_reaches(browser, live_server, room, member):
+    asked = room_requests.request_submit(
+        actor=member,
+        settings=RoomSettings(unique("Asked "), "", room.settings.category_id, Privacy.SECRET),
+        justification="Because",
+    )
+    paths = [
+        "/rooms/categories/",
+        "/rooms/",
+        "/rooms/new/",
+        f"/rooms/{room.id}/",
+        f"/rooms/{room.id}/edit/",
+        f"/rooms/{room.id}/disable/",
+        f"/rooms/{room.id}/move/",
+        f"/rooms/{room.id}/roles/bulk/",
+        f"/rooms/{room.id}/roles/people/?q=me&role=member",
+        f"/rooms/{room.id}/explain/?person={member.chat_id}",
+        "/requests/",
+        "/requests/queue/",
+        f"/requests/{asked.pk}/",
+    ]
+    walk(browser, live_server.url, (room.managers and sorted(room.managers)[0], PASSWORD), paths)
+
+
+def test_every_page_a_requester_reaches(browser, live_server, room, member, category_world):
+    asked = room_requests.request_submit(
+        actor=member,
+        settings=RoomSettings(unique("Mine "), "", room.settings.category_id, Privacy.SECRET),
+        justification="Because",
+    )
+    paths = ["/requests/new/", f"/requests/{asked.pk}/", f"/requests/{asked.pk}/edit/"]
+    walk(browser, live_server.url, (category_world["member"].user_id, PASSWORD), paths)
+
+
+def test_every_page_an_administrator_reaches(browser, live_server, room):
+    admin = AdministratorFactory(username=unique("admin"))
+    category = room.settings.category_id
+    paths = [
+        f"/rooms/{room.id}/delete/",
+        "/admin/categories/",
+        "/admin/categories/new/",
+        f"/admin/categories/{category}/",
+        f"/admin/categories/{category}/delete/",
+    ]
+    walk(browser, live_server.url, (admin.username, "local-password-1"), paths)
+
+
+def test_every_page_an_auditor_reaches(browser, live_server, room):
+    from portal.models import AuditEntry
+
+    auditor = AuditorFactory(username=unique("auditor"))
+    entry = AuditEntry.objects.filter(action="room.create").first()
+    assert entry is not None
+    paths = ["/audit/", "/audit/?date_from=2026-02-01&date_to=2026-01-01", f"/audit/{entry.pk}/"]
+    paths.append("/audit/verify/")
+    walk(browser, live_server.url, (auditor.username, "local-password-1"), paths)
