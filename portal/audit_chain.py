@@ -22,7 +22,6 @@ import hmac
 import json
 import logging
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,7 +59,6 @@ HASHED_FIELDS = (
 )
 CHECKPOINT_ACTION = "audit.checkpoint"
 _ADVISORY_LOCK_KEY = 0x617564697400  # "audit": one writer extends the chain at a time
-_local_lock = threading.Lock()
 
 
 class UnknownChainKey(Exception):
@@ -104,17 +102,14 @@ def chain_writer() -> Iterator[str]:
     The new head is anchored once the append is committed.
     """
     with transaction.atomic():
+        # The lock is held until the transaction commits, so no other writer reads the
+        # same last hash. PostgreSQL: an advisory lock for the transaction. SQLite: its
+        # transactions begin IMMEDIATE (settings), taking the database's write lock.
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-            last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-            yield last or ""
-        else:
-            # SQLite serialises writers per database; this orders the threads of one
-            # process between reading the last hash and appending.
-            with _local_lock:
-                last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-                yield last or ""
+        last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
+        yield last or ""
 
 
 # --- anchors -----------------------------------------------------------------------------

@@ -8,6 +8,16 @@ from django.conf import settings
 from django.db import models
 
 
+class RoomLock(models.Model):
+    """One row per room or category that someone changed: changes take its row lock, so
+    one writer at a time acts on it, and a form's version is compared under the lock."""
+
+    target_id = models.CharField(max_length=255, primary_key=True)
+
+    def __str__(self) -> str:
+        return self.target_id
+
+
 class RoomSubmission(models.Model):
     """One submitted create-room form, so posting it twice never makes a second room."""
 

@@ -20,6 +20,7 @@ from portal.models import Outcome
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room, is_chat_id
+from rooms.locks import one_writer
 from rooms.models import BulkRun
 from rooms.permissions import can_manage
 
@@ -67,13 +68,16 @@ def _room_for_roles(
 
 def role_add(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
     """Give one person a role in a room."""
-    with audited(
-        f"role.add.{role}",
-        actor=actor,
-        target_kind="room",
-        target_id=room_id,
-        after={"person": user_id, "role": str(role)},
-    ) as scope:
+    with (
+        audited(
+            f"role.add.{role}",
+            actor=actor,
+            target_kind="room",
+            target_id=room_id,
+            after={"person": user_id, "role": str(role)},
+        ) as scope,
+        one_writer(room_id),
+    ):
         room, category = _room_for_roles(actor, room_id, scope)
         if user_id in room.principals(role):
             return room
@@ -87,13 +91,16 @@ def role_add(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
 
 def role_remove(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
     """Take a role away from one person in a room."""
-    with audited(
-        f"role.remove.{role}",
-        actor=actor,
-        target_kind="room",
-        target_id=room_id,
-        before={"person": user_id, "role": str(role)},
-    ) as scope:
+    with (
+        audited(
+            f"role.remove.{role}",
+            actor=actor,
+            target_kind="room",
+            target_id=room_id,
+            before={"person": user_id, "role": str(role)},
+        ) as scope,
+        one_writer(room_id),
+    ):
         room, _ = _room_for_roles(actor, room_id, scope)
         if user_id not in room.principals(role):
             raise RoleRefused(f"{user_id} is not a {role.label} of this room.")

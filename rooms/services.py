@@ -31,6 +31,7 @@ from rooms.backend.records import (
     Room,
     RoomSettings,
 )
+from rooms.locks import one_writer
 from rooms.models import RoomSubmission
 from rooms.permissions import can_create_in, can_delete, can_manage
 
@@ -230,7 +231,7 @@ def room_update(
 
     Refused, with the current room, when someone changed it after `version` was read.
     """
-    with audited("room.update", actor=actor, target_kind="room") as scope:
+    with audited("room.update", actor=actor, target_kind="room") as scope, one_writer(room_id):
         room, category = _managed_room(actor, room_id, scope)
         if version != room_version(room):
             raise StaleEdit(room)
@@ -275,7 +276,7 @@ def privacy_change_warning(room: Room, category: Category, privacy: Privacy) -> 
 
 def room_set_privacy(*, actor: User, room_id: str, privacy: Privacy) -> Room:
     """Make a room Open, Closed or Secret."""
-    with audited("room.privacy", actor=actor, target_kind="room") as scope:
+    with audited("room.privacy", actor=actor, target_kind="room") as scope, one_writer(room_id):
         room, _ = _managed_room(actor, room_id, scope)
         scope.after = snapshot(replace(room.settings, privacy=privacy))
         if privacy is room.settings.privacy:
@@ -288,7 +289,7 @@ def room_set_privacy(*, actor: User, room_id: str, privacy: Privacy) -> Room:
 def room_set_disabled(*, actor: User, room_id: str, disabled: bool) -> Room:
     """Disable a room (nobody joins or posts) or enable it again; settings and roles stay."""
     action = "room.disable" if disabled else "room.enable"
-    with audited(action, actor=actor, target_kind="room") as scope:
+    with audited(action, actor=actor, target_kind="room") as scope, one_writer(room_id):
         room, _ = _managed_room(actor, room_id, scope)
         updated = chat_backend().set_room_disabled(room.id, disabled)
         scope.after = snapshot(updated)
@@ -311,7 +312,7 @@ def room_move(*, actor: User, room_id: str, category_id: str, version: str) -> R
     People outside the new category's scope lose their roles in the room.
     """
     client = chat_backend()
-    with audited("room.move", actor=actor, target_kind="room") as scope:
+    with audited("room.move", actor=actor, target_kind="room") as scope, one_writer(room_id):
         room, _ = _managed_room(actor, room_id, scope)
         target = client.get_category(category_id)
         scope.after = snapshot(replace(room.settings, category_id=target.id))
@@ -332,7 +333,7 @@ def room_move(*, actor: User, room_id: str, category_id: str, version: str) -> R
 def room_delete(*, actor: User, room_id: str, confirm_name: str) -> None:
     """Delete a room and its history from the chat server (portal administrators only)."""
     client = chat_backend()
-    with audited("room.delete", actor=actor, target_kind="room") as scope:
+    with audited("room.delete", actor=actor, target_kind="room") as scope, one_writer(room_id):
         room = client.get_room(room_id)
         _in_category(scope, room)
         scope.before = snapshot(room)

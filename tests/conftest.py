@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from accounts.models import User
 from rooms import services
@@ -17,6 +20,7 @@ from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
 from tests.chat_users import ChatUser
 
+ROOT = Path(__file__).resolve().parents[1]
 TEST_SERVER_NAME = "portal.test"
 PASSWORD = "correct-horse-battery"
 
@@ -105,6 +109,33 @@ def failing_chat(synapse: Connection):
         )
 
     return make
+
+
+@pytest.fixture
+def scratch_database(tmp_path: Path) -> Iterator[str]:
+    """A database URL of the same kind as the suite's, empty, for separate processes."""
+    if connection.vendor != "postgresql":
+        yield f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+        return
+    params = connection.settings_dict
+    name = f"portal_concurrency_{uuid.uuid4().hex[:8]}"
+    server = psycopg.connect(
+        host=params["HOST"],
+        port=params["PORT"] or 5432,
+        user=params["USER"],
+        password=params["PASSWORD"],
+        dbname="postgres",
+        autocommit=True,
+    )
+    server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            f"postgres://{params['USER']}:{params['PASSWORD'] or ''}@{params['HOST']}:"
+            f"{params['PORT'] or 5432}/{name}"
+        )
+    finally:
+        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.close()
 
 
 def unique(prefix: str) -> str:
