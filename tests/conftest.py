@@ -3,6 +3,9 @@ free loopback port the first time a test asks for it; the rest run without one."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,30 +115,52 @@ def failing_chat(synapse: Connection):
 
 
 @pytest.fixture
-def scratch_database(tmp_path: Path) -> Iterator[str]:
-    """A database URL of the same kind as the suite's, empty, for separate processes."""
-    if connection.vendor != "postgresql":
-        yield f"sqlite:///{tmp_path / 'portal.sqlite3'}"
-        return
+def scratch_portal(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of portal processes started by a test, on an empty, migrated
+    database of the suite's own kind: a SQLite file, or a scratch database on the suite's
+    PostgreSQL server. For tests of several processes (or threads) writing at once."""
+    postgres = connection.vendor == "postgresql"
     params = connection.settings_dict
-    name = f"portal_concurrency_{uuid.uuid4().hex[:8]}"
-    server = psycopg.connect(
-        host=params["HOST"],
-        port=params["PORT"] or 5432,
-        user=params["USER"],
-        password=params["PASSWORD"],
-        dbname="postgres",
-        autocommit=True,
-    )
-    server.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield (
+    name = f"portal_scratch_{uuid.uuid4().hex[:8]}"
+    server = None
+    if postgres:
+        server = psycopg.connect(
+            host=params["HOST"],
+            port=params["PORT"] or 5432,
+            user=params["USER"],
+            password=params["PASSWORD"],
+            dbname="postgres",
+            autocommit=True,
+        )
+        server.execute(f'CREATE DATABASE "{name}"')
+        url = (
             f"postgres://{params['USER']}:{params['PASSWORD'] or ''}@{params['HOST']}:"
             f"{params['PORT'] or 5432}/{name}"
         )
+    else:
+        url = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "DEBUG"))} | {
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": url,
+        "PORTAL_STATE_DIR": str(tmp_path / "state"),
+        "AUDIT_CHAIN_KEYS": "shared:" + "k" * 40,
+        "AUDIT_ANCHOR_FILE": str(tmp_path / "anchors.jsonl"),
+    }
+    try:
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        yield env
     finally:
-        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        server.close()
+        if server is not None:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            server.close()
 
 
 def unique(prefix: str) -> str:

@@ -5,7 +5,6 @@ scratch database on the suite's PostgreSQL server)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -43,28 +42,12 @@ def run(script: str, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def test_concurrent_writers_lose_nothing_and_the_chain_holds(scratch_database, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "DEBUG"))} | {
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": scratch_database,
-        "PORTAL_STATE_DIR": str(tmp_path / "state"),
-        "AUDIT_CHAIN_KEYS": "shared:" + "k" * 40,
-        "AUDIT_ANCHOR_FILE": str(tmp_path / "anchors.jsonl"),
-    }
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    writers = [run(WRITER, str(WRITES), env=env) for _ in range(PROCESSES)]
+def test_concurrent_writers_lose_nothing_and_the_chain_holds(scratch_portal):
+    writers = [run(WRITER, str(WRITES), env=scratch_portal) for _ in range(PROCESSES)]
     for writer in writers:
         _, errors = writer.communicate(timeout=300)
         assert writer.returncode == 0, errors
-    checker = run(CHECKER, env=env)
+    checker = run(CHECKER, env=scratch_portal)
     out, errors = checker.communicate(timeout=120)
     assert checker.returncode == 0, errors
     result = json.loads(out.strip().splitlines()[-1])

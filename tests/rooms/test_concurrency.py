@@ -5,7 +5,6 @@ suite's own kind, with real threads and the real Synapse."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -51,34 +50,16 @@ print(json.dumps(outcomes))
 """
 
 
-def test_of_two_racing_saves_exactly_one_is_refused(
-    chat,
-    synapse,
-    category_world,
-    scratch_database,
-    tmp_path,
-):
+def test_of_two_racing_saves_exactly_one_is_refused(chat, synapse, category_world, scratch_portal):
     room = chat.create_room(
         RoomSettings(unique("Raced "), "", category_world["category"].id, Privacy.CLOSED),
         managers=[category_world["creator"].user_id],
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUG")} | {
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": scratch_database,
-        "PORTAL_STATE_DIR": str(tmp_path / "state"),
+    env = scratch_portal | {
         "CHAT_SERVER_URL": synapse.url,
         "CHAT_SERVER_NAME": synapse.server_name,
         "CHAT_SERVICE_TOKEN": synapse.token,
     }
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert migrate.returncode == 0, migrate.stderr
     race = subprocess.run(
         [sys.executable, "-c", RACER, room.id, str(PAIRS)],
         cwd=ROOT,
@@ -90,3 +71,73 @@ def test_of_two_racing_saves_exactly_one_is_refused(
     assert race.returncode == 0, race.stderr
     outcomes = json.loads(race.stdout.strip().splitlines()[-1])
     assert outcomes == [["refused", "saved"]] * PAIRS
+
+
+APPROVERS = """
+import django, json, sys, threading
+django.setup()
+from django.db import connection
+from accounts.models import User
+from rooms import room_requests
+from rooms.models import RoomRequest
+
+category_id, requester_id, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+approvers = [User.objects.create(username=f"approver{n}", is_portal_admin=True) for n in (1, 2)]
+requester = User.objects.create(username=requester_id, chat_id=requester_id)
+outcomes = []
+for round_ in range(rounds):
+    asked = RoomRequest.objects.create(
+        requester=requester, category_id=category_id, category_label="Raced",
+        name=f"{sys.argv[4]} {round_}", privacy="closed", invitations="inherit",
+        justification="Because",
+    )
+    start = threading.Barrier(2)
+    results = []
+
+    def approve(approver):
+        start.wait()
+        try:
+            done = room_requests.request_approve(
+                actor=approver, pk=asked.pk, settings=room_requests.request_settings(asked)
+            )
+            results.append(done.status)
+        except room_requests.RequestConflict:
+            results.append("told it was decided")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(a,)) for a in approvers]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    outcomes.append(sorted(results))
+print(json.dumps(outcomes))
+"""
+
+
+def test_of_two_racing_approvals_one_wins_and_the_other_is_told(
+    chat, synapse, category_world, scratch_portal
+):
+    env = scratch_portal | {
+        "CHAT_SERVER_URL": synapse.url,
+        "CHAT_SERVER_NAME": synapse.server_name,
+        "CHAT_SERVICE_TOKEN": synapse.token,
+    }
+    race = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            APPROVERS,
+            category_world["category"].id,
+            category_world["member"].user_id,
+            str(PAIRS),
+            unique("Raced request"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert race.returncode == 0, race.stderr
+    outcomes = json.loads(race.stdout.strip().splitlines()[-1])
+    assert outcomes == [["created", "told it was decided"]] * PAIRS
