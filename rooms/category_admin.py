@@ -15,6 +15,7 @@ from portal.audit import AuditScope, audited
 from rooms.backend import chat_backend
 from rooms.backend.errors import ChatNotFound
 from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
+from rooms.locks import one_writer
 from rooms.roles import parse_people, role_remove
 
 
@@ -79,7 +80,10 @@ def category_update(
     *, actor: User, category_id: str, name: str, description: str, invitations_allowed: bool
 ) -> Category:
     """Change a category's name, description and invitations."""
-    with audited("category.update", actor=actor, target_kind="category") as scope:
+    with (
+        audited("category.update", actor=actor, target_kind="category") as scope,
+        one_writer(category_id),
+    ):
         _require_admin(actor)
         client = chat_backend()
         before = client.get_category(category_id)
@@ -204,7 +208,10 @@ def _remove_room_roles(
 def creators_set(*, actor: User, category_id: str, creators: list[str]) -> Category:
     """Make these people, who must be in scope, the category's Creators."""
     client = chat_backend()
-    with audited("category.creators", actor=actor, target_kind="category") as scope:
+    with (
+        audited("category.creators", actor=actor, target_kind="category") as scope,
+        one_writer(category_id),
+    ):
         _require_admin(actor)
         category = client.get_category(category_id)
         _in(scope, category)
@@ -224,7 +231,10 @@ def creators_set(*, actor: User, category_id: str, creators: list[str]) -> Categ
 def category_delete(*, actor: User, category_id: str) -> None:
     """Delete a category that has no rooms."""
     client = chat_backend()
-    with audited("category.delete", actor=actor, target_kind="category") as scope:
+    with (
+        audited("category.delete", actor=actor, target_kind="category") as scope,
+        one_writer(category_id),
+    ):
         _require_admin(actor)
         category = client.get_category(category_id)
         _in(scope, category)
