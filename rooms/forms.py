@@ -15,11 +15,13 @@ from rooms.backend.records import (
     Category,
     Invitations,
     Privacy,
+    Role,
     RoomSettings,
 )
 from rooms.room_requests import request_name_problem
 from rooms.services import name_problem
 
+MAX_PEOPLE = 1000  # as many as a bulk add takes
 INVITATION_CHOICES = [
     (Invitations.INHERIT.value, "On: new members get an invitation to accept"),
     (Invitations.OFF.value, "Off: new members are added directly"),
@@ -215,6 +217,96 @@ class RoomEditForm(RoomSettingsBase):
         super().__init__(*args, **kwargs)
         self.room_id = room_id
         self.invitations_offered = invitations_allowed
+
+
+ROLE_CHOICES = [(r.value, r.label) for r in Role]
+NO_SUCH_ROLE = "There is no such role: choose Member, Manager or Presenter."
+
+
+def role_field(*, required: bool = True) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        choices=ROLE_CHOICES,
+        coerce=Role,
+        required=required,
+        empty_value=Role.MEMBER,
+        error_messages={"required": NO_SUCH_ROLE, "invalid_choice": NO_SUCH_ROLE},
+    )
+
+
+class RoleChangeForm(forms.Form):
+    """Give or take one person's role; `confirm` once a removal was confirmed."""
+
+    role = role_field()
+    # Who is checked by the service, which says what is wrong with a blank or unknown ID.
+    user_id = forms.CharField(required=False, max_length=255)
+    also_member = forms.BooleanField(required=False)
+    confirm = forms.BooleanField(required=False)
+
+
+class PeopleSearchForm(forms.Form):
+    """Part of a name or chat ID, and the role people are being found for."""
+
+    q = forms.CharField(required=False, max_length=255)
+    role = role_field(required=False)
+
+
+class BulkRoleForm(forms.Form):
+    """A pasted list of people for one role; `apply` once its preview was seen."""
+
+    role = role_field(required=False)
+    people = forms.CharField(required=False, strip=False)
+    apply = forms.BooleanField(required=False)
+
+
+class PeopleListField(forms.Field):
+    """Several chat IDs posted under one name (checkboxes); the service checks each."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        if len(values) > MAX_PEOPLE:
+            raise forms.ValidationError(f"At most {MAX_PEOPLE} people at once.")
+        return [str(v).strip() for v in values if str(v).strip()]
+
+
+class ScopeChangeForm(forms.Form):
+    """Chat IDs, one or more per field, to add to, remove from, deny in or allow again in
+    a category's scope; `confirm` once the preview was seen."""
+
+    add = forms.CharField(required=False, strip=False)
+    remove = forms.CharField(required=False, strip=False)
+    deny = forms.CharField(required=False, strip=False)
+    undeny = forms.CharField(required=False, strip=False)
+    confirm = forms.BooleanField(required=False)
+
+    def typed(self) -> dict[str, str]:
+        return {key: self.cleaned_data[key] for key in ("add", "remove", "deny", "undeny")}
+
+
+class CreatorsForm(forms.Form):
+    creators = PeopleListField(required=False)
+
+
+class ExplainForm(forms.Form):
+    person = forms.CharField(required=False, max_length=255)
+
+
+class DisableForm(forms.Form):
+    enable = forms.BooleanField(required=False)
+
+
+class MoveForm(forms.Form):
+    """The category chosen, the room's version when the page was loaded, and `confirm`
+    once the people leaving the scope were shown."""
+
+    category = forms.CharField(required=False, max_length=255)
+    version = forms.CharField(required=False, max_length=64)
+    confirm = forms.BooleanField(required=False)
+
+
+class DeleteForm(forms.Form):
+    confirm_name = forms.CharField(required=False, strip=False, max_length=4 * NAME_MAX_LENGTH)
 
 
 class PrivacyForm(forms.Form):

@@ -15,13 +15,14 @@ from portal.http import HtmxHttpRequest
 from rooms import category_admin
 from rooms.backend import errors
 from rooms.backend.records import Category
-from rooms.forms import CategoryForm
+from rooms.forms import CategoryForm, CreatorsForm, PeopleSearchForm, ScopeChangeForm
 from rooms.selectors import (
     categories_with_create_rights,
     category_by_id,
     category_rooms,
     scope_candidates,
 )
+from rooms.views.common import valid_or_400
 
 
 def _admin(request: HtmxHttpRequest) -> None:
@@ -119,7 +120,7 @@ def category_detail(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
 def category_people(request: HtmxHttpRequest, category_id: str) -> TemplateResponse:
     """The scope picker: chat users matching what was typed, and where they stand."""
     category = _category(request, category_id)
-    term = request.GET.get("q", "")
+    term = valid_or_400(PeopleSearchForm(request.GET))["q"]
     candidates = scope_candidates(category=category, term=term)
     if request.htmx:
         return TemplateResponse(
@@ -135,7 +136,9 @@ def category_people(request: HtmxHttpRequest, category_id: str) -> TemplateRespo
 def category_scope(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
     """Change who is in scope or denied: preview what it does to the rooms, then apply."""
     category = _category(request, category_id)
-    typed = {key: request.POST.get(key, "") for key in ("add", "remove", "deny", "undeny")}
+    form = ScopeChangeForm(request.POST)
+    valid_or_400(form)
+    typed = form.typed()
     try:
         change = category_admin.scope_change_check(
             actor=request.user, category_id=category.id, **typed
@@ -150,7 +153,7 @@ def category_scope(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
             typed=typed,
             scope_error="Type at least one chat ID to change the scope.",
         )
-    if request.POST.get("confirm") != "yes":
+    if not form.cleaned_data["confirm"]:
         return TemplateResponse(
             request,
             "rooms/admin/scope_preview.html",
@@ -176,9 +179,8 @@ def category_scope(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
 def category_creators(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
     category = _category(request, category_id)
     try:
-        category_admin.creators_set(
-            actor=request.user, category_id=category.id, creators=request.POST.getlist("creators")
-        )
+        creators = valid_or_400(CreatorsForm(request.POST))["creators"]
+        category_admin.creators_set(actor=request.user, category_id=category.id, creators=creators)
     except category_admin.CategoryInvalid as exc:
         return _detail(request, category, status=400, creators_error=exc.message)
     except errors.ChatBackendError as exc:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django import forms
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 
 from rooms import room_requests, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
@@ -50,3 +50,11 @@ def run_for_form(form: forms.Form, action: Callable[[], T], *, failed: str) -> t
     except ChatBackendError as exc:
         form.add_error(None, f"{failed} {exc.detail}")
         return None, 503
+
+
+def valid_or_400(form: forms.Form) -> dict[str, Any]:
+    """A form's values, or a 400 that says what was wrong: these forms are the page's own
+    buttons and links, so anything else was not made by the portal."""
+    if not form.is_valid():
+        raise BadRequest(" ".join(str(e) for errors in form.errors.values() for e in errors))
+    return form.cleaned_data

@@ -19,9 +19,10 @@ from portal.http import HtmxHttpRequest
 from rooms import services
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Category, Privacy, Room
-from rooms.forms import PrivacyForm, RoomEditForm
+from rooms.forms import DeleteForm, DisableForm, MoveForm, PrivacyForm, RoomEditForm
 from rooms.permissions import can_delete
 from rooms.selectors import categories_with_create_rights, room_for_manager, room_for_viewer
+from rooms.views.common import valid_or_400
 
 
 def _edit_initial(room: Room) -> dict:
@@ -145,7 +146,7 @@ def room_disable(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
         return TemplateResponse(
             request, "rooms/room_disable.html", {"room": room, "category": category}
         )
-    disabled = request.POST.get("enable") != "yes"
+    disabled = not valid_or_400(DisableForm(request.POST))["enable"]
     try:
         services.room_set_disabled(actor=request.user, room_id=room.id, disabled=disabled)
     except ChatBackendError as exc:
@@ -166,8 +167,9 @@ def room_move(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     """Move to another category: choose, see who leaves the scope, confirm."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
     targets = [c for c in categories_with_create_rights(user=request.user) if c.id != category.id]
-    chosen = next((c for c in targets if c.id == request.POST.get("category")), None)
-    version = request.POST.get("version") or services.room_version(room)
+    move = valid_or_400(MoveForm(request.POST))
+    chosen = next((c for c in targets if c.id == move["category"]), None)
+    version = move["version"] or services.room_version(room)
     context: dict[str, Any] = {
         "room": room,
         "category": category,
@@ -179,7 +181,7 @@ def room_move(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     if request.method == "POST" and chosen is None:
         context["error"] = "Choose one of the categories where you may create rooms."
         status = 400
-    elif request.method == "POST" and chosen and request.POST.get("confirm") != "yes":
+    elif request.method == "POST" and chosen and not move["confirm"]:
         context["leaving"] = services.people_leaving_scope(room, chosen)
     elif request.method == "POST" and chosen:
         try:
@@ -214,7 +216,7 @@ def room_delete(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     room, category = room_for_viewer(user=request.user, room_id=room_id)
     if not can_delete(request.user):
         raise PermissionDenied("Only portal administrators delete rooms.")
-    typed = request.POST.get("confirm_name", "")
+    typed = valid_or_400(DeleteForm(request.POST))["confirm_name"]
     context: dict[str, Any] = {"room": room, "category": category, "typed": typed}
     status = 200
     if request.method == "POST":

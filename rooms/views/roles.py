@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -17,21 +17,17 @@ from portal.http import HtmxHttpRequest
 from rooms import roles
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
+from rooms.forms import BulkRoleForm, ExplainForm, PeopleSearchForm, RoleChangeForm
 from rooms.models import BulkRun
 from rooms.permissions import can_manage, effective_permissions
 from rooms.selectors import role_candidates, room_for_manager, room_for_viewer
-
-
-def _role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        raise BadRequest("There is no such role: choose Member, Manager or Presenter.") from None
+from rooms.views.common import valid_or_400
 
 
 def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> dict:
     """What the roles panel shows: each role's people, filtered by `q`."""
-    term = request.GET.get("q", "").strip().casefold()
+    typed = valid_or_400(PeopleSearchForm(request.GET))["q"]
+    term = typed.strip().casefold()
     lists = {}
     for role in Role:
         people = sorted(room.principals(role), key=str.casefold)
@@ -44,7 +40,7 @@ def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> d
         "room": room,
         "category": category,
         "lists": lists,
-        "q": request.GET.get("q", ""),
+        "q": typed,
         "can_manage": can_manage(request.user, room),
     }
 
@@ -75,8 +71,8 @@ def roles_panel(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 def people_picker(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     """Chat users matching what was typed, in or out of the category's scope."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    role = _role(request.GET.get("role", "member"))
-    term = request.GET.get("q", "")
+    search = valid_or_400(PeopleSearchForm(request.GET))
+    role, term = search["role"], search["q"]
     context = {
         "room": room,
         "category": category,
@@ -93,9 +89,9 @@ def people_picker(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
 @login_required
 def role_add(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    role = _role(request.POST.get("role", ""))
-    person = request.POST.get("user_id", "").strip()
-    wanted = [Role.MEMBER, role] if request.POST.get("also_member") == "yes" else [role]
+    change = valid_or_400(RoleChangeForm(request.POST))
+    role, person = change["role"], change["user_id"]
+    wanted = [Role.MEMBER, role] if change["also_member"] else [role]
     try:
         for each in wanted:
             room = roles.role_add(actor=request.user, room_id=room.id, role=each, user_id=person)
@@ -122,9 +118,9 @@ def role_add(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 def role_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     """Remove someone from a role, after a confirmation."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    role = _role(request.POST.get("role", ""))
-    person = request.POST.get("user_id", "")
-    if request.POST.get("confirm") != "yes":
+    change = valid_or_400(RoleChangeForm(request.POST))
+    role, person = change["role"], change["user_id"]
+    if not change["confirm"]:
         return TemplateResponse(
             request,
             "rooms/role_remove.html",
@@ -148,8 +144,8 @@ def role_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 def role_bulk(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     """Paste a list, see each line's fate, then apply."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    role = _role(request.POST.get("role") or request.GET.get("role") or "member")
-    text = request.POST.get("people", "")
+    bulk = valid_or_400(BulkRoleForm(request.POST if request.method == "POST" else request.GET))
+    role, text = bulk["role"], bulk["people"]
     context = {
         "room": room,
         "category": category,
@@ -162,7 +158,7 @@ def role_bulk(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     status = 200
     if request.method == "POST":
         try:
-            if request.POST.get("apply") == "yes":
+            if bulk["apply"]:
                 run = roles.bulk_start(actor=request.user, room_id=room.id, role=role, text=text)
                 return redirect("rooms:bulk_run", room_id=room.id, run_id=run.pk)
             preview = roles.bulk_preview(actor=request.user, room_id=room.id, role=role, text=text)
@@ -208,7 +204,7 @@ def room_explain(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     room, category = room_for_viewer(user=request.user, room_id=room_id)
     if not (can_manage(request.user, room) or request.user.can_audit):
         raise PermissionDenied("Only Managers, administrators and auditors see this.")
-    person = request.GET.get("person", "").strip()
+    person = valid_or_400(ExplainForm(request.GET))["person"]
     context = {"room": room, "category": category, "person": person}
     if person:
         context["capabilities"] = effective_permissions(room, category, person)
