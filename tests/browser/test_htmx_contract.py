@@ -273,3 +273,56 @@ def test_an_audit_filter_error_is_named_and_results_never_nest(watched, live_ser
     expect(errors).to_contain_text("To")
     expect(errors).to_contain_text("is before")
     assert_whole(watched)
+
+
+def test_removing_the_last_manager_is_refused_in_the_panel(
+    watched, chat, make_room, category_world
+):
+    page = watched.page
+    room = make_room()
+    creator = category_world["creator"].user_id
+    log_in(page, creator, PASSWORD)
+    page.goto(f"/rooms/{room.id}/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Remove {creator} as Manager").click()
+    expect(page.locator("#messages")).to_contain_text("at least one Manager")
+    expect(page.get_by_role("list", name="Managers")).to_contain_text(creator)
+    assert chat.get_room(room.id).managers == {creator}
+    assert_whole(watched)
+
+
+def test_a_chat_server_failure_on_adding_is_told_in_the_panel(
+    watched, make_room, category_world, monkeypatch
+):
+    from rooms import roles
+
+    page = watched.page
+    room = make_room()
+    member = category_world["member"].user_id
+    log_in(page, category_world["creator"].user_id, PASSWORD)
+    page.goto(f"/rooms/{room.id}/")
+
+    def down(**kwargs):
+        raise services.ChatBackendError("The chat server is not available.")
+
+    monkeypatch.setattr(roles, "role_add", down)
+    page.get_by_label("Name or chat ID").fill(member[1:12])
+    page.get_by_role(
+        "button", name=re.compile(f"^Add as Member\\s*: .*{re.escape(member)}")
+    ).click()
+    expect(page.locator("#messages")).to_contain_text("was not added")
+    assert_whole(watched)
+
+
+def test_without_javascript_roles_change_as_pages(no_js_page, chat, make_room, category_world):
+    page = no_js_page
+    room = make_room()
+    member = category_world["member"].user_id
+    log_in(page, category_world["creator"].user_id, PASSWORD)
+    page.goto(f"/rooms/{room.id}/roles/people/?role=member&q={member[1:12]}")
+    page.get_by_role(
+        "button", name=re.compile(f"^Add as Member\\s*: .*{re.escape(member)}")
+    ).click()
+    expect(page.locator("#messages")).to_contain_text("is now Member")
+    assert page.locator("h1").count() == 1
+    assert member in chat.get_room(room.id).members
