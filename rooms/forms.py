@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from typing import Any, cast
 
@@ -12,11 +11,13 @@ from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
+    NOT_ONE_LINE,
     Category,
     Invitations,
     Privacy,
     Role,
     RoomSettings,
+    is_one_line,
 )
 from rooms.room_requests import request_name_problem
 from rooms.services import name_problem
@@ -45,10 +46,8 @@ PRIVACY_CHOICES = [(p.value, f"{p.label}: {p.explanation}") for p in Privacy]
 
 def no_control_characters(value: str) -> None:
     """Names are one line of visible text: no line breaks, tabs or other control codes."""
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise forms.ValidationError(
-            "A name is one line of text: remove line breaks, tabs and other control characters."
-        )
+    if not is_one_line(value):
+        raise forms.ValidationError(NOT_ONE_LINE)
 
 
 class NameField(forms.CharField):

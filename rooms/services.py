@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
 import uuid
 from dataclasses import asdict, replace
 from typing import Any
@@ -24,12 +23,14 @@ from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
+    NOT_ONE_LINE,
     Category,
     Invitations,
     Privacy,
     Role,
     Room,
     RoomSettings,
+    is_one_line,
 )
 from rooms.locks import one_writer
 from rooms.models import RoomSubmission
@@ -90,8 +91,8 @@ def name_problem(name: str, *, exclude_room_id: str = "") -> str:
         return "Give the room a name."
     if len(name) > NAME_MAX_LENGTH:
         return f"A room name has at most {NAME_MAX_LENGTH} characters (this one has {len(name)})."
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return "A name is one line of text: remove line breaks, tabs and other control characters."
+    if not is_one_line(name):
+        return NOT_ONE_LINE
     if chat_backend().room_name_taken(name, exclude_room_id=exclude_room_id):
         return name_unavailable(name)
     return ""

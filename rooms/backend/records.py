@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -10,6 +11,14 @@ NAME_MAX_LENGTH = 256
 DESCRIPTION_MAX_LENGTH = 256
 # A Matrix user ID: @localpart:server, at most 255 characters.
 _CHAT_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-\[\]:]+$")
+
+
+NOT_ONE_LINE = "A name is one line of text: remove line breaks, tabs and other control characters."
+
+
+def is_one_line(value: str) -> bool:
+    """Whether a name is one line of text: no line break, tab or other control code."""
+    return not any(unicodedata.category(c) == "Cc" for c in value)
 
 
 def is_chat_id(value: str) -> bool:
