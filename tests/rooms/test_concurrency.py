@@ -1,6 +1,7 @@
-"""Two people saving one room at the same moment: one save wins, the other is refused
-with the current values, every time. Run in a separate process on a file database of the
-suite's own kind, with real threads and the real Synapse."""
+"""Two people changing one thing at the same moment, every time: of two saves of one room,
+one is refused with the current values; of two approvals of one request, one wins and the
+other is told. Each race runs in its own process, on a database of the suite's own kind,
+with real threads and the real Synapse."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from rooms.backend.embedded import Connection
 from rooms.backend.records import Privacy, RoomSettings
 from tests.conftest import ROOT, unique
 
@@ -50,26 +54,36 @@ print(json.dumps(outcomes))
 """
 
 
-def test_of_two_racing_saves_exactly_one_is_refused(chat, synapse, category_world, scratch_portal):
-    room = chat.create_room(
-        RoomSettings(unique("Raced "), "", category_world["category"].id, Privacy.CLOSED),
-        managers=[category_world["creator"].user_id],
-    )
-    env = scratch_portal | {
+@pytest.fixture
+def portal_on_chat(scratch_portal: dict[str, str], synapse: Connection) -> dict[str, str]:
+    """A separate portal process's environment, on the test Synapse."""
+    return scratch_portal | {
         "CHAT_SERVER_URL": synapse.url,
         "CHAT_SERVER_NAME": synapse.server_name,
         "CHAT_SERVICE_TOKEN": synapse.token,
     }
-    race = subprocess.run(
-        [sys.executable, "-c", RACER, room.id, str(PAIRS)],
+
+
+def race(script: str, *args: str, env: dict[str, str]) -> list[list[str]]:
+    """Run a race in its own process; the outcomes it printed last."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert race.returncode == 0, race.stderr
-    outcomes = json.loads(race.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_of_two_racing_saves_exactly_one_is_refused(chat, category_world, portal_on_chat):
+    room = chat.create_room(
+        RoomSettings(unique("Raced "), "", category_world["category"].id, Privacy.CLOSED),
+        managers=[category_world["creator"].user_id],
+    )
+    outcomes = race(RACER, room.id, str(PAIRS), env=portal_on_chat)
     assert outcomes == [["refused", "saved"]] * PAIRS
 
 
@@ -114,30 +128,13 @@ print(json.dumps(outcomes))
 """
 
 
-def test_of_two_racing_approvals_one_wins_and_the_other_is_told(
-    chat, synapse, category_world, scratch_portal
-):
-    env = scratch_portal | {
-        "CHAT_SERVER_URL": synapse.url,
-        "CHAT_SERVER_NAME": synapse.server_name,
-        "CHAT_SERVICE_TOKEN": synapse.token,
-    }
-    race = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            APPROVERS,
-            category_world["category"].id,
-            category_world["member"].user_id,
-            str(PAIRS),
-            unique("Raced request"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_of_two_racing_approvals_one_wins_and_the_other_is_told(category_world, portal_on_chat):
+    outcomes = race(
+        APPROVERS,
+        category_world["category"].id,
+        category_world["member"].user_id,
+        str(PAIRS),
+        unique("Raced request"),
+        env=portal_on_chat,
     )
-    assert race.returncode == 0, race.stderr
-    outcomes = json.loads(race.stdout.strip().splitlines()[-1])
     assert outcomes == [["created", "told it was decided"]] * PAIRS
