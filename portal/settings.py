@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",
     "django_htmx",
     "axes",
     "portal",
@@ -105,6 +106,8 @@ TEMPLATES = [
         },
     },
 ]
+
+FORM_RENDERER = "portal.forms.PortalFormRenderer"
 
 DATABASES = {
     "default": dj_database_url.parse(
