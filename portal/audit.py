@@ -141,24 +141,31 @@ def audited(
         raise
     except ChatBackendError as exc:
         write(Outcome.FAILED, exc.detail)
+        exc.audited = True  # type: ignore[attr-defined]
         raise
     except Exception as exc:
         write(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+        exc.audited = True  # type: ignore[attr-defined]
         raise
     write(Outcome.SUCCEEDED)
 
 
-def audit_refusal(request: HttpRequest, exc: PermissionDenied) -> None:
-    """A refusal that no service recorded (a view's or selector's own check)."""
+def audit_unrecorded(request: HttpRequest, exc: Exception) -> None:
+    """What a view met that no service recorded: a refusal (its own permission check), or
+    a change that failed before its service ran (its own read of the chat server)."""
     if getattr(exc, "audited", False):
         return
+    refused = isinstance(exc, PermissionDenied)
+    if not refused and request.method in ("GET", "HEAD", "OPTIONS"):
+        return  # a page that could not be read is no action taken
+    detail = exc.detail if isinstance(exc, ChatBackendError) else str(exc)
     audit_record(
-        action="access.denied",
-        outcome=Outcome.DENIED,
+        action="access.denied" if refused else "page.failed",
+        outcome=Outcome.DENIED if refused else Outcome.FAILED,
         request=request,
         target_kind="page",
         target_id=request.path,
         target_label=f"{request.method} {request.path}",
-        error=str(exc) or "Refused.",
+        error=detail or ("Refused." if refused else type(exc).__name__),
     )
     exc.audited = True  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ KNOWN_ACTIONS = [
     "auth.login",
     "auth.logout",
     "access.denied",
+    "page.failed",
     "account.role_grant",
     "account.role_revoke",
     "room.create",

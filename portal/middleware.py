@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import reswap, retarget
 
-from portal.audit import audit_refusal, current_request
+from portal.audit import audit_unrecorded, current_request
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,11 @@ class ChatServerErrorMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, PermissionDenied):
-            audit_refusal(request, exception)
+            audit_unrecorded(request, exception)
             return None  # Django answers with the 403 page
         if not isinstance(exception, ChatBackendError):
             return None
+        audit_unrecorded(request, exception)
         log.warning("Chat server error on %s: %s", request.path, exception)
         unavailable = isinstance(exception, ChatServerUnavailable)
         response = TemplateResponse(

@@ -503,3 +503,20 @@ def test_someone_elses_form_token_does_not_lead_to_their_room(
     assert first["Location"] not in second.content.decode()
     entry = AuditEntry.objects.filter(action="room.create", actor=portal_user(other)).get()
     assert entry.outcome == Outcome.FAILED
+
+
+def test_a_change_whose_first_read_fails_is_audited_as_failed(client, creator, make_room, settings):
+    room = make_room()
+    client.force_login(creator)
+    settings.CHAT_SERVER_URL = "http://127.0.0.1:9"  # nothing listens: the view's read fails
+    response = client.post(reverse("rooms:privacy", args=[room.id]), {"privacy": "open"})
+    assert response.status_code == 503
+    entry = AuditEntry.objects.get(action="page.failed")
+    assert (entry.outcome, entry.target_label) == (
+        Outcome.FAILED,
+        f"POST {reverse('rooms:privacy', args=[room.id])}",
+    )
+    assert "cannot be reached" in entry.error
+    # Only actions are recorded: a page that cannot be read is not one.
+    assert client.get(reverse("rooms:detail", args=[room.id])).status_code == 503
+    assert AuditEntry.objects.filter(action="page.failed").count() == 1
