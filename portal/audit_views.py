@@ -76,7 +76,7 @@ def audit_list(request: HtmxHttpRequest) -> TemplateResponse:
     for key in ("before", "after"):
         query.pop(key, None)
     context = {"form": form, "query": query.urlencode(), "actions": KNOWN_ACTIONS, **page}
-    template = "portal/_audit_results.html" if request.htmx else "portal/audit_list.html"
+    template = "portal/audit_list.html#results" if request.htmx else "portal/audit_list.html"
     return TemplateResponse(request, template, context)
 
 
@@ -155,5 +155,5 @@ def audit_verify(request: HtmxHttpRequest) -> TemplateResponse:
     """Check the hash chain of the whole log and show where it breaks."""
     _require_auditor(request)
     report = verify_chain() if request.method == "POST" else None
-    template = "portal/_audit_verify.html" if request.htmx else "portal/audit_verify.html"
+    template = "portal/audit_verify.html#result" if request.htmx else "portal/audit_verify.html"
     return TemplateResponse(request, template, {"report": report})

@@ -49,7 +49,7 @@ def room_list(request: HtmxHttpRequest) -> TemplateResponse:
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "total": len(listings)}
-    template = "rooms/_room_results.html" if request.htmx else "rooms/room_list.html"
+    template = "rooms/room_list.html#results" if request.htmx else "rooms/room_list.html"
     return TemplateResponse(request, template, context)
 
 
