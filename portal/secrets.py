@@ -31,6 +31,14 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(PRIVATE_FILE_MODE)  # an existing file keeps its mode through O_CREAT
 
 
+def private_file(path: Path) -> Path:
+    """Make sure a file exists that only its owner can read (a SQLite database, before the
+    database library creates it with the process's default mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    return path
+
+
 def local_secret(path: Path) -> str:
     """A random secret kept in a private file: made on first use, the same ever after."""
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.secrets import local_secret, parse_keys
+from portal.secrets import local_secret, parse_keys, private_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -117,6 +117,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Created owner-only before SQLite creates it readable by all (its journal files
+    # take the database file's mode).
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_file(Path(DATABASES["default"]["NAME"]))
     # Several processes write one file (web workers, the commands): each transaction
     # takes the write lock when it begins, and a writer waits its turn instead of
     # failing with "database is locked" (audit entries are never lost that way).

@@ -125,7 +125,7 @@ def category_people(request: HtmxHttpRequest, category_id: str) -> TemplateRespo
     if request.htmx:
         return TemplateResponse(
             request,
-            "rooms/admin/_scope_candidates.html",
+            "rooms/admin/category_detail.html#candidates",
             {"category": category, "candidates": candidates, "q": term},
         )
     return _detail(request, category, candidates=candidates, q=term)

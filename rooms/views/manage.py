@@ -83,7 +83,7 @@ def room_edit(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
                     return trigger_client_event(response, "roomChanged")
                 return redirect("rooms:detail", room_id=room.id)
     context = {"room": room, "category": category, "form": form, "theirs": theirs}
-    template = "rooms/_room_settings_form.html" if request.htmx else "rooms/room_edit.html"
+    template = "rooms/room_edit.html#form" if request.htmx else "rooms/room_edit.html"
     return TemplateResponse(request, template, context, status=status)
 
 
@@ -119,7 +119,7 @@ def room_privacy(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     warning = services.privacy_change_warning(room, category, privacy)
     if warning and not form.cleaned_data["confirm"]:
         context = {"room": room, "category": category, "privacy": privacy, "warning": warning}
-        template = "rooms/_privacy_confirm.html" if request.htmx else "rooms/room_privacy.html"
+        template = "rooms/room_privacy.html#confirm" if request.htmx else "rooms/room_privacy.html"
         return TemplateResponse(request, template, context)
     try:
         room = services.room_set_privacy(actor=request.user, room_id=room.id, privacy=privacy)

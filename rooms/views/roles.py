@@ -81,7 +81,7 @@ def people_picker(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
         "candidates": role_candidates(room=room, category=category, role=role, term=term),
         "roles": list(Role),
     }
-    template = "rooms/_people_results.html" if request.htmx else "rooms/people_picker.html"
+    template = "rooms/people_picker.html#results" if request.htmx else "rooms/people_picker.html"
     return TemplateResponse(request, template, context)
 
 
@@ -191,7 +191,7 @@ def bulk_run(request: HtmxHttpRequest, room_id: str, run_id: int) -> HttpRespons
         "percent": int(100 * done / total) if total else 100,
     }
     if request.htmx:
-        return TemplateResponse(request, "rooms/_bulk_progress.html", context)
+        return TemplateResponse(request, "rooms/bulk_run.html#progress", context)
     if request.method == "POST":
         return redirect("rooms:bulk_run", room_id=room.id, run_id=run.pk)
     return TemplateResponse(request, "rooms/bulk_run.html", context)
@@ -209,5 +209,5 @@ def room_explain(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     if person:
         context["capabilities"] = effective_permissions(room, category, person)
         context["roles_held"] = [r.label for r in room.roles_of(person)]
-    template = "rooms/_explain.html" if request.htmx else "rooms/room_explain.html"
+    template = "rooms/room_explain.html#result" if request.htmx else "rooms/room_explain.html"
     return TemplateResponse(request, template, context)

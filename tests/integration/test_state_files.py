@@ -3,11 +3,15 @@ portal's keys, and the check that reports anything looser."""
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from portal.checks import state_files_check
 from portal.secrets import local_secret, loose_modes, tighten
+from tests.conftest import ROOT
 
 
 def mode(path: Path) -> int:
@@ -43,3 +47,20 @@ def test_the_check_reports_a_readable_state_folder_and_tighten_mends_it(tmp_path
     tighten(state)
     assert state_files_check() == []
     assert mode(state / "homeserver.yaml") == 0o600
+
+
+def test_a_fresh_portal_creates_its_database_and_keys_owner_only(tmp_path):
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "DATABASE_"))}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env | {"PORTAL_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert mode(state) == 0o700
+    for name in ("portal.sqlite3", "secret_key", "audit_chain_key"):
+        assert mode(state / name) == 0o600, name

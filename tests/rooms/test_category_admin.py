@@ -228,7 +228,7 @@ def test_scope_picker_shows_where_people_stand(client, admin, category_world):
     url = reverse("category_admin:people", args=[category.id])
     member = category_world["member"].user_id
     found = client.get(url, {"q": member[1:12]}, HTTP_HX_REQUEST="true")
-    assert found.templates[0].name == "rooms/admin/_scope_candidates.html"
+    assert found.template_name == "rooms/admin/category_detail.html#candidates"
     assert "In scope" in found.content.decode()
     assert "Remove from scope" in found.content.decode()
     outsider = category_world["outsider"].user_id

@@ -255,7 +255,7 @@ def test_inline_edit_with_htmx(client, chat, creator, make_room):
     room = make_room()
     client.force_login(creator)
     form = client.get(reverse("rooms:edit", args=[room.id]), **HTMX)
-    assert form.templates[0].name == "rooms/_room_settings_form.html"
+    assert form.template_name == "rooms/room_edit.html#form"
     response = client.post(
         reverse("rooms:edit", args=[room.id]), edit_data(room, description="Inline"), **HTMX
     )
@@ -309,7 +309,7 @@ def test_making_a_room_secret_asks_first(client, chat, creator, make_room):
     client.force_login(creator)
     url = reverse("rooms:privacy", args=[room.id])
     ask = client.post(url, {"privacy": "secret"}, **HTMX)
-    assert ask.templates[0].name == "rooms/_privacy_confirm.html"
+    assert ask.template_name == "rooms/room_privacy.html#confirm"
     assert "disappear from the category" in ask.content.decode()
     assert chat.get_room(room.id).settings.privacy is Privacy.CLOSED
     client.post(url, {"privacy": "secret", "confirm": "yes"})
