@@ -15,12 +15,13 @@ class DemoLogin:
     username: str
     password: str
     who: str
-    # False when the account was already there: its password was left as it is.
+    # False when the account was already there: its password was left as it is, so it
+    # may no longer be the demo one.
     created: bool = True
 
     def line(self) -> str:
         """One row of the logins table printed at start."""
-        password = self.password if self.created else "(kept as it was)"
+        password = self.password if self.created else f"{self.password} (unless changed)"
         return f"  {self.username:<10} {password:<20} {self.who}"
 
 
