@@ -121,20 +121,35 @@ def name_check(
         if not can_manage(actor, room):
             raise PermissionDenied("You may only check names of rooms you manage.")
         return services.name_problem(name, exclude_room_id=room.id)
-    if for_request:
-        if (
-            request_pk is not None
-            and not RoomRequest.objects.filter(pk=request_pk, requester=actor).exists()
-        ):
-            raise PermissionDenied("You may only check names for your own requests.")
-        allowed = categories_for_requests(user=actor)
-    else:
-        allowed = [c for c in client.list_categories() if can_create_in(actor, c)]
-    if not any(category_id in ("", c.id) for c in allowed):
+    if (
+        for_request
+        and request_pk is not None
+        and not RoomRequest.objects.filter(pk=request_pk, requester=actor).exists()
+    ):
+        raise PermissionDenied("You may only check names for your own requests.")
+    if not _may_name_in(actor, category_id, for_request=for_request):
         raise PermissionDenied("You may not create or ask for rooms in that category.")
     if for_request:
         return request_name_problem(name, exclude_pk=request_pk)
     return services.name_problem(name)
+
+
+def _may_name_in(actor: User, category_id: str, *, for_request: bool) -> bool:
+    """Whether the person may create (or ask for) rooms in the chosen category, or, with
+    none chosen yet, in any. One chat-server read for a chosen category; all of them only
+    while the form has no category."""
+    if actor.is_administrator:
+        return True
+    if category_id:
+        try:
+            chosen = [chat_backend().get_category(category_id)]
+        except ChatNotFound:
+            return False
+    else:
+        chosen = chat_backend().list_categories()
+    if for_request:
+        return any(actor.chat_id and c.in_scope(actor.chat_id) for c in chosen)
+    return any(can_create_in(actor, c) for c in chosen)
 
 
 def categories_for_requests(*, user: User) -> list[Category]:

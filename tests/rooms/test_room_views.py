@@ -522,3 +522,16 @@ def test_a_change_whose_first_read_fails_is_audited_as_failed(client, creator, m
     # Only actions are recorded: a page that cannot be read is not one.
     assert client.get(reverse("rooms:detail", args=[room.id])).status_code == 503
     assert AuditEntry.objects.filter(action="page.failed").count() == 1
+
+
+def test_a_name_check_in_a_chosen_category_costs_two_chat_server_calls(
+    client, creator, category_world
+):
+    client.force_login(creator)
+    check = {"name": unique("Fresh "), "category": category_world["category"].id}
+    client.get(reverse("rooms:check_name"), check)  # the navigation's counts are cached
+    calls = services.chat_backend().http
+    before = calls.calls
+    response = client.get(reverse("rooms:check_name"), check)
+    assert "is free" in response.content.decode()
+    assert calls.calls - before == 2  # the category, and the name among all rooms
