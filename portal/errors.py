@@ -16,6 +16,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
+from rooms.backend.embedded import read_connection
+
 BEARER = re.compile(r"(Bearer\s+)[^\s'\"]+", re.IGNORECASE)
 SUBSTITUTE = SafeExceptionReporterFilter.cleansed_substitute
 
@@ -32,11 +34,9 @@ class Scrubbed:
 
 def known_secrets() -> list[str]:
     """Every secret the portal holds that a frame could carry."""
-    from rooms.backend import embedded
-
     found = [settings.CHAT_SERVICE_TOKEN, settings.SECRET_KEY]
-    found += list(getattr(settings, "AUDIT_CHAIN_KEYS", {}).values())
-    connection = embedded.read_connection(settings.CHAT_EMBEDDED_DIR)
+    found += list(settings.AUDIT_CHAIN_KEYS.values())
+    connection = read_connection(settings.CHAT_EMBEDDED_DIR)
     if connection is not None:
         found.append(connection.token)
     return [secret for secret in found if secret and len(secret) >= 8]
