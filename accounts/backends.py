@@ -9,7 +9,7 @@ from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.http import HttpRequest
 
 from accounts.models import User
-from rooms.backend import chat_backend
+from rooms.backend import server_client
 from rooms.backend.errors import ChatServerDenied
 from rooms.backend.records import is_chat_id
 
@@ -76,7 +76,7 @@ class ChatServerBackend(BaseBackend):
         username = canonical_login(username)
         if _local_account(username) is not None:
             return None  # a local account: LocalAccountBackend alone decides
-        client = chat_backend()
+        client = server_client()
         user_id = client.user_id_for(username)
         if not is_chat_id(user_id):
             return None

@@ -35,9 +35,9 @@ def main() -> None:
 
     from accounts.models import User
     from rooms import roles
-    from rooms.backend import chat_backend
     from rooms.backend.embedded import EmbeddedSynapse, free_port
     from rooms.backend.records import Privacy, Role, RoomSettings
+    from rooms.index import chat_backend
 
     call_command("migrate", verbosity=0)
     server = EmbeddedSynapse(

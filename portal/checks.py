@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import checks
 
 from portal.secrets import loose_modes
-from rooms.backend import chat_backend
+from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError, ChatServerDenied, ChatServerUnavailable
 
 
@@ -18,7 +18,7 @@ def chat_server_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
     # named in the environment, can be misconfigured.
     if not settings.CHAT_SERVER_URL:
         return []
-    client = chat_backend()
+    client = server_client()
     try:
         user = client.whoami()
     except ChatServerDenied:

@@ -12,9 +12,9 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
 from portal.audit import AuditScope, audited
-from rooms.backend import chat_backend
 from rooms.backend.errors import ChatNotFound
 from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
+from rooms.index import chat_backend
 from rooms.locks import one_writer
 from rooms.roles import parse_people, role_remove
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from rooms.backend.errors import ChatNotFound
-from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Invitations, Privacy, RoomSettings
+from rooms.index import IndexedChatBackend
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ ROOMS = [
 ]
 
 
-def _chat_person_missing(client: MatrixChatBackend, localpart: str) -> bool:
+def _chat_person_missing(client: IndexedChatBackend, localpart: str) -> bool:
     try:
         client.get_user(client.user_id_for(localpart))
     except ChatNotFound:
@@ -85,7 +85,7 @@ def _chat_person_missing(client: MatrixChatBackend, localpart: str) -> bool:
     return False
 
 
-def seed_demo(client: MatrixChatBackend) -> list[DemoLogin]:
+def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
     """Make what is missing of the demo world, on the chat server and in the portal.
 
     Never overwrites: an existing person, account, category or room is left exactly as

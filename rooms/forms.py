@@ -324,10 +324,10 @@ class RoomFilterForm(forms.Form):
         choices=[("", "Any privacy")] + [(p.value, p.label) for p in Privacy],
     )
 
-    def __init__(self, *args: Any, categories: list[Category], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, categories: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         category = cast(forms.ChoiceField, self.fields["category"])
-        category.choices = [("", "Any category")] + [(c.id, c.name) for c in categories]
+        category.choices = [("", "Any category"), *categories]
 
 
 class CategoryForm(forms.Form):

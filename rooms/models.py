@@ -1,4 +1,4 @@
-"""The portal keeps no rooms (the chat server does), only what makes its forms safe."""
+"""What the portal keeps: what makes its forms safe, and its index of the chat server."""
 
 from __future__ import annotations
 
@@ -115,3 +115,146 @@ class RoomRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_status_display()})"
+
+
+# The index: the portal's own copy of its categories and rooms, a projection of the chat
+# server's state kept true by the sync worker (rooms.sync) and by every change the portal
+# makes (rooms.index). Pages read it; the chat server stays the source of truth.
+
+
+class IndexedCategory(models.Model):
+    """A category (a space the service account created), as last read from the server."""
+
+    category_id = models.CharField(max_length=255, primary_key=True)
+    name = models.CharField(max_length=512)
+    name_key = models.CharField(max_length=1024, db_index=True)
+    description = models.TextField(blank=True)
+    invitations_allowed = models.BooleanField(default=True)
+    # The space's child links, in the order the server lists them.
+    room_ids = models.JSONField(default=list)
+    indexed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CategoryPerson(models.Model):
+    """Where one person stands in a category: in scope, denied, or a Creator."""
+
+    class Standing(models.TextChoices):
+        ALLOWED = "allowed", "In scope"
+        DENIED = "denied", "Denied"
+        CREATOR = "creator", "Creator"
+
+    category = models.ForeignKey(IndexedCategory, on_delete=models.CASCADE, related_name="people")
+    user_id = models.CharField(max_length=255)
+    standing = models.CharField(max_length=16, choices=Standing.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "user_id", "standing"], name="category_person_once"
+            )
+        ]
+        indexes = [models.Index(fields=["user_id", "standing"], name="category_person_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.standing}"
+
+
+class IndexedRoom(models.Model):
+    """A portal room (a room whose canonical parent is a category), as last read."""
+
+    room_id = models.CharField(max_length=255, primary_key=True)
+    # Not a database foreign key: a room may be indexed before its category is.
+    category = models.ForeignKey(
+        IndexedCategory,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="rooms",
+    )
+    name = models.CharField(max_length=512)
+    name_key = models.CharField(max_length=1024, db_index=True)
+    description = models.TextField(blank=True)
+    privacy = models.CharField(max_length=16)
+    auditorium = models.BooleanField(default=False)
+    invitations = models.CharField(max_length=16)
+    disabled = models.BooleanField(default=False)
+    # Display names the room's member events carry, by chat ID.
+    names = models.JSONField(default=dict)
+    indexed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoomPerson(models.Model):
+    """One role (or a pending knock) one person holds in a room."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        MANAGER = "manager", "Manager"
+        PRESENTER = "presenter", "Presenter"
+        KNOCKING = "knocking", "Asking to join"
+
+    room = models.ForeignKey(IndexedRoom, on_delete=models.CASCADE, related_name="people")
+    user_id = models.CharField(max_length=255)
+    role = models.CharField(max_length=16, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user_id", "role"], name="room_person_once")
+        ]
+        indexes = [models.Index(fields=["user_id", "role"], name="room_person_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.role}"
+
+
+class RoomName(models.Model):
+    """A room name held, case-folded: the unique key makes two rooms of one name (in any
+    letter case) impossible, even when two people create them at the same moment. A
+    name is claimed before its room is made (room_id empty until then)."""
+
+    name_key = models.CharField(max_length=1024, unique=True)
+    room_id = models.CharField(max_length=255, blank=True, db_index=True)
+    claimed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name_key} → {self.room_id or 'being created'}"
+
+
+class IndexStream(models.Model):
+    """Where the sync worker stands in the homeserver's event stream, and who leads."""
+
+    key = models.CharField(max_length=32, primary_key=True)
+    next_batch = models.TextField(blank=True)
+    # The worker that holds the lease follows the stream; others wait for it to lapse.
+    leader = models.CharField(max_length=255, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # When the worker last heard from the server, so pages can say how old the index is.
+    synced_at = models.DateTimeField(null=True, blank=True)
+    # The last full rebuild from the server.
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.next_batch or 'the start'}"
+
+
+class IndexDifference(models.Model):
+    """Something on the server the index could not take as it is: a room whose category
+    link is broken, a name held by two rooms, state the portal does not understand."""
+
+    target_id = models.CharField(max_length=255, db_index=True)
+    kind = models.CharField(max_length=64)
+    detail = models.TextField()
+    found_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["target_id", "kind"], name="index_difference_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_id}: {self.kind}"

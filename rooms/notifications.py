@@ -10,9 +10,9 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from accounts.models import User
-from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Category
+from rooms.index import chat_backend
 from rooms.models import RoomRequest
 
 log = logging.getLogger(__name__)

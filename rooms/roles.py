@@ -17,9 +17,9 @@ from django.core.exceptions import PermissionDenied
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
-from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room, is_chat_id
+from rooms.index import chat_backend
 from rooms.locks import one_writer
 from rooms.models import BulkRun
 from rooms.permissions import can_manage

@@ -11,7 +11,6 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import TypedDict
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -21,19 +20,13 @@ from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
 from rooms import notifications, services
-from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSettings
+from rooms.index import chat_backend
 from rooms.models import RoomRequest
 from rooms.permissions import can_create_in, can_manage
 
 Status = RoomRequest.Status
-# Bumped whenever a request changes, so the cached approval counts are recounted.
-QUEUE_VERSION_KEY = "approval-queue-version"
-
-
-def _queue_changed() -> None:
-    cache.set(QUEUE_VERSION_KEY, cache.get(QUEUE_VERSION_KEY, 0) + 1, None)
 
 
 class RequestConflict(Exception):
@@ -193,7 +186,6 @@ def request_submit(*, actor: User, settings: RoomSettings, justification: str) -
         )
         _scope(scope, request)
         scope.after = _values(request)
-    _queue_changed()
     notifications.request_submitted(request, category)
     return request
 
@@ -244,7 +236,6 @@ def request_cancel(*, actor: User, pk: int) -> RoomRequest:
             _pending(request)
             request.status = Status.CANCELLED
             request.save(update_fields=["status", "updated_at"])
-        _queue_changed()
         return request
 
 
@@ -349,7 +340,6 @@ def request_decline(*, actor: User, pk: int, reason: str) -> RoomRequest:
         request.decided_at, request.decision_reason = timezone.now(), reason
         request.save()
         scope.after = {"status": request.status, "reason": reason}
-    _queue_changed()
     notifications.request_decided(request)
     return request
 
@@ -369,7 +359,6 @@ def requests_expire(*, older_than_days: int) -> list[RoomRequest]:
         with audited("request.expired", actor=None, target_kind="request") as scope:
             _scope(scope, request)
             scope.after = {"status": request.status, "older_than_days": older_than_days}
-        _queue_changed()
         notifications.request_decided(request)
         expired.append(request)
     return expired

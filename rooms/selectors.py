@@ -1,16 +1,20 @@
-"""Reads from the chat server, in the portal's words, for the person asking."""
+"""Reads for the person asking, in the portal's words: rooms and categories from the
+index, people from the chat server (which holds them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
-from rooms.backend import chat_backend
 from rooms.backend.errors import ChatBackendError, ChatNotFound
-from rooms.backend.records import Category, Role, Room
+from rooms.backend.records import Category, Privacy, Role, Room
+from rooms.index import chat_backend
+from rooms.models import IndexedCategory, IndexedRoom, RoomPerson
 from rooms.permissions import can_manage, can_view
 from rooms.roles import role_problem
 
@@ -42,42 +46,80 @@ def room_for_viewer(*, user: User, room_id: str) -> tuple[Room, Category]:
     return room, category
 
 
+ROLES = (RoomPerson.Role.MANAGER, RoomPerson.Role.PRESENTER, RoomPerson.Role.MEMBER)
+
+
 @dataclass(frozen=True)
 class RoomListing:
-    room: Room
-    category: Category
+    """One row of My rooms: what the list shows of a room, and the person's roles in it."""
+
+    id: str
+    name: str
+    category_name: str
+    privacy: Privacy
+    auditorium: bool
+    disabled: bool
     roles: tuple[str, ...]
 
 
-def rooms_for_user(*, user: User) -> list[RoomListing]:
-    """The rooms the person manages or belongs to (every room, for administrators)."""
-    client = chat_backend()
-    categories = {c.id: c for c in client.list_categories()}
-    listings = []
-    for room in client.get_rooms(sorted({r for c in categories.values() for r in c.room_ids})):
-        category = categories.get(room.settings.category_id)
-        roles = tuple(role.label for role in room.roles_of(user.chat_id or ""))
-        if category is not None and (roles or user.is_administrator):
-            listings.append(RoomListing(room, category, roles))
-    return sorted(listings, key=lambda listing: listing.room.name.casefold())
+def rooms_for_user(*, user: User) -> QuerySet[IndexedRoom]:
+    """The rooms the person manages or belongs to (every room, for administrators), by
+    name, from the index."""
+    found = IndexedRoom.objects.all()
+    if not user.is_administrator:
+        holding = RoomPerson.objects.filter(user_id=user.chat_id or "", role__in=ROLES)
+        found = found.filter(room_id__in=holding.values("room_id"))
+    return found.order_by("name_key", "room_id")
 
 
-def filter_listings(
-    listings: list[RoomListing], *, search: str, category_id: str, privacy: str
-) -> list[RoomListing]:
-    """Narrow a room list by part of the name, a category and a privacy."""
+def filter_rooms(
+    rooms: QuerySet[IndexedRoom], *, search: str, category_id: str, privacy: str
+) -> QuerySet[IndexedRoom]:
+    """Narrow a room list by part of the name (any letter case), a category and a privacy."""
+    if search.strip():
+        rooms = rooms.filter(name_key__contains=search.strip().casefold())
+    if category_id:
+        rooms = rooms.filter(category_id=category_id)
+    if privacy:
+        rooms = rooms.filter(privacy=privacy)
+    return rooms
+
+
+def listings(rooms: Iterable[IndexedRoom], *, user: User) -> list[RoomListing]:
+    """A page of rooms as My rooms shows them, with the person's roles (two queries)."""
+    rows = list(rooms)
+    roles: dict[str, list[str]] = {}
+    held = RoomPerson.objects.filter(
+        room_id__in=[row.room_id for row in rows], user_id=user.chat_id or "", role__in=ROLES
+    )
+    for person in held:
+        roles.setdefault(person.room_id, []).append(person.role)
+    names = dict(
+        IndexedCategory.objects.filter(
+            category_id__in={row.category_id for row in rows}
+        ).values_list("category_id", "name")
+    )
     return [
-        listing
-        for listing in listings
-        if search.casefold() in listing.room.name.casefold()
-        and category_id in ("", listing.category.id)
-        and privacy in ("", listing.room.settings.privacy)
+        RoomListing(
+            id=row.room_id,
+            name=row.name,
+            category_name=names.get(row.category_id or "", ""),
+            privacy=Privacy(row.privacy),
+            auditorium=row.auditorium,
+            disabled=row.disabled,
+            roles=tuple(Role(r).label for r in ROLES if r in roles.get(row.room_id, ())),
+        )
+        for row in rows
     ]
 
 
-def categories_of(listings: list[RoomListing]) -> list[Category]:
-    found = {listing.category.id: listing.category for listing in listings}
-    return sorted(found.values(), key=lambda c: c.name.casefold())
+def categories_of(rooms: QuerySet[IndexedRoom]) -> list[tuple[str, str]]:
+    """The categories these rooms are in, as (ID, name), by name."""
+    return list(
+        IndexedCategory.objects.filter(category_id__in=rooms.values("category_id"))
+        .order_by("name_key")
+        .values_list("category_id", "name")
+    )
 
 
 def room_for_manager(*, user: User, room_id: str) -> tuple[Room, Category]:
@@ -130,8 +172,7 @@ def category_by_id(category_id: str) -> Category:
 
 def category_rooms(category: Category) -> list[Room]:
     """The rooms of a category that still exist, by name."""
-    rooms = chat_backend().get_rooms(category.room_ids)
-    return sorted(rooms, key=lambda room: room.name.casefold())
+    return chat_backend().get_rooms(category.room_ids)
 
 
 def scope_candidates(*, category: Category, term: str) -> list[Candidate]:

@@ -18,8 +18,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
-from rooms.backend import chat_backend
-from rooms.backend.errors import ChatBackendError
+from rooms import index
+from rooms.backend.errors import ChatBackendError, RoomCreationIncomplete
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -32,6 +32,7 @@ from rooms.backend.records import (
     RoomSettings,
     is_one_line,
 )
+from rooms.index import chat_backend
 from rooms.locks import one_writer
 from rooms.models import RoomSubmission
 from rooms.permissions import can_create_in, can_delete, can_manage
@@ -96,6 +97,13 @@ def name_problem(name: str, *, exclude_room_id: str = "") -> str:
     if chat_backend().room_name_taken(name, exclude_room_id=exclude_room_id):
         return name_unavailable(name)
     return ""
+
+
+def _claim_name(name: str) -> None:
+    """Hold the name in the index before the room is made or renamed: of two people
+    taking one name at the same moment, the database lets exactly one have it."""
+    if not index.claim_name(name):
+        raise RoomSettingsInvalid("name", name_unavailable(name))
 
 
 def _check_settings(settings: RoomSettings, *, exclude_room_id: str = "") -> None:
@@ -168,14 +176,21 @@ def room_create(
             ) from None
         try:
             _check_settings(settings)
+            _claim_name(settings.name)
+        except RoomSettingsInvalid:
+            record.delete()  # the person may correct the form and post it again
+            raise
+        try:
             people = [owner.chat_id] if owner.chat_id else []
             room = client.create_room(
                 settings,
                 managers=people,
                 members=people if settings.privacy is not Privacy.OPEN else [],
             )
-        except (ChatBackendError, RoomSettingsInvalid):
-            record.delete()  # the person may correct the form and post it again
+        except ChatBackendError as exc:
+            if not (isinstance(exc, RoomCreationIncomplete) and not exc.rolled_back):
+                index.release_claim(settings.name)  # no room holds it
+            record.delete()
             raise
         record.room_id = room.id
         record.save(update_fields=["room_id"])
@@ -248,6 +263,8 @@ def room_update(
         )
         scope.after = snapshot(settings)
         _check_settings(settings, exclude_room_id=room.id)
+        if index.name_key(settings.name) != index.name_key(room.name):
+            _claim_name(settings.name)  # given back with the rest if the change fails
         if not settings.auditorium and room.presenters:
             # Presenters exist only in auditoriums (docs/architecture.md §3.5).
             chat_backend().remove_from_role(room.id, Role.PRESENTER, room.presenters)

@@ -21,6 +21,8 @@ from rooms import services
 from rooms.backend.embedded import Connection, EmbeddedSynapse, free_port
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
+from rooms.index import IndexedChatBackend
+from tests.arranging import ArrangingChat
 from tests.chat_users import ChatUser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,9 +84,11 @@ def _flush_passes_the_audit_guard() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def chat(synapse: Connection) -> Iterator[MatrixChatBackend]:
+def chat(synapse: Connection) -> Iterator[ArrangingChat]:
     """The service account's client, for arranging and checking state on the chat server."""
-    client = synapse.client()
+    client = ArrangingChat(
+        base_url=synapse.url, server_name=synapse.server_name, token=synapse.token
+    )
     yield client
     client.close()
 
@@ -103,12 +107,14 @@ def failing_chat(synapse: Connection):
     containing `fail_on` gets a 500, as a chat server failing half-way would."""
     from tests.failing import FailingTransport
 
-    def make(fail_on: str, method: str = "PUT") -> MatrixChatBackend:
-        return MatrixChatBackend(
-            base_url=synapse.url,
-            server_name=synapse.server_name,
-            token=synapse.token,
-            transport=FailingTransport(fail_on, method),
+    def make(fail_on: str, method: str = "PUT") -> IndexedChatBackend:
+        return IndexedChatBackend(
+            MatrixChatBackend(
+                base_url=synapse.url,
+                server_name=synapse.server_name,
+                token=synapse.token,
+                transport=FailingTransport(fail_on, method),
+            )
         )
 
     return make

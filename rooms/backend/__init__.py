@@ -1,6 +1,6 @@
 """The chat backend: the one way the portal reaches the chat server.
 
-`chat_backend()` returns the client for the configured homeserver: the one named by
+`server_client()` returns the client for the configured homeserver: the one named by
 the CHAT_SERVER_* settings, or else the embedded server under the state folder.
 """
 
@@ -32,8 +32,9 @@ def configured_connection() -> Connection:
     return connection
 
 
-def chat_backend() -> MatrixChatBackend:
-    """The shared client (one connection pool per homeserver and token)."""
+def server_client() -> MatrixChatBackend:
+    """The shared client (one connection pool per homeserver and token). The portal's
+    pages and services use `rooms.index.chat_backend()`, which puts the index in front."""
     connection = configured_connection()
     with _lock:
         client = _clients.get(connection)

@@ -22,7 +22,8 @@ from rooms.room_requests import name_check
 from rooms.selectors import (
     categories_of,
     categories_with_create_rights,
-    filter_listings,
+    filter_rooms,
+    listings,
     room_for_viewer,
     rooms_for_user,
 )
@@ -36,19 +37,26 @@ ROOMS_PER_PAGE = 20
 @login_required
 def room_list(request: HtmxHttpRequest) -> TemplateResponse:
     """My rooms: the rooms the person manages or belongs to, searchable and filtered."""
-    listings = rooms_for_user(user=request.user)
-    form = RoomFilterForm(request.GET, categories=categories_of(listings))
+    rooms = rooms_for_user(user=request.user)
+    form = RoomFilterForm(request.GET, categories=categories_of(rooms))
     filters = form.cleaned_data if form.is_valid() else {}
-    found = filter_listings(
-        listings,
+    found = filter_rooms(
+        rooms,
         search=filters.get("q", ""),
         category_id=filters.get("category", ""),
         privacy=filters.get("privacy", ""),
     )
     page = Paginator(found, ROOMS_PER_PAGE).get_page(request.GET.get("page"))
+    shown = listings(page.object_list, user=request.user)
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "total": len(listings)}
+    context = {
+        "form": form,
+        "page": page,
+        "listings": shown,
+        "query": query.urlencode(),
+        "total": rooms.count(),
+    }
     template = "rooms/room_list.html#results" if request.htmx else "rooms/room_list.html"
     return TemplateResponse(request, template, context)
 

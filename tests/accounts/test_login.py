@@ -60,7 +60,7 @@ def test_wrong_password_is_a_clear_error_and_audited(client, make_chat_user):
 
 
 @pytest.mark.parametrize("username", ["nobody-at-all", "@nobody:portal.test", "bad name!", "@x"])
-def test_unknown_or_malformed_users_are_refused(client, username):
+def test_unknown_or_malformed_users_are_refused(client, synapse, username):
     response = log_in(client, username, "whatever")
     assert response.status_code == 200
     assert "do not match an account" in response.content.decode()

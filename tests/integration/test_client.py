@@ -9,6 +9,9 @@ from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Invitations, Privacy, Role, RoomSettings
 from tests.conftest import PASSWORD, unique
 
+# The tests' chat client indexes what it arranges, in the test database.
+pytestmark = pytest.mark.django_db
+
 
 def settings_for(category_id: str, **changes) -> RoomSettings:
     values = {

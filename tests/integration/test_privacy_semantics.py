@@ -7,6 +7,9 @@ import pytest
 from rooms.backend.records import Privacy, Role, RoomSettings
 from tests.conftest import unique
 
+# The tests' chat client indexes what it arranges, in the test database.
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def make_room(chat, category_world):

@@ -23,9 +23,10 @@ django.setup()
 from django.db import connection
 from accounts.models import User
 from rooms import services
-from rooms.backend import chat_backend
+from rooms.index import chat_backend
 
 room_id, pairs = sys.argv[1], int(sys.argv[2])
+chat_backend().refresh(chat_backend().refresh(room_id).category_id)  # this portal's index
 admin = User.objects.create(username="racer", is_portal_admin=True)
 outcomes = []
 for round_ in range(pairs):
@@ -78,7 +79,7 @@ def race(script: str, *args: str, env: dict[str, str]) -> list[list[str]]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_of_two_racing_saves_exactly_one_is_refused(chat, category_world, portal_on_chat):
+def test_of_two_racing_saves_exactly_one_is_refused(db, chat, category_world, portal_on_chat):
     room = chat.create_room(
         RoomSettings(unique("Raced "), "", category_world["category"].id, Privacy.CLOSED),
         managers=[category_world["creator"].user_id],
@@ -93,9 +94,11 @@ django.setup()
 from django.db import connection
 from accounts.models import User
 from rooms import room_requests
+from rooms.index import chat_backend
 from rooms.models import RoomRequest
 
 category_id, requester_id, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+chat_backend().refresh(category_id)  # this portal's index
 approvers = [User.objects.create(username=f"approver{n}", is_portal_admin=True) for n in (1, 2)]
 requester = User.objects.create(username=requester_id, chat_id=requester_id)
 outcomes = []
@@ -128,7 +131,7 @@ print(json.dumps(outcomes))
 """
 
 
-def test_of_two_racing_approvals_one_wins_and_the_other_is_told(category_world, portal_on_chat):
+def test_of_two_racing_approvals_one_wins_and_the_other_is_told(db, category_world, portal_on_chat):
     outcomes = race(
         APPROVERS,
         category_world["category"].id,
@@ -138,3 +141,58 @@ def test_of_two_racing_approvals_one_wins_and_the_other_is_told(category_world, 
         env=portal_on_chat,
     )
     assert outcomes == [["created", "told it was decided"]] * PAIRS
+
+
+CREATORS = """
+import django, json, sys, threading, uuid
+django.setup()
+from django.db import connection
+from accounts.models import User
+from rooms import services
+from rooms.backend.records import Privacy, RoomSettings
+from rooms.index import chat_backend
+
+category_id, rounds, stem = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+chat_backend().refresh(category_id)  # this portal's index
+admins = [User.objects.create(username=f"creator{n}", is_portal_admin=True) for n in (1, 2)]
+outcomes = []
+for round_ in range(rounds):
+    names = [f"{stem} {round_}", f"{stem} {round_}".upper()]  # one name, two letter cases
+    start = threading.Barrier(2)
+    results = []
+
+    def create(admin, name):
+        start.wait()
+        try:
+            services.room_create(
+                actor=admin,
+                settings=RoomSettings(name, "", category_id, Privacy.CLOSED),
+                submission=uuid.uuid4(),
+            )
+            results.append("created")
+        except services.RoomSettingsInvalid as refused:
+            taken = "not available" in refused.message
+            results.append("not available" if taken else refused.message)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=pair) for pair in zip(admins, names)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    outcomes.append(sorted(results))
+print(json.dumps(outcomes))
+"""
+
+
+def test_of_two_racing_creations_of_one_name_exactly_one_room_is_made(
+    db, chat, category_world, portal_on_chat
+):
+    stem = unique("raced name")
+    outcomes = race(CREATORS, category_world["category"].id, "10", stem, env=portal_on_chat)
+    assert outcomes == [["created", "not available"]] * 10
+    for round_ in range(10):
+        assert chat.room_name_taken(f"{stem} {round_}")  # the server has the one room
+        found = chat.http.request(
+            "GET", "/_synapse/admin/v1/rooms", params={"search_term": f"{stem} {round_}"}
+        )["rooms"]
+        assert len(found) == 1

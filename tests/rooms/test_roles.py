@@ -10,6 +10,7 @@ from rooms import roles
 from rooms.backend.errors import ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, Role
+from rooms.index import IndexedChatBackend
 from rooms.models import BulkRun
 from tests.factories import AdministratorFactory
 
@@ -174,7 +175,7 @@ def test_bulk_run_rate_limited_half_way_then_resumed_without_doubling(
         token=synapse.token,
         transport=FailAfter(allowed=3),
     )
-    monkeypatch.setattr(roles, "chat_backend", lambda: limited)
+    monkeypatch.setattr(roles, "chat_backend", lambda: IndexedChatBackend(limited))
     run = roles.bulk_step(run)
     assert run.status == BulkRun.Status.INTERRUPTED
     assert "busy" in run.error
@@ -182,7 +183,9 @@ def test_bulk_run_rate_limited_half_way_then_resumed_without_doubling(
     failed = AuditEntry.objects.get(request_id=run.request_id, outcome=Outcome.FAILED)
     assert failed.after["person"] == many_in_scope[3]
 
-    monkeypatch.setattr(roles, "chat_backend", lambda: chat)  # the server has calmed down
+    monkeypatch.setattr(
+        roles, "chat_backend", lambda: IndexedChatBackend(chat)
+    )  # the server has calmed down
     run = roles.bulk_step(run)
     assert run.status == BulkRun.Status.DONE
     assert set(many_in_scope) <= chat.get_room(room.id).members

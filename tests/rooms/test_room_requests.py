@@ -13,6 +13,7 @@ from django.utils import timezone
 from portal.models import AuditEntry, Outcome
 from rooms import room_requests, services
 from rooms.backend.records import Privacy, RoomSettings
+from rooms.index import IndexedChatBackend
 from rooms.models import RoomRequest
 from tests.conftest import unique
 from tests.factories import AdministratorFactory
@@ -155,7 +156,7 @@ def test_creation_failure_is_kept_visible_and_retry_makes_one_room(
     assert ("request.created", Outcome.FAILED) not in actions(asked)  # one entry, not two
     assert not chat.room_name_taken(asked.name)
 
-    monkeypatch.setattr(services, "chat_backend", lambda: chat)
+    monkeypatch.setattr(services, "chat_backend", lambda: IndexedChatBackend(chat))
     retried = room_requests.request_retry(actor=creator, pk=asked.pk)
     assert retried.status == Status.CREATED
     again = room_requests.request_retry  # a second retry is refused: nothing doubles

@@ -65,6 +65,7 @@ def test_administrator_creates_anywhere(chat, category_world):
 def test_invitations_are_off_where_the_category_does_not_allow_them(chat, creator, category_world):
     category = category_world["category"]
     chat._put_state(category.id, "org.roomportal.category", {"invitations_allowed": False})
+    chat.reindex(category.id)
     room = services.room_create(
         actor=creator, settings=new_settings(category.id), submission=uuid.uuid4()
     )

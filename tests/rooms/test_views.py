@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -55,11 +57,26 @@ def test_auditor_without_chat_id_has_no_create_rights(client, category_world):
     assert client.get(CATEGORIES).context["categories"] == []
 
 
-def test_chat_server_down_is_a_clear_503_page(client, category_world, chat_down):
+def test_with_the_chat_server_down_pages_answer_from_the_index(client, category_world, chat_down):
     as_portal_user(client, category_world["creator"])
     response = client.get(CATEGORIES)
-    assert response.status_code == 503
-    assert "The chat server is not available" in response.content.decode()
+    assert response.status_code == 200
+    assert category_world["category"].name in response.content.decode()
+    # A change needs the server: it is refused, clearly, and the input is kept.
+    create = client.post(
+        reverse("rooms:create"),
+        {
+            "name": "Kept name",
+            "category": category_world["category"].id,
+            "privacy": "closed",
+            "invitations": "inherit",
+            "submission": str(uuid.uuid4()),
+        },
+    )
+    assert create.status_code == 503
+    page = create.content.decode()
+    assert "The room was not created" in page
+    assert "Kept name" in page
 
 
 def test_only_get_is_allowed(client, category_world):

@@ -76,6 +76,26 @@ class MatrixBase:
             time.sleep(0.2)
         raise ChatServerUnavailable("The chat server is still deleting it; check again soon.")
 
+    def read_state(self, room_id: str) -> RoomState:
+        """A room's or space's whole current state (ChatNotFound when there is none)."""
+        return self._state(room_id)
+
+    def joined_room_ids(self) -> list[str]:
+        """Every room and space the service account is in: the portal's, and no others."""
+        ids = self.http.request("GET", f"{CLIENT}/joined_rooms").get("joined_rooms")
+        if not isinstance(ids, list):
+            raise ChatBackendError("The chat server did not list the service account's rooms.")
+        return [i for i in ids if isinstance(i, str)]
+
+    def sync(self, *, since: str, timeout_ms: int, filter_json: str) -> dict[str, Any]:
+        """One long-poll of the service account's event stream (client-server /sync)."""
+        params: dict[str, str | int] = {"timeout": timeout_ms, "filter": filter_json}
+        if since:
+            params["since"] = since
+        return self.http.request(
+            "GET", f"{CLIENT}/sync", params=params, timeout=timeout_ms / 1000 + 30
+        )
+
     def _state(self, room_id: str) -> RoomState:
         body = self.http.request("GET", f"{ADMIN}/v1/rooms/{segment(room_id)}/state")
         events = body.get("state")

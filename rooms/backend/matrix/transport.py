@@ -72,6 +72,7 @@ class MatrixTransport:
         params: dict[str, Any] | None = None,
         token: str | None = None,
         authenticated: bool = True,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         headers: dict[str, str] = {}
         if authenticated:
@@ -81,7 +82,12 @@ class MatrixTransport:
             self.calls += 1
             try:
                 response = self._http.request(
-                    method, path, json=json, params=params, headers=headers
+                    method,
+                    path,
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
                 )
             except httpx.TimeoutException as exc:
                 raise ChatServerUnavailable(

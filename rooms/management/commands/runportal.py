@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from portal.secrets import tighten
-from rooms.backend import chat_backend
 from rooms.backend.embedded import EmbeddedSynapse
 from rooms.demo import seed_demo
+from rooms.index import chat_backend
 
 
 class Command(BaseCommand):

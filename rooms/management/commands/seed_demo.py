@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from rooms.backend import chat_backend
 from rooms.demo import seed_demo
+from rooms.index import chat_backend
 
 
 class Command(BaseCommand):

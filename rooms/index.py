@@ -1,0 +1,594 @@
+"""The index: the portal's own copy of its categories and rooms.
+
+Pages read the index, never the chat server; the chat server stays the source of truth.
+Two things keep the index true:
+
+- every change the portal makes: `chat_backend()` is the chat client with the index in
+  front of it, and writes the server's confirmed state into the index as soon as a change
+  is made (the person sees their change at once);
+- the sync worker (rooms.sync), which follows the homeserver's event stream and applies
+  what changed elsewhere (a chat client, another admin tool) through `refresh`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from rooms.backend import server_client
+from rooms.backend.errors import ChatBackendError, ChatNotFound
+from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.matrix.state import RoomState, category_from_state, room_from_state
+from rooms.backend.matrix.transport import MatrixTransport
+from rooms.backend.records import (
+    Category,
+    Invitations,
+    Principal,
+    Privacy,
+    Role,
+    Room,
+    RoomSettings,
+)
+from rooms.models import (
+    CategoryPerson,
+    IndexDifference,
+    IndexedCategory,
+    IndexedRoom,
+    RoomName,
+    RoomPerson,
+)
+
+Standing = CategoryPerson.Standing
+
+
+def name_key(name: str) -> str:
+    """What makes two room names the same: letter case and surrounding spaces aside."""
+    return name.strip().casefold()
+
+
+# Records from rows.
+
+
+def _category_record(row: IndexedCategory, people: Iterable[CategoryPerson]) -> Category:
+    by_standing: dict[str, set[str]] = {s: set() for s in Standing.values}
+    for person in people:
+        by_standing[person.standing].add(person.user_id)
+    return Category(
+        id=row.category_id,
+        name=row.name,
+        description=row.description,
+        invitations_allowed=row.invitations_allowed,
+        allowed_members=frozenset(by_standing[Standing.ALLOWED]),
+        denied_members=frozenset(by_standing[Standing.DENIED]),
+        creators=frozenset(by_standing[Standing.CREATOR]),
+        room_ids=tuple(row.room_ids),
+    )
+
+
+def _room_record(row: IndexedRoom, people: Iterable[RoomPerson]) -> Room:
+    by_role: dict[str, set[str]] = {r: set() for r in RoomPerson.Role.values}
+    for person in people:
+        by_role[person.role].add(person.user_id)
+    return Room(
+        id=row.room_id,
+        settings=RoomSettings(
+            name=row.name,
+            description=row.description,
+            category_id=row.category_id or "",
+            privacy=Privacy(row.privacy),
+            auditorium=row.auditorium,
+            invitations=Invitations(row.invitations),
+        ),
+        disabled=row.disabled,
+        members=frozenset(by_role[RoomPerson.Role.MEMBER]),
+        managers=frozenset(by_role[RoomPerson.Role.MANAGER]),
+        presenters=frozenset(by_role[RoomPerson.Role.PRESENTER]),
+        knocking=frozenset(by_role[RoomPerson.Role.KNOCKING]),
+        names=dict(row.names),
+    )
+
+
+# Reads.
+
+
+def category(category_id: str) -> Category:
+    row = IndexedCategory.objects.filter(category_id=category_id).first()
+    if row is None:
+        raise ChatNotFound("There is no such category.")
+    return _category_record(row, row.people.all())
+
+
+def categories(ids: Iterable[str] | None = None) -> list[Category]:
+    """Categories by name: all of them, or these."""
+    rows = IndexedCategory.objects.order_by("name_key", "category_id").prefetch_related("people")
+    if ids is not None:
+        rows = rows.filter(category_id__in=list(ids))
+    return [_category_record(row, row.people.all()) for row in rows]
+
+
+def categories_for_creator(user_id: str) -> list[Category]:
+    """The categories in which this person may create rooms: a Creator, in scope, not
+    denied (Lync's FindCategoriesWithCreateRights), found through the person's index."""
+    creator_of = CategoryPerson.objects.filter(user_id=user_id, standing=Standing.CREATOR)
+    return [
+        c
+        for c in categories(creator_of.values_list("category_id", flat=True))
+        if c.is_creator(user_id)
+    ]
+
+
+def room(room_id: str) -> Room:
+    row = IndexedRoom.objects.filter(room_id=room_id).first()
+    if row is None:
+        raise ChatNotFound("There is no such room.")
+    return _room_record(row, row.people.all())
+
+
+def rooms(ids: Iterable[str]) -> list[Room]:
+    """These rooms, by name; IDs the index does not hold are skipped."""
+    rows = (
+        IndexedRoom.objects.filter(room_id__in=list(ids))
+        .order_by("name_key", "room_id")
+        .prefetch_related("people")
+    )
+    return [_room_record(row, row.people.all()) for row in rows]
+
+
+def name_taken(name: str, *, exclude_room_id: str = "") -> bool:
+    """Whether a portal room has this name (or it is being created), in any letter case."""
+    held = RoomName.objects.filter(name_key=name_key(name))
+    return held.exclude(Q(room_id=exclude_room_id) & ~Q(room_id="")).exists()
+
+
+# Writes: what the server confirmed, put into the index.
+
+
+def put_category(record: Category) -> None:
+    with transaction.atomic():
+        row, _ = IndexedCategory.objects.update_or_create(
+            category_id=record.id,
+            defaults={
+                "name": record.name,
+                "name_key": name_key(record.name),
+                "description": record.description,
+                "invitations_allowed": record.invitations_allowed,
+                "room_ids": list(record.room_ids),
+            },
+        )
+        row.people.all().delete()
+        CategoryPerson.objects.bulk_create(
+            [
+                CategoryPerson(category=row, user_id=user_id, standing=standing)
+                for standing, people in (
+                    (Standing.ALLOWED, record.allowed_members),
+                    (Standing.DENIED, record.denied_members),
+                    (Standing.CREATOR, record.creators),
+                )
+                for user_id in sorted(people)
+            ]
+        )
+        IndexDifference.objects.filter(target_id=record.id).delete()
+
+
+def put_room(record: Room) -> None:
+    """Index a room as the server has it; a name another room holds is a difference."""
+    key = name_key(record.name)
+    with transaction.atomic():
+        row, _ = IndexedRoom.objects.update_or_create(
+            room_id=record.id,
+            defaults={
+                "category_id": record.settings.category_id or None,
+                "name": record.name,
+                "name_key": key,
+                "description": record.settings.description,
+                "privacy": str(record.settings.privacy),
+                "auditorium": record.settings.auditorium,
+                "invitations": str(record.settings.invitations),
+                "disabled": record.disabled,
+                "names": record.names,
+            },
+        )
+        row.people.all().delete()
+        RoomPerson.objects.bulk_create(
+            [
+                RoomPerson(room=row, user_id=user_id, role=role)
+                for role, people in (
+                    (RoomPerson.Role.MEMBER, record.members),
+                    (RoomPerson.Role.MANAGER, record.managers),
+                    (RoomPerson.Role.PRESENTER, record.presenters),
+                    (RoomPerson.Role.KNOCKING, record.knocking),
+                )
+                for user_id in sorted(people)
+            ]
+        )
+        IndexDifference.objects.filter(target_id=record.id).delete()
+        RoomName.objects.filter(room_id=record.id).exclude(name_key=key).delete()
+        held, _ = RoomName.objects.get_or_create(name_key=key, defaults={"room_id": record.id})
+        if not held.room_id:
+            held.room_id = record.id  # a claim whose creation this is
+            held.save(update_fields=["room_id"])
+        elif held.room_id != record.id:
+            note_difference(
+                record.id,
+                "name held twice",
+                f"Another room ({held.room_id}) already has the name “{record.name}”.",
+            )
+
+
+def link_room(category_id: str, room_id: str, *, linked: bool) -> None:
+    """Add a room to (or take it from) a category's child links, as the server now has."""
+    with transaction.atomic():
+        row = IndexedCategory.objects.select_for_update().filter(category_id=category_id).first()
+        if row is None:
+            return
+        ids = [i for i in row.room_ids if i != room_id] + ([room_id] if linked else [])
+        row.room_ids = sorted(ids)
+        row.save(update_fields=["room_ids", "indexed_at"])
+
+
+def drop(target_id: str) -> None:
+    """Forget a room or category the server no longer has (or no longer is the portal's)."""
+    with transaction.atomic():
+        IndexedRoom.objects.filter(room_id=target_id).delete()
+        IndexedCategory.objects.filter(category_id=target_id).delete()
+        RoomName.objects.filter(room_id=target_id).delete()
+        IndexDifference.objects.filter(target_id=target_id).delete()
+
+
+def note_difference(target_id: str, kind: str, detail: str) -> None:
+    IndexDifference.objects.update_or_create(
+        target_id=target_id, kind=kind, defaults={"detail": detail}
+    )
+
+
+# Names: claimed before a room is made, so two creations of one name cannot both win.
+
+
+def claim_name(name: str) -> bool:
+    """Hold a name for a room about to be created; False when it is taken."""
+    try:
+        with transaction.atomic():
+            RoomName.objects.create(name_key=name_key(name))
+    except IntegrityError:
+        return False
+    return True
+
+
+def release_claim(name: str) -> None:
+    """Give back a name claimed for a room that was not made."""
+    RoomName.objects.filter(name_key=name_key(name), room_id="").delete()
+
+
+# Snapshots, for telling what changed.
+
+
+def category_snapshot(record: Category) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "description": record.description,
+        "invitations_allowed": record.invitations_allowed,
+        "in_scope": sorted(record.allowed_members),
+        "denied": sorted(record.denied_members),
+        "creators": sorted(record.creators),
+    }
+
+
+def room_snapshot(record: Room) -> dict[str, Any]:
+    settings = record.settings
+    return {
+        "name": settings.name,
+        "description": settings.description,
+        "category_id": settings.category_id,
+        "privacy": str(settings.privacy),
+        "auditorium": settings.auditorium,
+        "invitations": str(settings.invitations),
+        "disabled": record.disabled,
+        "members": sorted(record.members),
+        "managers": sorted(record.managers),
+        "presenters": sorted(record.presenters),
+        "asking_to_join": sorted(record.knocking),
+    }
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one refresh did to the index: the kind of target, and before and after
+    (None where the index did not hold it, or holds it no more)."""
+
+    target_id: str
+    kind: str  # "room" or "category"
+    label: str
+    category_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @property
+    def changed(self) -> dict[str, tuple[Any, Any]]:
+        before, after = self.before or {}, self.after or {}
+        return {
+            key: (before.get(key), after.get(key))
+            for key in sorted(set(before) | set(after))
+            if before.get(key) != after.get(key)
+        }
+
+
+def _held(target_id: str) -> tuple[str, Room | Category | None]:
+    row = IndexedRoom.objects.filter(room_id=target_id).first()
+    if row is not None:
+        return "room", _room_record(row, row.people.all())
+    crow = IndexedCategory.objects.filter(category_id=target_id).first()
+    if crow is not None:
+        return "category", _category_record(crow, crow.people.all())
+    return "", None
+
+
+def apply_state(state: RoomState, *, service_user: str) -> Change:
+    """Put one room's or space's current state into the index, and say what changed.
+
+    A space the service account created is a category; a room whose canonical parent is
+    a category is a portal room. Anything else is not the portal's: if the index held it,
+    it is dropped and listed as a difference (a room whose category link was broken).
+    """
+    held_kind, held = _held(state.room_id)
+    if state.is_space and service_user in state.creators:
+        category_record = category_from_state(state, service_user=service_user)
+        put_category(category_record)
+        return Change(
+            state.room_id,
+            "category",
+            category_record.name,
+            state.room_id,
+            category_snapshot(held) if isinstance(held, Category) else None,
+            category_snapshot(category_record),
+        )
+    room_record = room_from_state(state, service_user=service_user)
+    if not state.is_space and room_record.settings.category_id:
+        put_room(room_record)
+        return Change(
+            state.room_id,
+            "room",
+            room_record.name,
+            room_record.settings.category_id,
+            room_snapshot(held) if isinstance(held, Room) else None,
+            room_snapshot(room_record),
+        )
+    drop(state.room_id)
+    if held is not None:
+        note_difference(
+            state.room_id,
+            "not readable",
+            f"The {held_kind} “{held.name}” is no longer one the portal can read "
+            "(its category link is gone, or it is no longer a portal space).",
+        )
+    return Change(
+        state.room_id,
+        held_kind or "room",
+        held.name if held else room_record.name,
+        held.settings.category_id if isinstance(held, Room) else "",
+        (room_snapshot(held) if isinstance(held, Room) else category_snapshot(held))
+        if held is not None
+        else None,
+        None,
+    )
+
+
+def refresh(server: MatrixChatBackend, target_id: str) -> Change:
+    """Read one room or space from the server and put it into the index."""
+    try:
+        state = server.read_state(target_id)
+    except ChatNotFound:
+        held_kind, held = _held(target_id)
+        drop(target_id)
+        return Change(
+            target_id,
+            held_kind or "room",
+            held.name if held else target_id,
+            held.settings.category_id if isinstance(held, Room) else "",
+            (room_snapshot(held) if isinstance(held, Room) else category_snapshot(held))
+            if held is not None
+            else None,
+            None,
+        )
+    return apply_state(state, service_user=server.service_user)
+
+
+class IndexedChatBackend:
+    """The chat client with the index in front: reads come from the index, and every
+    change is made on the server and then written into the index as the server confirmed
+    it. People (accounts, logins, search) are asked of the server, which holds them."""
+
+    def __init__(self, server: MatrixChatBackend | Callable[[], MatrixChatBackend]) -> None:
+        self._server = server
+
+    @property
+    def server(self) -> MatrixChatBackend:
+        """The homeserver's client, looked up only when something asks the server: pages
+        that read the index answer even when the chat server is not there."""
+        if not isinstance(self._server, MatrixChatBackend):
+            self._server = self._server()
+        return self._server
+
+    @property
+    def http(self) -> MatrixTransport:
+        return self.server.http
+
+    # Reads from the index.
+
+    def get_category(self, category_id: str) -> Category:
+        return category(category_id)
+
+    def list_categories(self) -> list[Category]:
+        return categories()
+
+    def find_categories_with_create_rights(self, user_id: str) -> list[Category]:
+        return categories_for_creator(user_id)
+
+    def get_room(self, room_id: str) -> Room:
+        return room(room_id)
+
+    def get_rooms(self, room_ids: Iterable[str]) -> list[Room]:
+        return rooms(room_ids)
+
+    def room_name_taken(self, name: str, *, exclude_room_id: str = "") -> bool:
+        return name_taken(name, exclude_room_id=exclude_room_id)
+
+    # Changes: made on the server, then indexed.
+
+    def refresh(self, target_id: str) -> Change:
+        return refresh(self.server, target_id)
+
+    def create_category(
+        self,
+        *,
+        name: str,
+        description: str,
+        invitations_allowed: bool = True,
+        creators: Iterable[str] = (),
+    ) -> Category:
+        made = self.server.create_category(
+            name=name,
+            description=description,
+            invitations_allowed=invitations_allowed,
+            creators=creators,
+        )
+        put_category(made)
+        return made
+
+    def update_category(
+        self, category_id: str, *, name: str, description: str, invitations_allowed: bool
+    ) -> Category:
+        changed = self.server.update_category(
+            category_id, name=name, description=description, invitations_allowed=invitations_allowed
+        )
+        put_category(changed)
+        return changed
+
+    def set_category_creators(self, category_id: str, creators: Iterable[str]) -> Category:
+        changed = self.server.set_category_creators(category_id, creators)
+        put_category(changed)
+        return changed
+
+    def delete_category(self, category_id: str) -> None:
+        self.server.delete_category(category_id)
+        drop(category_id)
+
+    def _then_refresh(self, target_id: str, change: Callable[[], None]) -> None:
+        try:
+            change()
+        finally:
+            # Part of a change may have been made before a failure: index what is there.
+            self._refresh_quietly(target_id)
+
+    def _refresh_quietly(self, target_id: str) -> None:
+        try:
+            self.refresh(target_id)
+        except ChatBackendError:
+            note_difference(target_id, "stale", "Changed, but not read back: the sync worker will.")
+
+    def add_to_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
+        people = list(user_ids)
+        self._then_refresh(
+            category_id, lambda: self.server.add_to_category_scope(category_id, people)
+        )
+
+    def remove_from_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
+        people = list(user_ids)
+        self._then_refresh(
+            category_id, lambda: self.server.remove_from_category_scope(category_id, people)
+        )
+
+    def deny_in_category(self, category_id: str, user_ids: Iterable[str]) -> None:
+        people = list(user_ids)
+        self._then_refresh(category_id, lambda: self.server.deny_in_category(category_id, people))
+
+    def undeny_in_category(self, category_id: str, user_ids: Iterable[str]) -> None:
+        people = list(user_ids)
+        self._then_refresh(category_id, lambda: self.server.undeny_in_category(category_id, people))
+
+    def create_room(
+        self, settings: RoomSettings, *, managers: Iterable[str] = (), members: Iterable[str] = ()
+    ) -> Room:
+        made = self.server.create_room(settings, managers=managers, members=members)
+        put_room(made)
+        link_room(made.settings.category_id, made.id, linked=True)
+        return made
+
+    def update_room(self, room_id: str, settings: RoomSettings) -> Room:
+        before = self.get_room(room_id)
+        try:
+            changed = self.server.update_room(room_id, settings)
+        except ChatBackendError:
+            self._refresh_quietly(room_id)
+            raise
+        put_room(changed)
+        if changed.settings.category_id != before.settings.category_id:
+            link_room(before.settings.category_id, room_id, linked=False)
+            link_room(changed.settings.category_id, room_id, linked=True)
+        return changed
+
+    def set_room_disabled(self, room_id: str, disabled: bool) -> Room:
+        try:
+            changed = self.server.set_room_disabled(room_id, disabled)
+        except ChatBackendError:
+            self._refresh_quietly(room_id)
+            raise
+        put_room(changed)
+        return changed
+
+    def delete_room(self, room_id: str) -> None:
+        held = IndexedRoom.objects.filter(room_id=room_id).first()
+        self.server.delete_room(room_id)
+        drop(room_id)
+        if held is not None and held.category_id:
+            link_room(held.category_id, room_id, linked=False)
+
+    def add_to_role(
+        self,
+        room_id: str,
+        role: Role,
+        user_ids: Iterable[str],
+        *,
+        on_added: Callable[[str], None] | None = None,
+    ) -> None:
+        people = list(user_ids)
+        self._then_refresh(
+            room_id, lambda: self.server.add_to_role(room_id, role, people, on_added=on_added)
+        )
+
+    def remove_from_role(self, room_id: str, role: Role, user_ids: Iterable[str]) -> None:
+        people = list(user_ids)
+        self._then_refresh(room_id, lambda: self.server.remove_from_role(room_id, role, people))
+
+    # People: the server holds them.
+
+    @property
+    def service_user(self) -> str:
+        return self.server.service_user
+
+    def whoami(self) -> str:
+        return self.server.whoami()
+
+    def get_user(self, user_id: str) -> Principal:
+        return self.server.get_user(user_id)
+
+    def search_users(self, term: str, *, limit: int = 20) -> list[Principal]:
+        return self.server.search_users(term, limit=limit)
+
+    def user_id_for(self, name: str) -> str:
+        return self.server.user_id_for(name)
+
+    def ensure_user(
+        self, localpart: str, *, password: str, display_name: str, email: str = ""
+    ) -> Principal:
+        return self.server.ensure_user(
+            localpart, password=password, display_name=display_name, email=email
+        )
+
+
+def chat_backend() -> IndexedChatBackend:
+    """The portal's chat client: the configured homeserver, with the index in front."""
+    return IndexedChatBackend(server_client)
