@@ -54,10 +54,12 @@ def audit_record(
     after: Any = None,
     error: str = "",
     request_id: str = "",
+    chat_actor: str = "",
 ) -> AuditEntry:
     """Write one audit entry; the actor and request details come from the request.
 
     `request_id` links entries of one action spread over several requests (a bulk add).
+    `chat_actor` names who did it on the chat server, for changes made outside the portal.
     """
     if request is None:
         request = current_request.get()
@@ -67,8 +69,8 @@ def audit_record(
     entry = AuditEntry(
         created_at=timezone.now(),
         actor=actor,
-        actor_username=_storable(getattr(actor, "username", "") or "", 255),
-        actor_chat_id=_storable(getattr(actor, "chat_id", "") or "", 255),
+        actor_username=_storable(getattr(actor, "username", "") or chat_actor, 255),
+        actor_chat_id=_storable(getattr(actor, "chat_id", "") or chat_actor, 255),
         action=action,
         outcome=outcome,
         target_kind=_storable(target_kind, 32),

@@ -48,6 +48,15 @@ KNOWN_ACTIONS = [
     "request.retried",
     "audit.export",
     "audit.checkpoint",
+    # Changes made on the chat server outside the portal, seen by the sync worker.
+    "chat.room.appeared",
+    "chat.room.changed",
+    "chat.room.gone",
+    "chat.category.appeared",
+    "chat.category.changed",
+    "chat.category.gone",
+    "index.resynced",
+    "index.reconciled",
 ]
 
 

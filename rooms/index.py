@@ -316,64 +316,73 @@ class Change:
         }
 
 
-def _held(target_id: str) -> tuple[str, Room | Category | None]:
+def project(state: RoomState, *, service_user: str) -> Room | Category | None:
+    """What one room's or space's state is to the portal: a category (a space the service
+    account created), a room (whose canonical parent is a category), or nothing."""
+    if state.is_space and service_user in state.creators:
+        return category_from_state(state, service_user=service_user)
+    room_record = room_from_state(state, service_user=service_user)
+    if not state.is_space and room_record.settings.category_id:
+        return room_record
+    return None
+
+
+def snapshot_of(record: Room | Category | None) -> dict[str, Any] | None:
+    if isinstance(record, Room):
+        return room_snapshot(record)
+    if isinstance(record, Category):
+        return category_snapshot(record)
+    return None
+
+
+def held(target_id: str) -> Room | Category | None:
+    """What the index holds for this ID."""
     row = IndexedRoom.objects.filter(room_id=target_id).first()
     if row is not None:
-        return "room", _room_record(row, row.people.all())
+        return _room_record(row, row.people.all())
     crow = IndexedCategory.objects.filter(category_id=target_id).first()
     if crow is not None:
-        return "category", _category_record(crow, crow.people.all())
-    return "", None
+        return _category_record(crow, crow.people.all())
+    return None
+
+
+def describe(
+    target_id: str, before: Room | Category | None, after: Room | Category | None
+) -> Change:
+    """What changed from one record of a room or category to another."""
+    shown = after or before
+    return Change(
+        target_id,
+        "category" if isinstance(shown, Category) else "room",
+        shown.name if shown is not None else target_id,
+        shown.settings.category_id if isinstance(shown, Room) else target_id if shown else "",
+        snapshot_of(before),
+        snapshot_of(after),
+    )
 
 
 def apply_state(state: RoomState, *, service_user: str) -> Change:
     """Put one room's or space's current state into the index, and say what changed.
 
-    A space the service account created is a category; a room whose canonical parent is
-    a category is a portal room. Anything else is not the portal's: if the index held it,
-    it is dropped and listed as a difference (a room whose category link was broken).
+    Anything that is not the portal's is not indexed: if the index held it, it is dropped
+    and listed as a difference (a room whose category link was broken).
     """
-    held_kind, held = _held(state.room_id)
-    if state.is_space and service_user in state.creators:
-        category_record = category_from_state(state, service_user=service_user)
-        put_category(category_record)
-        return Change(
-            state.room_id,
-            "category",
-            category_record.name,
-            state.room_id,
-            category_snapshot(held) if isinstance(held, Category) else None,
-            category_snapshot(category_record),
-        )
-    room_record = room_from_state(state, service_user=service_user)
-    if not state.is_space and room_record.settings.category_id:
-        put_room(room_record)
-        return Change(
-            state.room_id,
-            "room",
-            room_record.name,
-            room_record.settings.category_id,
-            room_snapshot(held) if isinstance(held, Room) else None,
-            room_snapshot(room_record),
-        )
-    drop(state.room_id)
-    if held is not None:
-        note_difference(
-            state.room_id,
-            "not readable",
-            f"The {held_kind} “{held.name}” is no longer one the portal can read "
-            "(its category link is gone, or it is no longer a portal space).",
-        )
-    return Change(
-        state.room_id,
-        held_kind or "room",
-        held.name if held else room_record.name,
-        held.settings.category_id if isinstance(held, Room) else "",
-        (room_snapshot(held) if isinstance(held, Room) else category_snapshot(held))
-        if held is not None
-        else None,
-        None,
-    )
+    before = held(state.room_id)
+    after = project(state, service_user=service_user)
+    if isinstance(after, Category):
+        put_category(after)
+    elif isinstance(after, Room):
+        put_room(after)
+    else:
+        drop(state.room_id)
+        if before is not None:
+            note_difference(
+                state.room_id,
+                "not readable",
+                f"“{before.name}” is no longer one the portal can read "
+                "(its category link is gone, or it is no longer a portal space).",
+            )
+    return describe(state.room_id, before, after)
 
 
 def refresh(server: MatrixChatBackend, target_id: str) -> Change:
@@ -381,18 +390,9 @@ def refresh(server: MatrixChatBackend, target_id: str) -> Change:
     try:
         state = server.read_state(target_id)
     except ChatNotFound:
-        held_kind, held = _held(target_id)
+        before = held(target_id)
         drop(target_id)
-        return Change(
-            target_id,
-            held_kind or "room",
-            held.name if held else target_id,
-            held.settings.category_id if isinstance(held, Room) else "",
-            (room_snapshot(held) if isinstance(held, Room) else category_snapshot(held))
-            if held is not None
-            else None,
-            None,
-        )
+        return describe(target_id, before, None)
     return apply_state(state, service_user=server.service_user)
 
 

@@ -43,6 +43,27 @@ class ChatUser:
     def knock(self, room_id: str) -> httpx.Response:
         return self.http.post(f"{CLIENT}/knock/{_q(room_id)}", json={})
 
+    def put_state(
+        self, room_id: str, event_type: str, content: dict, state_key: str = ""
+    ) -> httpx.Response:
+        """Change room state as a chat client (Element) would."""
+        return self.http.put(
+            f"{CLIENT}/rooms/{_q(room_id)}/state/{_q(event_type)}/{_q(state_key)}", json=content
+        )
+
+    def state(self, room_id: str, event_type: str, state_key: str = "") -> dict:
+        response = self.http.get(
+            f"{CLIENT}/rooms/{_q(room_id)}/state/{_q(event_type)}/{_q(state_key)}"
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def invite(self, room_id: str, user_id: str) -> httpx.Response:
+        return self.http.post(f"{CLIENT}/rooms/{_q(room_id)}/invite", json={"user_id": user_id})
+
+    def kick(self, room_id: str, user_id: str) -> httpx.Response:
+        return self.http.post(f"{CLIENT}/rooms/{_q(room_id)}/kick", json={"user_id": user_id})
+
     def send(self, room_id: str, text: str) -> httpx.Response:
         return self.http.put(
             f"{CLIENT}/rooms/{_q(room_id)}/send/m.room.message/{uuid.uuid4().hex}",

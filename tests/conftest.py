@@ -169,6 +169,16 @@ def scratch_portal(tmp_path: Path) -> Iterator[dict[str, str]]:
             server.close()
 
 
+@pytest.fixture
+def portal_on_chat(scratch_portal: dict[str, str], synapse: Connection) -> dict[str, str]:
+    """A separate portal process's environment, on the test Synapse."""
+    return scratch_portal | {
+        "CHAT_SERVER_URL": synapse.url,
+        "CHAT_SERVER_NAME": synapse.server_name,
+        "CHAT_SERVICE_TOKEN": synapse.token,
+    }
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 

@@ -9,9 +9,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
-from rooms.backend.embedded import Connection
 from rooms.backend.records import Privacy, RoomSettings
 from tests.conftest import ROOT, unique
 
@@ -53,16 +50,6 @@ for round_ in range(pairs):
     outcomes.append(sorted(results))
 print(json.dumps(outcomes))
 """
-
-
-@pytest.fixture
-def portal_on_chat(scratch_portal: dict[str, str], synapse: Connection) -> dict[str, str]:
-    """A separate portal process's environment, on the test Synapse."""
-    return scratch_portal | {
-        "CHAT_SERVER_URL": synapse.url,
-        "CHAT_SERVER_NAME": synapse.server_name,
-        "CHAT_SERVICE_TOKEN": synapse.token,
-    }
 
 
 def race(script: str, *args: str, env: dict[str, str]) -> list[list[str]]:

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -9,15 +12,32 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from portal.secrets import tighten
+from rooms import sync
+from rooms.backend import server_client
 from rooms.backend.embedded import EmbeddedSynapse
 from rooms.demo import seed_demo
 from rooms.index import chat_backend
 
 
+@contextlib.contextmanager
+def sync_worker() -> Iterator[None]:
+    """The index's sync worker, in its own process, for as long as the portal runs."""
+    worker = subprocess.Popen([sys.executable, "manage.py", "index_sync"], cwd=settings.BASE_DIR)
+    try:
+        yield
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
 class Command(BaseCommand):
     help = (
-        "Serve the portal: start the embedded chat server (unless CHAT_SERVER_URL names one), "
-        "seed the demo data, print the demo logins and run the web server."
+        "Serve the portal: start the embedded chat server (unless CHAT_SERVER_URL names one) "
+        "and the room index's sync worker, seed the demo data, print the demo logins and "
+        "run the web server."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,6 +65,10 @@ class Command(BaseCommand):
                 seed = True
             else:
                 self.stdout.write(f"Using the chat server at {settings.CHAT_SERVER_URL}")
+            # The index first: seeding reads it to never make twice what exists.
+            self.stdout.write("Bringing the room index up to date...")
+            sync.sync_once(server_client(), timeout_ms=0)
+            stack.enter_context(sync_worker())
             if seed:
                 self.stdout.write("Seeding demo data...")
                 logins = seed_demo(chat_backend())

@@ -1,0 +1,386 @@
+"""The sync worker: follows the homeserver's event stream and keeps the index true.
+
+It long-polls the client-server `/sync` as the service account, filtered to the state
+events the portal maps. The service account is in every category and room the portal
+made, and in nothing else, so the stream carries the portal's rooms and never the rest
+of the server (direct messages, other people's rooms). An application service would see
+every event on the server and need a registration file on the homeserver; `/sync` works
+against any homeserver the portal's token reaches.
+
+For each room the stream says changed, the worker reads the room's whole state once and
+puts it into the index (`rooms.index.refresh`), under the room's writer lock, so it never
+interleaves with a change the portal is making. What changed and was done by someone other
+than the service account (a chat client, another admin tool) is written to the audit log
+as a chat-server change, in the same transaction as the index update. The stream
+position is stored after each batch: a worker killed at any moment resumes where it
+stopped, re-reading a batch at most once, which changes nothing the second time.
+
+One worker leads: it holds a lease in the database and renews it on every poll. Others
+wait, and take over when the lease lapses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.audit import audit_record
+from rooms import index
+from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
+from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.locks import one_writer
+from rooms.models import IndexDifference, IndexedCategory, IndexedRoom, IndexStream, RoomName
+
+log = logging.getLogger(__name__)
+
+STREAM = "sync"
+POLL_SECONDS = 3
+LEASE_SECONDS = 8
+MAX_BACKOFF_SECONDS = 30
+# The state the portal maps (rooms.backend.matrix.state); nothing else is asked for.
+STATE_TYPES = [
+    "m.room.create",
+    "m.room.name",
+    "m.room.topic",
+    "m.room.join_rules",
+    "m.room.power_levels",
+    "m.room.member",
+    "m.space.child",
+    "m.space.parent",
+    "m.room.tombstone",
+    "org.roomportal.room",
+    "org.roomportal.category",
+]
+NOTHING = {"not_types": ["*"]}
+FILTER = json.dumps(
+    {
+        "presence": NOTHING,
+        "account_data": NOTHING,
+        "room": {
+            "timeline": {"types": STATE_TYPES, "limit": 100},
+            "state": {"types": STATE_TYPES, "lazy_load_members": False},
+            "ephemeral": NOTHING,
+            "account_data": NOTHING,
+            "include_leave": True,
+        },
+    },
+    separators=(",", ":"),
+)
+# Only the position: no room at all.
+POSITION_ONLY = json.dumps(
+    {"presence": NOTHING, "account_data": NOTHING, "room": {"rooms": []}}, separators=(",", ":")
+)
+
+
+@dataclass
+class BatchResult:
+    """What one pass over the stream did."""
+
+    rooms: int = 0
+    changes: list[index.Change] = field(default_factory=list)
+
+
+def changed_rooms(body: dict[str, Any], *, service_user: str) -> dict[str, set[str]]:
+    """The rooms a /sync answer says changed, each with who (other than the service
+    account) sent the state events that changed it."""
+    found: dict[str, set[str]] = {}
+    rooms = _mapping(body.get("rooms"))
+    for section in ("join", "leave"):
+        for room_id, room in _mapping(rooms.get(section)).items():
+            if not isinstance(room, dict):
+                continue
+            events = [
+                *_events(room.get("state")),
+                *_events(room.get("timeline")),
+            ]
+            if not events and section == "join":
+                continue
+            found.setdefault(room_id, set()).update(
+                str(e.get("sender", ""))
+                for e in events
+                if "state_key" in e and e.get("sender") not in ("", None, service_user)
+            )
+    return found
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _events(part: Any) -> list[dict[str, Any]]:
+    events = part.get("events") if isinstance(part, dict) else None
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+
+def apply_changes(
+    server: MatrixChatBackend, rooms: dict[str, set[str]], *, next_batch: str
+) -> BatchResult:
+    """Index each changed room and audit what others changed; then store the position."""
+    result = BatchResult(rooms=len(rooms))
+    for room_id, senders in sorted(rooms.items()):
+        with one_writer(room_id):
+            change = index.refresh(server, room_id)
+            if change.changed and senders:
+                audit_external(change, senders)
+        result.changes.append(change)
+    IndexStream.objects.update_or_create(
+        key=STREAM, defaults={"next_batch": next_batch, "synced_at": timezone.now()}
+    )
+    return result
+
+
+def audit_external(change: index.Change, senders: Iterable[str]) -> None:
+    """A change someone made on the chat server, outside the portal, in the audit log."""
+    verb = "appeared" if change.before is None else "gone" if change.after is None else "changed"
+    changed = change.changed
+    audit_record(
+        action=f"chat.{change.kind}.{verb}",
+        chat_actor=", ".join(sorted(senders)),
+        target_kind=change.kind,
+        target_id=change.target_id,
+        target_label=change.label,
+        category_id=change.category_id,
+        before={key: old for key, (old, _) in changed.items()} if change.before else None,
+        after={"source": "chat server"}
+        | ({key: new for key, (_, new) in changed.items()} if change.after else {}),
+    )
+
+
+def rebuild(
+    server: MatrixChatBackend, *, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Read every room and space the service account is in, and make the index exactly
+    that: what the server no longer has is dropped. Returns how many were read."""
+    ids = server.joined_room_ids()
+    for done, target_id in enumerate(ids, 1):
+        with one_writer(target_id):
+            try:
+                index.apply_state(server.read_state(target_id), service_user=server.service_user)
+            except ChatNotFound:
+                index.drop(target_id)
+        if progress:
+            progress(done, len(ids))
+    present = set(ids)
+    for gone in set(IndexedRoom.objects.values_list("room_id", flat=True)) - present:
+        index.drop(gone)
+    for gone in set(IndexedCategory.objects.values_list("category_id", flat=True)) - present:
+        index.drop(gone)
+    IndexStream.objects.update_or_create(key=STREAM, defaults={"rebuilt_at": timezone.now()})
+    return len(ids)
+
+
+def position(server: MatrixChatBackend) -> str:
+    """The stream's current position, without any room in it."""
+    body = server.sync(since="", timeout_ms=0, filter_json=POSITION_ONLY)
+    return str(body.get("next_batch", ""))
+
+
+def resync(server: MatrixChatBackend, *, reason: str) -> str:
+    """Start over: take the position first, then rebuild, so nothing made meanwhile is
+    missed (what the rebuild already has is applied again, changing nothing)."""
+    log.warning("Rebuilding the room index from the chat server: %s", reason)
+    since = position(server)
+    count = rebuild(server)
+    IndexStream.objects.update_or_create(
+        key=STREAM, defaults={"next_batch": since, "synced_at": timezone.now()}
+    )
+    audit_record(
+        action="index.resynced",
+        target_kind="index",
+        target_label="Room index",
+        after={"reason": reason, "read": count},
+    )
+    return since
+
+
+def sync_once(server: MatrixChatBackend, *, timeout_ms: int = POLL_SECONDS * 1000) -> BatchResult:
+    """One long-poll from the stored position (a full resync when there is none, or the
+    server no longer knows it), applied to the index."""
+    stream = IndexStream.objects.filter(key=STREAM).first()
+    since = stream.next_batch if stream else ""
+    if not since:
+        since = resync(server, reason="the index had no stream position")
+    try:
+        body = server.sync(since=since, timeout_ms=timeout_ms, filter_json=FILTER)
+    except (ChatInvalid, ChatNotFound) as exc:
+        # The server does not know the position any more (a stream gap).
+        resync(server, reason=f"the chat server no longer knows the stream position ({exc})")
+        return BatchResult()
+    next_batch = str(body.get("next_batch") or since)
+    rooms = changed_rooms(body, service_user=server.service_user)
+    return apply_changes(server, rooms, next_batch=next_batch)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def take_lead(name: str, *, lease: float = LEASE_SECONDS) -> bool:
+    """Hold (or renew) the lead for `lease` seconds, unless another worker holds it."""
+    now = timezone.now()
+    with transaction.atomic():
+        IndexStream.objects.get_or_create(key=STREAM)
+        stream = IndexStream.objects.select_for_update().get(key=STREAM)
+        if stream.leader not in ("", name) and stream.lease_until and stream.lease_until > now:
+            return False
+        stream.leader = name
+        stream.lease_until = now + timedelta(seconds=lease)
+        stream.save(update_fields=["leader", "lease_until"])
+        return True
+
+
+def let_go(name: str) -> None:
+    IndexStream.objects.filter(key=STREAM, leader=name).update(leader="", lease_until=None)
+
+
+def index_age() -> timedelta | None:
+    """How long ago the worker last heard from the chat server (None: never)."""
+    stream = IndexStream.objects.filter(key=STREAM).only("synced_at").first()
+    if stream is None or stream.synced_at is None:
+        return None
+    return timezone.now() - stream.synced_at
+
+
+def run(
+    server_factory: Callable[[], MatrixChatBackend],
+    *,
+    should_stop: Callable[[], bool],
+    name: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Follow the stream until told to stop: lead or wait, back off while the server is
+    away, and let go of the lead on the way out."""
+    name = name or worker_name()
+    backoff = 1.0
+    leading = False
+    try:
+        while not should_stop():
+            if not take_lead(name):
+                if leading:
+                    log.warning("Another sync worker took the lead; waiting.")
+                leading = False
+                sleep(POLL_SECONDS)
+                continue
+            if not leading:
+                log.info("Sync worker %s leads.", name)
+            leading = True
+            try:
+                result = sync_once(server_factory())
+            except ChatBackendError as exc:
+                log.warning("The chat server is away (%s); trying again in %.0f s.", exc, backoff)
+                sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            backoff = 1.0
+            if result.rooms:
+                log.info("Indexed %d changed room(s).", result.rooms)
+    finally:
+        let_go(name)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the index and the chat server disagree."""
+
+    target_id: str
+    kind: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.target_id}  {self.kind}: {self.detail}"
+
+
+def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Difference]:
+    """Compare the index with the server, room by room, and list every difference; with
+    `fix`, make the index what the server has. Rooms the portal cannot read (a broken
+    category link, a name held twice, a creation that never finished) are listed."""
+    found: list[Difference] = []
+    on_server = server.joined_room_ids()
+    records: dict[str, index.Room | index.Category] = {}
+    for target_id in on_server:
+        try:
+            state = server.read_state(target_id)
+        except ChatNotFound:
+            continue
+        record = index.project(state, service_user=server.service_user)
+        ours = index.held(target_id)
+        if record is None and ours is None:
+            continue
+        if record is not None:
+            records[target_id] = record
+        change = index.describe(target_id, ours, record)
+        if change.changed:
+            what = (
+                "missing from the index"
+                if change.before is None
+                else "not the portal's any more"
+                if change.after is None
+                else "differs in " + ", ".join(change.changed)
+            )
+            found.append(Difference(target_id, "differs", f"“{change.label}” {what}"))
+            if fix:
+                with one_writer(target_id):
+                    index.apply_state(state, service_user=server.service_user)
+    present = set(on_server)
+    for row in IndexedRoom.objects.exclude(room_id__in=present).only("room_id", "name"):
+        found.append(Difference(row.room_id, "gone", f"“{row.name}” is no longer on the server"))
+        if fix:
+            index.drop(row.room_id)
+    for crow in IndexedCategory.objects.exclude(category_id__in=present).only(
+        "category_id", "name"
+    ):
+        found.append(
+            Difference(crow.category_id, "gone", f"“{crow.name}” is no longer on the server")
+        )
+        if fix:
+            index.drop(crow.category_id)
+    found += _broken_links(records)
+    found += [
+        Difference(d.target_id, d.kind, d.detail)
+        for d in IndexDifference.objects.order_by("target_id", "kind")
+    ]
+    stale = timezone.now() - timedelta(minutes=10)
+    found += [
+        Difference(
+            claim.name_key, "half-made", "a room of this name was being created and never finished"
+        )
+        for claim in RoomName.objects.filter(room_id="", claimed_at__lt=stale)
+    ]
+    return found
+
+
+def _broken_links(records: dict[str, index.Room | index.Category]) -> list[Difference]:
+    """Rooms and categories whose links do not meet: a room whose category does not list
+    it, a category listing a room that is not one of its portal rooms."""
+    found = []
+    for record in records.values():
+        if isinstance(record, index.Room):
+            parent = records.get(record.settings.category_id)
+            if not isinstance(parent, index.Category) or record.id not in parent.room_ids:
+                found.append(
+                    Difference(
+                        record.id, "broken link", f"“{record.name}” is not listed by its category"
+                    )
+                )
+        else:
+            for child in record.room_ids:
+                room = records.get(child)
+                if not isinstance(room, index.Room) or room.settings.category_id != record.id:
+                    found.append(
+                        Difference(
+                            child,
+                            "broken link",
+                            f"listed by the category “{record.name}” but not one of its rooms",
+                        )
+                    )
+    return found

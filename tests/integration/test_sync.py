@@ -1,0 +1,215 @@
+"""The sync worker against the real Synapse: changes made by real Matrix users through the
+client API reach the index and the audit log; a killed worker resumes without loss or
+doubles; reconcile finds what was planted on the server behind the index's back."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from portal.models import AuditEntry
+from rooms import index, sync
+from rooms.backend.errors import ChatNotFound
+from rooms.backend.records import Privacy, RoomSettings
+from rooms.models import IndexDifference, IndexStream
+from tests.conftest import ROOT, unique
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def following(chat):
+    """The index follows the stream from now on (no full rebuild of the session's rooms)."""
+    IndexStream.objects.update_or_create(
+        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+    )
+    return chat
+
+
+def caught_up(chat) -> None:
+    """Apply the stream until a short wait brings nothing more (as the worker would)."""
+    while sync.sync_once(chat, timeout_ms=300).rooms:
+        pass
+
+
+def test_changes_made_in_a_chat_client_reach_the_index_and_the_audit_log(
+    following, make_room, category_world, creator
+):
+    room = make_room()
+    manager = category_world["creator"]  # the room's Manager, in their chat client
+    member = category_world["member"]
+    assert manager.join(room.id).is_success  # invited when the room was made
+    caught_up(following)
+    assert manager.put_state(room.id, "m.room.name", {"name": "Renamed in Element"}).is_success
+    assert manager.put_state(room.id, "m.room.topic", {"topic": "Set in Element"}).is_success
+    assert manager.invite(room.id, member.user_id).is_success
+    caught_up(following)
+
+    indexed = index.room(room.id)
+    assert indexed.name == "Renamed in Element"
+    assert indexed.settings.description == "Set in Element"
+    assert member.user_id in indexed.members
+    assert index.name_taken("renamed in element")
+    assert not index.name_taken(room.name)  # the old name is free again
+    entries = AuditEntry.objects.filter(action="chat.room.changed", target_id=room.id)
+    assert entries.count() == 1  # one entry per room per batch, with everything changed
+    entry = entries.get()
+    assert entry.actor_chat_id == manager.user_id
+    assert entry.actor is None
+    assert entry.before["name"] == room.name
+    assert entry.after["name"] == "Renamed in Element"
+    assert entry.after["source"] == "chat server"
+    assert member.user_id in entry.after["members"]
+
+
+def test_kicks_power_levels_and_join_rules_reach_the_index(following, make_room, category_world):
+    room = make_room()
+    manager, member = category_world["creator"], category_world["member"]
+    assert manager.join(room.id).is_success
+    assert manager.invite(room.id, member.user_id).is_success
+    caught_up(following)
+    assert member.user_id in index.room(room.id).members
+
+    assert manager.kick(room.id, member.user_id).is_success
+    levels = manager.state(room.id, "m.room.power_levels")
+    levels["users"][member.user_id] = 100
+    assert manager.put_state(room.id, "m.room.power_levels", levels).is_success
+    assert manager.put_state(room.id, "m.room.join_rules", {"join_rule": "invite"}).is_success
+    caught_up(following)
+
+    indexed = index.room(room.id)
+    assert member.user_id not in indexed.members
+    assert member.user_id in indexed.managers
+    assert indexed.settings.privacy is Privacy.SECRET
+    changed = AuditEntry.objects.filter(action="chat.room.changed", target_id=room.id)
+    assert {key for entry in changed for key in entry.after} >= {
+        "members",
+        "managers",
+        "privacy",
+    }
+
+
+def test_the_portals_own_changes_are_not_audited_twice(following, make_room):
+    room = make_room()  # audited as room.create by the portal, indexed at once
+    caught_up(following)
+    assert not AuditEntry.objects.filter(action__startswith="chat.", target_id=room.id).exists()
+
+
+def test_a_room_reshaped_outside_the_portal_is_a_difference_not_a_crash(
+    following, make_room, category_world
+):
+    room = make_room()
+    category = category_world["category"]
+    # Someone unlinks the room from its category with an admin tool.
+    following._put_state(room.id, "m.space.parent", {}, category.id)
+    caught_up(following)
+    with pytest.raises(ChatNotFound):
+        index.room(room.id)
+    difference = IndexDifference.objects.get(target_id=room.id)
+    assert difference.kind == "not readable"
+    assert any(d.target_id == room.id for d in sync.reconcile(following))
+
+
+def test_a_stream_position_the_server_does_not_know_means_a_full_resync(following, make_room):
+    room = make_room()
+    index.drop(room.id)  # the index lost it
+    IndexStream.objects.filter(key=sync.STREAM).update(next_batch="not-a-position")
+    caught_up(following)
+    assert index.room(room.id).name == room.name
+    assert AuditEntry.objects.filter(action="index.resynced").exists()
+
+
+def test_reconcile_finds_a_divergence_planted_on_the_server_and_fixes_it(chat, make_room):
+    room = make_room()
+    # Changed on the server behind the index's back (no sync worker running).
+    chat._put_state(room.id, "m.room.topic", {"topic": "Planted"})
+    found = [d for d in sync.reconcile(chat) if d.target_id == room.id]
+    assert [d.kind for d in found] == ["differs"]
+    assert "description" in found[0].detail
+    assert index.room(room.id).settings.description != "Planted"
+
+    sync.reconcile(chat, fix=True)
+    assert index.room(room.id).settings.description == "Planted"
+    assert not [d for d in sync.reconcile(chat) if d.target_id == room.id]
+
+
+def test_one_worker_leads_and_another_takes_over_when_its_lease_lapses():
+    assert sync.take_lead("a", lease=60)
+    assert not sync.take_lead("b", lease=60)
+    assert sync.take_lead("a", lease=0)  # renewed, and lapsing at once
+    assert sync.take_lead("b", lease=60)
+    sync.let_go("b")
+    assert sync.take_lead("a", lease=60)
+
+
+WORKER_READY = "Sync worker started"
+
+
+def test_a_killed_worker_resumes_without_loss_or_doubles(chat, category_world, portal_on_chat):
+    """Changes made while the worker runs, while it is dead (killed with SIGKILL mid-way)
+    and after it restarts all reach its index, each audited exactly once."""
+    manager = category_world["creator"]
+    category = category_world["category"]
+    room = chat.create_room(
+        RoomSettings(unique("Followed "), "", category.id, Privacy.CLOSED),
+        managers=[manager.user_id],
+        members=[manager.user_id],
+    )
+
+    def manage(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=portal_on_chat,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "index_sync"],
+            cwd=ROOT,
+            env=portal_on_chat,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    assert manager.join(room.id).is_success
+    assert manage("index_rebuild").returncode == 0
+    worker = start()
+    topics = [f"Topic {n}" for n in range(8)]  # within a chat user's burst of messages
+    for n, topic in enumerate(topics):
+        assert manager.put_state(room.id, "m.room.topic", {"topic": topic}).is_success
+        if n == 3:
+            time.sleep(0.5)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=30)
+        if n == 5:
+            worker = start()
+    time.sleep(1)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0, worker.stdout.read() if worker.stdout else ""
+    assert manage("index_sync", "--once").returncode == 0  # whatever is left in the stream
+    shown = manage("shell", "-c", SHOW % room.id)
+    assert shown.returncode == 0, shown.stderr
+    description, audited = shown.stdout.strip().splitlines()[-2:]
+    assert description == topics[-1]
+    # Every audited change is a real one: no topic recorded twice in a row.
+    seen = audited.split("|")
+    assert seen[-1] == topics[-1]
+    assert len(seen) == len(set(seen))
+
+
+SHOW = """
+from portal.models import AuditEntry
+from rooms import index
+print(index.room(%r).settings.description)
+print("|".join(e.after["description"] for e in AuditEntry.objects.filter(
+    action="chat.room.changed").order_by("id")))
+"""
