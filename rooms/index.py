@@ -219,6 +219,26 @@ def put_room(record: Room) -> None:
             )
 
 
+def add_people(room_id: str, role: Role, user_ids: Iterable[str]) -> None:
+    """Record people the server confirmed in a role. A Manager is never made a Presenter
+    (a Manager already posts wherever a Presenter may); a Presenter made Manager is one."""
+    people = set(user_ids)
+    with transaction.atomic():
+        row = IndexedRoom.objects.filter(room_id=room_id).first()
+        if row is None or not people:
+            return
+        if role is Role.PRESENTER:
+            people -= set(
+                row.people.filter(role=RoomPerson.Role.MANAGER).values_list("user_id", flat=True)
+            )
+        if role is Role.MANAGER:
+            row.people.filter(user_id__in=people, role=RoomPerson.Role.PRESENTER).delete()
+        present = set(row.people.filter(role=str(role)).values_list("user_id", flat=True))
+        RoomPerson.objects.bulk_create(
+            [RoomPerson(room=row, user_id=u, role=str(role)) for u in sorted(people - present)]
+        )
+
+
 def link_room(category_id: str, room_id: str, *, linked: bool) -> None:
     """Add a room to (or take it from) a category's child links, as the server now has."""
     with transaction.atomic():
@@ -512,7 +532,12 @@ class IndexedChatBackend:
     def create_room(
         self, settings: RoomSettings, *, managers: Iterable[str] = (), members: Iterable[str] = ()
     ) -> Room:
-        made = self.server.create_room(settings, managers=managers, members=members)
+        made = self.server.create_room(
+            settings,
+            managers=managers,
+            members=members,
+            category=self.get_category(settings.category_id),
+        )
         put_room(made)
         link_room(made.settings.category_id, made.id, linked=True)
         return made
@@ -520,7 +545,7 @@ class IndexedChatBackend:
     def update_room(self, room_id: str, settings: RoomSettings) -> Room:
         before = self.get_room(room_id)
         try:
-            changed = self.server.update_room(room_id, settings)
+            changed = self.server.update_room(room_id, settings, current=before)
         except ChatBackendError:
             self._refresh_quietly(room_id)
             raise
@@ -554,10 +579,27 @@ class IndexedChatBackend:
         *,
         on_added: Callable[[str], None] | None = None,
     ) -> None:
+        """Members are invited or joined as the room's invitations say (read from the
+        index); what the server confirmed is written into the index as it is confirmed."""
         people = list(user_ids)
-        self._then_refresh(
-            room_id, lambda: self.server.add_to_role(room_id, role, people, on_added=on_added)
+        held = self.get_room(room_id)
+        invite = (
+            held.settings.invitations is Invitations.INHERIT
+            and self.get_category(held.settings.category_id).invitations_allowed
         )
+        done: list[str] = []
+
+        def confirmed(user_id: str) -> None:
+            done.append(user_id)
+            if on_added:
+                on_added(user_id)
+
+        try:
+            self.server.add_to_role(room_id, role, people, on_added=confirmed, invite=invite)
+        except ChatBackendError:
+            self._refresh_quietly(room_id)
+            raise
+        add_people(room_id, role, done)
 
     def remove_from_role(self, room_id: str, role: Role, user_ids: Iterable[str]) -> None:
         people = list(user_ids)

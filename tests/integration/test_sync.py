@@ -183,18 +183,21 @@ def test_a_killed_worker_resumes_without_loss_or_doubles(chat, category_world, p
     assert manager.join(room.id).is_success
     assert manage("index_rebuild").returncode == 0
     worker = start()
-    topics = [f"Topic {n}" for n in range(8)]  # within a chat user's burst of messages
-    for n, topic in enumerate(topics):
-        assert manager.put_state(room.id, "m.room.topic", {"topic": topic}).is_success
-        if n == 3:
-            time.sleep(0.5)
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(timeout=30)
-        if n == 5:
-            worker = start()
-    time.sleep(1)
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=30) == 0, worker.stdout.read() if worker.stdout else ""
+    try:
+        topics = [f"Topic {n}" for n in range(8)]  # within a chat user's burst of messages
+        for n, topic in enumerate(topics):
+            assert manager.put_state(room.id, "m.room.topic", {"topic": topic}).is_success
+            if n == 3:
+                time.sleep(0.5)
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(timeout=30)
+            if n == 5:
+                worker = start()
+        time.sleep(1)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0, worker.stdout.read() if worker.stdout else ""
+    finally:
+        worker.kill()
     assert manage("index_sync", "--once").returncode == 0  # whatever is left in the stream
     shown = manage("shell", "-c", SHOW % room.id)
     assert shown.returncode == 0, shown.stderr

@@ -25,7 +25,7 @@ from rooms.backend.matrix.state import (
     room_power_levels,
 )
 from rooms.backend.matrix.transport import segment
-from rooms.backend.records import Role, Room, RoomSettings
+from rooms.backend.records import Category, Role, Room, RoomSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,11 @@ class RoomOperations(CategoryOperations):
         *,
         managers: Iterable[str] = (),
         members: Iterable[str] = (),
+        category: Category | None = None,
     ) -> Room:
-        """Create a room in its category with its settings, Managers and Members."""
-        category = self.get_category(settings.category_id)
+        """Create a room in its category with its settings, Managers and Members (the
+        category as the caller already read it, or read now)."""
+        category = category or self.get_category(settings.category_id)
         body = self.http.request(
             "POST",
             f"{CLIENT}/createRoom",
@@ -137,10 +139,17 @@ class RoomOperations(CategoryOperations):
         except ChatNotFound:
             return None  # listed in a category, but deleted or not a portal room
 
-    def update_room(self, room_id: str, settings: RoomSettings) -> Room:
-        """Change a room's name, description, privacy, auditorium, invitations or category."""
-        state = self._state(room_id)
-        current = room_from_state(state, service_user=self.service_user)
+    def update_room(
+        self, room_id: str, settings: RoomSettings, *, current: Room | None = None
+    ) -> Room:
+        """Change a room's name, description, privacy, auditorium, invitations or category.
+
+        `current` is the room as the caller read it; the server's state is read only when
+        the power levels change (the auditorium), which are put with their whole content.
+        """
+        if current is None or settings.auditorium != current.settings.auditorium:
+            state = self._state(room_id)
+            current = room_from_state(state, service_user=self.service_user)
         old = current.settings
         if settings.category_id != old.category_id:
             self.get_category(settings.category_id)
@@ -199,23 +208,26 @@ class RoomOperations(CategoryOperations):
         user_ids: Iterable[str],
         *,
         on_added: Callable[[str], None] | None = None,
+        invite: bool | None = None,
     ) -> None:
         """Give people a role in a room; `on_added` hears of each person as it is done.
+        `invite` says whether new Members are invited (read from the room when not given).
 
         Members are added one call each, so a failure part-way leaves the ones already
         reported done and the rest not; Managers and Presenters are set in one call.
         """
         user_ids = list(user_ids)
         report = on_added or (lambda user_id: None)
-        state = self._state(room_id)
         if role is Role.MEMBER:
-            room = room_from_state(state, service_user=self.service_user)
-            category = self.get_category(room.settings.category_id)
-            invite = self._invites(room.settings.invitations, category)
+            if invite is None:
+                room = self.get_room(room_id)
+                category = self.get_category(room.settings.category_id)
+                invite = self._invites(room.settings.invitations, category)
             for user_id in user_ids:
                 self._add_member(room_id, user_id, invite=invite)
                 report(user_id)
             return
+        state = self._state(room_id)
         level = MANAGER_LEVEL if role is Role.MANAGER else PRESENTER_LEVEL
         current = state.user_levels()
         # Never lower anyone: a Manager already posts wherever a Presenter may.
