@@ -20,9 +20,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import User
 from portal.audit import audit_record
 from portal.models import AuditEntry, Outcome
+from rooms.backend.embedded import Connection
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.models import BulkRun, RoomRequest
+from tests.arranging import ArrangingChat
 from tests.conftest import PASSWORD, unique
 from tests.factories import AdministratorFactory, AuditorFactory
 
@@ -211,17 +213,27 @@ def make_world(chat: MatrixChatBackend) -> World:
 
 
 @pytest.fixture(scope="module")
-def shared_world(chat: MatrixChatBackend) -> World:
-    """For refusals and reads, which change nothing."""
-    return make_world(chat)
+def shared_world(synapse: Connection) -> World:
+    """For refusals and reads, which change nothing (made once, on the server only)."""
+    client = synapse.client()
+    try:
+        return make_world(client)
+    finally:
+        client.close()
 
 
 @pytest.fixture
-def world(request: pytest.FixtureRequest, chat: MatrixChatBackend, shared_world: World) -> World:
-    """A world of its own for a write that is allowed: it may really change something."""
+def world(
+    request: pytest.FixtureRequest, db: None, chat: ArrangingChat, shared_world: World
+) -> World:
+    """A world of its own for a write that is allowed: it may really change something.
+    The shared one is indexed in each test's database, as the sync worker would."""
     name, method, role = request.node.callspec.params.values()
     allowed_write = method == "POST" and not refused(role, MATRIX[(name, method)][role])
-    return make_world(chat) if allowed_write else shared_world
+    if allowed_write:
+        return make_world(chat)
+    chat.reindex(shared_world.category_id, shared_world.room_id)
+    return shared_world
 
 
 @pytest.fixture
