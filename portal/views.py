@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from rooms.selectors import chat_server_reachable
+from rooms.sync import STALE_AFTER, index_age
 
 
 @require_GET
@@ -24,8 +25,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
-    """For load balancers and monitoring: 200 when the database and chat server answer."""
-    checks = {"database": "ok", "chat_server": "ok"}
+    """For load balancers and monitoring: 200 when the database and chat server answer and
+    the room index is not stale (its sync worker heard from the server in the last minute,
+    or has not started yet)."""
+    checks = {"database": "ok", "chat_server": "ok", "index": "ok"}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -33,6 +36,9 @@ def health(request: HttpRequest) -> JsonResponse:
         checks["database"] = "unavailable"
     if not chat_server_reachable():
         checks["chat_server"] = "unavailable"
+    age = index_age() if checks["database"] == "ok" else None
+    if age is not None and age >= STALE_AFTER:
+        checks["index"] = "stale"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503

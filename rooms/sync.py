@@ -47,6 +47,8 @@ STREAM = "sync"
 POLL_SECONDS = 3
 LEASE_SECONDS = 8
 MAX_BACKOFF_SECONDS = 30
+# Past this, pages say the index may be out of date, and the health check says stale.
+STALE_AFTER = timedelta(seconds=60)
 # The state the portal maps (rooms.backend.matrix.state); nothing else is asked for.
 STATE_TYPES = [
     "m.room.create",

@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 
 from portal.models import AuditEntry
 from rooms import index, sync
@@ -216,3 +219,21 @@ print(index.room(%r).settings.description)
 print("|".join(e.after["description"] for e in AuditEntry.objects.filter(
     action="chat.room.changed").order_by("id")))
 """
+
+
+def test_with_the_worker_silent_pages_say_how_old_the_index_is(client, make_room, creator):
+    room = make_room()
+    client.force_login(creator)
+    IndexStream.objects.update_or_create(
+        key=sync.STREAM,
+        defaults={"synced_at": timezone.now() - timedelta(minutes=5), "next_batch": "s1"},
+    )
+    page = client.get(reverse("rooms:detail", args=[room.id]))
+    assert page.status_code == 200
+    assert "has not been heard from for 5 minutes" in page.content.decode()
+    health = client.get(reverse("health"))
+    assert (health.status_code, health.json()["index"]) == (503, "stale")
+
+    IndexStream.objects.filter(key=sync.STREAM).update(synced_at=timezone.now())
+    assert "has not been heard from" not in client.get(reverse("rooms:list")).content.decode()
+    assert client.get(reverse("health")).status_code == 200

@@ -13,7 +13,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("synapse")]
 def test_health_ok(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "chat_server": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "chat_server": "ok",
+        "index": "ok",
+    }
 
 
 def test_health_reports_the_chat_server_down(client, chat_down):
