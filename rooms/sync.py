@@ -152,6 +152,10 @@ def audit_external(change: index.Change, senders: Iterable[str]) -> None:
         target_id=change.target_id,
         target_label=change.label,
         category_id=change.category_id,
+        category_label=IndexedCategory.objects.filter(category_id=change.category_id)
+        .values_list("name", flat=True)
+        .first()
+        or "",
         before={key: old for key, (old, _) in changed.items()} if change.before else None,
         after={"source": "chat server"}
         | ({key: new for key, (_, new) in changed.items()} if change.after else {}),
@@ -285,7 +289,7 @@ def run(
                 continue
             backoff = 1.0
             if result.rooms:
-                log.info("Indexed %d changed room(s).", result.rooms)
+                log.debug("Indexed %d changed room(s).", result.rooms)
     finally:
         let_go(name)
 

@@ -63,6 +63,7 @@ def test_changes_made_in_a_chat_client_reach_the_index_and_the_audit_log(
     entry = entries.get()
     assert entry.actor_chat_id == manager.user_id
     assert entry.actor is None
+    assert entry.category_label == category_world["category"].name
     assert entry.before["name"] == room.name
     assert entry.after["name"] == "Renamed in Element"
     assert entry.after["source"] == "chat server"
