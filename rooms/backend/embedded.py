@@ -71,12 +71,12 @@ def read_connection(directory: Path) -> Connection | None:
         return None
 
 
-def _prepare_child() -> None:
-    # Only the owner reads what the homeserver writes: its database holds the service
-    # token, its log the requests.
+def prepare_child() -> None:
+    """For a process the portal starts (the homeserver, the sync worker): only the owner
+    reads what it writes (the homeserver's database holds the service token, its log the
+    requests), and it gets SIGTERM when the process that started it dies, even by
+    SIGKILL, so a crashed test run or a killed `make run` leaves no orphan (Linux)."""
     owner_only_umask()
-    # Linux: the homeserver gets SIGTERM when the process that started it dies, even
-    # by SIGKILL, so a crashed test run or a killed `make run` leaves no orphan.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -217,7 +217,7 @@ class EmbeddedSynapse:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-            preexec_fn=_prepare_child,  # umask and prctl only: safe between fork and exec
+            preexec_fn=prepare_child,  # umask and prctl only: safe between fork and exec
         )
         log.close()
         deadline = time.monotonic() + timeout

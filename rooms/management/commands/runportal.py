@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from portal.secrets import tighten
 from rooms import sync
 from rooms.backend import server_client
-from rooms.backend.embedded import EmbeddedSynapse
+from rooms.backend.embedded import EmbeddedSynapse, prepare_child
 from rooms.demo import seed_demo
 from rooms.index import chat_backend
 
@@ -22,7 +22,11 @@ from rooms.index import chat_backend
 @contextlib.contextmanager
 def sync_worker() -> Iterator[None]:
     """The index's sync worker, in its own process, for as long as the portal runs."""
-    worker = subprocess.Popen([sys.executable, "manage.py", "index_sync"], cwd=settings.BASE_DIR)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "index_sync"],
+        cwd=settings.BASE_DIR,
+        preexec_fn=prepare_child,  # umask and prctl only: safe between fork and exec
+    )
     try:
         yield
     finally:
