@@ -315,6 +315,10 @@ class PrivacyForm(forms.Form):
     confirm = forms.BooleanField(required=False)
 
 
+class CategorySearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Search by name")
+
+
 class RoomFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Search by name")
     category = forms.ChoiceField(required=False, label="Category")

@@ -444,6 +444,9 @@ class IndexedChatBackend:
     def list_categories(self) -> list[Category]:
         return categories()
 
+    def get_categories(self, category_ids: Iterable[str]) -> list[Category]:
+        return categories(category_ids)
+
     def find_categories_with_create_rights(self, user_id: str) -> list[Category]:
         return categories_for_creator(user_id)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -14,7 +15,7 @@ from accounts.models import User
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room
 from rooms.index import chat_backend
-from rooms.models import IndexedCategory, IndexedRoom, RoomPerson
+from rooms.models import CategoryPerson, IndexedCategory, IndexedRoom, RoomPerson
 from rooms.permissions import can_manage, can_view
 from rooms.roles import role_problem
 
@@ -27,6 +28,31 @@ def categories_with_create_rights(*, user: User) -> list[Category]:
     if not user.chat_id:
         return []
     return client.find_categories_with_create_rights(user.chat_id)
+
+
+def category_rows(*, user: User, search: str = "") -> QuerySet[IndexedCategory]:
+    """The categories listed to this person, by name, searchable by part of the name, for
+    paging in the database: where they may create rooms (every one, for administrators)."""
+    rows = IndexedCategory.objects.order_by("name_key", "category_id")
+    if not user.is_administrator:
+        mine = CategoryPerson.objects.filter(user_id=user.chat_id or "")
+        Standing = CategoryPerson.Standing
+        rows = (
+            rows.filter(category_id__in=mine.filter(standing=Standing.CREATOR).values("category"))
+            .filter(category_id__in=mine.filter(standing=Standing.ALLOWED).values("category"))
+            .exclude(category_id__in=mine.filter(standing=Standing.DENIED).values("category"))
+        )
+    if search.strip():
+        rows = rows.filter(name_key__contains=search.strip().casefold())
+    return rows
+
+
+def categories_page(
+    *, user: User, search: str, page: str | None, per_page: int
+) -> tuple[Page, list[Category]]:
+    """One page of the categories listed to this person, with their scope and Creators."""
+    found = Paginator(category_rows(user=user, search=search), per_page).get_page(page)
+    return found, chat_backend().get_categories([row.category_id for row in found])
 
 
 def room_for_viewer(*, user: User, room_id: str) -> tuple[Room, Category]:

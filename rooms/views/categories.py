@@ -5,12 +5,34 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
 from portal.http import HtmxHttpRequest
-from rooms.selectors import categories_with_create_rights
+from rooms.forms import CategorySearchForm
+from rooms.selectors import categories_page
+
+CATEGORIES_PER_PAGE = 48
+
+
+def category_page_context(request: HtmxHttpRequest, per_page: int) -> dict:
+    """A searchable page of the categories listed to the person (for both category lists)."""
+    form = CategorySearchForm(request.GET)
+    search = form.cleaned_data["q"] if form.is_valid() else ""
+    page, categories = categories_page(
+        user=request.user, search=search, page=request.GET.get("page"), per_page=per_page
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {
+        "form": form,
+        "page": page,
+        "categories": categories,
+        "searched": bool(search),
+        "query": query.urlencode(),
+    }
 
 
 @require_GET
 @login_required
 def category_list(request: HtmxHttpRequest) -> TemplateResponse:
-    """The categories in which the person may create rooms, read live from the chat server."""
-    categories = categories_with_create_rights(user=request.user)
-    return TemplateResponse(request, "rooms/category_list.html", {"categories": categories})
+    """The categories in which the person may create rooms, from the index."""
+    return TemplateResponse(
+        request, "rooms/category_list.html", category_page_context(request, CATEGORIES_PER_PAGE)
+    )

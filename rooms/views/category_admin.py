@@ -17,12 +17,14 @@ from rooms.backend import errors
 from rooms.backend.records import Category
 from rooms.forms import CategoryForm, CreatorsForm, PeopleSearchForm, ScopeChangeForm
 from rooms.selectors import (
-    categories_with_create_rights,
     category_by_id,
     category_rooms,
     scope_candidates,
 )
+from rooms.views.categories import category_page_context
 from rooms.views.common import valid_or_400
+
+ADMIN_CATEGORIES_PER_PAGE = 50
 
 
 def _admin(request: HtmxHttpRequest) -> None:
@@ -42,8 +44,11 @@ def _category(request: HtmxHttpRequest, category_id: str) -> Category:
 @login_required
 def category_list(request: HtmxHttpRequest) -> TemplateResponse:
     _admin(request)
-    categories = categories_with_create_rights(user=request.user)
-    return TemplateResponse(request, "rooms/admin/category_list.html", {"categories": categories})
+    return TemplateResponse(
+        request,
+        "rooms/admin/category_list.html",
+        category_page_context(request, ADMIN_CATEGORIES_PER_PAGE),
+    )
 
 
 @require_http_methods(["GET", "POST"])

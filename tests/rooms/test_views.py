@@ -31,7 +31,7 @@ def test_dashboard_leads_to_the_categories(client, category_world):
     assert client.get(reverse("dashboard"))["Location"] == CATEGORIES
 
 
-def test_creator_sees_their_categories_live_from_the_chat_server(client, category_world):
+def test_creator_sees_their_categories_from_the_index(client, category_world):
     as_portal_user(client, category_world["creator"])
     response = client.get(CATEGORIES)
     assert response.status_code == 200
@@ -82,3 +82,27 @@ def test_with_the_chat_server_down_pages_answer_from_the_index(client, category_
 def test_only_get_is_allowed(client, category_world):
     as_portal_user(client, category_world["creator"])
     assert client.post(CATEGORIES).status_code == 405
+
+
+def test_many_categories_are_paged_and_searched_in_the_database(
+    client, chat, category_world, monkeypatch
+):
+    creator = category_world["creator"].user_id
+    stem = uuid.uuid4().hex[:6]
+    for n in range(3):
+        made = chat.create_category(name=f"Paged {stem} {n}", description="", creators=[creator])
+        chat.add_to_category_scope(made.id, [creator])
+    monkeypatch.setattr("rooms.views.categories.CATEGORIES_PER_PAGE", 2)
+    as_portal_user(client, category_world["creator"])
+    first = client.get(CATEGORIES)
+    assert len(first.context["categories"]) == 2
+    assert first.context["page"].paginator.count == 4  # and the fixture's own
+    assert "Page 1 of 2" in first.content.decode()
+    second = client.get(CATEGORIES, {"page": 2})
+    assert len(second.context["categories"]) == 2
+    shown = {c.id for c in first.context["categories"] + second.context["categories"]}
+    assert len(shown) == 4
+    searched = client.get(CATEGORIES, {"q": f"PAGED {stem} 2"})  # any letter case
+    assert [c.name for c in searched.context["categories"]] == [f"Paged {stem} 2"]
+    nothing = client.get(CATEGORIES, {"q": "no such category at all"})
+    assert "No category matches this search" in nothing.content.decode()
