@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test unit lint typecheck format chromium axe clean bench
+.PHONY: run dev test unit lint typecheck format chromium axe clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 # The state folder holds the chat server's secrets: owner only (umask 077).
 run: $(VENV)/.installed
 	umask 077 && mkdir -p .state && chmod -R go-rwx .state && $(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py collectstatic --no-input -v0
 	umask 077 && $(BIN)/python manage.py runportal
+
+# For people changing the code: the same, with DEBUG on, served by Django's autoreloading
+# development server (static files as they are, no collectstatic).
+dev: $(VENV)/.installed
+	umask 077 && mkdir -p .state && chmod -R go-rwx .state && $(BIN)/python manage.py migrate --no-input
+	umask 077 && DEBUG=1 $(BIN)/python manage.py runportal --dev
 
 test: $(VENV)/.installed-dev chromium axe lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

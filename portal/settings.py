@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.logs import log_config
 from portal.secrets import local_secret, parse_keys, private_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,15 +68,18 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "django_prometheus",
     "portal",
     "accounts",
     "rooms",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "portal.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +89,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.HtmxContractMiddleware",
     "portal.middleware.ChatServerErrorMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Axes wants to be last: it turns a lockout into its own response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -164,10 +169,19 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Served by WhiteNoise from the app folders too, so a portal started without
-# collectstatic (make run, the tests) has its stylesheet with DEBUG off.
-WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Collected (`collectstatic`, which `make run` does) with content-hashed, compressed
+# copies that WhiteNoise serves with far-future cache headers; with DEBUG on, the files
+# are served as they are, so a changed stylesheet shows without collecting again.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
 # Error reports (the debug page, mail to admins) never show the chat server's token.
@@ -212,17 +226,22 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Room portal <rooms@lo
 PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 ROOM_REQUEST_EXPIRY_DAYS = int(os.environ.get("ROOM_REQUEST_EXPIRY_DAYS", "14"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"refusals_without_traceback": {"()": "portal.errors.RefusalsWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # Django's own console handler would print each record a second time.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.request": {"filters": ["refusals_without_traceback"]},
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-    },
-}
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT is json or text.")
+LOGGING = log_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+
+# The cache: Redis when REDIS_URL names one (shared by every process and machine),
+# else each process's memory.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
+
+# Prometheus metrics at /metrics, answered only to these addresses (the scraper's).
+METRICS_ALLOWED_ADDRESSES = [
+    a.strip() for a in os.environ.get("METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1").split(",")
+]

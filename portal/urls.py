@@ -5,6 +5,9 @@ from portal import audit_views, views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health", views.health, name="health"),
+    path("health/ready", views.health, name="ready"),
+    path("health/live", views.live, name="live"),
+    path("metrics", views.metrics, name="metrics"),
     path("audit/", audit_views.audit_list, name="audit"),
     path("audit/<int:pk>/", audit_views.audit_detail, name="audit_entry"),
     re_path(r"^audit/export\.(?P<fmt>csv|jsonl)$", audit_views.audit_export, name="audit_export"),

@@ -1,9 +1,10 @@
-"""The shell: the landing page and the health endpoint."""
+"""The shell: the landing page, health (liveness and readiness) and metrics."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect
@@ -11,7 +12,9 @@ from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from portal.metrics import exposition
 from rooms.selectors import chat_server_reachable
 from rooms.sync import STALE_AFTER, index_age
 
@@ -24,8 +27,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @never_cache
+def live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers (nothing else is asked, so a slow database or chat
+    server never gets a healthy process restarted)."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for the scraper's addresses only."""
+    if request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_ADDRESSES:
+        raise PermissionDenied("Metrics are for the monitoring system.")
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+@require_GET
+@never_cache
 def health(request: HttpRequest) -> JsonResponse:
-    """For load balancers and monitoring: 200 when the database and chat server answer and
+    """Readiness, for load balancers and monitoring: 200 when the database and chat
+    server answer and
     the room index is not stale (its sync worker heard from the server in the last minute,
     or has not started yet)."""
     checks = {"database": "ok", "chat_server": "ok", "index": "ok"}

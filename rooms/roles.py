@@ -147,11 +147,9 @@ def parse_people(text: str) -> list[str]:
 
 
 def _known(user_ids: list[str]) -> set[str]:
-    client = chat_backend()
-
     def exists(user_id: str) -> str:
         try:
-            client.get_user(user_id)
+            chat_backend().get_user(user_id)  # this thread's own client
         except ChatNotFound:
             return ""
         return user_id

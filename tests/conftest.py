@@ -14,7 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
+from django.test.utils import override_settings
 
 from accounts.models import User
 from rooms import services
@@ -62,6 +64,15 @@ def _test_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> N
     settings.AUDIT_ANCHOR_FILE = tmp_path_factory.mktemp("anchors") / "audit-anchors.jsonl"
     # Local accounts' passwords: a fast hash, where a real one costs a third of a second.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The static files collected as a production portal has them (hashed, compressed,
+    with their manifest), into a folder of the run's own."""
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static")):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

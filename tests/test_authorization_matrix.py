@@ -67,6 +67,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("dashboard", "POST"): NOT_ALLOWED,
     ("health", "GET"): row(200, anonymous=200),
     ("health", "POST"): row(405, anonymous=405),
+    ("ready", "GET"): row(200, anonymous=200),
+    ("ready", "POST"): row(405, anonymous=405),
+    ("live", "GET"): row(200, anonymous=200),
+    ("live", "POST"): row(405, anonymous=405),
+    # From the scraper's address (the test client's is loopback); others: 403, tested apart.
+    ("metrics", "GET"): row(200, anonymous=200),
+    ("metrics", "POST"): row(405, anonymous=405),
     ("audit", "GET"): AUDITORS,
     ("audit", "POST"): NOT_ALLOWED,
     ("audit_entry", "GET"): AUDITORS,

@@ -14,8 +14,10 @@ from rooms.backend.embedded import Connection, read_connection
 from rooms.backend.errors import ChatServerUnavailable
 from rooms.backend.matrix.client import MatrixChatBackend
 
-_lock = threading.Lock()
-_clients: dict[Connection, MatrixChatBackend] = {}
+# One client (one connection pool) per thread and homeserver: an httpx client shared by
+# the threads of a server process queues requests for its pooled connections and fails
+# under load; a client of its own per thread never waits for another thread.
+_local = threading.local()
 
 
 def configured_connection() -> Connection:
@@ -33,12 +35,12 @@ def configured_connection() -> Connection:
 
 
 def server_client() -> MatrixChatBackend:
-    """The shared client (one connection pool per homeserver and token). The portal's
-    pages and services use `rooms.index.chat_backend()`, which puts the index in front."""
+    """This thread's client of the configured homeserver (kept for the thread's life).
+    The portal's pages and services use `rooms.index.chat_backend()`, which puts the
+    index in front of it."""
     connection = configured_connection()
-    with _lock:
-        client = _clients.get(connection)
-        if client is None:
-            client = connection.client(timeout=settings.CHAT_TIMEOUT_SECONDS)
-            _clients[connection] = client
-        return client
+    clients: dict[Connection, MatrixChatBackend] = _local.__dict__.setdefault("clients", {})
+    client = clients.get(connection)
+    if client is None:
+        client = clients[connection] = connection.client(timeout=settings.CHAT_TIMEOUT_SECONDS)
+    return client

@@ -61,3 +61,23 @@ def test_manage_py_check_shows_the_problem(settings):
     settings.CHAT_SERVICE_TOKEN = "not-a-real-token"
     with pytest.raises(SystemCheckError, match="refused CHAT_SERVICE_TOKEN"):
         call_command("check")
+
+
+def test_liveness_asks_nothing_of_the_database_or_the_chat_server(client, chat_down):
+    response = client.get("/health/live")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert client.get("/health/ready").status_code == 503  # the chat server is down
+
+
+def test_metrics_count_chat_server_calls_and_show_the_index_lag(client, synapse):
+    client.get("/health")  # asks the chat server once
+    page = client.get("/metrics").content.decode()
+    assert 'portal_chat_server_calls_total{outcome="ok"}' in page
+    assert "portal_index_lag_seconds" in page
+    assert 'portal_unfinished_operations{kind="bulk_add"} 0.0' in page
+    assert "django_http_requests_total_by_method_total" in page
+
+
+def test_metrics_are_refused_to_any_other_address(client):
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 403

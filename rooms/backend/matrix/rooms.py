@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rooms.backend.errors import (
@@ -128,9 +127,8 @@ class RoomOperations(CategoryOperations):
         self._purge(room_id, "This room was deleted.")
 
     def get_rooms(self, room_ids: Iterable[str]) -> list[Room]:
-        """These rooms, read in parallel; IDs of rooms that are gone are skipped."""
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            found = pool.map(self._room_or_none, list(room_ids))
+        """These rooms as the server has them; IDs of rooms that are gone are skipped."""
+        found = [self._room_or_none(room_id) for room_id in room_ids]
         return [room for room in found if room is not None]
 
     def _room_or_none(self, room_id: str) -> Room | None:

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import httpx
 from django.views.decorators.debug import sensitive_variables
+from prometheus_client import Counter
 
 from rooms.backend.errors import (
     ChatBackendError,
@@ -23,6 +24,9 @@ from rooms.backend.errors import (
     ChatServerDenied,
     ChatServerUnavailable,
 )
+
+# Every call to the chat server, by how it ended: "ok", or the error's kind.
+CALLS = Counter("portal_chat_server_calls", "Calls to the chat server, by outcome.", ["outcome"])
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +66,6 @@ class MatrixTransport:
     def close(self) -> None:
         self._http.close()
 
-    @sensitive_variables("headers", "token")
     def request(
         self,
         method: str,
@@ -73,6 +76,35 @@ class MatrixTransport:
         token: str | None = None,
         authenticated: bool = True,
         timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One call to the chat server (waiting out its 429s), counted by how it ended."""
+        try:
+            body = self._request(
+                method,
+                path,
+                json=json,
+                params=params,
+                token=token,
+                authenticated=authenticated,
+                timeout=timeout,
+            )
+        except ChatBackendError as exc:
+            CALLS.labels(outcome=type(exc).__name__).inc()
+            raise
+        CALLS.labels(outcome="ok").inc()
+        return body
+
+    @sensitive_variables("headers", "token")
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: dict[str, Any] | None,
+        token: str | None,
+        authenticated: bool,
+        timeout: float | None,
     ) -> dict[str, Any]:
         headers: dict[str, str] = {}
         if authenticated:

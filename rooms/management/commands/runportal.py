@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,28 +22,49 @@ from rooms.index import chat_backend
 
 
 @contextlib.contextmanager
-def sync_worker() -> Iterator[None]:
-    """The index's sync worker, in its own process, for as long as the portal runs."""
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "index_sync"],
+def child(command: list[str]) -> Iterator[subprocess.Popen]:
+    """A process of the portal's (the sync worker, the web server) for as long as the
+    portal runs; stopped with it, however it ends."""
+    process = subprocess.Popen(
+        command,
         cwd=settings.BASE_DIR,
         preexec_fn=prepare_child,  # umask and prctl only: safe between fork and exec
     )
     try:
-        yield
+        yield process
     finally:
-        worker.terminate()
+        process.terminate()
         try:
-            worker.wait(timeout=15)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            worker.kill()
+            process.kill()
+
+
+def web_server(addrport: str, *, dev: bool) -> list[str]:
+    """gunicorn, a worker per core and one more (WEB_CONCURRENCY overrides); with `dev`,
+    Django's autoreloading development server (it restarts itself, not the chat server)."""
+    if dev:
+        return [sys.executable, "manage.py", "runserver", addrport]
+    workers = os.environ.get("WEB_CONCURRENCY") or str(2 * (os.cpu_count() or 1) + 1)
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "portal.wsgi",
+        "--bind",
+        addrport,
+        "--workers",
+        workers,
+        "--graceful-timeout",
+        "10",
+    ]
 
 
 class Command(BaseCommand):
     help = (
         "Serve the portal: start the embedded chat server (unless CHAT_SERVER_URL names one) "
         "and the room index's sync worker, seed the demo data, print the demo logins and "
-        "run the web server."
+        "serve the portal with gunicorn (--dev: the autoreloading development server)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,10 +74,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed demo data on an existing homeserver too (always done on the embedded one).",
         )
+        parser.add_argument(
+            "--dev",
+            action="store_true",
+            help="Serve with Django's autoreloading development server instead of gunicorn.",
+        )
 
-    def handle(self, *args: Any, addrport: str, seed: bool, **options: Any) -> None:
+    def handle(self, *args: Any, addrport: str, seed: bool, dev: bool, **options: Any) -> None:
+        # SIGTERM ends the command like Ctrl-C: its children are stopped on the way out.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         os.umask(0o077)  # whatever the portal and its chat server write is theirs alone
         tighten(settings.STATE_DIR)
+        if not dev:
+            call_command("collectstatic", interactive=False, verbosity=0)
         with contextlib.ExitStack() as stack:
             if not settings.CHAT_SERVER_URL:
                 server = stack.enter_context(
@@ -72,7 +104,7 @@ class Command(BaseCommand):
             # The index first: seeding reads it to never make twice what exists.
             self.stdout.write("Bringing the room index up to date...")
             sync.sync_once(server_client(), timeout_ms=0)
-            stack.enter_context(sync_worker())
+            stack.enter_context(child([sys.executable, "manage.py", "index_sync"]))
             if seed:
                 self.stdout.write("Seeding demo data...")
                 logins = seed_demo(chat_backend())
@@ -80,5 +112,10 @@ class Command(BaseCommand):
                 for login in logins:
                     self.stdout.write(login.line())
                 self.stdout.write("")
-            # No autoreloader: it would restart this command and the chat server with it.
-            call_command("runserver", addrport, use_reloader=False)
+            # gunicorn's workers share their metrics through files: a fresh folder each start.
+            metrics_dir = settings.STATE_DIR / "metrics"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(mode=0o700)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+            web = stack.enter_context(child(web_server(addrport, dev=dev)))
+            web.wait()

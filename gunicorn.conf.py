@@ -1,0 +1,18 @@
+"""gunicorn's settings for the portal (read from the working folder; `make run` and the
+systemd units start gunicorn there). Workers, binding and timeouts come from the command
+line or GUNICORN_CMD_ARGS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Each request is logged once, as a JSON line with its request ID and person, by the
+# portal itself (portal.logs.RequestLogMiddleware).
+accesslog = None
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that stops takes its live metrics with it."""
+    from portal.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

@@ -1,0 +1,75 @@
+"""`runportal` (what `make run` runs) serves the portal through gunicorn, with its sync
+worker, and stops all of it when it is stopped."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rooms.backend.embedded import free_port
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def portal(portal_on_chat: dict[str, str], tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runportal", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=portal_on_chat | {"WEB_CONCURRENCY": "2", "STATIC_ROOT": str(tmp_path / "static")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health/live").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    try:
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def children(pid: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return {int(p) for p in found.stdout.split()}
+
+
+def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal):
+    url, process = portal
+    live = httpx.get(f"{url}/health/live")
+    assert live.headers["Server"].startswith("gunicorn")
+    ready = httpx.get(f"{url}/health/ready").json()
+    assert ready["status"] == "ok", ready
+    login = httpx.get(f"{url}/accounts/login/")
+    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', login.text)
+    assert stylesheet, "the page links its stylesheet"
+    assert re.search(r"\.[0-9a-f]{12}\.css$", stylesheet.group(1))  # hashed: cached for ever
+    css = httpx.get(url + stylesheet.group(1), headers={"Accept-Encoding": "gzip"})
+    assert css.status_code == 200
+    assert css.headers.get("Content-Encoding") == "gzip"
+    assert "max-age=315360000" in css.headers["Cache-Control"]
+    metrics = httpx.get(f"{url}/metrics").text
+    assert "portal_index_lag_seconds" in metrics
+    workers = children(process.pid)
+    commands = {Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in workers}
+    assert any("index_sync" in c for c in commands)
+    assert any("gunicorn" in c for c in commands)
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    time.sleep(0.5)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
