@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run dev test unit lint typecheck format chromium axe clean bench
+.PHONY: run dev scaleout test unit nginx lint typecheck format chromium axe clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ dev: $(VENV)/.installed
 	umask 077 && mkdir -p .state && chmod -R go-rwx .state && $(BIN)/python manage.py migrate --no-input
 	umask 077 && DEBUG=1 $(BIN)/python manage.py runportal --dev
 
-test: $(VENV)/.installed-dev chromium axe lint typecheck
+test: $(VENV)/.installed-dev chromium nginx axe lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
@@ -57,6 +57,19 @@ chromium:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 	@test -x $(CHROMIUM) || { echo "Chromium is required at $(CHROMIUM) for the browser tests."; exit 1; }
+
+# nginx fronts Synapse's workers in the scaled-out set-up (Debian's package).
+nginx:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+		echo "Installing nginx from Debian's packages..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-light; \
+	fi
+
+# The portal scaled out on this machine: Synapse on PostgreSQL with two workers behind
+# nginx, two portal processes (ports 8101 and 8102) on PostgreSQL and Redis.
+scaleout: $(VENV)/.installed nginx
+	umask 077 && $(BIN)/python manage.py scaleout --seed
 
 # axe-core (accessibility checks), injected into pages by the browser tests.
 AXE := tests/browser/axe/node_modules/axe-core/axe.min.js

@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -128,10 +129,22 @@ class EmbeddedSynapse:
         # also for what an earlier version left readable.
         private_dir(self.directory)
         tighten(self.directory)
+        # JSON is valid YAML, so the config is written without a YAML library.
+        write_private(self.config_path, json.dumps(self.config(), indent=2))
+        if not (self.directory / "signing.key").exists():
+            subprocess.run(
+                [*self._command(), "--generate-keys"],
+                check=True,
+                capture_output=True,
+                cwd=self.directory,
+                preexec_fn=owner_only_umask,
+            )
+
+    def config(self) -> dict[str, Any]:
+        """The homeserver's configuration."""
         keys = self._secrets()
         d = self.directory
-        # JSON is valid YAML, so the config is written without a YAML library.
-        config = {
+        return {
             "server_name": self.server_name,
             "pid_file": str(d / "homeserver.pid"),
             "listeners": [
@@ -169,15 +182,6 @@ class EmbeddedSynapse:
                 for kind in ("address", "account", "failed_attempts")
             },
         }
-        write_private(self.config_path, json.dumps(config, indent=2))
-        if not (d / "signing.key").exists():
-            subprocess.run(
-                [*self._command(), "--generate-keys"],
-                check=True,
-                capture_output=True,
-                cwd=d,
-                preexec_fn=owner_only_umask,
-            )
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)]
@@ -207,31 +211,43 @@ class EmbeddedSynapse:
                 raise EmbeddedServerError(
                     f"Port {self.port} is already in use; set CHAT_EMBEDDED_PORT to a free port."
                 )
+        self.process = self._spawn(self._command(), self.log_path)
+        self._wait_healthy(self.url, self.process, self.log_path, timeout)
+
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        """Start one process of the homeserver's, its output appended to its own log."""
         log = os.fdopen(
-            os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE), "ab"
+            os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE), "ab"
         )
-        self.process = subprocess.Popen(
-            self._command(),
-            cwd=self.directory,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
-            preexec_fn=prepare_child,  # umask and prctl only: safe between fork and exec
-        )
-        log.close()
+        try:
+            return subprocess.Popen(
+                command,
+                cwd=self.directory,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+                preexec_fn=prepare_child,  # umask and prctl only: safe between fork and exec
+            )
+        finally:
+            log.close()
+
+    def _wait_healthy(
+        self, url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if process.poll() is not None:
+                self.stop()
                 raise EmbeddedServerError(
-                    f"Synapse exited with code {self.process.returncode}; see {self.log_path}."
+                    f"A homeserver process exited with code {process.returncode}; see {log_path}."
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     return
             time.sleep(0.2)
         self.stop()
-        raise EmbeddedServerError(f"Synapse did not become healthy in {timeout:.0f}s.")
+        raise EmbeddedServerError(f"{url} did not become healthy in {timeout:.0f}s.")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
