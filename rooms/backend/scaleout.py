@@ -50,6 +50,7 @@ class ScaledSynapse(EmbeddedSynapse):
         database: dict[str, Any],
         redis: dict[str, Any],
         workers: int = 2,
+        portals: tuple[int, list[int]] | None = None,
         bcrypt_rounds: int = 12,
     ) -> None:
         super().__init__(directory, port=port, server_name=server_name, bcrypt_rounds=bcrypt_rounds)
@@ -59,6 +60,8 @@ class ScaledSynapse(EmbeddedSynapse):
             raise ValueError("Give a port for the main process, replication and each worker.")
         self.database = database
         self.redis = redis
+        # The load balancer's port and the portal processes behind it, if nginx fronts them.
+        self.portals = portals
         self.workers: dict[str, Any] = {}
         self.nginx: Any = None
 
@@ -155,7 +158,33 @@ http {{
 {routes}
     location / {{ proxy_pass http://synapse_main; }}
   }}
-}}
+{self.portal_balancer()}}}
+"""
+
+    def portal_balancer(self) -> str:
+        """The portal processes behind one address: a process that fails (refuses the
+        connection, dies mid-answer) has its requests passed to the next, if they are
+        safe to repeat (nginx repeats no POST)."""
+        if self.portals is None:
+            return ""
+        port, backends = self.portals
+        servers = "\n".join(
+            f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in backends
+        )
+        return f"""  upstream portal {{
+{servers}
+    keepalive 32;
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_set_header X-Forwarded-For $remote_addr;
+    proxy_next_upstream error timeout http_502 http_503;
+    proxy_connect_timeout 2s;
+    location / {{ proxy_pass http://portal; }}
+  }}
 """
 
     def create_database(self) -> None:

@@ -28,7 +28,7 @@ POSTGRES = "postgres://postgres@127.0.0.1:5432"
 @pytest.fixture
 def scaled(tmp_path: Path):
     name = f"so_{uuid.uuid4().hex[:8]}"
-    synapse_port, a, b = free_port() + 10, free_port(), free_port()
+    synapse_port, balancer, a, b = free_port() + 10, free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -44,6 +44,8 @@ def scaled(tmp_path: Path):
             str(synapse_port),
             "--portal-ports",
             f"{a},{b}",
+            "--port",
+            str(balancer),
             "--seed",
         ],
         cwd=ROOT,
@@ -68,6 +70,7 @@ def scaled(tmp_path: Path):
             "a": f"http://127.0.0.1:{a}",
             "b": f"http://127.0.0.1:{b}",
             "synapse": f"http://127.0.0.1:{synapse_port}",
+            "balancer": f"http://127.0.0.1:{balancer}",
             "dir": tmp_path / "scaleout",
             "name": name,
         }
@@ -148,6 +151,9 @@ def test_a_room_made_through_one_portal_process_is_seen_through_the_other_and_in
     # The Synapse workers really served chat traffic.
     served = [(scaled["dir"] / "synapse" / f"generic{n}.log").read_text() for n in (1, 2)]
     assert any("/sync" in log or "/login" in log for log in served)
+
+    # nginx balances the two portal processes.
+    assert httpx.get(f"{scaled['balancer']}/health/ready").json()["status"] == "ok"
 
     # One sync worker leads; the other waits.
     with psycopg.connect(f"{POSTGRES}/{scaled['name']}_portal") as conn:

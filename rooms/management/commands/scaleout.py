@@ -15,9 +15,23 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from psycopg import sql
 
-from portal.secrets import local_secret, private_dir
+from portal.secrets import local_secret, private_dir, write_private
 from rooms.backend.embedded import prepare_child
 from rooms.backend.scaleout import ScaledSynapse
+
+# What a portal process is configured with (written to portalN.env, owner only).
+PORTAL_SETTINGS = {
+    "SECRET_KEY",
+    "AUDIT_CHAIN_KEYS",
+    "AUDIT_ANCHOR_FILE",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "ALLOWED_HOSTS",
+    "CHAT_SERVER_URL",
+    "CHAT_SERVER_NAME",
+    "CHAT_SERVICE_TOKEN",
+    "PORTAL_STATE_DIR",
+}
 
 
 class Command(BaseCommand):
@@ -36,6 +50,9 @@ class Command(BaseCommand):
         parser.add_argument("--synapse-port", type=int, default=8180)
         parser.add_argument(
             "--portal-ports", default="8101,8102", help="One portal process per port."
+        )
+        parser.add_argument(
+            "--port", type=int, default=8100, help="nginx in front of the portal processes."
         )
         parser.add_argument("--workers", type=int, default=2, help="Synapse generic workers.")
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers each.")
@@ -64,6 +81,8 @@ class Command(BaseCommand):
             redis={"host": "127.0.0.1", "port": 6379, "dbid": 2},
             workers=options["workers"],
         )
+        ports = [int(p) for p in options["portal_ports"].split(",")]
+        synapse.portals = (options["port"], ports)
         portal_db = f"{name}_portal"
         _create_database(options["postgres"], portal_db)
         shared = {
@@ -92,13 +111,17 @@ class Command(BaseCommand):
             subprocess.run([*run, "collectstatic", "--no-input", "-v0"], env=env, check=True)
             if options["seed"]:
                 subprocess.run([*run, "seed_demo"], env=env, check=True)
-            ports = [int(p) for p in options["portal_ports"].split(",")]
             for n, port in enumerate(ports, 1):
                 machine = env | {
                     "PORTAL_STATE_DIR": str(directory / f"portal{n}"),
                     "AUDIT_ANCHOR_FILE": str(directory / f"portal{n}" / "anchors.jsonl"),
                     "PROMETHEUS_MULTIPROC_DIR": str(_fresh(directory / f"portal{n}" / "metrics")),
                 }
+                # Each process's environment, for its operators (and the load benchmark).
+                write_private(
+                    directory / f"portal{n}.env",
+                    "".join(f"{k}={v}\n" for k, v in machine.items() if k in PORTAL_SETTINGS),
+                )
                 stack.enter_context(_process([*run, "index_sync"], machine))
                 stack.enter_context(
                     _process(
@@ -118,6 +141,9 @@ class Command(BaseCommand):
             for port in ports:
                 _wait_live(f"http://127.0.0.1:{port}")
                 self.stdout.write(f"Portal process at http://127.0.0.1:{port}/")
+            self.stdout.write(
+                f"The portal, balanced over them: http://127.0.0.1:{options['port']}/"
+            )
             self.stdout.write(self.style.SUCCESS("Scaled-out set-up running; Ctrl-C stops it."))
             signal.pause()
 
