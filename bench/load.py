@@ -113,9 +113,9 @@ def main() -> None:
         writes = wrk(url + "/", args, script=script, threads=MANAGERS, connections=MANAGERS)
         print(report("write mix (20 Managers)", writes), flush=True)
         if args.fault and args.setup == "scaled":
-            print(
-                report("room page, faults", fault_run(url + f"/rooms/{room}/", args, cookie, procs))
-            )
+            faults, takeover = fault_run(url + f"/rooms/{room}/", args, cookie, procs, env)
+            print(report("room page, one portal process and one Synapse worker killed", faults))
+            print(f"The surviving sync worker led {takeover:.1f} s after the leader was killed.")
 
 
 def manage(env: dict[str, str], *command: str) -> str:
@@ -204,20 +204,39 @@ def scaled(workdir: Path) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]
                 c.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def fault_run(url: str, args: argparse.Namespace, cookie: str, procs: dict[str, Any]) -> dict:
-    """The room page under load; a third of the way in, portal process A is killed (its
-    gunicorn master and workers); two thirds in, a Synapse generic worker."""
+def fault_run(
+    url: str, args: argparse.Namespace, cookie: str, procs: dict[str, Any], env: dict[str, str]
+) -> tuple[dict, float]:
+    """The room page under load; a third of the way in, portal process A (its gunicorn)
+    and the sync worker that leads are killed; two thirds in, a Synapse generic worker.
+    Returns wrk's result and how long the surviving sync worker took to lead."""
     run = subprocess.Popen(wrk_command(url, args, cookie=cookie), stdout=subprocess.PIPE, text=True)
     time.sleep(args.duration / 3)
     master = pid_listening(procs["portal"])
     if master:
         kill_tree(master)
-    time.sleep(args.duration / 3)
+    leader = current_leader(env)
+    os.kill(int(leader.rsplit(":", 1)[1]), signal.SIGKILL)
+    killed = time.monotonic()
+    while current_leader(env) in ("", leader) and time.monotonic() - killed < 60:
+        time.sleep(0.2)
+    takeover = time.monotonic() - killed
+    time.sleep(max(0.0, args.duration / 3 - takeover))
     worker = pid_of("generic1.yaml")
     if worker:
         os.kill(worker, signal.SIGKILL)
     out, _ = run.communicate()
-    return parse(out)
+    return parse(out), takeover
+
+
+def current_leader(env: dict[str, str]) -> str:
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        row = conn.execute(
+            "SELECT leader FROM rooms_indexstream WHERE lease_until > now()"
+        ).fetchone()
+    return row[0] if row else ""
 
 
 def kill_tree(pid: int) -> None:

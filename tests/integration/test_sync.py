@@ -238,3 +238,26 @@ def test_with_the_worker_silent_pages_say_how_old_the_index_is(client, make_room
     IndexStream.objects.filter(key=sync.STREAM).update(synced_at=timezone.now())
     assert "has not been heard from" not in client.get(reverse("rooms:list")).content.decode()
     assert client.get(reverse("health")).status_code == 200
+
+
+def test_with_the_chat_server_away_the_worker_backs_off_and_comes_back(chat):
+    """The server is away for three polls: the worker waits longer each time, then
+    follows the stream again as soon as it answers."""
+    IndexStream.objects.update_or_create(
+        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+    )
+    from rooms.backend.errors import ChatServerUnavailable
+
+    polls: list[str] = []
+    slept: list[float] = []
+
+    def server():
+        polls.append("poll")
+        if len(polls) <= 3:
+            raise ChatServerUnavailable("The chat server cannot be reached.")
+        return chat
+
+    sync.run(server, should_stop=lambda: len(polls) >= 5, name="test", sleep=slept.append)
+    assert slept == [1.0, 2.0, 4.0]  # backing off, then no more waiting once it answers
+    assert IndexStream.objects.get(key=sync.STREAM).synced_at is not None
+    assert IndexStream.objects.get(key=sync.STREAM).leader == ""  # let go on the way out
