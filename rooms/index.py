@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError, ChatNotFound
@@ -106,19 +106,35 @@ def categories(ids: Iterable[str] | None = None) -> list[Category]:
     """Categories by name: all of them, or these."""
     rows = IndexedCategory.objects.order_by("name_key", "category_id").prefetch_related("people")
     if ids is not None:
-        rows = rows.filter(category_id__in=list(ids))
+        rows = rows.filter(category_id__in=ids if isinstance(ids, QuerySet) else list(ids))
     return [_category_record(row, row.people.all()) for row in rows]
 
 
+def category_ids_in_scope(user_id: str) -> QuerySet[CategoryPerson, str]:
+    """The IDs of the categories whose scope holds this person (allowed, not denied), as
+    a subquery: a person's standing is read through the index by person, whatever the
+    number of categories."""
+    mine = CategoryPerson.objects.filter(user_id=user_id)
+    return (
+        mine.filter(standing=Standing.ALLOWED)
+        .exclude(category__in=mine.filter(standing=Standing.DENIED).values("category"))
+        .values_list("category", flat=True)
+    )
+
+
+def category_ids_with_create_rights(user_id: str) -> QuerySet[CategoryPerson, str]:
+    """The IDs of the categories where this person is a Creator and in scope (Lync's
+    FindCategoriesWithCreateRights), as a subquery."""
+    return CategoryPerson.objects.filter(
+        user_id=user_id,
+        standing=Standing.CREATOR,
+        category__in=category_ids_in_scope(user_id),
+    ).values_list("category", flat=True)
+
+
 def categories_for_creator(user_id: str) -> list[Category]:
-    """The categories in which this person may create rooms: a Creator, in scope, not
-    denied (Lync's FindCategoriesWithCreateRights), found through the person's index."""
-    creator_of = CategoryPerson.objects.filter(user_id=user_id, standing=Standing.CREATOR)
-    return [
-        c
-        for c in categories(creator_of.values_list("category_id", flat=True))
-        if c.is_creator(user_id)
-    ]
+    """The categories in which this person may create rooms."""
+    return categories(category_ids_with_create_rights(user_id))
 
 
 def room(room_id: str) -> Room:

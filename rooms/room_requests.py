@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
-from rooms import notifications, services
+from rooms import index, notifications, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSettings
 from rooms.index import chat_backend
@@ -129,28 +129,26 @@ def name_check(
 
 def _may_name_in(actor: User, category_id: str, *, for_request: bool) -> bool:
     """Whether the person may create (or ask for) rooms in the chosen category, or, with
-    none chosen yet, in any. One chat-server read for a chosen category; all of them only
-    while the form has no category."""
+    none chosen yet, in any: one query of the index by person."""
     if actor.is_administrator:
         return True
+    if not actor.chat_id:
+        return False
+    allowed = (
+        index.category_ids_in_scope(actor.chat_id)
+        if for_request
+        else index.category_ids_with_create_rights(actor.chat_id)
+    )
     if category_id:
-        try:
-            chosen = [chat_backend().get_category(category_id)]
-        except ChatNotFound:
-            return False
-    else:
-        chosen = chat_backend().list_categories()
-    if for_request:
-        return any(actor.chat_id and c.in_scope(actor.chat_id) for c in chosen)
-    return any(can_create_in(actor, c) for c in chosen)
+        allowed = allowed.filter(category=category_id)
+    return allowed.exists()
 
 
 def categories_for_requests(*, user: User) -> list[Category]:
     """The categories in whose scope the person is: where they may ask for a room."""
-    categories = chat_backend().list_categories()
     if user.is_administrator:
-        return categories
-    return [c for c in categories if user.chat_id and c.in_scope(user.chat_id)]
+        return chat_backend().list_categories()
+    return index.categories(index.category_ids_in_scope(user.chat_id or ""))
 
 
 def _check(user: User, settings: RoomSettings, *, exclude_pk: int | None = None) -> Category:
@@ -371,7 +369,7 @@ def approval_queue(*, user: User) -> QuerySet[RoomRequest]:
         return pending
     if not user.chat_id:
         return pending.none()
-    mine = [c.id for c in chat_backend().find_categories_with_create_rights(user.chat_id)]
+    mine = index.category_ids_with_create_rights(user.chat_id)
     return pending.filter(category_id__in=mine).exclude(requester=user)
 
 

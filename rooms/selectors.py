@@ -12,10 +12,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
+from rooms import index
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room
 from rooms.index import chat_backend
-from rooms.models import CategoryPerson, IndexedCategory, IndexedRoom, RoomPerson
+from rooms.models import IndexedCategory, IndexedRoom, RoomPerson
 from rooms.permissions import can_manage, can_view
 from rooms.roles import role_problem
 
@@ -35,12 +36,8 @@ def category_rows(*, user: User, search: str = "") -> QuerySet[IndexedCategory]:
     paging in the database: where they may create rooms (every one, for administrators)."""
     rows = IndexedCategory.objects.order_by("name_key", "category_id")
     if not user.is_administrator:
-        mine = CategoryPerson.objects.filter(user_id=user.chat_id or "")
-        Standing = CategoryPerson.Standing
-        rows = (
-            rows.filter(category_id__in=mine.filter(standing=Standing.CREATOR).values("category"))
-            .filter(category_id__in=mine.filter(standing=Standing.ALLOWED).values("category"))
-            .exclude(category_id__in=mine.filter(standing=Standing.DENIED).values("category"))
+        rows = rows.filter(
+            category_id__in=index.category_ids_with_create_rights(user.chat_id or "")
         )
     if search.strip():
         rows = rows.filter(name_key__contains=search.strip().casefold())
