@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
 
 from django import forms
 
+from portal.forms import LongSelect
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     NOT_ONE_LINE,
-    Category,
     Invitations,
     Privacy,
     Role,
@@ -48,6 +49,19 @@ def no_control_characters(value: str) -> None:
     """Names are one line of visible text: no line breaks, tabs or other control codes."""
     if not is_one_line(value):
         raise forms.ValidationError(NOT_ONE_LINE)
+
+
+class CategoryOption(Protocol):
+    """What a form needs of a category: a record, or the index's short form of one."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def invitations_allowed(self) -> bool: ...
 
 
 class NameField(forms.CharField):
@@ -121,7 +135,7 @@ class RoomCreateForm(RoomSettingsBase):
     category = forms.CharField(
         label="Category",
         max_length=255,
-        widget=forms.Select,
+        widget=LongSelect,
         error_messages={
             "required": "Choose the category the room belongs to.",
             "max_length": "Choose a category from the list.",
@@ -137,7 +151,7 @@ class RoomCreateForm(RoomSettingsBase):
 
     field_order = ["name", "description", "category", "privacy", "auditorium", "invitations"]
 
-    def __init__(self, *args: Any, categories: list[Category], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, categories: Sequence[CategoryOption], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.categories = {c.id: c for c in categories}
         self.fields["category"].widget.choices = [("", "Choose a category")] + [
@@ -147,7 +161,7 @@ class RoomCreateForm(RoomSettingsBase):
             self.initial.setdefault("submission", uuid.uuid4())
 
     @property
-    def chosen_category(self) -> Category | None:
+    def chosen_category(self) -> CategoryOption | None:
         chosen = self.data.get("category") if self.is_bound else self.initial.get("category")
         return self.categories.get(chosen or "")
 
@@ -321,7 +335,7 @@ class CategorySearchForm(forms.Form):
 
 class RoomFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Search by name")
-    category = forms.ChoiceField(required=False, label="Category")
+    category = forms.ChoiceField(required=False, label="Category", widget=LongSelect)
     privacy = forms.ChoiceField(
         required=False,
         label="Privacy",

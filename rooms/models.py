@@ -137,6 +137,10 @@ class IndexedCategory(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def room_count(self) -> int:
+        return len(self.room_ids)
+
 
 class CategoryPerson(models.Model):
     """Where one person stands in a category: in scope, denied, or a Creator."""

@@ -31,6 +31,21 @@ def categories_with_create_rights(*, user: User) -> list[Category]:
     return client.find_categories_with_create_rights(user.chat_id)
 
 
+@dataclass(frozen=True)
+class CategoryChoice:
+    """A category as a form offers it: no scope or Creators needed."""
+
+    id: str
+    name: str
+    invitations_allowed: bool
+
+
+def category_choices(*, user: User) -> list[CategoryChoice]:
+    """The categories where the person may create rooms, by name, for a form's list."""
+    rows = category_rows(user=user).values_list("category_id", "name", "invitations_allowed")
+    return [CategoryChoice(*row) for row in rows]
+
+
 def category_rows(*, user: User, search: str = "") -> QuerySet[IndexedCategory]:
     """The categories listed to this person, by name, searchable by part of the name, for
     paging in the database: where they may create rooms (every one, for administrators)."""
@@ -45,10 +60,13 @@ def category_rows(*, user: User, search: str = "") -> QuerySet[IndexedCategory]:
 
 
 def categories_page(
-    *, user: User, search: str, page: str | None, per_page: int
-) -> tuple[Page, list[Category]]:
-    """One page of the categories listed to this person, with their scope and Creators."""
+    *, user: User, search: str, page: str | None, per_page: int, people: bool
+) -> tuple[Page, list[Category] | list[IndexedCategory]]:
+    """One page of the categories listed to this person: as records with their scope and
+    Creators (`people`), or as the index's rows, for listing name and rooms alone."""
     found = Paginator(category_rows(user=user, search=search), per_page).get_page(page)
+    if not people:
+        return found, list(found)
     return found, chat_backend().get_categories([row.category_id for row in found])
 
 

@@ -11,12 +11,16 @@ from rooms.selectors import categories_page
 CATEGORIES_PER_PAGE = 48
 
 
-def category_page_context(request: HtmxHttpRequest, per_page: int) -> dict:
+def category_page_context(request: HtmxHttpRequest, per_page: int, *, people: bool) -> dict:
     """A searchable page of the categories listed to the person (for both category lists)."""
     form = CategorySearchForm(request.GET)
     search = form.cleaned_data["q"] if form.is_valid() else ""
     page, categories = categories_page(
-        user=request.user, search=search, page=request.GET.get("page"), per_page=per_page
+        user=request.user,
+        search=search,
+        page=request.GET.get("page"),
+        per_page=per_page,
+        people=people,
     )
     query = request.GET.copy()
     query.pop("page", None)
@@ -34,5 +38,7 @@ def category_page_context(request: HtmxHttpRequest, per_page: int) -> dict:
 def category_list(request: HtmxHttpRequest) -> TemplateResponse:
     """The categories in which the person may create rooms, from the index."""
     return TemplateResponse(
-        request, "rooms/category_list.html", category_page_context(request, CATEGORIES_PER_PAGE)
+        request,
+        "rooms/category_list.html",
+        category_page_context(request, CATEGORIES_PER_PAGE, people=False),
     )

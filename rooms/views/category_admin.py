@@ -47,7 +47,7 @@ def category_list(request: HtmxHttpRequest) -> TemplateResponse:
     return TemplateResponse(
         request,
         "rooms/admin/category_list.html",
-        category_page_context(request, ADMIN_CATEGORIES_PER_PAGE),
+        category_page_context(request, ADMIN_CATEGORIES_PER_PAGE, people=True),
     )
 
 

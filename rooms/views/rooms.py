@@ -21,7 +21,7 @@ from rooms.permissions import can_delete
 from rooms.room_requests import name_check
 from rooms.selectors import (
     categories_of,
-    categories_with_create_rights,
+    category_choices,
     filter_rooms,
     listings,
     room_for_viewer,
@@ -101,21 +101,14 @@ def room_check_name(request: HtmxHttpRequest) -> TemplateResponse:
 @login_required
 def room_create(request: HtmxHttpRequest) -> HttpResponse:
     """The room-settings form; on success the room exists and the person lands on it."""
-    try:
-        categories, unavailable = categories_with_create_rights(user=request.user), ""
-    except ChatBackendError as exc:
-        # Keep what was typed: the form is shown again with the chat server's problem.
-        categories, unavailable = [], exc.detail
+    categories = category_choices(user=request.user)
     form = RoomCreateForm(
         request.POST if request.method == "POST" else None,
         categories=categories,
         initial={"category": request.GET.get("category", "")},
     )
-    status = 503 if unavailable else 200
-    if request.method == "POST" and unavailable:
-        form.add_error(None, f"The room was not created. {unavailable}")
-        services.room_create_rejected(actor=request.user, data=form.data, errors=form.errors)
-    elif request.method == "POST" and (
+    status = 200
+    if request.method == "POST" and (
         earlier := services.submitted_room_id(
             actor=request.user, submission=request.POST.get("submission", "")
         )
@@ -143,6 +136,6 @@ def room_create(request: HtmxHttpRequest) -> HttpResponse:
     return TemplateResponse(
         request,
         "rooms/room_create.html",
-        {"form": form, "categories": categories, "unavailable": unavailable},
+        {"form": form, "categories": categories},
         status=status,
     )

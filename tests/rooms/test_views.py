@@ -35,7 +35,7 @@ def test_creator_sees_their_categories_from_the_index(client, category_world):
     as_portal_user(client, category_world["creator"])
     response = client.get(CATEGORIES)
     assert response.status_code == 200
-    assert [c.id for c in response.context["categories"]] == [category_world["category"].id]
+    assert [c.pk for c in response.context["categories"]] == [category_world["category"].id]
     assert category_world["category"].name in response.content.decode()
 
 
@@ -48,7 +48,7 @@ def test_person_without_create_rights_sees_how_to_get_them(client, category_worl
 
 def test_administrator_sees_every_category(client, category_world):
     client.force_login(AdministratorFactory())
-    ids = {c.id for c in client.get(CATEGORIES).context["categories"]}
+    ids = {c.pk for c in client.get(CATEGORIES).context["categories"]}
     assert category_world["category"].id in ids
 
 
@@ -100,7 +100,7 @@ def test_many_categories_are_paged_and_searched_in_the_database(
     assert "Page 1 of 2" in first.content.decode()
     second = client.get(CATEGORIES, {"page": 2})
     assert len(second.context["categories"]) == 2
-    shown = {c.id for c in first.context["categories"] + second.context["categories"]}
+    shown = {c.pk for c in first.context["categories"] + second.context["categories"]}
     assert len(shown) == 4
     searched = client.get(CATEGORIES, {"q": f"PAGED {stem} 2"})  # any letter case
     assert [c.name for c in searched.context["categories"]] == [f"Paged {stem} 2"]
