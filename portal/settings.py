@@ -184,6 +184,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
+# Sessions are read from the cache (Redis, when set) and written through to the
+# database: a page costs no session query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Error reports (the debug page, mail to admins) never show the chat server's token.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretScrubbingFilter"
 

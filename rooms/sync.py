@@ -28,9 +28,10 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -49,6 +50,7 @@ LEASE_SECONDS = 8
 MAX_BACKOFF_SECONDS = 30
 # Past this, pages say the index may be out of date, and the health check says stale.
 STALE_AFTER = timedelta(seconds=60)
+SYNCED_AT_KEY = "index-synced-at"
 # The state the portal maps (rooms.backend.matrix.state); nothing else is asked for.
 STATE_TYPES = [
     "m.room.create",
@@ -250,11 +252,14 @@ def let_go(name: str) -> None:
 
 
 def index_age() -> timedelta | None:
-    """How long ago the worker last heard from the chat server (None: never)."""
-    stream = IndexStream.objects.filter(key=STREAM).only("synced_at").first()
-    if stream is None or stream.synced_at is None:
-        return None
-    return timezone.now() - stream.synced_at
+    """How long ago the worker last heard from the chat server (None: never). Read from
+    the database at most once a second per process: every page asks."""
+    synced_at = cache.get_or_set(SYNCED_AT_KEY, _synced_at, timeout=1)
+    return None if synced_at is None else timezone.now() - synced_at
+
+
+def _synced_at() -> datetime | None:
+    return IndexStream.objects.filter(key=STREAM).values_list("synced_at", flat=True).first()
 
 
 def run(

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
@@ -64,6 +65,8 @@ def _test_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> N
     settings.AUDIT_ANCHOR_FILE = tmp_path_factory.mktemp("anchors") / "audit-anchors.jsonl"
     # Local accounts' passwords: a fast hash, where a real one costs a third of a second.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Nothing cached by one test (sessions, the index's age) is seen by the next.
+    cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -55,7 +55,8 @@ def room_list(request: HtmxHttpRequest) -> TemplateResponse:
         "page": page,
         "listings": shown,
         "query": query.urlencode(),
-        "total": rooms.count(),
+        # Only an empty page asks whether the person has rooms at all.
+        "has_rooms": bool(shown) or rooms.exists(),
     }
     template = "rooms/room_list.html#results" if request.htmx else "rooms/room_list.html"
     return TemplateResponse(request, template, context)
