@@ -148,7 +148,7 @@ def single(workdir: Path) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]
         wait_live(url)
         yield url, env, {}
     finally:
-        process.send_signal(signal.SIGINT)
+        process.terminate()
         process.wait(timeout=60)
 
 

@@ -81,8 +81,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, addrport: str, seed: bool, dev: bool, **options: Any) -> None:
-        # SIGTERM ends the command like Ctrl-C: its children are stopped on the way out.
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        # SIGTERM and Ctrl-C end the command (even where SIGINT came ignored, as in a
+        # background job): its children are stopped on the way out.
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop, lambda signum, frame: sys.exit(0))
         os.umask(0o077)  # whatever the portal and its chat server write is theirs alone
         tighten(settings.STATE_DIR)
         if not dev:

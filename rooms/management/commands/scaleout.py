@@ -59,7 +59,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", action="store_true", help="Seed the demo data.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        for stop in (signal.SIGTERM, signal.SIGINT):  # SIGINT may come ignored (a background job)
+            signal.signal(stop, lambda signum, frame: sys.exit(0))
         os.umask(0o077)
         directory = Path(options["dir"])
         private_dir(directory)
