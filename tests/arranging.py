@@ -26,16 +26,12 @@ _CHANGES: dict[str, Callable[[tuple[Any, ...], Any], list[str]]] = {
     "deny_in_category": lambda args, made: [args[0]],
     "undeny_in_category": lambda args, made: [args[0]],
     "create_room": lambda args, made: [made.id, made.settings.category_id],
-    "update_room": lambda args, made: [args[0], *_categories(made)],
+    "update_room": lambda args, made: [args[0], made.settings.category_id],
     "set_room_disabled": lambda args, made: [args[0]],
     "delete_room": lambda args, made: [args[0]],
     "add_to_role": lambda args, made: [args[0]],
     "remove_from_role": lambda args, made: [args[0]],
 }
-
-
-def _categories(room: Any) -> list[str]:
-    return [room.settings.category_id]
 
 
 class ArrangingChat(MatrixChatBackend):
