@@ -597,15 +597,18 @@ class IndexedChatBackend:
         user_ids: Iterable[str],
         *,
         on_added: Callable[[str], None] | None = None,
+        invite: bool | None = None,
     ) -> None:
         """Members are invited or joined as the room's invitations say (read from the
-        index); what the server confirmed is written into the index as it is confirmed."""
+        index), unless `invite` says (someone joining on their own is joined); what the
+        server confirmed is written into the index as it is confirmed."""
         people = list(user_ids)
-        held = self.get_room(room_id)
-        invite = (
-            held.settings.invitations is Invitations.INHERIT
-            and self.get_category(held.settings.category_id).invitations_allowed
-        )
+        if invite is None:
+            held = self.get_room(room_id)
+            invite = (
+                held.settings.invitations is Invitations.INHERIT
+                and self.get_category(held.settings.category_id).invitations_allowed
+            )
         done: list[str] = []
 
         def confirmed(user_id: str) -> None:

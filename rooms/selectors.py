@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import User
@@ -102,6 +102,12 @@ class RoomListing:
     disabled: bool
     roles: tuple[str, ...]
 
+    @property
+    def joinable(self) -> bool:
+        """Whether the person may join it themselves (an Open room they are not in; the
+        directory lists only rooms of their scope)."""
+        return self.privacy is Privacy.OPEN and "Member" not in self.roles and not self.disabled
+
 
 def rooms_for_user(*, user: User) -> QuerySet[IndexedRoom]:
     """The rooms the person manages or belongs to (every room, for administrators), by
@@ -110,6 +116,23 @@ def rooms_for_user(*, user: User) -> QuerySet[IndexedRoom]:
     if not user.is_administrator:
         holding = RoomPerson.objects.filter(user_id=user.chat_id or "", role__in=ROLES)
         found = found.filter(room_id__in=holding.values("room_id"))
+    return found.order_by("name_key", "room_id")
+
+
+def directory_rooms(*, user: User) -> QuerySet[IndexedRoom]:
+    """The rooms a person may find (Lync's room search): Open and Closed rooms of the
+    categories whose scope holds them, and the rooms where they hold a role (their Secret
+    ones too); every room, for administrators and auditors. By name, from the index."""
+    found = IndexedRoom.objects.all()
+    if not (user.is_administrator or user.can_audit):
+        chat_id = user.chat_id or ""
+        found = found.filter(
+            Q(
+                privacy__in=[Privacy.OPEN, Privacy.CLOSED],
+                category_id__in=index.category_ids_in_scope(chat_id),
+            )
+            | Q(room_id__in=RoomPerson.objects.filter(user_id=chat_id).values("room_id"))
+        )
     return found.order_by("name_key", "room_id")
 
 

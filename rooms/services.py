@@ -314,6 +314,38 @@ def room_set_disabled(*, actor: User, room_id: str, disabled: bool) -> Room:
         return updated
 
 
+def join_problem(actor: User, room: Room, category: Category) -> str:
+    """Why this person cannot join the room themselves, or "" (Open rooms of a category
+    whose scope holds them)."""
+    if not actor.chat_id:
+        return "Only people with a chat account join rooms."
+    if actor.chat_id in room.members:
+        return "You are already a member of this room."
+    if room.disabled:
+        return "The room is disabled: nobody can join it."
+    if room.settings.privacy is not Privacy.OPEN:
+        return "Only Open rooms are joined directly: ask one of the room's Managers to add you."
+    if not category.in_scope(actor.chat_id):
+        return f"You are not in the scope of the category “{category.name}”."
+    return ""
+
+
+def room_join(*, actor: User, room_id: str) -> Room:
+    """Join an Open room of a category whose scope holds the person: the portal's service
+    account makes them a member on the chat server, where their chat client finds it."""
+    with audited("room.join", actor=actor, target_kind="room") as scope, one_writer(room_id):
+        client = chat_backend()
+        room = client.get_room(room_id)
+        category = client.get_category(room.settings.category_id)
+        _in_category(scope, room, category)
+        scope.after = {"person": actor.chat_id}
+        problem = join_problem(actor, room, category)
+        if problem:
+            raise PermissionDenied(problem)
+        client.add_to_role(room.id, Role.MEMBER, [actor.chat_id or ""], invite=False)
+        return client.get_room(room.id)
+
+
 def people_leaving_scope(room: Room, target: Category) -> list[tuple[str, list[Role]]]:
     """Who holds a role in the room but is not in the target category's scope."""
     people: dict[str, list[Role]] = {}

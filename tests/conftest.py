@@ -15,7 +15,6 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
 
@@ -70,11 +69,15 @@ def _test_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> N
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _collected_static_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The static files collected as a production portal has them (hashed, compressed,
-    with their manifest), into a folder of the run's own."""
-    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static")):
-        call_command("collectstatic", interactive=False, verbosity=0)
+def _static_files_found_by_name() -> Iterator[None]:
+    """Pages link static files by their plain names in the tests: the live server finds
+    them in the app folders, as it could not by collected, hashed names. The hashed and
+    compressed files a production portal serves are checked on a real one started by
+    `runportal` (tests/integration/test_serving.py)."""
+    storages = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    with override_settings(STORAGES=storages):
         yield
 
 

@@ -88,6 +88,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("logout", "POST"): row(302, anonymous=302),
     ("rooms:list", "GET"): row(200),
     ("rooms:list", "POST"): NOT_ALLOWED,
+    ("rooms:find", "GET"): row(200),
+    ("rooms:find", "POST"): NOT_ALLOWED,
+    # The world's room is Closed: nobody joins it on their own.
+    ("rooms:join", "GET"): NOT_ALLOWED,
+    ("rooms:join", "POST"): row(403, outsider=404),
     ("rooms:create", "GET"): row(200),
     ("rooms:create", "POST"): row(400),
     ("rooms:check_name", "GET"): row(403, creator=200, administrator=200, in_scope=403),
@@ -291,6 +296,7 @@ def address(name: str, world: World, records: dict[str, int]) -> str:
         and name
         not in {
             "rooms:list",
+            "rooms:find",
             "rooms:create",
             "rooms:check_name",
             "rooms:categories",

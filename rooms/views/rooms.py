@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.http import HtmxHttpRequest
 from rooms import services
@@ -22,6 +22,7 @@ from rooms.room_requests import name_check
 from rooms.selectors import (
     categories_of,
     category_choices,
+    directory_rooms,
     filter_rooms,
     listings,
     room_for_viewer,
@@ -60,6 +61,50 @@ def room_list(request: HtmxHttpRequest) -> TemplateResponse:
     }
     template = "rooms/room_list.html#results" if request.htmx else "rooms/room_list.html"
     return TemplateResponse(request, template, context)
+
+
+@require_GET
+@login_required
+def room_find(request: HtmxHttpRequest) -> TemplateResponse:
+    """Find a room: every room the person may find, searchable and filtered, with Join on
+    the Open ones."""
+    rooms = directory_rooms(user=request.user)
+    form = RoomFilterForm(request.GET, categories=categories_of(rooms))
+    filters = form.cleaned_data if form.is_valid() else {}
+    found = filter_rooms(
+        rooms,
+        search=filters.get("q", ""),
+        category_id=filters.get("category", ""),
+        privacy=filters.get("privacy", ""),
+    )
+    page = Paginator(found, ROOMS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "listings": listings(page.object_list, user=request.user),
+        "query": query.urlencode(),
+    }
+    template = "rooms/room_find.html#results" if request.htmx else "rooms/room_find.html"
+    return TemplateResponse(request, template, context)
+
+
+@require_POST
+@login_required
+def room_join(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Join an Open room; the person lands on it, and finds it in their chat client."""
+    room, _ = room_for_viewer(user=request.user, room_id=room_id)
+    try:
+        joined = services.room_join(actor=request.user, room_id=room.id)
+    except ChatBackendError as exc:
+        messages.error(request, f"You did not join the room. {exc.detail}")
+        return redirect("rooms:detail", room_id=room.id)
+    messages.success(
+        request,
+        format_html("You joined “<bdi>{}</bdi>”: it is in your chat client now.", joined.name),
+    )
+    return redirect("rooms:detail", room_id=joined.id)
 
 
 @require_GET

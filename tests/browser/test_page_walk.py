@@ -73,6 +73,7 @@ def test_every_page_a_creator_and_manager_reaches(browser, live_server, room, me
     paths = [
         "/rooms/categories/",
         "/rooms/",
+        "/rooms/find/",
         "/rooms/new/",
         f"/rooms/{room.id}/",
         f"/rooms/{room.id}/edit/",

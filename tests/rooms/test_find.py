@@ -1,0 +1,82 @@
+"""Find a room and join it: a person in a category's scope finds its Open and Closed rooms
+(not its Secret ones), joins an Open room on the chat server, and is refused the rest."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from portal.models import AuditEntry, Outcome
+from rooms.backend.records import Privacy
+from tests.conftest import unique
+
+pytestmark = pytest.mark.django_db
+FIND = reverse("rooms:find")
+
+
+@pytest.fixture
+def rooms(make_room):
+    stem = unique("Findable ")
+    return {
+        privacy: make_room(name=f"{stem} {privacy.value}", privacy=privacy) for privacy in Privacy
+    } | {"stem": stem}
+
+
+def found(client, **query) -> list[str]:
+    return [listing.name for listing in client.get(FIND, query).context["listings"]]
+
+
+def test_a_person_in_scope_finds_open_and_closed_rooms_not_secret_ones(client, member, rooms):
+    client.force_login(member)
+    names = found(client, q=rooms["stem"])
+    assert names == [rooms[Privacy.CLOSED].name, rooms[Privacy.OPEN].name]
+    assert found(client, q=rooms["stem"], privacy="open") == [rooms[Privacy.OPEN].name]
+    assert found(client, q=rooms["stem"].upper()) == names  # any letter case
+
+
+def test_a_person_outside_the_scope_finds_nothing(client, outsider, rooms):
+    client.force_login(outsider)
+    assert found(client, q=rooms["stem"]) == []
+    assert "No room matches" in client.get(FIND, {"q": rooms["stem"]}).content.decode()
+
+
+def test_joining_an_open_room_makes_the_person_a_member_on_the_chat_server(
+    client, chat, member, rooms
+):
+    room = rooms[Privacy.OPEN]
+    client.force_login(member)
+    page = client.get(FIND, {"q": rooms["stem"]}).content.decode()
+    assert reverse("rooms:join", args=[room.id]) in page
+    assert reverse("rooms:join", args=[rooms[Privacy.CLOSED].id]) not in page
+    response = client.post(reverse("rooms:join", args=[room.id]), follow=True)
+    assert "it is in your chat client now" in response.content.decode()
+    assert member.chat_id in chat.get_room(room.id).members  # the server's truth
+    assert found(client, q=rooms["stem"], privacy="open") == [room.name]
+    listing = client.get(FIND, {"q": rooms["stem"], "privacy": "open"}).context["listings"][0]
+    assert listing.roles == ("Member",)
+    entry = AuditEntry.objects.get(action="room.join")
+    assert (entry.outcome, entry.target_id, entry.after) == (
+        Outcome.SUCCEEDED,
+        room.id,
+        {"person": member.chat_id},
+    )
+
+
+def test_a_closed_room_is_not_joined_directly_and_the_refusal_is_audited(
+    client, chat, member, rooms
+):
+    room = rooms[Privacy.CLOSED]
+    client.force_login(member)
+    response = client.post(reverse("rooms:join", args=[room.id]))
+    assert response.status_code == 403
+    assert member.chat_id not in chat.get_room(room.id).members
+    entry = AuditEntry.objects.get(action="room.join")
+    assert entry.outcome == Outcome.DENIED
+    assert "ask one of the room's Managers" in entry.error
+
+
+def test_nobody_outside_the_scope_joins_and_secret_rooms_stay_hidden(client, outsider, rooms):
+    client.force_login(outsider)
+    for privacy in Privacy:  # answered as if the room did not exist
+        response = client.post(reverse("rooms:join", args=[rooms[privacy].id]))
+        assert response.status_code == 404
