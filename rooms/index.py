@@ -95,8 +95,18 @@ def _room_record(row: IndexedRoom, people: Iterable[RoomPerson]) -> Room:
 # Reads.
 
 
+def _an_id(value: str) -> bool:
+    """Whether this could be a room's or space's ID at all (an address typed by hand may
+    hold anything, a NUL included, which some databases refuse to compare)."""
+    return 0 < len(value) <= 255 and "\x00" not in value
+
+
 def category(category_id: str) -> Category:
-    row = IndexedCategory.objects.filter(category_id=category_id).first()
+    row = (
+        IndexedCategory.objects.filter(category_id=category_id).first()
+        if _an_id(category_id)
+        else None
+    )
     if row is None:
         raise ChatNotFound("There is no such category.")
     return _category_record(row, row.people.all())
@@ -138,7 +148,7 @@ def categories_for_creator(user_id: str) -> list[Category]:
 
 
 def room(room_id: str) -> Room:
-    row = IndexedRoom.objects.filter(room_id=room_id).first()
+    row = IndexedRoom.objects.filter(room_id=room_id).first() if _an_id(room_id) else None
     if row is None:
         raise ChatNotFound("There is no such room.")
     return _room_record(row, row.people.all())
