@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,28 @@ def prepare_child() -> None:
     owner_only_umask()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def child_process(
+    command: list[str], *, cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the portal's (a sync worker, a web server) for as long as the block
+    runs; stopped with it, however it ends."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        preexec_fn=prepare_child,  # umask and prctl only: safe between fork and exec
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 class EmbeddedSynapse:

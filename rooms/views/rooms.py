@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -17,6 +20,7 @@ from rooms import services
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Privacy
 from rooms.forms import NameCheckForm, RoomCreateForm, RoomFilterForm
+from rooms.models import IndexedRoom
 from rooms.permissions import can_delete
 from rooms.room_requests import name_check
 from rooms.selectors import (
@@ -34,11 +38,9 @@ from rooms.views.roles import roles_context
 ROOMS_PER_PAGE = 20
 
 
-@require_GET
-@login_required
-def room_list(request: HtmxHttpRequest) -> TemplateResponse:
-    """My rooms: the rooms the person manages or belongs to, searchable and filtered."""
-    rooms = rooms_for_user(user=request.user)
+def _filtered_page(request: HtmxHttpRequest, rooms: QuerySet[IndexedRoom]) -> dict[str, Any]:
+    """A list of rooms as My rooms and Find a room show it: searched by name, filtered by
+    category and privacy, one page of it, all in the database."""
     form = RoomFilterForm(request.GET, categories=categories_of(rooms))
     filters = form.cleaned_data if form.is_valid() else {}
     found = filter_rooms(
@@ -48,17 +50,24 @@ def room_list(request: HtmxHttpRequest) -> TemplateResponse:
         privacy=filters.get("privacy", ""),
     )
     page = Paginator(found, ROOMS_PER_PAGE).get_page(request.GET.get("page"))
-    shown = listings(page.object_list, user=request.user)
     query = request.GET.copy()
     query.pop("page", None)
-    context = {
+    return {
         "form": form,
         "page": page,
-        "listings": shown,
+        "listings": listings(page.object_list, user=request.user),
         "query": query.urlencode(),
-        # Only an empty page asks whether the person has rooms at all.
-        "has_rooms": bool(shown) or rooms.exists(),
     }
+
+
+@require_GET
+@login_required
+def room_list(request: HtmxHttpRequest) -> TemplateResponse:
+    """My rooms: the rooms the person manages or belongs to, searchable and filtered."""
+    rooms = rooms_for_user(user=request.user)
+    context = _filtered_page(request, rooms)
+    # Only an empty page asks whether the person has rooms at all.
+    context["has_rooms"] = bool(context["listings"]) or rooms.exists()
     template = "rooms/room_list.html#results" if request.htmx else "rooms/room_list.html"
     return TemplateResponse(request, template, context)
 
@@ -68,24 +77,7 @@ def room_list(request: HtmxHttpRequest) -> TemplateResponse:
 def room_find(request: HtmxHttpRequest) -> TemplateResponse:
     """Find a room: every room the person may find, searchable and filtered, with Join on
     the Open ones."""
-    rooms = directory_rooms(user=request.user)
-    form = RoomFilterForm(request.GET, categories=categories_of(rooms))
-    filters = form.cleaned_data if form.is_valid() else {}
-    found = filter_rooms(
-        rooms,
-        search=filters.get("q", ""),
-        category_id=filters.get("category", ""),
-        privacy=filters.get("privacy", ""),
-    )
-    page = Paginator(found, ROOMS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {
-        "form": form,
-        "page": page,
-        "listings": listings(page.object_list, user=request.user),
-        "query": query.urlencode(),
-    }
+    context = _filtered_page(request, directory_rooms(user=request.user))
     template = "rooms/room_find.html#results" if request.htmx else "rooms/room_find.html"
     return TemplateResponse(request, template, context)
 

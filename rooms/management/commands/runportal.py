@@ -4,9 +4,7 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -16,28 +14,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from portal.secrets import tighten
 from rooms import sync
 from rooms.backend import server_client
-from rooms.backend.embedded import EmbeddedSynapse, prepare_child
+from rooms.backend.embedded import EmbeddedSynapse, child_process
 from rooms.demo import seed_demo
 from rooms.index import chat_backend
-
-
-@contextlib.contextmanager
-def child(command: list[str]) -> Iterator[subprocess.Popen]:
-    """A process of the portal's (the sync worker, the web server) for as long as the
-    portal runs; stopped with it, however it ends."""
-    process = subprocess.Popen(
-        command,
-        cwd=settings.BASE_DIR,
-        preexec_fn=prepare_child,  # umask and prctl only: safe between fork and exec
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def web_server(addrport: str, *, dev: bool) -> list[str]:
@@ -106,7 +85,9 @@ class Command(BaseCommand):
             # The index first: seeding reads it to never make twice what exists.
             self.stdout.write("Bringing the room index up to date...")
             sync.sync_once(server_client(), timeout_ms=0)
-            stack.enter_context(child([sys.executable, "manage.py", "index_sync"]))
+            stack.enter_context(
+                child_process([sys.executable, "manage.py", "index_sync"], cwd=settings.BASE_DIR)
+            )
             if seed:
                 self.stdout.write("Seeding demo data...")
                 logins = seed_demo(chat_backend())
@@ -119,5 +100,7 @@ class Command(BaseCommand):
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(mode=0o700)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-            web = stack.enter_context(child(web_server(addrport, dev=dev)))
+            web = stack.enter_context(
+                child_process(web_server(addrport, dev=dev), cwd=settings.BASE_DIR)
+            )
             web.wait()

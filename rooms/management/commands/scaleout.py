@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from psycopg import sql
 
 from portal.secrets import local_secret, private_dir, write_private
-from rooms.backend.embedded import prepare_child
+from rooms.backend.embedded import child_process
 from rooms.backend.scaleout import ScaledSynapse
 
 # What a portal process is configured with (written to portalN.env, owner only).
@@ -123,9 +123,11 @@ class Command(BaseCommand):
                     directory / f"portal{n}.env",
                     "".join(f"{k}={v}\n" for k, v in machine.items() if k in PORTAL_SETTINGS),
                 )
-                stack.enter_context(_process([*run, "index_sync"], machine))
                 stack.enter_context(
-                    _process(
+                    child_process([*run, "index_sync"], cwd=settings.BASE_DIR, env=machine)
+                )
+                stack.enter_context(
+                    child_process(
                         [
                             sys.executable,
                             "-m",
@@ -136,7 +138,8 @@ class Command(BaseCommand):
                             "--workers",
                             str(options["web_workers"]),
                         ],
-                        machine,
+                        cwd=settings.BASE_DIR,
+                        env=machine,
                     )
                 )
             for port in ports:
@@ -147,19 +150,6 @@ class Command(BaseCommand):
             )
             self.stdout.write(self.style.SUCCESS("Scaled-out set-up running; Ctrl-C stops it."))
             signal.pause()
-
-
-@contextlib.contextmanager
-def _process(command: list[str], env: dict[str, str]) -> Any:
-    process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, preexec_fn=prepare_child)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _create_database(url: str, name: str) -> None:
