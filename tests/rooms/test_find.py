@@ -80,3 +80,17 @@ def test_nobody_outside_the_scope_joins_and_secret_rooms_stay_hidden(client, out
     for privacy in Privacy:  # answered as if the room did not exist
         response = client.post(reverse("rooms:join", args=[rooms[privacy].id]))
         assert response.status_code == 404
+
+
+def test_with_the_chat_server_down_nobody_is_told_they_joined(client, member, rooms, settings):
+    room = rooms[Privacy.OPEN]
+    client.force_login(member)
+    settings.CHAT_SERVER_URL = "http://127.0.0.1:9"  # nothing listens: the join fails
+    response = client.post(reverse("rooms:join", args=[room.id]), follow=True)
+    page = response.content.decode()
+    assert "You did not join the room" in page
+    assert "cannot be reached" in page
+    listing = client.get(FIND, {"q": rooms["stem"], "privacy": "open"}).context["listings"][0]
+    assert listing.roles == ()  # the index holds no membership the server did not confirm
+    entry = AuditEntry.objects.get(action="room.join")
+    assert (entry.outcome, entry.target_id) == (Outcome.FAILED, room.id)
