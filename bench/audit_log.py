@@ -41,7 +41,7 @@ def setup_django(database_url: str) -> None:
 def seed(rows: int) -> None:
     from django.utils import timezone
 
-    from portal.audit_chain import seal
+    from portal.audit.chain import seal
     from portal.models import AuditEntry
 
     actions = ["room.update", "room.create", "role.add.member", "auth.login", "room.privacy"]
@@ -115,7 +115,7 @@ def export_child() -> None:
     """Runs in a fresh process: stream the whole log as CSV, report speed and peak memory."""
     import resource
 
-    from portal.audit_export import csv_lines, jsonl_lines
+    from portal.audit.export import csv_lines, jsonl_lines
     from portal.models import AuditEntry
 
     rows, results = AuditEntry.objects.count(), {}

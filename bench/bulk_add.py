@@ -34,10 +34,10 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts.models import User
-    from rooms import roles
     from rooms.backend.embedded import EmbeddedSynapse, free_port
     from rooms.backend.records import Privacy, Role, RoomSettings
     from rooms.index import chat_backend
+    from rooms.services import roles as role_services
 
     call_command("migrate", verbosity=0)
     server = EmbeddedSynapse(
@@ -76,13 +76,13 @@ def main() -> None:
 
         calls_before = client.http.calls
         started = time.perf_counter()
-        run = roles.bulk_start(
+        run = role_services.bulk_start(
             actor=actor, room_id=room.id, role=Role.MEMBER, text="\n".join(people)
         )
         previewed = time.perf_counter()
         steps = 0
         while run.to_apply and run.status != run.Status.INTERRUPTED:
-            run = roles.bulk_step(run)
+            run = role_services.bulk_step(run)
             steps += 1
         finished = time.perf_counter()
         calls = client.http.calls - calls_before

@@ -105,7 +105,7 @@ def main() -> None:
         for name, path in [
             ("room page", f"/rooms/{room}/"),
             ("My rooms", "/rooms/"),
-            ("categories page", "/rooms/categories/"),
+            ("categories page", "/categories/"),
         ]:
             print(report(name, wrk(url + path, args, cookie=cookie)), flush=True)
         script = workdir / "writes.lua"

@@ -208,16 +208,16 @@ class Bench:
         room, category = self.held[0], self.categories[0]
         asked = RoomRequest.objects.get(status="pending")
         return {
-            "categories page": ("pat", reverse("rooms:categories")),
+            "categories page": ("pat", reverse("categories:list")),
             "My rooms": ("pat", reverse("rooms:list")),
             "My rooms, searched": ("pat", reverse("rooms:list") + "?q=room+00&privacy=closed"),
             "room page": ("pat", reverse("rooms:detail", args=[room])),
-            "roles panel (htmx)": ("pat", reverse("rooms:roles", args=[room])),
-            "explainer": ("pat", reverse("rooms:explain", args=[room]) + f"?person={self.other}"),
+            "roles panel (htmx)": ("pat", reverse("roles:panel", args=[room])),
+            "explainer": ("pat", reverse("roles:explain", args=[room]) + f"?person={self.other}"),
             "approval queue": ("pat", reverse("requests:queue")),
             "request form": ("paul", reverse("requests:new")),
-            "category list (admin)": ("admin", reverse("category_admin:list")),
-            "category detail (admin)": ("admin", reverse("category_admin:detail", args=[category])),
+            "category list (admin)": ("admin", reverse("categories:manage")),
+            "category detail (admin)": ("admin", reverse("categories:detail", args=[category])),
             "request (approver)": ("pat", reverse("requests:detail", args=[asked.pk])),
         }
 
@@ -250,14 +250,15 @@ class Bench:
         return self.server.http.calls - before
 
     def writes(self) -> dict[str, int]:
-        from rooms import roles, services
         from rooms.backend.records import Privacy, Role, RoomSettings
+        from rooms.services import roles as role_services
+        from rooms.services import rooms as room_services
 
         pat = self.users["pat"]
         room_id = self.held[1]
         return {
             "create a room": self.calls_of(
-                lambda: services.room_create(
+                lambda: room_services.room_create(
                     actor=pat,
                     settings=RoomSettings(
                         f"Fresh {uuid.uuid4().hex[:6]}", "", self.categories[0], Privacy.CLOSED
@@ -266,12 +267,12 @@ class Bench:
                 )
             ),
             "add one member": self.calls_of(
-                lambda: roles.role_add(
+                lambda: role_services.role_add(
                     actor=pat, room_id=room_id, role=Role.MEMBER, user_id=self.other
                 )
             ),
             "change privacy": self.calls_of(
-                lambda: services.room_set_privacy(
+                lambda: room_services.room_set_privacy(
                     actor=pat, room_id=room_id, privacy=Privacy.SECRET
                 )
             ),

@@ -8,6 +8,6 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import checks  # noqa: F401 - registers the chat server check
-        from portal.audit_retention import register_sqlite_guard
+        from portal.audit.retention import register_sqlite_guard
 
         connection_created.connect(register_sqlite_guard, dispatch_uid="audit_retention_guard")

@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import reswap, retarget
 
 from portal.audit import audit_unrecorded, current_request
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
+from rooms.selectors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class ChatServerErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, NotFound):
+            raise Http404(str(exception)) from exception
         if isinstance(exception, PermissionDenied):
             audit_unrecorded(request, exception)
             return None  # Django answers with the 403 page

@@ -12,6 +12,10 @@ class Outcome(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     DENIED = "denied", "Denied"
     FAILED = "failed", "Failed"
+    # A change that failed part-way: put back as it was, or left part-applied (and listed
+    # among unfinished operations, with what was applied).
+    UNDONE = "undone", "Undone"
+    PARTIAL = "partial", "Partly applied"
 
 
 class AppendOnlyError(Exception):

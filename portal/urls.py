@@ -1,6 +1,9 @@
-from django.urls import include, path, re_path
+"""One URL prefix per area: the same word names its views, services, selectors, templates
+and tests (docs/architecture.md, "Where things live")."""
 
-from portal import audit_views, views
+from django.urls import include, path
+
+from portal import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -8,14 +11,13 @@ urlpatterns = [
     path("health/ready", views.health, name="ready"),
     path("health/live", views.live, name="live"),
     path("metrics", views.metrics, name="metrics"),
-    path("audit/", audit_views.audit_list, name="audit"),
-    path("audit/<int:pk>/", audit_views.audit_detail, name="audit_entry"),
-    re_path(r"^audit/export\.(?P<fmt>csv|jsonl)$", audit_views.audit_export, name="audit_export"),
-    path("audit/verify/", audit_views.audit_verify, name="audit_verify"),
+    path("audit/", include("portal.audit.urls")),
     path("accounts/", include("accounts.urls")),
-    path("rooms/", include("rooms.urls")),
-    path("requests/", include("rooms.request_urls")),
-    path("admin/categories/", include("rooms.category_admin_urls")),
+    path("rooms/", include("rooms.urls.rooms")),
+    path("rooms/<str:room_id>/roles/", include("rooms.urls.roles")),
+    path("requests/", include("rooms.urls.requests")),
+    path("categories/", include("rooms.urls.categories")),
+    path("operations/", include("rooms.urls.operations")),
 ]
 
 handler400 = "portal.views.bad_request"

@@ -15,14 +15,14 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from portal.metrics import exposition
-from rooms.selectors import chat_server_reachable
+from rooms.selectors.rooms import chat_server_reachable
 from rooms.sync import STALE_AFTER, index_age
 
 
 @require_GET
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return redirect("rooms:categories")
+    return redirect("categories:list")
 
 
 @require_GET

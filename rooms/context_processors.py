@@ -1,5 +1,6 @@
 """What every page shows besides its own content: the approval-queue count in the
-navigation, and a notice when the room index has not heard from the chat server lately."""
+navigation (and the count of unfinished changes, for administrators), and a notice when
+the room index has not heard from the chat server lately."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from rooms.room_requests import approval_queue
+from rooms.models import Operation
+from rooms.selectors.requests import approval_queue
 from rooms.sync import STALE_AFTER, index_age
 
 
 def approvals(request: HttpRequest) -> dict[str, int]:
-    """Counted from the portal's own tables and the index: no chat-server call."""
+    """Counted from the portal's own tables and the index: no chat-server call. Portal
+    administrators also see how many changes are left unfinished."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"approval_count": approval_queue(user=user).count()}
+    counts = {"approval_count": approval_queue(user=user).count()}
+    if user.is_administrator:
+        counts["unfinished_count"] = Operation.objects.filter(
+            status=Operation.Status.UNFINISHED
+        ).count()
+    return counts
 
 
 def index_status(request: HttpRequest) -> dict[str, Any]:

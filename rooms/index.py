@@ -571,8 +571,11 @@ class IndexedChatBackend:
         link_room(made.settings.category_id, made.id, linked=True)
         return made
 
-    def update_room(self, room_id: str, settings: RoomSettings) -> Room:
-        before = self.get_room(room_id)
+    def update_room(
+        self, room_id: str, settings: RoomSettings, *, current: Room | None = None
+    ) -> Room:
+        """`current`: the room as the caller read it from the server (the index's, if not)."""
+        before = current or self.get_room(room_id)
         try:
             changed = self.server.update_room(room_id, settings, current=before)
         except ChatBackendError:

@@ -262,3 +262,40 @@ class IndexDifference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target_id}: {self.kind}"
+
+
+class Operation(models.Model):
+    """A change to a room that takes several chat-server requests, recorded before its
+    first request: what it changes (`change`, field by field) and what those fields were
+    (`before`). It ends succeeded (perhaps after retries), undone (put back as it was), or
+    unfinished: neither, and listed for an administrator to retry or undo. A process
+    that dies mid-way leaves it running; the sync worker takes it up (rooms.operations)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed before changing anything"
+        UNDONE = "undone", "Undone"
+        UNFINISHED = "unfinished", "Unfinished"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    kind = models.CharField(max_length=64)  # the audit action: room.update, room.move, …
+    target_id = models.CharField(max_length=255, db_index=True)
+    target_label = models.CharField(max_length=512, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request_id = models.CharField(max_length=64, blank=True)
+    change = models.JSONField(default=dict)
+    before = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.target_id} ({self.status})"

@@ -36,7 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.audit import audit_record
-from rooms import index
+from rooms import index, operations
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.locks import one_writer
@@ -293,6 +293,13 @@ def run(
             backoff = 1.0
             if result.rooms:
                 log.debug("Indexed %d changed room(s).", result.rooms)
+            for op in operations.resume_abandoned():
+                log.warning(
+                    "Took up %s on %s, left by a stopped process: %s",
+                    op.kind,
+                    op.target_id,
+                    op.status,
+                )
     finally:
         let_go(name)
 
@@ -364,6 +371,10 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
             claim.name_key, "half-made", "a room of this name was being created and never finished"
         )
         for claim in RoomName.objects.filter(room_id="", claimed_at__lt=stale)
+    ]
+    found += [
+        Difference(op.target_id, "unfinished", f"“{op.target_label}”: {op.kind} {op.error}")
+        for op in operations.unfinished()
     ]
     return found
 

@@ -19,11 +19,11 @@ from django.db import connection
 from django.test.utils import override_settings
 
 from accounts.models import User
-from rooms import services
 from rooms.backend.embedded import Connection, EmbeddedSynapse, free_port
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.index import IndexedChatBackend
+from rooms.services import rooms as room_services
 from tests.arranging import ArrangingChat
 from tests.chat_users import ChatUser
 
@@ -87,7 +87,7 @@ def _flush_passes_the_audit_guard() -> Iterator[None]:
     refuses to everyone but retention; the tests' flush goes through retention's door."""
     from django.db.backends.base.operations import BaseDatabaseOperations
 
-    from portal.audit_retention import retention_permitted
+    from portal.audit.retention import retention_permitted
 
     original = BaseDatabaseOperations.execute_sql_flush
 
@@ -268,7 +268,7 @@ def make_room(creator, category_world):
             "category_id": category_world["category"].id,
             "privacy": Privacy.CLOSED,
         } | changes
-        return services.room_create(
+        return room_services.room_create(
             actor=creator, settings=RoomSettings(**values), submission=uuid.uuid4()
         )
 

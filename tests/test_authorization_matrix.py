@@ -23,7 +23,7 @@ from portal.models import AuditEntry, Outcome
 from rooms.backend.embedded import Connection
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
-from rooms.models import BulkRun, RoomRequest
+from rooms.models import BulkRun, Operation, RoomRequest
 from tests.arranging import ArrangingChat
 from tests.conftest import PASSWORD, unique
 from tests.factories import AdministratorFactory, AuditorFactory
@@ -74,14 +74,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # From the scraper's address (the test client's is loopback); others: 403, tested apart.
     ("metrics", "GET"): row(200, anonymous=200),
     ("metrics", "POST"): row(405, anonymous=405),
-    ("audit", "GET"): AUDITORS,
-    ("audit", "POST"): NOT_ALLOWED,
-    ("audit_entry", "GET"): AUDITORS,
-    ("audit_entry", "POST"): NOT_ALLOWED,
-    ("audit_export", "GET"): AUDITORS,
-    ("audit_export", "POST"): NOT_ALLOWED,
-    ("audit_verify", "GET"): AUDITORS,
-    ("audit_verify", "POST"): AUDITORS,
+    ("audit:list", "GET"): AUDITORS,
+    ("audit:list", "POST"): NOT_ALLOWED,
+    ("audit:entry", "GET"): AUDITORS,
+    ("audit:entry", "POST"): NOT_ALLOWED,
+    ("audit:export", "GET"): AUDITORS,
+    ("audit:export", "POST"): NOT_ALLOWED,
+    ("audit:verify", "GET"): AUDITORS,
+    ("audit:verify", "POST"): AUDITORS,
     ("login", "GET"): row(302, anonymous=200),
     ("login", "POST"): row(302, anonymous=200),
     ("logout", "GET"): row(405, anonymous=405),
@@ -97,8 +97,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("rooms:create", "POST"): row(400),
     ("rooms:check_name", "GET"): row(403, creator=200, administrator=200, in_scope=403),
     ("rooms:check_name", "POST"): NOT_ALLOWED,
-    ("rooms:categories", "GET"): row(200),
-    ("rooms:categories", "POST"): NOT_ALLOWED,
+    ("categories:list", "GET"): row(200),
+    ("categories:list", "POST"): NOT_ALLOWED,
     ("rooms:detail", "GET"): ROOM_VIEWERS,
     ("rooms:detail", "POST"): NOT_ALLOWED,
     ("rooms:edit", "GET"): ROOM_MANAGERS,
@@ -111,20 +111,20 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("rooms:move", "POST"): row(403, outsider=404, manager=400, administrator=400),
     ("rooms:delete", "GET"): row(403, outsider=404, administrator=200),
     ("rooms:delete", "POST"): row(403, outsider=404, administrator=400),
-    ("rooms:roles", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
-    ("rooms:roles", "POST"): NOT_ALLOWED,
-    ("rooms:people", "GET"): ROOM_MANAGERS,
-    ("rooms:people", "POST"): NOT_ALLOWED,
-    ("rooms:role_add", "GET"): NOT_ALLOWED,
-    ("rooms:role_add", "POST"): row(403, outsider=404, manager=400, administrator=400),
-    ("rooms:role_remove", "GET"): NOT_ALLOWED,
-    ("rooms:role_remove", "POST"): row(403, outsider=404, manager=400, administrator=400),
-    ("rooms:bulk", "GET"): ROOM_MANAGERS,
-    ("rooms:bulk", "POST"): ROOM_MANAGERS,
-    ("rooms:bulk_run", "GET"): ROOM_MANAGERS,
-    ("rooms:bulk_run", "POST"): row(403, outsider=404, manager=302, administrator=302),
-    ("rooms:explain", "GET"): row(403, outsider=404, manager=200, auditor=200, administrator=200),
-    ("rooms:explain", "POST"): NOT_ALLOWED,
+    ("roles:panel", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
+    ("roles:panel", "POST"): NOT_ALLOWED,
+    ("roles:people", "GET"): ROOM_MANAGERS,
+    ("roles:people", "POST"): NOT_ALLOWED,
+    ("roles:add", "GET"): NOT_ALLOWED,
+    ("roles:add", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("roles:remove", "GET"): NOT_ALLOWED,
+    ("roles:remove", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("roles:bulk", "GET"): ROOM_MANAGERS,
+    ("roles:bulk", "POST"): ROOM_MANAGERS,
+    ("roles:bulk_run", "GET"): ROOM_MANAGERS,
+    ("roles:bulk_run", "POST"): row(403, outsider=404, manager=302, administrator=302),
+    ("roles:explain", "GET"): row(403, outsider=404, manager=200, auditor=200, administrator=200),
+    ("roles:explain", "POST"): NOT_ALLOWED,
     ("requests:list", "GET"): row(200),
     ("requests:list", "POST"): NOT_ALLOWED,
     ("requests:new", "GET"): row(200),
@@ -145,20 +145,26 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("requests:decline", "POST"): row(403, creator=400, administrator=400),
     ("requests:retry", "GET"): NOT_ALLOWED,
     ("requests:retry", "POST"): row(403, creator=302, administrator=302),
-    ("category_admin:list", "GET"): ADMINS,
-    ("category_admin:list", "POST"): NOT_ALLOWED,
-    ("category_admin:new", "GET"): ADMINS,
-    ("category_admin:new", "POST"): row(403, administrator=400),
-    ("category_admin:detail", "GET"): ADMINS,
-    ("category_admin:detail", "POST"): row(403, administrator=400),
-    ("category_admin:people", "GET"): ADMINS,
-    ("category_admin:people", "POST"): NOT_ALLOWED,
-    ("category_admin:scope", "GET"): NOT_ALLOWED,
-    ("category_admin:scope", "POST"): row(403, administrator=400),
-    ("category_admin:creators", "GET"): NOT_ALLOWED,
-    ("category_admin:creators", "POST"): row(403, administrator=302),
-    ("category_admin:delete", "GET"): ADMINS,
-    ("category_admin:delete", "POST"): row(403, administrator=302),
+    ("categories:manage", "GET"): ADMINS,
+    ("categories:manage", "POST"): NOT_ALLOWED,
+    ("categories:new", "GET"): ADMINS,
+    ("categories:new", "POST"): row(403, administrator=400),
+    ("categories:detail", "GET"): ADMINS,
+    ("categories:detail", "POST"): row(403, administrator=400),
+    ("categories:people", "GET"): ADMINS,
+    ("categories:people", "POST"): NOT_ALLOWED,
+    ("categories:scope", "GET"): NOT_ALLOWED,
+    ("categories:scope", "POST"): row(403, administrator=400),
+    ("categories:creators", "GET"): NOT_ALLOWED,
+    ("categories:creators", "POST"): row(403, administrator=302),
+    ("categories:delete", "GET"): ADMINS,
+    ("categories:delete", "POST"): row(403, administrator=302),
+    ("operations:list", "GET"): ADMINS,
+    ("operations:list", "POST"): NOT_ALLOWED,
+    ("operations:retry", "GET"): NOT_ALLOWED,
+    ("operations:retry", "POST"): row(403, administrator=302),
+    ("operations:undo", "GET"): NOT_ALLOWED,
+    ("operations:undo", "POST"): row(403, administrator=302),
 }
 
 
@@ -259,7 +265,7 @@ def users(world: World) -> dict[str, User | None]:
 
 
 @pytest.fixture
-def records(world: World, users: dict[str, User | None]) -> dict[str, int]:
+def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
     """What the pk-addressed URLs point at: a pending request of the in-scope person, a
     bulk run of the Manager's, an audit entry."""
     asked = RoomRequest.objects.create(
@@ -280,27 +286,28 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, int]:
         status=BulkRun.Status.DONE,
     )
     entry = audit_record(action="room.create")
-    return {"request": asked.pk, "run": run.pk, "entry": entry.pk}
+    unfinished = Operation.objects.create(
+        kind="room.update",
+        target_id=world.room_id,
+        target_label="Matrix room",
+        status=Operation.Status.UNFINISHED,
+    )
+    return {"request": asked.pk, "run": run.pk, "entry": entry.pk, "operation": unfinished.pk}
 
 
-def address(name: str, world: World, records: dict[str, int]) -> str:
+def address(name: str, world: World, records: dict[str, Any]) -> str:
     kwargs: dict[str, Any] = {
         "rooms:detail": {"room_id": world.room_id},
-        "audit_entry": {"pk": records["entry"]},
-        "audit_export": {"fmt": "csv"},
-        "rooms:bulk_run": {"room_id": world.room_id, "run_id": records["run"]},
+        "audit:entry": {"pk": records["entry"]},
+        "audit:export": {"fmt": "csv"},
+        "roles:bulk_run": {"room_id": world.room_id, "run_id": records["run"]},
+        "operations:retry": {"pk": records["operation"]},
+        "operations:undo": {"pk": records["operation"]},
     }.get(name, {})
     if (
         not kwargs
-        and name.startswith("rooms:")
-        and name
-        not in {
-            "rooms:list",
-            "rooms:find",
-            "rooms:create",
-            "rooms:check_name",
-            "rooms:categories",
-        }
+        and name.startswith(("rooms:", "roles:"))
+        and name not in {"rooms:list", "rooms:find", "rooms:create", "rooms:check_name"}
     ):
         kwargs = {"room_id": world.room_id}
     elif name.startswith("requests:") and name not in {
@@ -309,9 +316,10 @@ def address(name: str, world: World, records: dict[str, int]) -> str:
         "requests:queue",
     }:
         kwargs = {"pk": records["request"]}
-    elif name.startswith("category_admin:") and name not in {
-        "category_admin:list",
-        "category_admin:new",
+    elif name.startswith("categories:") and name not in {
+        "categories:list",
+        "categories:manage",
+        "categories:new",
     }:
         kwargs = {"category_id": world.category_id}
     return reverse(name, kwargs=kwargs)

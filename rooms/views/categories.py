@@ -1,12 +1,30 @@
+"""The categories area: where a person may create rooms, and category administration
+(scope, Creators, delete) for portal administrators."""
+
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.http import HtmxHttpRequest
-from rooms.forms import CategorySearchForm
-from rooms.selectors import categories_page
+from rooms.backend import errors
+from rooms.backend.records import Category
+from rooms.forms.categories import CategoryForm, CategorySearchForm, CreatorsForm, ScopeChangeForm
+from rooms.forms.roles import PeopleSearchForm
+from rooms.selectors.categories import (
+    categories_page,
+    category_by_id,
+    category_rooms,
+    scope_candidates,
+)
+from rooms.services import categories as category_services
+from rooms.views.common import valid_or_400
 
 CATEGORIES_PER_PAGE = 48
 
@@ -39,6 +57,200 @@ def category_list(request: HtmxHttpRequest) -> TemplateResponse:
     """The categories in which the person may create rooms, from the index."""
     return TemplateResponse(
         request,
-        "rooms/category_list.html",
+        "categories/category_list.html",
         category_page_context(request, CATEGORIES_PER_PAGE, people=False),
     )
+
+
+ADMIN_CATEGORIES_PER_PAGE = 50
+
+
+def _admin(request: HtmxHttpRequest) -> None:
+    if not request.user.is_administrator:
+        raise PermissionDenied("Only portal administrators manage categories.")
+
+
+def _category(request: HtmxHttpRequest, category_id: str) -> Category:
+    _admin(request)
+    try:
+        return category_by_id(category_id)
+    except errors.ChatNotFound:
+        raise Http404("There is no such category.") from None
+
+
+@require_GET
+@login_required
+def category_manage(request: HtmxHttpRequest) -> TemplateResponse:
+    """Every category with its scope and Creators, for portal administrators."""
+    _admin(request)
+    return TemplateResponse(
+        request,
+        "categories/category_manage.html",
+        category_page_context(request, ADMIN_CATEGORIES_PER_PAGE, people=True),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def category_new(request: HtmxHttpRequest) -> HttpResponse:
+    _admin(request)
+    form = CategoryForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                category = category_services.category_create(
+                    actor=request.user, **form.cleaned_data
+                )
+            except category_services.CategoryInvalid as exc:
+                form.add_error(exc.field, exc.message)
+            except errors.ChatBackendError as exc:
+                form.add_error(None, f"The category was not created. {exc.detail}")
+                status = 503
+            else:
+                messages.success(
+                    request, format_html("The category “<bdi>{}</bdi>” was created.", category.name)
+                )
+                return redirect("categories:detail", category_id=category.id)
+    return TemplateResponse(request, "categories/category_form.html", {"form": form}, status=status)
+
+
+def _detail(request, category, *, form=None, status=200, **extra) -> TemplateResponse:
+    form = form or CategoryForm(
+        initial={
+            "name": category.name,
+            "description": category.description,
+            "invitations_allowed": category.invitations_allowed,
+        }
+    )
+    context = {
+        "category": category,
+        "form": form,
+        "rooms": category_rooms(category),
+        "allowed": sorted(category.allowed_members, key=str.casefold),
+        "denied": sorted(category.denied_members, key=str.casefold),
+        **extra,
+    }
+    return TemplateResponse(request, "categories/category_detail.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def category_detail(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    """A category's settings, scope, Creators and rooms; POST saves the settings."""
+    category = _category(request, category_id)
+    if request.method == "GET":
+        return _detail(request, category)
+    form = CategoryForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, category, form=form, status=400)
+    try:
+        category = category_services.category_update(
+            actor=request.user, category_id=category.id, **form.cleaned_data
+        )
+    except category_services.CategoryInvalid as exc:
+        form.add_error(exc.field, exc.message)
+        return _detail(request, category, form=form, status=400)
+    except errors.ChatBackendError as exc:
+        form.add_error(None, f"Nothing was changed. {exc.detail}")
+        return _detail(request, category, form=form, status=503)
+    messages.success(request, "The category was saved.")
+    return redirect("categories:detail", category_id=category.id)
+
+
+@require_GET
+@login_required
+def category_people(request: HtmxHttpRequest, category_id: str) -> TemplateResponse:
+    """The scope picker: chat users matching what was typed, and where they stand."""
+    category = _category(request, category_id)
+    term = valid_or_400(PeopleSearchForm(request.GET))["q"]
+    candidates = scope_candidates(category=category, term=term)
+    if request.htmx:
+        return TemplateResponse(
+            request,
+            "categories/category_detail.html#candidates",
+            {"category": category, "candidates": candidates, "q": term},
+        )
+    return _detail(request, category, candidates=candidates, q=term)
+
+
+@require_POST
+@login_required
+def category_scope(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    """Change who is in scope or denied: preview what it does to the rooms, then apply."""
+    category = _category(request, category_id)
+    form = ScopeChangeForm(request.POST)
+    valid_or_400(form)
+    typed = form.typed()
+    try:
+        change = category_services.scope_change_check(
+            actor=request.user, category_id=category.id, **typed
+        )
+    except category_services.CategoryInvalid as exc:
+        return _detail(request, category, status=400, typed=typed, scope_error=exc.message)
+    if change.empty:
+        return _detail(
+            request,
+            category,
+            status=400,
+            typed=typed,
+            scope_error="Type at least one chat ID to change the scope.",
+        )
+    if not form.cleaned_data["confirm"]:
+        return TemplateResponse(
+            request,
+            "categories/scope_preview.html",
+            {"category": category, "change": change, "typed": typed},
+        )
+    try:
+        category_services.scope_change_apply(
+            actor=request.user, category_id=category.id, change=change
+        )
+    except errors.ChatBackendError as exc:
+        messages.error(
+            request,
+            f"The change stopped part-way: {exc.detail} The category below is as it is now; "
+            "apply the change again to finish it.",
+        )
+    else:
+        messages.success(request, "The scope was changed.")
+    return redirect("categories:detail", category_id=category.id)
+
+
+@require_POST
+@login_required
+def category_creators(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    category = _category(request, category_id)
+    try:
+        creators = valid_or_400(CreatorsForm(request.POST))["creators"]
+        category_services.creators_set(
+            actor=request.user, category_id=category.id, creators=creators
+        )
+    except category_services.CategoryInvalid as exc:
+        return _detail(request, category, status=400, creators_error=exc.message)
+    except errors.ChatBackendError as exc:
+        messages.error(request, f"Nothing was changed. {exc.detail}")
+    else:
+        messages.success(request, "The Creators were saved.")
+    return redirect("categories:detail", category_id=category.id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def category_delete(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    category = _category(request, category_id)
+    if request.method == "GET":
+        return TemplateResponse(request, "categories/category_delete.html", {"category": category})
+    try:
+        category_services.category_delete(actor=request.user, category_id=category.id)
+    except category_services.CategoryInvalid as exc:
+        messages.error(request, exc.message)
+        return redirect("categories:detail", category_id=category.id)
+    except errors.ChatBackendError as exc:
+        messages.error(request, f"The category was not deleted. {exc.detail}")
+        return redirect("categories:detail", category_id=category.id)
+    messages.success(
+        request, format_html("The category “<bdi>{}</bdi>” was deleted.", category.name)
+    )
+    return redirect("categories:manage")

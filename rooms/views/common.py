@@ -1,3 +1,5 @@
+"""What the views of every area share: running a service for a form, telling a failure."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,8 +8,10 @@ from typing import Any, TypeVar
 from django import forms
 from django.core.exceptions import BadRequest, PermissionDenied
 
-from rooms import room_requests, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
+from rooms.operations import OperationUnfinished
+from rooms.services import requests as request_services
+from rooms.services import rooms as room_services
 
 T = TypeVar("T")
 
@@ -26,6 +30,14 @@ def creation_failed_message(exc: RoomCreationIncomplete) -> str:
     )
 
 
+def told(exc: ChatBackendError, nothing: str) -> str:
+    """What a person is told of a failed change: `nothing` (for example "Nothing was
+    changed.") only when that is true; a change left part-made says so instead."""
+    if isinstance(exc, OperationUnfinished):
+        return exc.detail
+    return f"{nothing} {exc.detail}"
+
+
 def run_for_form(form: forms.Form, action: Callable[[], T], *, failed: str) -> tuple[T | None, int]:
     """Run a service for a valid room-settings form. What it refuses becomes an error on
     the form, which keeps everything typed; returns the result (None if refused) and the
@@ -35,10 +47,10 @@ def run_for_form(form: forms.Form, action: Callable[[], T], *, failed: str) -> t
     except PermissionDenied as exc:
         form.add_error("category", str(exc))
         return None, 403
-    except services.RoomSettingsInvalid as exc:
+    except room_services.RoomSettingsInvalid as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return None, 400
-    except (services.SubmissionInProgress, room_requests.RequestConflict) as exc:
+    except (room_services.SubmissionInProgress, request_services.RequestConflict) as exc:
         form.add_error(None, str(exc))
         return None, 409
     except ChatNotFound:

@@ -11,16 +11,19 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.http import HtmxHttpRequest
-from rooms import room_requests, services
 from rooms.backend.errors import ChatBackendError, ChatNotFound
-from rooms.forms import DeclineForm, RoomApproveForm, RoomRequestForm, settings_from
+from rooms.forms.requests import DeclineForm, RoomApproveForm, RoomRequestForm
+from rooms.forms.rooms import settings_from
 from rooms.models import RoomRequest
+from rooms.selectors import requests as request_selectors
+from rooms.services import requests as request_services
+from rooms.services import rooms as room_services
 from rooms.views.common import run_for_form
 
 
 def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
     try:
-        return room_requests.request_for_viewer(user=request.user, pk=pk)
+        return request_selectors.request_for_viewer(user=request.user, pk=pk)
     except (RoomRequest.DoesNotExist, ChatNotFound):
         raise Http404("There is no such request.") from None
 
@@ -48,7 +51,7 @@ def _save_request_form(form: RoomRequestForm, save) -> tuple[RoomRequest | None,
 @login_required
 def request_new(request: HtmxHttpRequest) -> HttpResponse:
     """Ask for a room in a category in whose scope the person is."""
-    categories = room_requests.categories_for_requests(user=request.user)
+    categories = request_selectors.categories_for_requests(user=request.user)
     form = RoomRequestForm(
         request.POST if request.method == "POST" else None,
         categories=categories,
@@ -58,7 +61,7 @@ def request_new(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         saved, status = _save_request_form(
             form,
-            lambda settings, why: room_requests.request_submit(
+            lambda settings, why: request_services.request_submit(
                 actor=request.user, settings=settings, justification=why
             ),
         )
@@ -66,7 +69,10 @@ def request_new(request: HtmxHttpRequest) -> HttpResponse:
             messages.success(request, "Your request was sent to the category's approvers.")
             return redirect("requests:detail", pk=saved.pk)
     return TemplateResponse(
-        request, "rooms/request_form.html", {"form": form, "categories": categories}, status=status
+        request,
+        "requests/request_form.html",
+        {"form": form, "categories": categories},
+        status=status,
     )
 
 
@@ -75,15 +81,15 @@ def request_new(request: HtmxHttpRequest) -> HttpResponse:
 def request_list(request: HtmxHttpRequest) -> TemplateResponse:
     """My requests, newest first."""
     mine = request.user.room_requests.order_by("-created_at")
-    return TemplateResponse(request, "rooms/request_list.html", {"requests": mine})
+    return TemplateResponse(request, "requests/request_list.html", {"requests": mine})
 
 
 @require_GET
 @login_required
 def approval_queue(request: HtmxHttpRequest) -> TemplateResponse:
     """Pending requests this person may decide, oldest first."""
-    queue = room_requests.approval_queue(user=request.user)
-    return TemplateResponse(request, "rooms/request_queue.html", {"requests": queue})
+    queue = request_selectors.approval_queue(user=request.user)
+    return TemplateResponse(request, "requests/request_queue.html", {"requests": queue})
 
 
 def _detail(
@@ -109,7 +115,7 @@ def _detail(
         "approve_form": approve_form,
         "decline_form": decline_form or DeclineForm(),
     }
-    return TemplateResponse(request, "rooms/request_detail.html", context, status=status)
+    return TemplateResponse(request, "requests/request_detail.html", context, status=status)
 
 
 @require_GET
@@ -126,7 +132,7 @@ def request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     room_request, _ = _viewed(request, pk)
     if room_request.requester_id != request.user.pk:
         raise PermissionDenied("Only the person who asked may change the request.")
-    categories = room_requests.categories_for_requests(user=request.user)
+    categories = request_selectors.categories_for_requests(user=request.user)
     form = RoomRequestForm(
         request.POST if request.method == "POST" else None,
         categories=categories,
@@ -145,7 +151,7 @@ def request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         saved, status = _save_request_form(
             form,
-            lambda settings, why: room_requests.request_edit(
+            lambda settings, why: request_services.request_edit(
                 actor=request.user, pk=room_request.pk, settings=settings, justification=why
             ),
         )
@@ -154,7 +160,7 @@ def request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             return redirect("requests:detail", pk=saved.pk)
     return TemplateResponse(
         request,
-        "rooms/request_form.html",
+        "requests/request_form.html",
         {"form": form, "categories": categories, "room_request": room_request},
         status=status,
     )
@@ -164,10 +170,10 @@ def request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @login_required
 def request_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
-        room_requests.request_cancel(actor=request.user, pk=pk)
+        request_services.request_cancel(actor=request.user, pk=pk)
     except RoomRequest.DoesNotExist:
         raise Http404("There is no such request.") from None
-    except room_requests.RequestConflict as exc:
+    except request_services.RequestConflict as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Your request was cancelled.")
@@ -184,13 +190,13 @@ def request_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _detail(request, room_request, may_decide, approve_form=form, status=400)
     data = form.cleaned_data | {"category": room_request.category_id}
     try:
-        room_request = room_requests.request_approve(
+        room_request = request_services.request_approve(
             actor=request.user, pk=pk, settings=settings_from(data)
         )
-    except services.RoomSettingsInvalid as exc:
+    except room_services.RoomSettingsInvalid as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return _detail(request, room_request, may_decide, approve_form=form, status=400)
-    except room_requests.RequestConflict as exc:
+    except request_services.RequestConflict as exc:
         messages.error(request, str(exc))
         return redirect("requests:detail", pk=pk)
     except ChatBackendError as exc:
@@ -217,10 +223,10 @@ def _tell_outcome(request: HtmxHttpRequest, room_request: RoomRequest) -> None:
 @login_required
 def request_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
-        room_request = room_requests.request_retry(actor=request.user, pk=pk)
+        room_request = request_services.request_retry(actor=request.user, pk=pk)
     except RoomRequest.DoesNotExist:
         raise Http404("There is no such request.") from None
-    except room_requests.RequestConflict as exc:
+    except request_services.RequestConflict as exc:
         messages.error(request, str(exc))
     except ChatBackendError as exc:
         messages.error(request, f"Nothing was done. {exc.detail}")
@@ -237,8 +243,10 @@ def request_decline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _detail(request, room_request, may_decide, decline_form=form, status=400)
     try:
-        room_requests.request_decline(actor=request.user, pk=pk, reason=form.cleaned_data["reason"])
-    except room_requests.RequestConflict as exc:
+        request_services.request_decline(
+            actor=request.user, pk=pk, reason=form.cleaned_data["reason"]
+        )
+    except request_services.RequestConflict as exc:
         messages.error(request, str(exc))
     except ChatBackendError as exc:
         messages.error(request, f"Nothing was done. {exc.detail}")

@@ -14,13 +14,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from portal.http import HtmxHttpRequest
-from rooms import roles
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
-from rooms.forms import BulkRoleForm, ExplainForm, PeopleSearchForm, RoleChangeForm
+from rooms.forms.roles import BulkRoleForm, ExplainForm, PeopleSearchForm, RoleChangeForm
 from rooms.models import BulkRun
 from rooms.permissions import can_manage, effective_permissions
-from rooms.selectors import role_candidates, room_for_manager, room_for_viewer
+from rooms.selectors.roles import role_candidates
+from rooms.selectors.rooms import room_for_manager, room_for_viewer
+from rooms.services import roles as role_services
 from rooms.views.common import valid_or_400
 
 
@@ -48,7 +49,7 @@ def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> d
 def _after_change(request: HtmxHttpRequest, room: Room, category: Category) -> HttpResponse:
     if request.htmx:
         response = TemplateResponse(
-            request, "rooms/_room_roles.html", roles_context(request, room, category)
+            request, "roles/_room_roles.html", roles_context(request, room, category)
         )
         return trigger_client_event(response, "rolesChanged")
     return redirect("rooms:detail", room_id=room.id)
@@ -62,7 +63,7 @@ def roles_panel(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     if not request.htmx:
         return redirect("rooms:detail", room_id=room.id)
     return TemplateResponse(
-        request, "rooms/_room_roles.html", roles_context(request, room, category)
+        request, "roles/_room_roles.html", roles_context(request, room, category)
     )
 
 
@@ -81,7 +82,7 @@ def people_picker(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
         "candidates": role_candidates(room=room, category=category, role=role, term=term),
         "roles": list(Role),
     }
-    template = "rooms/people_picker.html#results" if request.htmx else "rooms/people_picker.html"
+    template = "roles/people_picker.html#results" if request.htmx else "roles/people_picker.html"
     return TemplateResponse(request, template, context)
 
 
@@ -94,8 +95,10 @@ def role_add(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     wanted = [Role.MEMBER, role] if change["also_member"] else [role]
     try:
         for each in wanted:
-            room = roles.role_add(actor=request.user, room_id=room.id, role=each, user_id=person)
-    except roles.RoleRefused as exc:
+            room = role_services.role_add(
+                actor=request.user, room_id=room.id, role=each, user_id=person
+            )
+    except role_services.RoleRefused as exc:
         messages.error(request, str(exc))
     except ChatNotFound:
         messages.error(request, f"There is no person {person} on the chat server.")
@@ -123,12 +126,14 @@ def role_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     if not change["confirm"]:
         return TemplateResponse(
             request,
-            "rooms/role_remove.html",
+            "roles/role_remove.html",
             {"room": room, "category": category, "role": role, "person": person},
         )
     try:
-        room = roles.role_remove(actor=request.user, room_id=room.id, role=role, user_id=person)
-    except roles.RoleRefused as exc:
+        room = role_services.role_remove(
+            actor=request.user, room_id=room.id, role=role, user_id=person
+        )
+    except role_services.RoleRefused as exc:
         messages.error(request, str(exc))
     except ChatBackendError as exc:
         messages.error(request, f"Nothing was changed. {exc.detail}")
@@ -152,23 +157,27 @@ def role_bulk(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
         "role": role,
         "roles": list(Role),
         "text": text,
-        "limit": roles.MAX_BULK_LINES,
-        "fates": roles.FATE_LABELS,
+        "limit": role_services.MAX_BULK_LINES,
+        "fates": role_services.FATE_LABELS,
     }
     status = 200
     if request.method == "POST":
         try:
             if bulk["apply"]:
-                run = roles.bulk_start(actor=request.user, room_id=room.id, role=role, text=text)
-                return redirect("rooms:bulk_run", room_id=room.id, run_id=run.pk)
-            preview = roles.bulk_preview(actor=request.user, room_id=room.id, role=role, text=text)
+                run = role_services.bulk_start(
+                    actor=request.user, room_id=room.id, role=role, text=text
+                )
+                return redirect("roles:bulk_run", room_id=room.id, run_id=run.pk)
+            preview = role_services.bulk_preview(
+                actor=request.user, room_id=room.id, role=role, text=text
+            )
             context["preview"] = preview
             context["to_add"] = sum(1 for line in preview if line.will_add)
-        except roles.RoleRefused as exc:
+        except role_services.RoleRefused as exc:
             context["error"], status = str(exc), 400
         except ChatBackendError as exc:
             context["error"], status = f"Nothing was changed. {exc.detail}", 503
-    return TemplateResponse(request, "rooms/role_bulk.html", context, status=status)
+    return TemplateResponse(request, "roles/role_bulk.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -180,7 +189,7 @@ def bulk_run(request: HtmxHttpRequest, room_id: str, run_id: int) -> HttpRespons
     if run.actor_id != request.user.pk and not request.user.is_administrator:
         raise PermissionDenied("This bulk add belongs to someone else.")
     if request.method == "POST" and run.to_apply:
-        run = roles.bulk_step(run)
+        run = role_services.bulk_step(run)
     done, total = run.progress
     context = {
         "room": room,
@@ -191,10 +200,10 @@ def bulk_run(request: HtmxHttpRequest, room_id: str, run_id: int) -> HttpRespons
         "percent": int(100 * done / total) if total else 100,
     }
     if request.htmx:
-        return TemplateResponse(request, "rooms/bulk_run.html#progress", context)
+        return TemplateResponse(request, "roles/bulk_run.html#progress", context)
     if request.method == "POST":
-        return redirect("rooms:bulk_run", room_id=room.id, run_id=run.pk)
-    return TemplateResponse(request, "rooms/bulk_run.html", context)
+        return redirect("roles:bulk_run", room_id=room.id, run_id=run.pk)
+    return TemplateResponse(request, "roles/bulk_run.html", context)
 
 
 @require_GET
@@ -209,5 +218,5 @@ def room_explain(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     if person:
         context["capabilities"] = effective_permissions(room, category, person)
         context["roles_held"] = [r.label for r in room.roles_of(person)]
-    template = "rooms/room_explain.html#result" if request.htmx else "rooms/room_explain.html"
+    template = "roles/room_explain.html#result" if request.htmx else "roles/room_explain.html"
     return TemplateResponse(request, template, context)

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from rooms import services
 from rooms.backend.records import Privacy
+from rooms.services import roles as role_services
+from rooms.services import rooms as room_services
 from tests.browser.helpers import log_in
 from tests.conftest import PASSWORD, unique
 
@@ -107,14 +108,14 @@ def test_a_stale_save_shows_the_current_values_beside_the_persons_own(
     page.get_by_role("link", name="Edit").click()
     page.get_by_label("Description", exact=True).fill("Mine")
     # Someone else saves first.
-    services.room_update(
+    room_services.room_update(
         actor=creator,
         room_id=room.id,
         name=room.name,
         description="Theirs",
         auditorium=False,
         invitations=room.settings.invitations,
-        version=services.room_version(room),
+        version=room_services.room_version(room),
     )
     page.get_by_role("button", name="Save").click()
     settings = page.locator("#room-settings")
@@ -176,9 +177,9 @@ def test_a_chat_server_failure_on_privacy_is_told_in_the_panel(
     page.goto(f"/rooms/{room.id}/")
 
     def down(**kwargs):
-        raise services.ChatBackendError("The chat server is not available.")
+        raise room_services.ChatBackendError("The chat server is not available.")
 
-    monkeypatch.setattr(services, "room_set_privacy", down)
+    monkeypatch.setattr(room_services, "room_set_privacy", down)
     page.locator("#privacy-panel").get_by_role("button", name="Closed").click()
     expect(page.locator("#privacy-panel")).to_contain_text("The privacy was not changed.")
     assert_whole(watched)
@@ -294,8 +295,6 @@ def test_removing_the_last_manager_is_refused_in_the_panel(
 def test_a_chat_server_failure_on_adding_is_told_in_the_panel(
     watched, make_room, category_world, monkeypatch
 ):
-    from rooms import roles
-
     page = watched.page
     room = make_room()
     member = category_world["member"].user_id
@@ -303,9 +302,9 @@ def test_a_chat_server_failure_on_adding_is_told_in_the_panel(
     page.goto(f"/rooms/{room.id}/")
 
     def down(**kwargs):
-        raise services.ChatBackendError("The chat server is not available.")
+        raise room_services.ChatBackendError("The chat server is not available.")
 
-    monkeypatch.setattr(roles, "role_add", down)
+    monkeypatch.setattr(role_services, "role_add", down)
     page.get_by_label("Name or chat ID").fill(member[1:12])
     page.get_by_role(
         "button", name=re.compile(f"^Add as Member\\s*: .*{re.escape(member)}")

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_creator_logs_in_and_sees_their_categories(page: Page, category_world):
     log_in(page, category_world["creator"].user_id, PASSWORD)
-    expect(page).to_have_url("/rooms/categories/")
+    expect(page).to_have_url("/categories/")
     expect(page.get_by_role("heading", name="Categories", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name=category_world["category"].name)).to_be_visible()
     expect(page.get_by_text("0 rooms")).to_be_visible()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from rooms import room_requests
 from rooms.backend.records import Privacy, RoomSettings
+from rooms.services import requests as request_services
 from tests.browser.helpers import log_in
 from tests.conftest import PASSWORD, unique
 from tests.factories import AdministratorFactory, AuditorFactory
@@ -65,13 +65,13 @@ def test_the_login_page(browser, live_server):
 
 
 def test_every_page_a_creator_and_manager_reaches(browser, live_server, room, member):
-    asked = room_requests.request_submit(
+    asked = request_services.request_submit(
         actor=member,
         settings=RoomSettings(unique("Asked "), "", room.settings.category_id, Privacy.SECRET),
         justification="Because",
     )
     paths = [
-        "/rooms/categories/",
+        "/categories/",
         "/rooms/",
         "/rooms/find/",
         "/rooms/new/",
@@ -81,7 +81,7 @@ def test_every_page_a_creator_and_manager_reaches(browser, live_server, room, me
         f"/rooms/{room.id}/move/",
         f"/rooms/{room.id}/roles/bulk/",
         f"/rooms/{room.id}/roles/people/?q=me&role=member",
-        f"/rooms/{room.id}/explain/?person={member.chat_id}",
+        f"/rooms/{room.id}/roles/explain/?person={member.chat_id}",
         "/requests/",
         "/requests/queue/",
         f"/requests/{asked.pk}/",
@@ -90,7 +90,7 @@ def test_every_page_a_creator_and_manager_reaches(browser, live_server, room, me
 
 
 def test_every_page_a_requester_reaches(browser, live_server, room, member, category_world):
-    asked = room_requests.request_submit(
+    asked = request_services.request_submit(
         actor=member,
         settings=RoomSettings(unique("Mine "), "", room.settings.category_id, Privacy.SECRET),
         justification="Because",
@@ -104,10 +104,10 @@ def test_every_page_an_administrator_reaches(browser, live_server, room):
     category = room.settings.category_id
     paths = [
         f"/rooms/{room.id}/delete/",
-        "/admin/categories/",
-        "/admin/categories/new/",
-        f"/admin/categories/{category}/",
-        f"/admin/categories/{category}/delete/",
+        "/categories/",
+        "/categories/new/",
+        f"/categories/{category}/",
+        f"/categories/{category}/delete/",
     ]
     walk(browser, live_server.url, (admin.username, "local-password-1"), paths)
 

@@ -47,7 +47,7 @@ def test_picker_removal_bulk_and_explainer(page: Page, chat, make_room, category
     assert member in chat.get_room(room.id).members
 
     # The explainer.
-    page.goto(f"/rooms/{room.id}/explain/")
+    page.goto(f"/rooms/{room.id}/roles/explain/")
     page.get_by_label("Chat ID").fill(outsider)
     page.get_by_role("button", name="Explain").click()
     expect(page.locator("#explain-result")).to_contain_text("not in the scope")

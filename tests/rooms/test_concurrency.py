@@ -19,7 +19,7 @@ import django, json, sys, threading
 django.setup()
 from django.db import connection
 from accounts.models import User
-from rooms import services
+from rooms.services import rooms as room_services
 from rooms.index import chat_backend
 
 room_id, pairs = sys.argv[1], int(sys.argv[2])
@@ -28,18 +28,18 @@ admin = User.objects.create(username="racer", is_portal_admin=True)
 outcomes = []
 for round_ in range(pairs):
     room = chat_backend().get_room(room_id)
-    version = services.room_version(room)
+    version = room_services.room_version(room)
     start = threading.Barrier(2)
     results = []
 
     def save(who):
         start.wait()
         try:
-            services.room_update(actor=admin, room_id=room_id, name=room.name,
+            room_services.room_update(actor=admin, room_id=room_id, name=room.name,
                                  description=f"{round_} by {who}", auditorium=False,
                                  invitations=room.settings.invitations, version=version)
             results.append("saved")
-        except services.StaleEdit:
+        except room_services.StaleEdit:
             results.append("refused")
         finally:
             connection.close()
@@ -80,7 +80,7 @@ import django, json, sys, threading
 django.setup()
 from django.db import connection
 from accounts.models import User
-from rooms import room_requests
+from rooms.services import requests as request_services
 from rooms.index import chat_backend
 from rooms.models import RoomRequest
 
@@ -101,11 +101,11 @@ for round_ in range(rounds):
     def approve(approver):
         start.wait()
         try:
-            done = room_requests.request_approve(
-                actor=approver, pk=asked.pk, settings=room_requests.request_settings(asked)
+            done = request_services.request_approve(
+                actor=approver, pk=asked.pk, settings=request_services.request_settings(asked)
             )
             results.append(done.status)
-        except room_requests.RequestConflict:
+        except request_services.RequestConflict:
             results.append("told it was decided")
         finally:
             connection.close()
@@ -135,7 +135,7 @@ import django, json, sys, threading, uuid
 django.setup()
 from django.db import connection
 from accounts.models import User
-from rooms import services
+from rooms.services import rooms as room_services
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.index import chat_backend
 
@@ -151,13 +151,13 @@ for round_ in range(rounds):
     def create(admin, name):
         start.wait()
         try:
-            services.room_create(
+            room_services.room_create(
                 actor=admin,
                 settings=RoomSettings(name, "", category_id, Privacy.CLOSED),
                 submission=uuid.uuid4(),
             )
             results.append("created")
-        except services.RoomSettingsInvalid as refused:
+        except room_services.RoomSettingsInvalid as refused:
             taken = "not available" in refused.message
             results.append("not available" if taken else refused.message)
         finally:

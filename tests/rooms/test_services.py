@@ -10,10 +10,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from portal.models import AuditEntry, Outcome
-from rooms import services
 from rooms.backend.errors import ChatNotFound, RoomCreationIncomplete
 from rooms.backend.records import Invitations, Privacy, Role, RoomSettings
 from rooms.models import RoomSubmission
+from rooms.services import rooms as room_services
 from tests.conftest import unique
 from tests.factories import AdministratorFactory
 
@@ -32,7 +32,7 @@ def new_settings(category_id: str, **changes) -> RoomSettings:
 @pytest.mark.parametrize("privacy", list(Privacy))
 def test_creator_creates_a_room_and_becomes_its_manager(chat, creator, category_world, privacy):
     settings = new_settings(category_world["category"].id, privacy=privacy, auditorium=True)
-    room = services.room_create(actor=creator, settings=settings, submission=uuid.uuid4())
+    room = room_services.room_create(actor=creator, settings=settings, submission=uuid.uuid4())
     on_server = chat.get_room(room.id)
     assert on_server.settings == settings
     assert on_server.managers == {creator.chat_id}
@@ -46,7 +46,7 @@ def test_creator_creates_a_room_and_becomes_its_manager(chat, creator, category_
 
 def test_person_without_create_rights_is_refused_and_audited(member, category_world):
     with pytest.raises(PermissionDenied):
-        services.room_create(
+        room_services.room_create(
             actor=member,
             settings=new_settings(category_world["category"].id),
             submission=uuid.uuid4(),
@@ -58,7 +58,7 @@ def test_person_without_create_rights_is_refused_and_audited(member, category_wo
 def test_administrator_creates_anywhere(chat, category_world):
     admin = AdministratorFactory()
     settings = new_settings(category_world["category"].id)
-    room = services.room_create(actor=admin, settings=settings, submission=uuid.uuid4())
+    room = room_services.room_create(actor=admin, settings=settings, submission=uuid.uuid4())
     assert chat.get_room(room.id).managers == set()  # a local admin has no chat ID
 
 
@@ -66,7 +66,7 @@ def test_invitations_are_off_where_the_category_does_not_allow_them(chat, creato
     category = category_world["category"]
     chat._put_state(category.id, "org.roomportal.category", {"invitations_allowed": False})
     chat.reindex(category.id)
-    room = services.room_create(
+    room = room_services.room_create(
         actor=creator, settings=new_settings(category.id), submission=uuid.uuid4()
     )
     assert room.settings.invitations is Invitations.OFF
@@ -74,16 +74,16 @@ def test_invitations_are_off_where_the_category_does_not_allow_them(chat, creato
 
 def test_posting_the_same_form_twice_makes_one_room(chat, creator, category_world):
     settings, token = new_settings(category_world["category"].id), uuid.uuid4()
-    first = services.room_create(actor=creator, settings=settings, submission=token)
-    second = services.room_create(actor=creator, settings=settings, submission=token)
+    first = room_services.room_create(actor=creator, settings=settings, submission=token)
+    second = room_services.room_create(actor=creator, settings=settings, submission=token)
     assert first.id == second.id
     assert chat.get_category(category_world["category"].id).room_ids == (first.id,)
 
 
 def test_duplicate_name_in_other_letter_case_is_refused(creator, make_room, category_world):
     room = make_room()
-    with pytest.raises(services.RoomSettingsInvalid) as raised:
-        services.room_create(
+    with pytest.raises(room_services.RoomSettingsInvalid) as raised:
+        room_services.room_create(
             actor=creator,
             settings=new_settings(category_world["category"].id, name=room.name.swapcase()),
             submission=uuid.uuid4(),
@@ -104,10 +104,10 @@ def test_a_half_made_room_is_rolled_back_and_the_failure_audited(
     chat, failing_chat, creator, category_world, monkeypatch
 ):
     failing = failing_chat("m.space.child")
-    monkeypatch.setattr(services, "chat_backend", lambda: failing)
+    monkeypatch.setattr(room_services, "chat_backend", lambda: failing)
     settings = new_settings(category_world["category"].id)
     with pytest.raises(RoomCreationIncomplete) as raised:
-        services.room_create(actor=creator, settings=settings, submission=uuid.uuid4())
+        room_services.room_create(actor=creator, settings=settings, submission=uuid.uuid4())
     assert raised.value.rolled_back
     with pytest.raises(ChatNotFound):
         chat.get_room(raised.value.room_id)
@@ -121,14 +121,14 @@ def test_update_changes_the_chat_server_and_records_before_and_after(chat, creat
     room = make_room(auditorium=True)
     chat.add_to_role(room.id, Role.MEMBER, [creator.chat_id])
     chat.add_to_role(room.id, Role.PRESENTER, [creator.chat_id])
-    updated = services.room_update(
+    updated = room_services.room_update(
         actor=creator,
         room_id=room.id,
         name=room.name + " renamed",
         description="New description",
         auditorium=False,
         invitations=Invitations.OFF,
-        version=services.room_version(chat.get_room(room.id)),
+        version=room_services.room_version(chat.get_room(room.id)),
     )
     on_server = chat.get_room(room.id)
     assert on_server == updated
@@ -145,7 +145,7 @@ def test_update_changes_the_chat_server_and_records_before_and_after(chat, creat
 
 def test_second_of_two_concurrent_edits_is_refused(chat, creator, make_room):
     room = make_room()
-    version = services.room_version(room)
+    version = room_services.room_version(room)
     edit = {
         "actor": creator,
         "room_id": room.id,
@@ -153,9 +153,9 @@ def test_second_of_two_concurrent_edits_is_refused(chat, creator, make_room):
         "invitations": Invitations.INHERIT,
         "version": version,
     }
-    services.room_update(name=room.name + " one", description="first", **edit)
-    with pytest.raises(services.StaleEdit) as raised:
-        services.room_update(name=room.name + " two", description="second", **edit)
+    room_services.room_update(name=room.name + " one", description="first", **edit)
+    with pytest.raises(room_services.StaleEdit) as raised:
+        room_services.room_update(name=room.name + " two", description="second", **edit)
     assert raised.value.current.name == room.name + " one"
     assert chat.get_room(room.id).settings.description == "first"
     assert last_audit("room.update").outcome == Outcome.FAILED
@@ -164,7 +164,7 @@ def test_second_of_two_concurrent_edits_is_refused(chat, creator, make_room):
 def test_non_manager_cannot_update(member, make_room):
     room = make_room()
     with pytest.raises(PermissionDenied):
-        services.room_set_privacy(actor=member, room_id=room.id, privacy=Privacy.OPEN)
+        room_services.room_set_privacy(actor=member, room_id=room.id, privacy=Privacy.OPEN)
     assert last_audit("room.privacy").outcome == Outcome.DENIED
 
 
@@ -173,12 +173,12 @@ def test_privacy_toggle_changes_what_real_users_can_do(chat, creator, make_room,
     person = category_world["member"]
     space = category_world["category"].id
     assert room.id not in person.visible_rooms(space)
-    services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.CLOSED)
+    room_services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.CLOSED)
     assert room.id in person.visible_rooms(space)
     assert person.join(room.id).status_code == 403
-    services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.OPEN)
+    room_services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.OPEN)
     assert person.join(room.id).status_code == 200
-    services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.SECRET)
+    room_services.room_set_privacy(actor=creator, room_id=room.id, privacy=Privacy.SECRET)
     # The member list is kept across the switches: the person who joined stays a member.
     assert person.user_id in chat.get_room(room.id).members
     assert last_audit("room.privacy").after["privacy"] == "secret"
@@ -186,9 +186,9 @@ def test_privacy_toggle_changes_what_real_users_can_do(chat, creator, make_room,
 
 def test_disable_and_enable_are_audited(chat, creator, make_room):
     room = make_room()
-    services.room_set_disabled(actor=creator, room_id=room.id, disabled=True)
+    room_services.room_set_disabled(actor=creator, room_id=room.id, disabled=True)
     assert chat.get_room(room.id).disabled
-    services.room_set_disabled(actor=creator, room_id=room.id, disabled=False)
+    room_services.room_set_disabled(actor=creator, room_id=room.id, disabled=False)
     assert not chat.get_room(room.id).disabled
     assert last_audit("room.disable").outcome == Outcome.SUCCEEDED
     assert last_audit("room.enable").outcome == Outcome.SUCCEEDED
@@ -198,11 +198,11 @@ def test_move_needs_create_rights_in_the_target(chat, creator, make_room):
     room = make_room()
     elsewhere = chat.create_category(name=unique("Elsewhere "), description="")
     with pytest.raises(PermissionDenied):
-        services.room_move(
+        room_services.room_move(
             actor=creator,
             room_id=room.id,
             category_id=elsewhere.id,
-            version=services.room_version(room),
+            version=room_services.room_version(room),
         )
     assert last_audit("room.move").outcome == Outcome.DENIED
 
@@ -215,9 +215,12 @@ def test_move_removes_people_outside_the_new_scope(chat, creator, make_room, cat
     chat.add_to_category_scope(target.id, [stays])
     room = chat.get_room(room.id)
     target = chat.get_category(target.id)
-    assert services.people_leaving_scope(room, target) == [(leaves, [Role.MEMBER])]
-    moved = services.room_move(
-        actor=creator, room_id=room.id, category_id=target.id, version=services.room_version(room)
+    assert room_services.people_leaving_scope(room, target) == [(leaves, [Role.MEMBER])]
+    moved = room_services.room_move(
+        actor=creator,
+        room_id=room.id,
+        category_id=target.id,
+        version=room_services.room_version(room),
     )
     assert moved.settings.category_id == target.id
     assert leaves not in moved.members
@@ -228,11 +231,11 @@ def test_move_removes_people_outside_the_new_scope(chat, creator, make_room, cat
 def test_only_administrators_delete_and_they_confirm_the_name(chat, creator, make_room):
     room = make_room()
     with pytest.raises(PermissionDenied):
-        services.room_delete(actor=creator, room_id=room.id, confirm_name=room.name)
+        room_services.room_delete(actor=creator, room_id=room.id, confirm_name=room.name)
     admin = AdministratorFactory()
-    with pytest.raises(services.RoomSettingsInvalid):
-        services.room_delete(actor=admin, room_id=room.id, confirm_name="something else")
-    services.room_delete(actor=admin, room_id=room.id, confirm_name=room.name)
+    with pytest.raises(room_services.RoomSettingsInvalid):
+        room_services.room_delete(actor=admin, room_id=room.id, confirm_name="something else")
+    room_services.room_delete(actor=admin, room_id=room.id, confirm_name=room.name)
     with pytest.raises(ChatNotFound):
         chat.get_room(room.id)
     outcomes = list(
@@ -246,11 +249,11 @@ def test_only_administrators_delete_and_they_confirm_the_name(chat, creator, mak
 def test_privacy_warnings_say_what_happens(make_room, category_world):
     room = make_room()
     category = category_world["category"]
-    assert "disappear" in services.privacy_change_warning(room, category, Privacy.SECRET)
-    assert "kept" in services.privacy_change_warning(room, category, Privacy.OPEN)
-    assert services.privacy_change_warning(room, category, Privacy.CLOSED) == ""
+    assert "disappear" in room_services.privacy_change_warning(room, category, Privacy.SECRET)
+    assert "kept" in room_services.privacy_change_warning(room, category, Privacy.OPEN)
+    assert room_services.privacy_change_warning(room, category, Privacy.CLOSED) == ""
     assert (
-        services.privacy_change_warning(
+        room_services.privacy_change_warning(
             replace(room, settings=replace(room.settings, privacy=Privacy.OPEN)),
             category,
             Privacy.CLOSED,

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from portal.audit_retention import remove_older_than
+from portal.audit.retention import remove_older_than
 
 
 class Command(BaseCommand):

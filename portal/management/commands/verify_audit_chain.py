@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.audit_chain import verify_chain
+from portal.audit.chain import verify_chain
 
 
 class Command(BaseCommand):

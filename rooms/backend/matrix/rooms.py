@@ -150,17 +150,19 @@ class RoomOperations(CategoryOperations):
             current = room_from_state(state, service_user=self.service_user)
         old = current.settings
         if settings.category_id != old.category_id:
+            # Linked into the new category before leaving the old one: a move that stops
+            # half-way leaves the room in both, never in none (invisible to the portal).
             self.get_category(settings.category_id)
-            self._put_state(room_id, "m.space.parent", {}, old.category_id)
+            self._put_state(
+                settings.category_id, "m.space.child", {"via": [self.server_name]}, room_id
+            )
             self._put_state(
                 room_id,
                 "m.space.parent",
                 {"via": [self.server_name], "canonical": True},
                 settings.category_id,
             )
-            self._put_state(
-                settings.category_id, "m.space.child", {"via": [self.server_name]}, room_id
-            )
+            self._put_state(room_id, "m.space.parent", {}, old.category_id)
             self._put_state(old.category_id, "m.space.child", {}, room_id)
         if settings.name != old.name:
             self._put_state(room_id, "m.room.name", {"name": settings.name})

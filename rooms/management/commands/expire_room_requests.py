@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from rooms.room_requests import requests_expire
+from rooms.services.requests import requests_expire
 
 
 class Command(BaseCommand):

@@ -1,0 +1,54 @@
+"""Forms of the categories area: search, a category's settings, scope and Creators."""
+
+from __future__ import annotations
+
+from django import forms
+
+from rooms.backend.records import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+)
+from rooms.forms.roles import PeopleListField
+
+
+class ScopeChangeForm(forms.Form):
+    """Chat IDs, one or more per field, to add to, remove from, deny in or allow again in
+    a category's scope; `confirm` once the preview was seen."""
+
+    add = forms.CharField(required=False, strip=False)
+    remove = forms.CharField(required=False, strip=False)
+    deny = forms.CharField(required=False, strip=False)
+    undeny = forms.CharField(required=False, strip=False)
+    confirm = forms.BooleanField(required=False)
+
+    def typed(self) -> dict[str, str]:
+        return {key: self.cleaned_data[key] for key in ("add", "remove", "deny", "undeny")}
+
+
+class CreatorsForm(forms.Form):
+    creators = PeopleListField(required=False)
+
+
+class CategorySearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Search by name")
+
+
+class CategoryForm(forms.Form):
+    name = forms.CharField(
+        max_length=NAME_MAX_LENGTH,
+        error_messages={
+            "required": "Give the category a name.",
+            "max_length": f"A category name has at most {NAME_MAX_LENGTH} characters.",
+        },
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    invitations_allowed = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Invitations allowed",
+        help_text="New members of its rooms get an invitation to accept; off: added directly.",
+    )

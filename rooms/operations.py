@@ -1,0 +1,309 @@
+"""Durable room operations: a change that takes several chat-server requests completes,
+or is put back, or stays listed until someone finishes or undoes it.
+
+An operation is recorded (committed) before its first request, with what it changes and
+what those things were. Its requests are idempotent: state events are put with their
+whole content and compared first, people are removed only while present and added only
+while absent. So the same target can be applied again after any failure, a lost answer
+included, and applying the `before` values undoes it.
+
+- A failing request is tried three times (0.25 s and 1 s apart) when the chat server was
+  unavailable; a refusal is not retried.
+- If the change still fails, the `before` values are applied, with the same retries:
+  the operation is undone and the audit entry says so.
+- If that fails too, the operation is unfinished: the person is told, the room's page and
+  the administrators' list of unfinished changes show it with Retry and Undo.
+- A portal process killed mid-way leaves the operation running; the sync worker finishes
+  it (applies the change again) once it has been left for `ABANDONED_AFTER`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.utils import timezone
+
+from accounts.models import User
+from portal.audit import audit_record, current_request
+from portal.models import Outcome
+from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
+from rooms.backend.records import Invitations, Privacy, Role, Room, RoomSettings
+from rooms.index import chat_backend
+from rooms.locks import one_writer
+from rooms.models import Operation
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Status = Operation.Status
+
+RETRY_DELAYS = (0.25, 1.0)
+ABANDONED_AFTER = timedelta(seconds=90)
+
+
+class OperationError(ChatBackendError):
+    """A change failed part-way; `outcome` is how it ended for the audit log."""
+
+    outcome = Outcome.FAILED
+
+    def __init__(self, detail: str, *, operation: Operation, code: str = "") -> None:
+        super().__init__(detail, code=code)
+        self.operation = operation
+
+
+class OperationUndone(OperationError):
+    outcome = Outcome.UNDONE
+
+
+class OperationUnfinished(OperationError):
+    outcome = Outcome.PARTIAL
+
+
+def retrying(step: Callable[[], T], operation: Operation) -> T:
+    """Run a step, again after an unavailable chat server (it is idempotent)."""
+    for delay in (*RETRY_DELAYS, None):
+        operation.attempts += 1
+        try:
+            return step()
+        except ChatServerUnavailable:
+            if delay is None:
+                raise
+            log.info("Retrying %s on %s in %.2fs", operation.kind, operation.target_id, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Progress:
+    """Whether a change request was sent: until then a failure changed nothing."""
+
+    wrote: bool = False
+
+
+def apply(room_id: str, target: dict[str, Any], progress: Progress | None = None) -> Room:
+    """Make the room what `target` says, changing only what differs: people to remove
+    (`remove`: person → roles), settings (`settings`: field → value), disabled or not,
+    people to add back (`add`). Safe to repeat."""
+    progress = progress or Progress()
+    client = chat_backend()
+    # Read from the chat server, not the index: after a failure the index may not know
+    # what was applied.
+    room = client.server.get_room(room_id)
+    for person, roles in target.get("remove", {}).items():
+        for role in sorted(map(Role, roles), key=lambda r: r is Role.MEMBER):
+            if person in room.principals(role):
+                progress.wrote = True
+                client.remove_from_role(room_id, role, [person])
+            room = client.server.get_room(room_id)
+    wanted = settings_from(room, target.get("settings", {}))
+    if wanted != room.settings:
+        progress.wrote = True
+        room = client.update_room(room_id, wanted, current=room)
+    if "disabled" in target:  # block, settings and power levels, each put whole
+        progress.wrote = True
+        room = client.set_room_disabled(room_id, target["disabled"])
+    added = False
+    for person, roles in target.get("add", {}).items():
+        for role in map(Role, roles):
+            if person not in room.principals(role):
+                progress.wrote = True
+                client.add_to_role(room_id, role, [person])
+                added = True
+    return client.get_room(room_id) if added else room
+
+
+def settings_from(room: Room, values: dict[str, Any]) -> RoomSettings:
+    """The room's settings with these fields (as an audit snapshot spells them) changed."""
+    typed = dict(values)
+    if "privacy" in typed:
+        typed["privacy"] = Privacy(typed["privacy"])
+    if "invitations" in typed:
+        typed["invitations"] = Invitations(typed["invitations"])
+    return replace(room.settings, **typed)
+
+
+@dataclass
+class Tracker:
+    """What a service holds while its operation runs inside the room's writer lock."""
+
+    operation: Operation
+    started: bool = False
+
+    def run(
+        self,
+        room: Room,
+        *,
+        change: dict[str, Any] | None = None,
+        remove: dict[str, list[str]] | None = None,
+    ) -> Room:
+        """Apply the change (as recorded, or as refined under the lock) to the room as read
+        under the lock, taking these roles away first; if it cannot be completed, put
+        everything back."""
+        op = self.operation
+        op.change = change or op.change
+        op.before = before_of(room, op.change)
+        if remove:
+            op.change = {**op.change, "remove": remove}
+            op.before = {**op.before, "add": remove}
+        change, before, self.started = op.change, op.before, True
+        progress = Progress()
+        try:
+            return retrying(lambda: apply(op.target_id, change, progress), op)
+        except ChatBackendError as exc:
+            if not progress.wrote:
+                raise  # it failed before asking for any change: nothing to put back
+            failure = exc
+        try:
+            retrying(lambda: apply(op.target_id, before), op)
+        except ChatBackendError as undo_failure:
+            raise OperationUnfinished(
+                f"{failure.detail} The change is only partly made and could not be put back "
+                f"({undo_failure.detail}). It is listed under Unfinished changes, where a "
+                "portal administrator can finish or undo it.",
+                operation=op,
+                code=failure.code,
+            ) from failure
+        raise OperationUndone(
+            f"{failure.detail} What had been changed was put back: the room is as it was.",
+            operation=op,
+            code=failure.code,
+        ) from failure
+
+
+def before_of(room: Room, change: dict[str, Any]) -> dict[str, Any]:
+    """What the fields `change` touches are in this room now."""
+    values = {
+        "name": room.settings.name,
+        "description": room.settings.description,
+        "category_id": room.settings.category_id,
+        "privacy": str(room.settings.privacy),
+        "auditorium": room.settings.auditorium,
+        "invitations": str(room.settings.invitations),
+    }
+    before: dict[str, Any] = {"settings": {k: values[k] for k in change.get("settings", {})}}
+    if "disabled" in change:
+        before["disabled"] = room.disabled
+    return before
+
+
+@contextmanager
+def tracked(kind: str, *, actor: User, room_id: str, change: dict[str, Any]) -> Iterator[Tracker]:
+    """Record the operation, committed, before the writer lock is taken and its first
+    request made (`before` as the index holds the room); record how it ended. One that
+    never started (refused, nothing to do) leaves no record."""
+    request = current_request.get()
+    room = chat_backend().get_room(room_id)
+    tracker = Tracker(
+        Operation.objects.create(
+            kind=kind,
+            target_id=room.id,
+            target_label=room.name,
+            actor=actor,
+            request_id=getattr(request, "request_id", "") if request is not None else "",
+            change=change,
+            before=before_of(room, change),
+        )
+    )
+    op = tracker.operation
+    try:
+        yield tracker
+    except OperationError as exc:
+        op.status = Status.UNDONE if isinstance(exc, OperationUndone) else Status.UNFINISHED
+        op.error = exc.detail
+        op.save()
+        raise
+    except ChatBackendError as exc:
+        if not tracker.started:
+            op.delete()
+            raise
+        op.status, op.error = Status.FAILED, exc.detail  # before any change was asked for
+        op.save()
+        raise
+    except BaseException as exc:
+        if not tracker.started:
+            op.delete()
+            raise
+        op.status, op.error = Status.UNFINISHED, f"{type(exc).__name__}: {exc}"
+        op.save()
+        raise
+    if tracker.started:
+        op.status = Status.SUCCEEDED
+        op.save()
+    else:
+        op.delete()
+
+
+def unfinished(room_id: str = "") -> list[Operation]:
+    """Operations that neither completed nor were undone, newest first."""
+    rows = Operation.objects.filter(status=Status.UNFINISHED).select_related("actor")
+    if room_id:
+        rows = rows.filter(target_id=room_id)
+    return list(rows.order_by("-created_at"))
+
+
+def _converge(op: Operation, target: dict[str, Any]) -> tuple[Room | None, str]:
+    """Apply a target under the room's writer lock: the room, or what went wrong."""
+    with one_writer(op.target_id):
+        try:
+            return retrying(lambda: apply(op.target_id, target), op), ""
+        except ChatBackendError as exc:
+            return None, exc.detail
+
+
+def finish(op: Operation, *, actor: User | None, undo: bool) -> Operation:
+    """Retry an unfinished (or abandoned) operation, or undo it; audited as
+    `operation.retry` / `operation.undo` with how it ended."""
+    target = op.before if undo else op.change
+    room, error = _converge(op, target)
+    outcome = Outcome.SUCCEEDED if room else Outcome.FAILED
+    op.status = (Status.UNDONE if undo else Status.SUCCEEDED) if room else Status.UNFINISHED
+    op.error = error or op.error
+    op.save()
+    audit_record(
+        action="operation.undo" if undo else "operation.retry",
+        outcome=outcome,
+        actor=actor,
+        target_kind="room",
+        target_id=op.target_id,
+        target_label=room.name if room else op.target_label,
+        category_id=room.settings.category_id if room else "",
+        before={"operation": str(op.id), "kind": op.kind},
+        after=target,
+        error=error,
+        request_id=op.request_id,
+    )
+    return op
+
+
+def resume_abandoned(*, now: Any = None) -> list[Operation]:
+    """Finish operations whose process died mid-way (left running past ABANDONED_AFTER):
+    the change is applied again. Their own audit entry was never written; this writes it,
+    with how it ended."""
+    cutoff = (now or timezone.now()) - ABANDONED_AFTER
+    done = []
+    for op in Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff):
+        room, error = _converge(op, op.change)
+        outcome = Outcome.SUCCEEDED if room else Outcome.PARTIAL
+        op.status = Status.SUCCEEDED if room else Status.UNFINISHED
+        op.error = error
+        op.save()
+        audit_record(
+            action=op.kind,
+            outcome=outcome,
+            actor=op.actor,
+            target_kind="room",
+            target_id=op.target_id,
+            target_label=room.name if room else op.target_label,
+            category_id=room.settings.category_id if room else "",
+            before=op.before,
+            after=op.change,
+            error=error or "Finished by the sync worker after the portal process stopped mid-way.",
+            request_id=op.request_id,
+        )
+        done.append(op)
+    return done

@@ -1,0 +1,248 @@
+"""Category administration for portal administrators: categories, their scope, Creators.
+
+Changing scope first shows what it does to the category's rooms: people who leave the
+scope lose their roles in its rooms (docs/architecture.md §3.4), and are listed before it happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.core.exceptions import PermissionDenied
+
+from accounts.models import User
+from portal.audit import AuditScope, audited
+from rooms.backend.errors import ChatNotFound
+from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
+from rooms.index import chat_backend
+from rooms.locks import one_writer
+from rooms.services.roles import parse_people, role_remove
+
+
+class CategoryInvalid(Exception):
+    """A category change breaks a rule; `field` names the form field it belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.is_administrator:
+        raise PermissionDenied("Only portal administrators manage categories.")
+
+
+def _values(category: Category) -> dict:
+    values = asdict(category)
+    for key in ("allowed_members", "denied_members", "creators", "room_ids"):
+        values[key] = sorted(values[key])
+    return values
+
+
+def _in(scope: AuditScope, category: Category) -> None:
+    scope.target_id = scope.category_id = category.id
+    scope.target_label = scope.category_label = category.name
+
+
+def category_name_problem(name: str, *, exclude_id: str = "") -> str:
+    name = name.strip()
+    if not name:
+        return "Give the category a name."
+    if len(name) > NAME_MAX_LENGTH:
+        return f"A category name has at most {NAME_MAX_LENGTH} characters."
+    taken = any(
+        c.name.casefold() == name.casefold() and c.id != exclude_id
+        for c in chat_backend().list_categories()
+    )
+    return f"There is already a category called “{name}”." if taken else ""
+
+
+def category_create(
+    *, actor: User, name: str, description: str, invitations_allowed: bool
+) -> Category:
+    """Create a category (a space) with no one in its scope yet."""
+    with audited(
+        "category.create", actor=actor, target_kind="category", target_label=name
+    ) as scope:
+        _require_admin(actor)
+        problem = category_name_problem(name)
+        if problem:
+            raise CategoryInvalid("name", problem)
+        category = chat_backend().create_category(
+            name=name.strip(), description=description, invitations_allowed=invitations_allowed
+        )
+        _in(scope, category)
+        scope.after = _values(category)
+        return category
+
+
+def category_update(
+    *, actor: User, category_id: str, name: str, description: str, invitations_allowed: bool
+) -> Category:
+    """Change a category's name, description and invitations."""
+    with (
+        audited("category.update", actor=actor, target_kind="category") as scope,
+        one_writer(category_id),
+    ):
+        _require_admin(actor)
+        client = chat_backend()
+        before = client.get_category(category_id)
+        _in(scope, before)
+        scope.before = _values(before)
+        problem = category_name_problem(name, exclude_id=category_id)
+        if problem:
+            raise CategoryInvalid("name", problem)
+        after = client.update_category(
+            category_id,
+            name=name.strip(),
+            description=description,
+            invitations_allowed=invitations_allowed,
+        )
+        scope.after = _values(after)
+        return after
+
+
+@dataclass(frozen=True)
+class ScopeChange:
+    """A checked scope change, ready to preview and apply."""
+
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+    deny: tuple[str, ...]
+    undeny: tuple[str, ...]
+    # Everyone leaving the scope, with the rooms where they hold roles and those roles.
+    leaving: tuple[tuple[str, tuple[tuple[Room, tuple[Role, ...]], ...]], ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.remove or self.deny or self.undeny)
+
+
+def scope_change_check(
+    *, actor: User, category_id: str, add: str, remove: str, deny: str, undeny: str
+) -> ScopeChange:
+    """Read and check the lists typed in, and work out what leaving the scope costs."""
+    _require_admin(actor)
+    client = chat_backend()
+    category = client.get_category(category_id)
+    lists = {}
+    for field, text in (("add", add), ("remove", remove), ("deny", deny), ("undeny", undeny)):
+        typed = parse_people(text)
+        people = [client.user_id_for(p) for p in typed]
+        bad = [raw for raw, p in zip(typed, people, strict=True) if not is_chat_id(p)]
+        if bad:
+            raise CategoryInvalid(field, f"Not chat IDs: {', '.join(bad[:5])}.")
+        lists[field] = tuple(dict.fromkeys(people))
+    both = set(lists["add"]) & set(lists["deny"])
+    if both:
+        raise CategoryInvalid(
+            "deny", f"A person cannot be both allowed and denied: {', '.join(sorted(both))}."
+        )
+    for person in lists["add"]:
+        try:
+            client.get_user(person)
+        except ChatNotFound:
+            raise CategoryInvalid(
+                "add", f"There is no person {person} on the chat server."
+            ) from None
+        if person in category.denied_members and person not in lists["undeny"]:
+            raise CategoryInvalid(
+                "add", f"{person} is denied in this category: allow them again first."
+            )
+    leavers = [p for p in (*lists["remove"], *lists["deny"]) if p in category.allowed_members]
+    rooms = client.get_rooms(category.room_ids) if leavers else []
+    leaving = []
+    for person in dict.fromkeys(leavers):
+        held = tuple(
+            (room, tuple(room.roles_of(person))) for room in rooms if room.roles_of(person)
+        )
+        leaving.append((person, held))
+    return ScopeChange(
+        lists["add"], lists["remove"], lists["deny"], lists["undeny"], tuple(leaving)
+    )
+
+
+def scope_change_apply(*, actor: User, category_id: str, change: ScopeChange) -> Category:
+    """Apply a previewed scope change: room roles of people leaving first, then the scope."""
+    client = chat_backend()
+    with audited("category.scope", actor=actor, target_kind="category") as scope:
+        _require_admin(actor)
+        category = client.get_category(category_id)
+        _in(scope, category)
+        scope.before = {
+            "allowed": sorted(category.allowed_members),
+            "denied": sorted(category.denied_members),
+        }
+        for person, held in change.leaving:
+            _remove_room_roles(actor, person, held)
+        client.undeny_in_category(category.id, change.undeny)
+        client.remove_from_category_scope(
+            category.id, [p for p in change.remove if p in category.allowed_members]
+        )
+        client.deny_in_category(category.id, change.deny)
+        client.add_to_category_scope(
+            category.id, [p for p in change.add if p not in category.allowed_members]
+        )
+        # Creators are chosen from the scope: anyone leaving it stops being one.
+        leavers = {person for person, _ in change.leaving}
+        if category.creators & leavers:
+            client.set_category_creators(category.id, category.creators - leavers)
+        after = client.get_category(category.id)
+        scope.after = {
+            "allowed": sorted(after.allowed_members),
+            "denied": sorted(after.denied_members),
+        }
+        return after
+
+
+def _remove_room_roles(
+    actor: User, person: str, held: tuple[tuple[Room, tuple[Role, ...]], ...]
+) -> None:
+    """Take away the room roles of someone leaving the scope, each audited on its own."""
+    for room, roles in held:
+        # Presenters first: they must stay Members until their Presenter role is gone.
+        for role in sorted(roles, key=lambda r: r is not Role.PRESENTER):
+            role_remove(actor=actor, room_id=room.id, role=role, user_id=person)
+
+
+def creators_set(*, actor: User, category_id: str, creators: list[str]) -> Category:
+    """Make these people, who must be in scope, the category's Creators."""
+    client = chat_backend()
+    with (
+        audited("category.creators", actor=actor, target_kind="category") as scope,
+        one_writer(category_id),
+    ):
+        _require_admin(actor)
+        category = client.get_category(category_id)
+        _in(scope, category)
+        scope.before = {"creators": sorted(category.creators)}
+        outside = [c for c in creators if not category.in_scope(c)]
+        if outside:
+            raise CategoryInvalid(
+                "creators",
+                f"Creators are chosen from the people in scope; not in scope: "
+                f"{', '.join(outside)}.",
+            )
+        after = client.set_category_creators(category.id, creators)
+        scope.after = {"creators": sorted(after.creators)}
+        return after
+
+
+def category_delete(*, actor: User, category_id: str) -> None:
+    """Delete a category that has no rooms."""
+    client = chat_backend()
+    with (
+        audited("category.delete", actor=actor, target_kind="category") as scope,
+        one_writer(category_id),
+    ):
+        _require_admin(actor)
+        category = client.get_category(category_id)
+        _in(scope, category)
+        scope.before = _values(category)
+        if category.room_ids:
+            raise CategoryInvalid(
+                "category",
+                f"“{category.name}” still has {category.room_count} room(s): move or delete "
+                "them first.",
+            )
+        client.delete_category(category.id)

@@ -1,0 +1,422 @@
+"""Room lifecycle: every change a person makes to a room, checked, audited, carried out.
+
+Each service checks permission, writes one audit entry whatever the outcome, and calls
+the chat backend client. Services never render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, replace
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from portal.audit import AuditScope, audit_record, audited
+from portal.models import Outcome
+from rooms import index, operations
+from rooms.backend.errors import ChatBackendError, RoomCreationIncomplete
+from rooms.backend.records import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    NOT_ONE_LINE,
+    Category,
+    Invitations,
+    Privacy,
+    Role,
+    Room,
+    RoomSettings,
+    is_one_line,
+)
+from rooms.index import chat_backend
+from rooms.locks import one_writer
+from rooms.models import RoomSubmission
+from rooms.permissions import can_create_in, can_delete, can_manage
+
+SUBMITTED_FIELDS = ("name", "description", "category", "privacy", "auditorium", "invitations")
+
+
+class RoomSettingsInvalid(Exception):
+    """A setting breaks a rule; `field` names the form field it belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class StaleEdit(Exception):
+    """Someone else changed the room after this person loaded it."""
+
+    def __init__(self, current: Room) -> None:
+        super().__init__("Someone else changed this room while you were editing it.")
+        self.current = current
+
+
+class SubmissionInProgress(Exception):
+    """The same form was posted again while the first post is still being carried out."""
+
+
+def snapshot(room: Room | RoomSettings) -> dict[str, Any]:
+    """A room's settings as plain values, for audit entries and edit versions."""
+    settings = room.settings if isinstance(room, Room) else room
+    values = {
+        key: str(value) if isinstance(value, str) else value
+        for key, value in asdict(settings).items()
+    }
+    if isinstance(room, Room):
+        values["disabled"] = room.disabled
+    return values
+
+
+def room_version(room: Room) -> str:
+    """Changes whenever any setting of the room changes; edit forms carry it."""
+    encoded = json.dumps(snapshot(room), sort_keys=True).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+def name_unavailable(name: str) -> str:
+    """The one answer for a taken name: it says nothing of the room or request that has
+    it (which may be Secret, or in a category the person cannot see)."""
+    return f"The name “{name.strip()}” is not available: names are unique, in any letter case."
+
+
+def name_problem(name: str, *, exclude_room_id: str = "") -> str:
+    """What is wrong with a room name, or "" (Lync's Check Names)."""
+    name = name.strip()
+    if not name:
+        return "Give the room a name."
+    if len(name) > NAME_MAX_LENGTH:
+        return f"A room name has at most {NAME_MAX_LENGTH} characters (this one has {len(name)})."
+    if not is_one_line(name):
+        return NOT_ONE_LINE
+    if chat_backend().room_name_taken(name, exclude_room_id=exclude_room_id):
+        return name_unavailable(name)
+    return ""
+
+
+def _claim_name(name: str) -> None:
+    """Hold the name in the index before the room is made or renamed: of two people
+    taking one name at the same moment, the database lets exactly one have it."""
+    if not index.claim_name(name):
+        raise RoomSettingsInvalid("name", name_unavailable(name))
+
+
+def _check_settings(settings: RoomSettings, *, exclude_room_id: str = "") -> None:
+    problem = name_problem(settings.name, exclude_room_id=exclude_room_id)
+    if problem:
+        raise RoomSettingsInvalid("name", problem)
+    if len(settings.description) > DESCRIPTION_MAX_LENGTH:
+        raise RoomSettingsInvalid(
+            "description", f"A description has at most {DESCRIPTION_MAX_LENGTH} characters."
+        )
+
+
+def _effective(settings: RoomSettings, category: Category) -> RoomSettings:
+    """Invitations are off wherever the category does not allow them."""
+    if not category.invitations_allowed and settings.invitations is Invitations.INHERIT:
+        return replace(settings, invitations=Invitations.OFF)
+    return settings
+
+
+def _in_category(scope: AuditScope, room: Room, category: Category | None = None) -> None:
+    scope.target_id, scope.target_label = room.id, room.name
+    scope.category_id = room.settings.category_id
+    if category is not None:
+        scope.category_label = category.name
+
+
+def room_create(
+    *,
+    actor: User,
+    settings: RoomSettings,
+    submission: uuid.UUID,
+    owner: User | None = None,
+) -> Room:
+    """Create a room in a category where the actor holds create rights.
+
+    The owner (the actor, unless an approver creates a requested room for its requester)
+    becomes a Manager, and a Member of a Closed or Secret room. Posting the same form
+    (the same submission token) again returns the room made the first time.
+    """
+    owner = owner or actor
+    client = chat_backend()
+    with audited(
+        "room.create",
+        actor=actor,
+        target_kind="room",
+        target_label=settings.name,
+        category_id=settings.category_id,
+    ) as scope:
+        category = client.get_category(settings.category_id)
+        scope.category_label = category.name
+        if not can_create_in(actor, category):
+            raise PermissionDenied(f"You cannot create rooms in the category “{category.name}”.")
+        settings = _effective(replace(settings, name=settings.name.strip()), category)
+        scope.after = snapshot(settings)
+        try:
+            with transaction.atomic():
+                record = RoomSubmission.objects.create(token=submission, actor=actor, owner=owner)
+        except IntegrityError:
+            earlier = RoomSubmission.objects.get(token=submission)
+            if (earlier.owner_id or earlier.actor_id) != owner.pk:
+                # Someone else's form token: theirs to resend, not this person's.
+                raise RoomSettingsInvalid(
+                    "", "This form cannot be sent: reload the page and fill it in again."
+                ) from None
+            if earlier.room_id:
+                scope.target_id = earlier.room_id
+                return client.get_room(earlier.room_id)
+            raise SubmissionInProgress(
+                "This form is already being submitted. Wait a moment, then look in My rooms."
+            ) from None
+        try:
+            _check_settings(settings)
+            _claim_name(settings.name)
+        except RoomSettingsInvalid:
+            record.delete()  # the person may correct the form and post it again
+            raise
+        try:
+            people = [owner.chat_id] if owner.chat_id else []
+            room = client.create_room(
+                settings,
+                managers=people,
+                members=people if settings.privacy is not Privacy.OPEN else [],
+            )
+        except ChatBackendError as exc:
+            if not (isinstance(exc, RoomCreationIncomplete) and not exc.rolled_back):
+                index.release_claim(settings.name)  # no room holds it
+            record.delete()
+            raise
+        record.room_id = room.id
+        record.save(update_fields=["room_id"])
+        scope.target_id = room.id
+        return room
+
+
+def submitted_room_id(*, actor: User, submission: str) -> str:
+    """The room an earlier post of this same form created, or "" (posted twice)."""
+    try:
+        token = uuid.UUID(submission)
+    except ValueError:
+        return ""
+    record = RoomSubmission.objects.filter(token=token, actor=actor).exclude(room_id="").first()
+    return record.room_id if record else ""
+
+
+def room_create_rejected(*, actor: User, data: Any, errors: Any) -> None:
+    """Record a create-room form that was refused for bad input."""
+    audit_record(
+        action="room.create",
+        outcome=Outcome.FAILED,
+        actor=actor,
+        target_kind="room",
+        target_label=str(data.get("name", ""))[:512],
+        category_id=str(data.get("category", ""))[:255],
+        after={key: str(data.get(key, ""))[:512] for key in SUBMITTED_FIELDS},
+        error="; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items()),
+    )
+
+
+def _managed_room(actor: User, room_id: str, scope: AuditScope) -> tuple[Room, Category]:
+    client = chat_backend()
+    room = client.get_room(room_id)
+    category = client.get_category(room.settings.category_id)
+    _in_category(scope, room, category)
+    scope.before = snapshot(room)
+    if not can_manage(actor, room):
+        raise PermissionDenied("Only the room's Managers and portal administrators change it.")
+    return room, category
+
+
+def room_update(
+    *,
+    actor: User,
+    room_id: str,
+    name: str,
+    description: str,
+    auditorium: bool,
+    invitations: Invitations,
+    version: str,
+) -> Room:
+    """Change a room's name, description, auditorium and invitations.
+
+    Refused, with the current room, when someone changed it after `version` was read.
+    """
+    change = {
+        "settings": {
+            "name": name.strip(),
+            "description": description,
+            "auditorium": auditorium,
+            "invitations": str(invitations),
+        }
+    }
+    with (
+        audited("room.update", actor=actor, target_kind="room") as scope,
+        operations.tracked("room.update", actor=actor, room_id=room_id, change=change) as op,
+        one_writer(room_id),
+    ):
+        room, category = _managed_room(actor, room_id, scope)
+        if version != room_version(room):
+            raise StaleEdit(room)
+        settings = _effective(
+            replace(
+                room.settings,
+                name=name.strip(),
+                description=description,
+                auditorium=auditorium,
+                invitations=invitations,
+            ),
+            category,
+        )
+        scope.after = snapshot(settings)
+        _check_settings(settings, exclude_room_id=room.id)
+        if index.name_key(settings.name) != index.name_key(room.name):
+            _claim_name(settings.name)  # given back with the rest if the change fails
+        change["settings"]["invitations"] = str(settings.invitations)
+        # Presenters exist only in auditoriums (docs/architecture.md §3.5).
+        leaving = {} if settings.auditorium else {p: ["presenter"] for p in room.presenters}
+        updated = op.run(room, change=change, remove=leaving)
+        scope.after = snapshot(updated)
+        return updated
+
+
+def privacy_change_warning(room: Room, category: Category, privacy: Privacy) -> str:
+    """What a person must confirm before this privacy change, or "" when nothing."""
+    if privacy is room.settings.privacy:
+        return ""
+    if privacy is Privacy.SECRET:
+        return (
+            "The room will disappear from the category for everyone who is not a member. "
+            "Only its members will be able to find it or get in."
+        )
+    if privacy is Privacy.OPEN:
+        count = len(room.members)
+        return (
+            f"Everyone in the category “{category.name}” will be able to find and join the "
+            f"room. The member list ({count} {'person' if count == 1 else 'people'}) is "
+            "kept, and used again if you make the room Closed or Secret later."
+        )
+    return ""
+
+
+def room_set_privacy(*, actor: User, room_id: str, privacy: Privacy) -> Room:
+    """Make a room Open, Closed or Secret."""
+    change = {"settings": {"privacy": str(privacy)}}
+    with (
+        audited("room.privacy", actor=actor, target_kind="room") as scope,
+        operations.tracked("room.privacy", actor=actor, room_id=room_id, change=change) as op,
+        one_writer(room_id),
+    ):
+        room, _ = _managed_room(actor, room_id, scope)
+        scope.after = snapshot(replace(room.settings, privacy=privacy))
+        if privacy is room.settings.privacy:
+            return room
+        updated = op.run(room)
+        scope.after = snapshot(updated)
+        return updated
+
+
+def room_set_disabled(*, actor: User, room_id: str, disabled: bool) -> Room:
+    """Disable a room (nobody joins or posts) or enable it again; settings and roles stay."""
+    action = "room.disable" if disabled else "room.enable"
+    with (
+        audited(action, actor=actor, target_kind="room") as scope,
+        operations.tracked(
+            action, actor=actor, room_id=room_id, change={"disabled": disabled}
+        ) as op,
+        one_writer(room_id),
+    ):
+        room, _ = _managed_room(actor, room_id, scope)
+        updated = op.run(room)
+        scope.after = snapshot(updated)
+        return updated
+
+
+def join_problem(actor: User, room: Room, category: Category) -> str:
+    """Why this person cannot join the room themselves, or "" (Open rooms of a category
+    whose scope holds them)."""
+    if not actor.chat_id:
+        return "Only people with a chat account join rooms."
+    if actor.chat_id in room.members:
+        return "You are already a member of this room."
+    if room.disabled:
+        return "The room is disabled: nobody can join it."
+    if room.settings.privacy is not Privacy.OPEN:
+        return "Only Open rooms are joined directly: ask one of the room's Managers to add you."
+    if not category.in_scope(actor.chat_id):
+        return f"You are not in the scope of the category “{category.name}”."
+    return ""
+
+
+def room_join(*, actor: User, room_id: str) -> Room:
+    """Join an Open room of a category whose scope holds the person: the portal's service
+    account makes them a member on the chat server, where their chat client finds it."""
+    with audited("room.join", actor=actor, target_kind="room") as scope, one_writer(room_id):
+        client = chat_backend()
+        room = client.get_room(room_id)
+        category = client.get_category(room.settings.category_id)
+        _in_category(scope, room, category)
+        scope.after = {"person": actor.chat_id}
+        problem = join_problem(actor, room, category)
+        if problem:
+            raise PermissionDenied(problem)
+        client.add_to_role(room.id, Role.MEMBER, [actor.chat_id or ""], invite=False)
+        return client.get_room(room.id)
+
+
+def people_leaving_scope(room: Room, target: Category) -> list[tuple[str, list[Role]]]:
+    """Who holds a role in the room but is not in the target category's scope."""
+    people: dict[str, list[Role]] = {}
+    for role in Role:
+        for person in sorted(room.principals(role)):
+            if not target.in_scope(person):
+                people.setdefault(person, []).append(role)
+    return sorted(people.items())
+
+
+def room_move(*, actor: User, room_id: str, category_id: str, version: str) -> Room:
+    """Move a room to another category where the actor is a Creator.
+
+    People outside the new category's scope lose their roles in the room.
+    """
+    client = chat_backend()
+    change = {"settings": {"category_id": category_id}}
+    with (
+        audited("room.move", actor=actor, target_kind="room") as scope,
+        operations.tracked("room.move", actor=actor, room_id=room_id, change=change) as op,
+        one_writer(room_id),
+    ):
+        room, _ = _managed_room(actor, room_id, scope)
+        target = client.get_category(category_id)
+        scope.after = snapshot(replace(room.settings, category_id=target.id))
+        if not can_create_in(actor, target):
+            raise PermissionDenied(f"You cannot create rooms in the category “{target.name}”.")
+        if version != room_version(room):
+            raise StaleEdit(room)
+        if target.id == room.settings.category_id:
+            raise RoomSettingsInvalid("category", "The room is already in that category.")
+        leaving = {p: [str(r) for r in roles] for p, roles in people_leaving_scope(room, target)}
+        moved = op.run(room, remove=leaving)
+        scope.after = snapshot(moved) | {"category_label": target.name}
+        return moved
+
+
+def room_delete(*, actor: User, room_id: str, confirm_name: str) -> None:
+    """Delete a room and its history from the chat server (portal administrators only)."""
+    client = chat_backend()
+    with audited("room.delete", actor=actor, target_kind="room") as scope, one_writer(room_id):
+        room = client.get_room(room_id)
+        _in_category(scope, room)
+        scope.before = snapshot(room)
+        if not can_delete(actor):
+            raise PermissionDenied("Only portal administrators delete rooms.")
+        if confirm_name.strip() != room.name:
+            raise RoomSettingsInvalid(
+                "confirm_name", "Type the room's name exactly as shown to confirm."
+            )
+        client.delete_room(room.id)

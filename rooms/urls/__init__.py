@@ -1,0 +1,1 @@
+"""URLs, one module per area, included by `portal.urls` under the area's prefix."""

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from rooms.views import categories
+
+app_name = "categories"
+urlpatterns = [
+    path("", categories.category_list, name="list"),
+    path("manage/", categories.category_manage, name="manage"),
+    path("new/", categories.category_new, name="new"),
+    path("<str:category_id>/", categories.category_detail, name="detail"),
+    path("<str:category_id>/people/", categories.category_people, name="people"),
+    path("<str:category_id>/scope/", categories.category_scope, name="scope"),
+    path("<str:category_id>/creators/", categories.category_creators, name="creators"),
+    path("<str:category_id>/delete/", categories.category_delete, name="delete"),
+]

@@ -1,0 +1,57 @@
+"""The operations area: changes that neither completed nor were undone, for portal
+administrators to finish (retry) or undo."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from portal.http import HtmxHttpRequest
+from rooms import operations
+from rooms.models import Operation
+
+
+def _admin(request: HtmxHttpRequest) -> None:
+    if not request.user.is_administrator:
+        raise PermissionDenied("Only portal administrators finish or undo unfinished changes.")
+
+
+@require_GET
+@login_required
+def operation_list(request: HtmxHttpRequest) -> TemplateResponse:
+    _admin(request)
+    return TemplateResponse(
+        request, "operations/operation_list.html", {"unfinished": operations.unfinished()}
+    )
+
+
+def _decide(request: HtmxHttpRequest, pk: str, *, undo: bool) -> HttpResponse:
+    _admin(request)
+    op = Operation.objects.filter(pk=pk, status=Operation.Status.UNFINISHED).first()
+    if op is None:
+        raise Http404("There is no such unfinished change (it may have been finished already).")
+    op = operations.finish(op, actor=request.user, undo=undo)
+    if op.status == Operation.Status.UNFINISHED:
+        messages.error(request, f"It is still unfinished: {op.error}")
+    elif undo:
+        messages.success(request, f"The change to “{op.target_label}” was undone.")
+    else:
+        messages.success(request, f"The change to “{op.target_label}” was finished.")
+    return redirect("operations:list")
+
+
+@require_POST
+@login_required
+def operation_retry(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    return _decide(request, pk, undo=False)
+
+
+@require_POST
+@login_required
+def operation_undo(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    return _decide(request, pk, undo=True)

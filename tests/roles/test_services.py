@@ -1,0 +1,205 @@
+"""Room roles against the real Synapse, with their effect on real chat users."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from portal.models import AuditEntry, Outcome
+from rooms.backend.errors import ChatNotFound
+from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Privacy, Role
+from rooms.index import IndexedChatBackend
+from rooms.models import BulkRun
+from rooms.services import roles as role_services
+from tests.factories import AdministratorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_added_member_gets_in_and_reads_a_removed_one_cannot(
+    chat, creator, make_room, category_world
+):
+    room = make_room()
+    person = category_world["member"]
+    role_services.role_add(actor=creator, room_id=room.id, role=Role.MEMBER, user_id=person.user_id)
+    assert person.join(room.id).status_code == 200
+    assert person.read(room.id).status_code == 200
+    role_services.role_remove(
+        actor=creator, room_id=room.id, role=Role.MEMBER, user_id=person.user_id
+    )
+    assert person.user_id not in chat.get_room(room.id).members
+    assert person.join(room.id).status_code == 403
+    # Matrix keeps what they saw before leaving; nothing said afterwards reaches them.
+    manager = category_world["creator"]
+    manager.join(room.id)
+    assert manager.send(room.id, "said after the removal").status_code == 200
+    assert "said after the removal" not in person.read(room.id).text
+    entries = AuditEntry.objects.filter(target_id=room.id, action__startswith="role.")
+    assert [(e.action, e.outcome) for e in entries.order_by("id")] == [
+        ("role.add.member", Outcome.SUCCEEDED),
+        ("role.remove.member", Outcome.SUCCEEDED),
+    ]
+
+
+def test_a_presenter_posts_in_an_auditorium_a_plain_member_cannot(
+    creator, make_room, category_world
+):
+    room = make_room(auditorium=True)
+    person = category_world["member"]
+    role_services.role_add(actor=creator, room_id=room.id, role=Role.MEMBER, user_id=person.user_id)
+    person.join(room.id)
+    assert person.send(room.id, "may I?").status_code == 403
+    role_services.role_add(
+        actor=creator, room_id=room.id, role=Role.PRESENTER, user_id=person.user_id
+    )
+    assert person.send(room.id, "now I may").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("room_kwargs", "role", "who", "message"),
+    [
+        ({}, Role.MEMBER, "outsider", "not in the scope"),
+        ({}, Role.MANAGER, "outsider", "not in the scope"),
+        ({}, Role.PRESENTER, "member", "only in auditorium rooms"),
+        ({"auditorium": True}, Role.PRESENTER, "member", "must be a Member"),
+        ({"privacy": Privacy.OPEN}, Role.MEMBER, "member", "Open rooms have no member list"),
+    ],
+)
+def test_the_rules_refuse_with_a_reason_and_are_audited(
+    creator, make_room, category_world, room_kwargs, role, who, message
+):
+    room = make_room(**room_kwargs)
+    with pytest.raises(role_services.RoleRefused, match=message):
+        role_services.role_add(
+            actor=creator, room_id=room.id, role=role, user_id=category_world[who].user_id
+        )
+    entry = AuditEntry.objects.get(action=f"role.add.{role}")
+    assert entry.outcome == Outcome.DENIED
+    assert message in entry.error
+
+
+def test_unknown_people_are_refused(creator, make_room):
+    room = make_room()
+    with pytest.raises(ChatNotFound):
+        role_services.role_add(
+            actor=creator, room_id=room.id, role=Role.MANAGER, user_id="@nobody:portal.test"
+        )
+
+
+def test_the_last_manager_stays_unless_an_administrator_removes_them(chat, creator, make_room):
+    room = make_room()
+    with pytest.raises(role_services.RoleRefused, match="at least one Manager"):
+        role_services.role_remove(
+            actor=creator, room_id=room.id, role=Role.MANAGER, user_id=creator.chat_id
+        )
+    admin = AdministratorFactory()
+    role_services.role_remove(
+        actor=admin, room_id=room.id, role=Role.MANAGER, user_id=creator.chat_id
+    )
+    assert chat.get_room(room.id).managers == set()
+
+
+def test_people_without_the_manager_role_cannot_change_roles(member, make_room, category_world):
+    room = make_room()
+    with pytest.raises(role_services.PermissionDenied):
+        role_services.role_add(
+            actor=member, room_id=room.id, role=Role.MEMBER, user_id=member.chat_id
+        )
+
+
+def test_bulk_preview_gives_each_line_its_fate(creator, make_room, category_world, make_chat_user):
+    room = make_room()
+    inside, outsider = category_world["member"].user_id, category_world["outsider"].user_id
+    text = "\n".join(
+        [inside, f"{creator.chat_id}, {outsider}", "not a chat id", "@ghost:portal.test", inside]
+    )
+    preview = role_services.bulk_preview(
+        actor=creator, room_id=room.id, role=Role.MEMBER, text=text
+    )
+    assert [(line.line, line.fate) for line in preview] == [
+        (inside, "add"),
+        (creator.chat_id, "has"),
+        (outsider, "refused"),
+        ("not a chat id", "malformed"),
+        ("@ghost:portal.test", "unknown"),
+        (inside, "duplicate"),
+    ]
+
+
+def test_a_huge_paste_is_refused_and_nothing_is_applied(creator, make_room):
+    room = make_room()
+    text = "\n".join(f"@person{n}:portal.test" for n in range(5000))
+    with pytest.raises(role_services.RoleRefused, match="At most 1000 people at once"):
+        role_services.bulk_start(actor=creator, room_id=room.id, role=Role.MEMBER, text=text)
+    assert not BulkRun.objects.exists()
+
+
+@pytest.fixture
+def many_in_scope(chat, category_world, make_chat_user):
+    people = [make_chat_user(f"bulk{n}").user_id for n in range(6)]
+    chat.add_to_category_scope(category_world["category"].id, people)
+    return people
+
+
+def test_bulk_run_adds_everyone_linked_by_one_request_id(chat, creator, make_room, many_in_scope):
+    room = make_room()
+    run = role_services.bulk_start(
+        actor=creator, room_id=room.id, role=Role.MEMBER, text="\n".join(many_in_scope)
+    )
+    while run.to_apply:
+        run = role_services.bulk_step(run, chunk=4)
+    assert run.status == BulkRun.Status.DONE
+    assert set(many_in_scope) <= chat.get_room(room.id).members
+    entries = AuditEntry.objects.filter(request_id=run.request_id)
+    assert entries.filter(action="role.add.member", outcome=Outcome.SUCCEEDED).count() == 6
+    assert entries.filter(action="role.bulk.member").count() == 1
+
+
+class FailAfter(httpx.BaseTransport):
+    """The real Synapse, until `allowed` invitations have gone through; then 429s."""
+
+    def __init__(self, allowed: int) -> None:
+        self.real, self.allowed = httpx.HTTPTransport(), allowed
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invite"):
+            if self.allowed == 0:
+                return httpx.Response(
+                    429, json={"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 600_000}
+                )
+            self.allowed -= 1
+        return self.real.handle_request(request)
+
+
+def test_bulk_run_rate_limited_half_way_then_resumed_without_doubling(
+    chat, synapse, creator, make_room, many_in_scope, monkeypatch
+):
+    room = make_room()
+    run = role_services.bulk_start(
+        actor=creator, room_id=room.id, role=Role.MEMBER, text="\n".join(many_in_scope)
+    )
+    limited = MatrixChatBackend(
+        base_url=synapse.url,
+        server_name=synapse.server_name,
+        token=synapse.token,
+        transport=FailAfter(allowed=3),
+    )
+    monkeypatch.setattr(role_services, "chat_backend", lambda: IndexedChatBackend(limited))
+    run = role_services.bulk_step(run)
+    assert run.status == BulkRun.Status.INTERRUPTED
+    assert "busy" in run.error
+    assert run.progress == (3, 6)
+    failed = AuditEntry.objects.get(request_id=run.request_id, outcome=Outcome.FAILED)
+    assert failed.after["person"] == many_in_scope[3]
+
+    monkeypatch.setattr(
+        role_services, "chat_backend", lambda: IndexedChatBackend(chat)
+    )  # the server has calmed down
+    run = role_services.bulk_step(run)
+    assert run.status == BulkRun.Status.DONE
+    assert set(many_in_scope) <= chat.get_room(room.id).members
+    added = AuditEntry.objects.filter(
+        request_id=run.request_id, action="role.add.member", outcome=Outcome.SUCCEEDED
+    )
+    assert sorted(e.after["person"] for e in added) == sorted(many_in_scope)  # once each

@@ -1,0 +1,190 @@
+"""The roles panel, picker, bulk add and explainer, plain and with HTMX."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from rooms.backend.records import Privacy, Role
+from rooms.models import BulkRun
+from tests.factories import AuditorFactory
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(name, room, **kwargs):
+    return reverse(name, kwargs={"room_id": room.id, **kwargs})
+
+
+def test_panel_filters_people_with_htmx(client, chat, creator, make_room, category_world):
+    room = make_room()
+    chat.add_to_role(room.id, Role.MEMBER, [category_world["member"].user_id])
+    client.force_login(creator)
+    response = client.get(url("roles:panel", room), {"q": "member"}, **HTMX)
+    assert response.templates[0].name == "roles/_room_roles.html"
+    members = [person for person, _ in response.context["lists"]["member"]]
+    assert members == [category_world["member"].user_id]
+    assert client.get(url("roles:panel", room))["Location"] == url("rooms:detail", room)
+
+
+def test_open_rooms_explain_there_is_no_member_list(client, creator, make_room):
+    room = make_room(privacy=Privacy.OPEN)
+    client.force_login(creator)
+    page = client.get(url("rooms:detail", room)).content.decode()
+    assert "Open rooms have no member list" in page
+
+
+def test_a_manager_not_a_member_is_marked_and_offered_membership(
+    client, chat, creator, make_room, category_world
+):
+    room = make_room()
+    chat.add_to_role(room.id, Role.MANAGER, [category_world["member"].user_id])
+    client.force_login(creator)
+    page = client.get(url("rooms:detail", room)).content.decode()
+    assert "not a Member" in page
+    assert "Also add as Member" in page
+
+
+def test_picker_shows_people_in_and_out_of_scope(client, creator, make_room, category_world):
+    room = make_room()
+    client.force_login(creator)
+    outsider = category_world["outsider"].user_id
+    inside = category_world["member"].user_id
+    found_out = client.get(
+        url("roles:people", room), {"role": "member", "q": outsider[1:12]}, **HTMX
+    )
+    assert "not in the scope" in found_out.content.decode()
+    assert "Add as Member" not in found_out.content.decode()
+    found_in = client.get(url("roles:people", room), {"role": "member", "q": inside[1:12]})
+    assert found_in.templates[0].name == "roles/people_picker.html"
+    assert "Add as Member" in found_in.content.decode()
+
+
+def test_add_with_htmx_refreshes_the_panel(client, chat, creator, make_room, category_world):
+    room = make_room()
+    person = category_world["member"].user_id
+    client.force_login(creator)
+    response = client.post(
+        url("roles:add", room), {"role": "manager", "user_id": person, "also_member": "yes"}, **HTMX
+    )
+    assert json.loads(response["HX-Trigger"]) == {"rolesChanged": {}}
+    room = chat.get_room(room.id)
+    assert person in room.managers
+    assert person in room.members
+
+
+def test_a_refused_add_says_why(client, creator, make_room, category_world):
+    room = make_room()
+    client.force_login(creator)
+    response = client.post(
+        url("roles:add", room),
+        {"role": "member", "user_id": category_world["outsider"].user_id},
+        follow=True,
+    )
+    assert "not in the scope" in response.content.decode()
+
+
+@pytest.mark.parametrize("user_id", ["@nobody:portal.test", "not-an-id", ""])
+def test_unknown_or_malformed_people_are_refused(client, creator, make_room, user_id):
+    room = make_room()
+    client.force_login(creator)
+    response = client.post(
+        url("roles:add", room), {"role": "member", "user_id": user_id}, follow=True
+    )
+    assert "There is no person" in response.content.decode()
+
+
+def test_removal_asks_first(client, chat, creator, make_room, category_world):
+    room = make_room()
+    person = category_world["member"].user_id
+    chat.add_to_role(room.id, Role.MEMBER, [person])
+    client.force_login(creator)
+    ask = client.post(url("roles:remove", room), {"role": "member", "user_id": person})
+    assert ask.templates[0].name == "roles/role_remove.html"
+    assert person in chat.get_room(room.id).members
+    client.post(url("roles:remove", room), {"role": "member", "user_id": person, "confirm": "yes"})
+    assert person not in chat.get_room(room.id).members
+
+
+def test_removing_the_last_manager_is_refused(client, chat, creator, make_room):
+    room = make_room()
+    client.force_login(creator)
+    response = client.post(
+        url("roles:remove", room),
+        {"role": "manager", "user_id": creator.chat_id, "confirm": "yes"},
+        follow=True,
+    )
+    assert "at least one Manager" in response.content.decode()
+    assert chat.get_room(room.id).managers == {creator.chat_id}
+
+
+def test_unknown_role_is_a_clear_400(client, creator, make_room):
+    room = make_room()
+    client.force_login(creator)
+    response = client.post(url("roles:add", room), {"role": "owner", "user_id": creator.chat_id})
+    assert response.status_code == 400
+    assert "choose Member, Manager or Presenter" in response.content.decode()
+
+
+def test_bulk_preview_then_apply_with_progress(client, chat, creator, make_room, category_world):
+    room = make_room()
+    person = category_world["member"].user_id
+    client.force_login(creator)
+    text = f"{person}\n@ghost:portal.test"
+    preview = client.post(url("roles:bulk", room), {"role": "member", "people": text})
+    assert preview.context["to_add"] == 1
+    assert "Unknown person" in preview.content.decode()
+    assert person not in chat.get_room(room.id).members
+    started = client.post(
+        url("roles:bulk", room), {"role": "member", "people": text, "apply": "yes"}
+    )
+    run = BulkRun.objects.get()
+    assert started["Location"] == url("roles:bulk_run", room, run_id=run.pk)
+    step = client.post(started["Location"], **HTMX)
+    assert step.template_name == "roles/bulk_run.html#progress"
+    assert "1 of 1" in step.content.decode()
+    assert person in chat.get_room(room.id).members
+    page = client.get(started["Location"])
+    assert "finished" in page.content.decode()
+
+
+def test_a_5000_line_paste_is_refused_with_the_limit(client, creator, make_room):
+    room = make_room()
+    client.force_login(creator)
+    text = "\n".join(f"@p{n}:portal.test" for n in range(5000))
+    response = client.post(
+        url("roles:bulk", room), {"role": "member", "people": text, "apply": "yes"}
+    )
+    assert response.status_code == 400
+    assert "At most 1000 people at once" in response.content.decode()
+    assert response.context["text"] == text  # kept, to be split
+    assert not BulkRun.objects.exists()
+
+
+def test_explainer_for_managers_and_auditors(client, creator, make_room, category_world):
+    room = make_room()
+    client.force_login(creator)
+    person = category_world["member"].user_id
+    response = client.get(url("roles:explain", room), {"person": person}, **HTMX)
+    assert response.template_name == "roles/room_explain.html#result"
+    assert "may ask to join" in response.content.decode()
+    client.force_login(AuditorFactory())
+    assert client.get(url("roles:explain", room), {"person": person}).status_code == 200
+
+
+def test_people_without_the_manager_role_are_refused_everywhere(client, member, make_room):
+    room = make_room(privacy=Privacy.OPEN)
+    client.force_login(member)
+    assert client.get(url("roles:people", room), {"q": "abc"}).status_code == 403
+    assert (
+        client.post(url("roles:add", room), {"role": "member", "user_id": "x"}).status_code == 403
+    )
+    assert (
+        client.post(url("roles:remove", room), {"role": "member", "user_id": "x"}).status_code
+        == 403
+    )
+    assert client.get(url("roles:bulk", room)).status_code == 403
+    assert client.get(url("roles:explain", room)).status_code == 403
