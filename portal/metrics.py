@@ -17,7 +17,9 @@ class PortalCollector(Collector):
     started work is left unfinished."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from rooms.models import BulkRun, RoomRequest
+        from django.db.models import Count
+
+        from rooms.models import BulkRun, Operation, RoomRequest
         from rooms.sync import index_age
 
         age = index_age()
@@ -30,8 +32,8 @@ class PortalCollector(Collector):
         yield lag
         unfinished = GaugeMetricFamily(
             "portal_unfinished_operations",
-            "Started changes not finished: interrupted bulk adds, approved requests "
-            "whose room is not made yet.",
+            "Started changes not finished: room operations neither completed nor undone, "
+            "interrupted bulk adds, approved requests whose room is not made yet.",
             labels=["kind"],
         )
         unfinished.add_metric(
@@ -41,6 +43,13 @@ class PortalCollector(Collector):
             ["room_request"],
             RoomRequest.objects.filter(status=RoomRequest.Status.APPROVED).count(),
         )
+        rows = (
+            Operation.objects.filter(status=Operation.Status.UNFINISHED)
+            .values_list("kind")
+            .annotate(count=Count("pk"))
+        )
+        for kind, count in rows:
+            unfinished.add_metric([kind], count)
         yield unfinished
 
 

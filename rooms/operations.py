@@ -162,7 +162,7 @@ class Tracker:
             retrying(lambda: apply(op.target_id, before), op)
         except ChatBackendError as undo_failure:
             raise OperationUnfinished(
-                f"{failure.detail} The change is only partly made and could not be put back "
+                f"{failure.detail} The change may be only partly made and could not be put back "
                 f"({undo_failure.detail}). It is listed under Unfinished changes, where a "
                 "portal administrator can finish or undo it.",
                 operation=op,

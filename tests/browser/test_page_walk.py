@@ -100,11 +100,23 @@ def test_every_page_a_requester_reaches(browser, live_server, room, member, cate
 
 
 def test_every_page_an_administrator_reaches(browser, live_server, room):
+    from rooms.models import Operation
+
     admin = AdministratorFactory(username=unique("admin"))
     category = room.settings.category_id
+    Operation.objects.create(  # the list, the badge and the room's banner show it
+        kind="room.move",
+        target_id=room.id,
+        target_label=room.name,
+        status=Operation.Status.UNFINISHED,
+        error="The chat server is not available right now.",
+    )
     paths = [
+        f"/rooms/{room.id}/",
         f"/rooms/{room.id}/delete/",
         "/categories/",
+        "/categories/manage/",
+        "/operations/",
         "/categories/new/",
         f"/categories/{category}/",
         f"/categories/{category}/delete/",
