@@ -51,4 +51,5 @@ class LoginForm(AuthenticationForm):
                 target_label=username,
                 error=exc.detail,
             )
+            exc.audited = True  # type: ignore[attr-defined]  # the 503 page writes no second
             raise

@@ -598,7 +598,16 @@ class IndexedChatBackend:
 
     def delete_room(self, room_id: str) -> None:
         held = IndexedRoom.objects.filter(room_id=room_id).first()
-        self.server.delete_room(room_id)
+        try:
+            self.server.delete_room(room_id)
+        except ChatBackendError as failure:
+            # The server may have deleted it and lost the answer: ask before saying no.
+            try:
+                gone = not self.server.room_exists(room_id)
+            except ChatBackendError:
+                raise failure from None
+            if not gone:
+                raise
         drop(room_id)
         if held is not None and held.category_id:
             link_room(held.category_id, room_id, linked=False)

@@ -85,10 +85,17 @@ class Progress:
     wrote: bool = False
 
 
-def apply(room_id: str, target: dict[str, Any], progress: Progress | None = None) -> Room:
+def apply(
+    room_id: str,
+    target: dict[str, Any],
+    progress: Progress | None = None,
+    *,
+    leave: str = "",
+) -> Room:
     """Make the room what `target` says, changing only what differs: people to remove
-    (`remove`: person → roles), settings (`settings`: field → value), disabled or not,
-    people to add back (`add`). Safe to repeat."""
+    (`remove`: person → roles), settings (`settings`: field → value), no link left with
+    the category it `leave`s (a move's other end), disabled or not, people to add back
+    (`add`). Safe to repeat."""
     progress = progress or Progress()
     client = chat_backend()
     # Read from the chat server, not the index: after a failure the index may not know
@@ -104,6 +111,10 @@ def apply(room_id: str, target: dict[str, Any], progress: Progress | None = None
     if wanted != room.settings:
         progress.wrote = True
         room = client.update_room(room_id, wanted, current=room)
+    if leave and leave != room.settings.category_id:
+        progress.wrote = True
+        if client.server.unlink_room(room_id, leave):
+            client.refresh(leave)
     if "disabled" in target:  # block, settings and power levels, each put whole
         progress.wrote = True
         room = client.set_room_disabled(room_id, target["disabled"])
@@ -153,13 +164,13 @@ class Tracker:
         change, before, self.started = op.change, op.before, True
         progress = Progress()
         try:
-            return retrying(lambda: apply(op.target_id, change, progress), op)
+            return retrying(lambda: apply(op.target_id, change, progress, leave=other_end(op)), op)
         except ChatBackendError as exc:
             if not progress.wrote:
                 raise  # it failed before asking for any change: nothing to put back
             failure = exc
         try:
-            retrying(lambda: apply(op.target_id, before), op)
+            retrying(lambda: apply(op.target_id, before, leave=other_end(op, undo=True)), op)
         except ChatBackendError as undo_failure:
             raise OperationUnfinished(
                 f"{failure.detail} The change may be only partly made and could not be put back "
@@ -246,11 +257,23 @@ def unfinished(room_id: str = "") -> list[Operation]:
     return list(rows.order_by("-created_at"))
 
 
-def _converge(op: Operation, target: dict[str, Any]) -> tuple[Room | None, str]:
-    """Apply a target under the room's writer lock: the room, or what went wrong."""
+def other_end(op: Operation, *, undo: bool = False) -> str:
+    """The category a move (or its undoing) leaves: the room must keep no link with it."""
+    source, destination = op.before, op.change
+    if undo:
+        source, destination = destination, source
+    left = source.get("settings", {}).get("category_id", "")
+    return left if destination.get("settings", {}).get("category_id") else ""
+
+
+def _converge(op: Operation, undo: bool) -> tuple[Room | None, str]:
+    """Apply the change (or `before`) under the room's writer lock: the room, or what
+    went wrong."""
+    target = op.before if undo else op.change
     with one_writer(op.target_id):
         try:
-            return retrying(lambda: apply(op.target_id, target), op), ""
+            leave = other_end(op, undo=undo)
+            return retrying(lambda: apply(op.target_id, target, leave=leave), op), ""
         except ChatBackendError as exc:
             return None, exc.detail
 
@@ -259,7 +282,7 @@ def finish(op: Operation, *, actor: User | None, undo: bool) -> Operation:
     """Retry an unfinished (or abandoned) operation, or undo it; audited as
     `operation.retry` / `operation.undo` with how it ended."""
     target = op.before if undo else op.change
-    room, error = _converge(op, target)
+    room, error = _converge(op, undo)
     outcome = Outcome.SUCCEEDED if room else Outcome.FAILED
     op.status = (Status.UNDONE if undo else Status.SUCCEEDED) if room else Status.UNFINISHED
     op.error = error or op.error
@@ -287,7 +310,7 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
     cutoff = (now or timezone.now()) - ABANDONED_AFTER
     done = []
     for op in Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff):
-        room, error = _converge(op, op.change)
+        room, error = _converge(op, undo=False)
         outcome = Outcome.SUCCEEDED if room else Outcome.PARTIAL
         op.status = Status.SUCCEEDED if room else Status.UNFINISHED
         op.error = error

@@ -121,16 +121,17 @@ def chat_down(settings: Any) -> None:
 @pytest.fixture
 def failing_chat(synapse: Connection):
     """A client for the test Synapse whose first request (PUT unless told) to a path
-    containing `fail_on` gets a 500, as a chat server failing half-way would."""
+    containing `fail_on` gets a 500 (the first `times` such requests: a step the client
+    tries again fails for good), as a chat server failing half-way would."""
     from tests.failing import FailingTransport
 
-    def make(fail_on: str, method: str = "PUT") -> IndexedChatBackend:
+    def make(fail_on: str, method: str = "PUT", times: int = 1) -> IndexedChatBackend:
         return IndexedChatBackend(
             MatrixChatBackend(
                 base_url=synapse.url,
                 server_name=synapse.server_name,
                 token=synapse.token,
-                transport=FailingTransport(fail_on, method),
+                transport=FailingTransport(fail_on, method, times),
             )
         )
 

@@ -8,6 +8,7 @@ whose outcome says which."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from django.urls import reverse
 from portal.models import AuditEntry, Outcome
 from rooms import operations
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Role
 from rooms.models import Operation
 from rooms.services import rooms as room_services
 from tests.conftest import unique
@@ -78,6 +80,7 @@ def injected(synapse, monkeypatch) -> InjectingTransport:
         transport=transport,
     )
     monkeypatch.setattr("rooms.index.server_client", lambda: client)
+    monkeypatch.setattr("accounts.backends.server_client", lambda: client)
     monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
     return transport
 
@@ -87,6 +90,7 @@ class Action:
     name: str  # the audit action
     post: Callable[[Any, Any], tuple[str, dict[str, Any]]]  # (room, target) → url, data
     wanted: Callable[[dict[str, Any], Any], dict[str, Any]]  # before, target → after
+    disabled_first: bool = False  # the room is disabled before the action
 
 
 def state(chat, room_id: str) -> dict[str, Any]:
@@ -133,6 +137,12 @@ ACTIONS = {
         lambda room, _: (reverse("rooms:disable", args=[room.id]), {}),
         lambda before, _: before | {"disabled": True},
     ),
+    "enable": Action(
+        "room.enable",
+        lambda room, _: (reverse("rooms:disable", args=[room.id]), {"enable": "on"}),
+        lambda before, _: before | {"disabled": False},
+        disabled_first=True,
+    ),
 }
 
 
@@ -145,8 +155,16 @@ def target(chat, creator):
     return made
 
 
-def requests_made(client, chat, make_room, target, injected, action: Action) -> int:
+def room_for(chat, make_room, action: Action):
     room = make_room()
+    if action.disabled_first:
+        chat.set_room_disabled(room.id, True)
+        room = chat.get_room(room.id)
+    return room
+
+
+def requests_made(client, chat, make_room, target, injected, action: Action) -> int:
+    room = room_for(chat, make_room, action)
     url, data = action.post(room, target)
     injected.arm(0, "")
     assert client.post(url, data).status_code < 400
@@ -165,6 +183,13 @@ def judge(chat, room_id: str, before: dict, after: dict, action: Action) -> str:
     elif outcome in (Outcome.FAILED, Outcome.UNDONE):
         assert now == before, (outcome, entries[0].error)
         assert not unfinished.exists()
+    if outcome != Outcome.PARTIAL:  # in one category, listed by it alone
+        listed_by = [
+            category_id
+            for category_id in {before["category_id"], after["category_id"]}
+            if room_id in chat.get_category(category_id).room_ids
+        ]
+        assert listed_by == [now["category_id"]], (outcome, listed_by)
     else:
         assert outcome == Outcome.PARTIAL
         assert unfinished.exists()  # listed, with Retry and Undo
@@ -182,7 +207,7 @@ def test_a_fault_at_every_request_ends_whole_and_truly_audited(
     tally: dict[str, int] = {}
     for at in range(1, steps + 1):
         for fault in FAULTS:
-            room = make_room()
+            room = room_for(chat, make_room, action)
             before = state(chat, room.id)
             url, data = action.post(room, target)
             injected.arm(at, fault)
@@ -209,7 +234,7 @@ def test_an_outage_at_every_request_is_told_and_undone_or_listed(
     steps = requests_made(client, chat, make_room, target, injected, action)
     tally: dict[str, int] = {}
     for at in range(1, steps + 1):
-        room = make_room()
+        room = room_for(chat, make_room, action)
         before = state(chat, room.id)
         url, data = action.post(room, target)
         injected.arm(at, "500", outage=True)
@@ -245,27 +270,21 @@ def test_a_failure_that_outlasts_the_retries_is_put_back(
     steps = requests_made(client, chat, make_room, target, injected, action)
     tally: dict[str, int] = {}
     for at in range(1, steps + 1):
-        room = make_room()
+        room = room_for(chat, make_room, action)
         before = state(chat, room.id)
         url, data = action.post(room, target)
         injected.arm(at, "500", sticky=True)
         response = client.post(url, data, follow=True)
-        stuck = injected.failing
         injected.arm(0, "")
         assert response.status_code < 500 or response.status_code == 503
         outcome = judge(chat, room.id, before, action.wanted(before, target), action)
         tally[outcome] = tally.get(outcome, 0) + 1
         if outcome == Outcome.UNDONE:
             assert "put back: the room is as it was" in response.content.decode()
-        if outcome == Outcome.PARTIAL:
-            # Only when what is stuck is needed to put it back too: reading the room's
-            # state, or one of the three parts of disabling (block, settings, power
-            # levels), which are sent whole both ways. Listed (judge checked).
-            assert stuck is not None
-            assert stuck[0] == "GET" or name == "disable", stuck
+        # Partial (listed: judge checked) when putting it back needs the stuck request
+        # too: reading the room, or writing the same state key back.
     assert set(tally) <= {"failed", "undone", "partial", "succeeded"}, tally
-    if name != "disable":  # disabling sends its parts whole both ways: listed, not undone
-        assert tally.get("undone", 0) >= 1, tally
+    assert tally.get("undone", 0) >= 1, tally
     print(json.dumps({"action": name, "requests": steps, "stuck outcomes": tally}))
 
 
@@ -320,3 +339,162 @@ def test_an_operation_left_by_a_stopped_process_is_finished_and_audited(
     entry = AuditEntry.objects.get(action="room.move", target_id=room.id, actor=creator)
     assert entry.outcome == Outcome.SUCCEEDED
     assert "stopped mid-way" in entry.error
+
+
+def test_creating_a_room_under_every_fault_makes_one_whole_room_or_none(
+    client, chat, creator, category_world, injected
+):
+    """createRoom's answer lost included: the room is found by its creation alias, never
+    made twice, never left outside its category."""
+    client.force_login(creator)
+    category = category_world["category"]
+
+    def post(name: str):
+        data = {"name": name, "description": "", "category": category.id, "privacy": "closed"}
+        data |= {"invitations": "inherit", "submission": str(uuid.uuid4())}
+        return client.post(reverse("rooms:create"), data)
+
+    injected.arm(0, "")
+    assert post(unique("Counted ")).status_code == 302
+    steps = injected.count
+    tally: dict[str, int] = {}
+    for at in range(1, steps + 1):
+        for fault in FAULTS:
+            name = unique("Faulted ")
+            joined = set(chat.joined_room_ids())
+            injected.arm(at, fault)
+            response = post(name)
+            injected.arm(0, "")
+            assert response.status_code < 500 or response.status_code == 503, (at, fault)
+            made = set(chat.joined_room_ids()) - joined
+            [entry] = AuditEntry.objects.filter(action="room.create", target_label=name)
+            if entry.outcome == Outcome.SUCCEEDED:
+                [room_id] = made
+                assert chat.get_room(room_id).name == name
+                assert room_id in chat.get_category(category.id).room_ids
+            else:
+                assert entry.outcome == Outcome.FAILED, entry.outcome
+                assert made == set(), (at, fault)
+            tally[str(entry.outcome)] = tally.get(str(entry.outcome), 0) + 1
+    assert tally == {"succeeded": steps * len(FAULTS)}, tally
+    print(json.dumps({"action": "create", "requests": steps, "outcomes": tally}))
+
+
+def test_deleting_a_room_under_every_fault_deletes_it_or_leaves_it_whole(
+    client, chat, make_room, injected
+):
+    """A lost answer to the delete is asked about before the person is told it failed."""
+    client.force_login(AdministratorFactory())
+
+    def post(room):
+        return client.post(reverse("rooms:delete", args=[room.id]), {"confirm_name": room.name})
+
+    injected.arm(0, "")
+    assert post(make_room()).status_code == 302
+    steps = injected.count
+    tally: dict[str, int] = {}
+    for at in range(1, steps + 1):
+        for fault in FAULTS:
+            room = make_room()
+            injected.arm(at, fault)
+            response = post(room)
+            injected.arm(0, "")
+            assert response.status_code < 500 or response.status_code == 503, (at, fault)
+            [entry] = AuditEntry.objects.filter(action="room.delete", target_id=room.id)
+            exists = chat.room_exists(room.id)
+            if entry.outcome == Outcome.SUCCEEDED:
+                assert not exists, (at, fault)
+            else:
+                assert entry.outcome == Outcome.FAILED
+                assert exists, (at, fault)
+                assert chat.get_room(room.id).name == room.name  # whole, still listed
+            tally[str(entry.outcome)] = tally.get(str(entry.outcome), 0) + 1
+    print(json.dumps({"action": "delete", "requests": steps, "outcomes": tally}))
+
+
+ROLE_CHANGES = [  # (role, add or remove)
+    ("member", True),
+    ("manager", True),
+    ("member", False),
+    ("presenter", False),
+]
+
+
+@pytest.mark.parametrize(("role", "adding"), ROLE_CHANGES)
+def test_a_role_change_under_every_fault_is_made_once_or_not_at_all(
+    role, adding, client, chat, creator, category_world, make_room, injected
+):
+    """Each request of giving or taking a role, with each fault: the person holds the
+    role exactly when the audit entry says it succeeded."""
+    person = category_world["member"].user_id
+    client.force_login(creator)
+    action = f"role.{'add' if adding else 'remove'}.{role}"
+    url_name = "roles:add" if adding else "roles:remove"
+
+    def arranged():
+        room = make_room(auditorium=True)
+        if not adding:
+            chat.add_to_role(room.id, Role(role), [person])
+        return room
+
+    def post(room):
+        data = {"role": role, "user_id": person, "confirm": "on"}
+        return client.post(reverse(url_name, args=[room.id]), data)
+
+    injected.arm(0, "")
+    assert post(arranged()).status_code < 400
+    steps = injected.count
+    tally: dict[str, int] = {}
+    for at in range(1, steps + 1):
+        for fault in FAULTS:
+            room = arranged()
+            injected.arm(at, fault)
+            response = post(room)
+            injected.arm(0, "")
+            assert response.status_code < 500 or response.status_code == 503, (at, fault)
+            [entry] = AuditEntry.objects.filter(action=action, target_id=room.id)
+            holds = person in chat.get_room(room.id).principals(role)
+            assert holds == (adding == (entry.outcome == Outcome.SUCCEEDED)), (
+                at,
+                fault,
+                entry.error,
+            )
+            tally[str(entry.outcome)] = tally.get(str(entry.outcome), 0) + 1
+    print(json.dumps({"action": action, "requests": steps, "outcomes": tally}))
+
+
+def test_a_login_under_every_fault_is_told_and_audited_once(make_chat_user, injected):
+    """Logging in checks the password with the chat server (login, profile, ending the
+    check's session): each fault at each request gives a clear answer, one audit entry,
+    and a session exactly when the entry says the login succeeded."""
+    from django.test import Client
+
+    from tests.conftest import PASSWORD
+
+    person = make_chat_user("loginfault")
+
+    def attempt() -> tuple[Any, bool]:
+        browser = Client()
+        response = browser.post(
+            reverse("login"), {"username": person.user_id, "password": PASSWORD}
+        )
+        return response, "_auth_user_id" in browser.session
+
+    injected.arm(0, "")
+    assert attempt()[1]
+    steps = injected.count
+    assert steps >= 3
+    tally: dict[str, int] = {}
+    for at in range(1, steps + 1):
+        for fault in FAULTS:
+            before = AuditEntry.objects.count()
+            injected.arm(at, fault)
+            response, logged_in = attempt()
+            injected.arm(0, "")
+            assert response.status_code < 500 or response.status_code == 503, (at, fault)
+            entries = list(AuditEntry.objects.order_by("pk")[before:])
+            assert len(entries) == 1, (at, fault, [(e.action, e.outcome) for e in entries])
+            entry = entries[0]
+            assert logged_in == (entry.outcome == Outcome.SUCCEEDED), (at, fault, entry.action)
+            tally[str(entry.outcome)] = tally.get(str(entry.outcome), 0) + 1
+    print(json.dumps({"action": "login", "requests": steps, "outcomes": tally}))

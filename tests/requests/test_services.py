@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from portal.models import AuditEntry, Outcome
+from rooms.backend.matrix.base import TRIES
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.index import IndexedChatBackend
 from rooms.models import RoomRequest
@@ -147,7 +148,7 @@ def test_a_name_taken_meanwhile_keeps_the_request_pending(creator, asked, make_r
 def test_creation_failure_is_kept_visible_and_retry_makes_one_room(
     chat, failing_chat, creator, asked, category_world, monkeypatch
 ):
-    failing = failing_chat("m.space.child")
+    failing = failing_chat("m.space.child", times=TRIES)
     monkeypatch.setattr(room_services, "chat_backend", lambda: failing)
     approved = request_services.request_approve(
         actor=creator, pk=asked.pk, settings=request_services.request_settings(asked)

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 
 from portal.models import AuditEntry, Outcome
 from rooms.backend.errors import ChatNotFound, RoomCreationIncomplete
+from rooms.backend.matrix.base import TRIES
 from rooms.backend.records import Invitations, Privacy, Role, RoomSettings
 from rooms.models import RoomSubmission
 from rooms.services import rooms as room_services
@@ -103,7 +104,7 @@ def test_html_in_names_reaches_the_chat_server_as_plain_text(chat, make_room):
 def test_a_half_made_room_is_rolled_back_and_the_failure_audited(
     chat, failing_chat, creator, category_world, monkeypatch
 ):
-    failing = failing_chat("m.space.child")
+    failing = failing_chat("m.space.child", times=TRIES)
     monkeypatch.setattr(room_services, "chat_backend", lambda: failing)
     settings = new_settings(category_world["category"].id)
     with pytest.raises(RoomCreationIncomplete) as raised:

@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
+from rooms.backend.matrix.base import TRIES
 from rooms.backend.records import Privacy
 from rooms.services import rooms as room_services
 from tests.conftest import portal_user, unique
@@ -391,7 +392,7 @@ def test_delete_is_for_administrators_with_the_typed_name(client, chat, creator,
 def test_a_half_made_room_is_reported_as_rolled_back(
     client, failing_chat, creator, category_world, monkeypatch
 ):
-    failing = failing_chat("m.space.child")
+    failing = failing_chat("m.space.child", times=TRIES)
     monkeypatch.setattr(room_services, "chat_backend", lambda: failing)
     client.force_login(creator)
     data = create_data(category_world["category"].id)

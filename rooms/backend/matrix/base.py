@@ -17,6 +17,7 @@ from rooms.backend.records import Category, Invitations
 CLIENT = "/_matrix/client/v3"
 ADMIN = "/_synapse/admin"
 PAGE_SIZE = 500
+TRIES = 3  # of a step that is safe to repeat, while the server is unavailable
 
 
 class MatrixBase:
@@ -116,6 +117,32 @@ class MatrixBase:
             self.http.request(
                 "POST", f"{ADMIN}/v1/join/{segment(room_id)}", json={"user_id": user_id}
             )
+
+    def _again(self, step: Callable[[], Any]) -> Any:
+        """A step that is safe to repeat, tried again (at once) while the server is
+        unavailable: a lost answer or a passing failure does not leave a change half-made."""
+        for attempt in range(1, TRIES + 1):
+            try:
+                return step()
+            except ChatServerUnavailable:
+                if attempt == TRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _ensure_member(self, room_id: str, user_id: str, *, invite: bool) -> None:
+        """Invite or join someone unless they are already invited or joined (an earlier
+        try whose answer was lost may have done it)."""
+        try:
+            self._add_member(room_id, user_id, invite=invite)
+        except ChatServerUnavailable:
+            raise
+        except ChatBackendError:
+            member = self.http.request(
+                "GET",
+                f"{CLIENT}/rooms/{segment(room_id)}/state/m.room.member/{segment(user_id)}",
+            )
+            if member.get("membership") not in ("invite", "join"):
+                raise
 
     def _kick(self, room_id: str, user_id: str, reason: str) -> None:
         """Remove someone from a room or space; an invitation or a knock is withdrawn too."""

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from rooms.backend.errors import (
     ChatBackendError,
+    ChatConflict,
     ChatNotFound,
+    ChatServerUnavailable,
     RoomCreationIncomplete,
 )
-from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, state_event
+from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, TRIES, state_event
 from rooms.backend.matrix.categories import CategoryOperations
 from rooms.backend.matrix.state import (
     MANAGER_LEVEL,
@@ -62,11 +65,15 @@ class RoomOperations(CategoryOperations):
         """Create a room in its category with its settings, Managers and Members (the
         category as the caller already read it, or read now)."""
         category = category or self.get_category(settings.category_id)
-        body = self.http.request(
-            "POST",
-            f"{CLIENT}/createRoom",
-            json={
+        # The creation's own alias makes createRoom safe to repeat: after a lost answer the
+        # room it made is found by it, never made twice. It is not the room's published
+        # address (the canonical alias is left empty).
+        key = f"portal-{uuid.uuid4().hex}"
+        room_id = self._create_once(
+            key,
+            {
                 "name": settings.name,
+                "room_alias_name": key,
                 "topic": settings.description,
                 "preset": "private_chat",
                 "initial_state": [
@@ -79,6 +86,7 @@ class RoomOperations(CategoryOperations):
                     state_event(ROOM_SETTINGS_EVENT, _portal_settings(settings, disabled=False)),
                     state_event("m.room.guest_access", {"guest_access": "forbidden"}),
                     state_event("m.room.history_visibility", {"history_visibility": "shared"}),
+                    state_event("m.room.canonical_alias", {}),
                 ],
                 "power_level_content_override": room_power_levels(
                     managers=managers,
@@ -88,22 +96,48 @@ class RoomOperations(CategoryOperations):
                 ),
             },
         )
-        room_id = body.get("room_id")
-        if not isinstance(room_id, str):
-            raise ChatBackendError("The chat server did not say which room it created.")
         try:
-            self._put_state(category.id, "m.space.child", {"via": [self.server_name]}, room_id)
+            self._again(
+                lambda: self._put_state(
+                    category.id, "m.space.child", {"via": [self.server_name]}, room_id
+                )
+            )
             invite = self._invites(settings.invitations, category)
             for user_id in members:
-                self._add_member(room_id, user_id, invite=invite)
-            return self.get_room(room_id)
+                self._again(lambda: self._ensure_member(room_id, user_id, invite=invite))  # noqa: B023
+            return self._again(lambda: self.get_room(room_id))
         except ChatBackendError as exc:
             raise self._roll_back(room_id, exc) from exc
+
+    def _create_once(self, key: str, request: dict[str, Any]) -> str:
+        """createRoom, tried again while the server is unavailable; a room an earlier try
+        made (its answer lost) is found by the creation's alias."""
+        alias = f"#{key}:{self.server_name}"
+        for attempt in range(1, TRIES + 1):
+            try:
+                room_id = self.http.request("POST", f"{CLIENT}/createRoom", json=request).get(
+                    "room_id"
+                )
+                if not isinstance(room_id, str):
+                    raise ChatServerUnavailable("The chat server did not say which room it made.")
+                return room_id
+            except ChatServerUnavailable:
+                if attempt == TRIES:
+                    raise
+            except ChatConflict:  # M_ROOM_IN_USE: the alias is taken by an earlier try
+                pass
+            try:
+                found = self.http.request("GET", f"{CLIENT}/directory/room/{segment(alias)}")
+            except (ChatNotFound, ChatServerUnavailable):
+                continue  # not made (or not known yet): try again
+            if isinstance(found.get("room_id"), str):
+                return found["room_id"]
+        raise ChatServerUnavailable()
 
     def _roll_back(self, room_id: str, cause: ChatBackendError) -> RoomCreationIncomplete:
         """Remove a room whose setup failed; say whether that worked."""
         try:
-            self.delete_room(room_id)
+            self._again(lambda: self.delete_room(room_id))
         except ChatBackendError:
             log.exception("Could not remove the half-made room %s", room_id)
             return RoomCreationIncomplete(
@@ -114,17 +148,38 @@ class RoomOperations(CategoryOperations):
         )
 
     def delete_room(self, room_id: str) -> None:
-        """Remove a room from its category and from the chat server, with its history."""
-        state = self._state(room_id)
-        category_id = category_of(state)
+        """Remove a room from the chat server, with its history, then from its category.
+        In that order: a failure leaves the room whole, or gone with at most a link to it
+        left in its category (skipped wherever rooms are listed)."""
+        category_id = category_of(self._state(room_id))
+        self._purge(room_id, "This room was deleted.")
         if category_id:
             try:
-                self._put_state(category_id, "m.space.child", {}, room_id)
+                self._again(lambda: self._put_state(category_id, "m.space.child", {}, room_id))
             except ChatBackendError:
-                # The room goes all the same; a link to a deleted room is skipped when
-                # rooms are listed.
-                log.warning("Could not unlink room %s from its category", room_id)
-        self._purge(room_id, "This room was deleted.")
+                log.warning("Could not unlink the deleted room %s from its category", room_id)
+
+    def unlink_room(self, room_id: str, category_id: str) -> bool:
+        """Make sure the room and this category no longer point at each other (a move that
+        stopped half-way leaves one or both links); says whether anything was removed."""
+        removed = False
+        if self._state(room_id).content("m.space.parent", category_id):
+            self._put_state(room_id, "m.space.parent", {}, category_id)
+            removed = True
+        if self._state(category_id).content("m.space.child", room_id):
+            self._put_state(category_id, "m.space.child", {}, room_id)
+            removed = True
+        return removed
+
+    def room_exists(self, room_id: str) -> bool:
+        """Whether the room is still on the server (after a delete whose answer was lost)."""
+        try:
+            body = self._again(
+                lambda: self.http.request("GET", f"{ADMIN}/v1/rooms/{segment(room_id)}")
+            )
+        except ChatNotFound:
+            return False
+        return bool(body.get("room_id")) and body.get("joined_local_members", 1) > 0
 
     def get_rooms(self, room_ids: Iterable[str]) -> list[Room]:
         """These rooms as the server has them; IDs of rooms that are gone are skipped."""
@@ -186,19 +241,35 @@ class RoomOperations(CategoryOperations):
         return self.get_room(room_id)
 
     def set_room_disabled(self, room_id: str, disabled: bool) -> Room:
-        """Disable a room (nobody joins or posts) or re-enable it; settings and roles stay."""
+        """Disable a room (nobody joins or posts) or re-enable it; settings and roles stay.
+
+        Its three parts (the server's block, the portal's settings event, the power to
+        post) are each compared first and sent only when they differ, so doing it again,
+        or undoing a half-done one, touches only what is not yet right.
+        """
         state = self._state(room_id)
         room = room_from_state(state, service_user=self.service_user)
-        self.http.request(
-            "PUT", f"{ADMIN}/v1/rooms/{segment(room_id)}/block", json={"block": disabled}
-        )
-        self._put_state(room_id, ROOM_SETTINGS_EVENT, _portal_settings(room.settings, disabled))
-        self._set_levels(
-            state,
-            events_default=events_default_for(
-                auditorium=room.settings.auditorium, disabled=disabled
-            ),
-        )
+        block = f"{ADMIN}/v1/rooms/{segment(room_id)}/block"
+        portal = _portal_settings(room.settings, disabled)
+        posting = events_default_for(auditorium=room.settings.auditorium, disabled=disabled)
+
+        def record() -> None:
+            if state.content(ROOM_SETTINGS_EVENT) != portal:
+                self._put_state(room_id, ROOM_SETTINGS_EVENT, portal)
+
+        def levels() -> None:
+            if state.power_levels.get("events_default") != posting:
+                self._set_levels(state, events_default=posting)
+
+        def blocked() -> None:
+            if bool(self.http.request("GET", block).get("block")) != disabled:
+                self.http.request("PUT", block, json={"block": disabled})
+
+        # The settings event records the auditorium while a room is disabled (its power
+        # to post says nothing then): written first on the way in, last on the way out,
+        # so a half-done change is always read right.
+        for part in (record, levels, blocked) if disabled else (levels, blocked, record):
+            part()
         return self.get_room(room_id)
 
     def add_to_role(
@@ -216,7 +287,7 @@ class RoomOperations(CategoryOperations):
         Members are added one call each, so a failure part-way leaves the ones already
         reported done and the rest not; Managers and Presenters are set in one call.
         """
-        user_ids = list(user_ids)
+        user_ids, role = list(user_ids), Role(role)  # a role's name is taken too
         report = on_added or (lambda user_id: None)
         if role is Role.MEMBER:
             if invite is None:
@@ -224,21 +295,30 @@ class RoomOperations(CategoryOperations):
                 category = self.get_category(room.settings.category_id)
                 invite = self._invites(room.settings.invitations, category)
             for user_id in user_ids:
-                self._add_member(room_id, user_id, invite=invite)
+                self._again(lambda: self._ensure_member(room_id, user_id, invite=bool(invite)))  # noqa: B023
                 report(user_id)
             return
-        state = self._state(room_id)
         level = MANAGER_LEVEL if role is Role.MANAGER else PRESENTER_LEVEL
-        current = state.user_levels()
-        # Never lower anyone: a Manager already posts wherever a Presenter may.
-        raise_to = {u: level for u in user_ids if current.get(u, 0) < level}
-        if raise_to:
-            self._set_levels(state, users=raise_to)
+
+        def raise_levels() -> None:
+            state = self._state(room_id)
+            current = state.user_levels()
+            # Never lower anyone: a Manager already posts wherever a Presenter may.
+            raise_to = {u: level for u in user_ids if current.get(u, 0) < level}
+            if raise_to:
+                self._set_levels(state, users=raise_to)
+
+        self._again(raise_levels)
         for user_id in user_ids:
             report(user_id)
 
     def remove_from_role(self, room_id: str, role: Role, user_ids: Iterable[str]) -> None:
-        """Take a role away from people in a room."""
+        """Take a role away from people in a room (read afresh on every try, so a try
+        after a lost answer finds the person already gone)."""
+        people, role = list(user_ids), Role(role)
+        self._again(lambda: self._remove_from_role(room_id, role, people))
+
+    def _remove_from_role(self, room_id: str, role: Role, user_ids: Iterable[str]) -> None:
         state = self._state(room_id)
         if role is Role.MEMBER:
             present = state.memberships("join", "invite", "knock")
