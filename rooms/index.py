@@ -603,7 +603,7 @@ class IndexedChatBackend:
         except ChatBackendError as failure:
             # The server may have deleted it and lost the answer: ask before saying no.
             try:
-                gone = not self.server.room_exists(room_id)
+                gone = not self.server.room_exists(room_id, settle=2.0)
             except ChatBackendError:
                 raise failure from None
             if not gone:

@@ -299,3 +299,8 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.target_id} ({self.status})"
+
+    @property
+    def of_room(self) -> bool:
+        """A room's change (undone by applying `before`); a category's is only retried."""
+        return self.kind.startswith("room.")

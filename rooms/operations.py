@@ -249,6 +249,33 @@ def tracked(kind: str, *, actor: User, room_id: str, change: dict[str, Any]) -> 
         op.delete()
 
 
+@contextmanager
+def recorded(kind: str, *, actor: User, target_id: str, target_label: str) -> Iterator[Operation]:
+    """Record a change whose steps are each safe to repeat (a category's scope change)
+    before its first request; if it stops part-way it is left unfinished, for Retry
+    (applying it again). Applying the same change again later finishes earlier ones."""
+    request = current_request.get()
+    op = Operation.objects.create(
+        kind=kind,
+        target_id=target_id,
+        target_label=target_label,
+        actor=actor,
+        request_id=getattr(request, "request_id", "") if request is not None else "",
+    )
+    try:
+        yield op
+    except BaseException as exc:
+        op.status = Status.UNFINISHED
+        op.error = exc.detail if isinstance(exc, ChatBackendError) else f"{type(exc).__name__}"
+        op.save()
+        raise
+    op.status = Status.SUCCEEDED
+    op.save()
+    Operation.objects.filter(
+        kind=kind, target_id=target_id, status=Status.UNFINISHED, change=op.change
+    ).update(status=Status.SUCCEEDED)
+
+
 def unfinished(room_id: str = "") -> list[Operation]:
     """Operations that neither completed nor were undone, newest first."""
     rows = Operation.objects.filter(status=Status.UNFINISHED).select_related("actor")
@@ -308,8 +335,13 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
     the change is applied again. Their own audit entry was never written; this writes it,
     with how it ended."""
     cutoff = (now or timezone.now()) - ABANDONED_AFTER
+    abandoned = Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff)
+    # A category's change is left listed for Retry: it is checked again when applied.
+    abandoned.filter(kind__startswith="category.").update(
+        status=Status.UNFINISHED, error="Its portal process stopped mid-way."
+    )
     done = []
-    for op in Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff):
+    for op in abandoned.filter(kind__startswith="room."):
         room, error = _converge(op, undo=False)
         outcome = Outcome.SUCCEEDED if room else Outcome.PARTIAL
         op.status = Status.SUCCEEDED if room else Status.UNFINISHED

@@ -12,10 +12,12 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
 from portal.audit import AuditScope, audited
+from rooms import operations
 from rooms.backend.errors import ChatNotFound
 from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
 from rooms.index import chat_backend
 from rooms.locks import one_writer
+from rooms.models import Operation
 from rooms.services.roles import parse_people, role_remove
 
 
@@ -163,7 +165,12 @@ def scope_change_check(
 
 
 def scope_change_apply(*, actor: User, category_id: str, change: ScopeChange) -> Category:
-    """Apply a previewed scope change: room roles of people leaving first, then the scope."""
+    """Apply a previewed scope change: room roles of people leaving first, then the scope.
+
+    It is recorded as an operation before its first request; every step is safe to
+    repeat, so one that stops part-way is listed as unfinished and finished by applying
+    it again (Retry in the list of unfinished changes).
+    """
     client = chat_backend()
     with audited("category.scope", actor=actor, target_kind="category") as scope:
         _require_admin(actor)
@@ -173,26 +180,47 @@ def scope_change_apply(*, actor: User, category_id: str, change: ScopeChange) ->
             "allowed": sorted(category.allowed_members),
             "denied": sorted(category.denied_members),
         }
-        for person, held in change.leaving:
-            _remove_room_roles(actor, person, held)
-        client.undeny_in_category(category.id, change.undeny)
-        client.remove_from_category_scope(
-            category.id, [p for p in change.remove if p in category.allowed_members]
-        )
-        client.deny_in_category(category.id, change.deny)
-        client.add_to_category_scope(
-            category.id, [p for p in change.add if p not in category.allowed_members]
-        )
-        # Creators are chosen from the scope: anyone leaving it stops being one.
-        leavers = {person for person, _ in change.leaving}
-        if category.creators & leavers:
-            client.set_category_creators(category.id, category.creators - leavers)
-        after = client.get_category(category.id)
+        lists = {k: list(getattr(change, k)) for k in ("add", "remove", "deny", "undeny")}
+        with operations.recorded(
+            "category.scope", actor=actor, target_id=category.id, target_label=category.name
+        ) as op:
+            op.change, op.before = lists, scope.before
+            after = _apply_scope(actor, category, change)
         scope.after = {
             "allowed": sorted(after.allowed_members),
             "denied": sorted(after.denied_members),
         }
         return after
+
+
+def scope_change_retry(*, actor: User, operation: Operation) -> Category:
+    """Apply an unfinished scope change again, as checked now (who still holds room roles)."""
+    lists = {k: "\n".join(operation.change.get(k, [])) for k in ("add", "remove", "deny", "undeny")}
+    change = scope_change_check(actor=actor, category_id=operation.target_id, **lists)
+    category = scope_change_apply(actor=actor, category_id=operation.target_id, change=change)
+    operation.status = Operation.Status.SUCCEEDED
+    operation.save(update_fields=["status", "updated_at"])
+    return category
+
+
+def _apply_scope(actor: User, category: Category, change: ScopeChange) -> Category:
+    """The steps of a scope change, each safe to repeat."""
+    client = chat_backend()
+    for person, held in change.leaving:
+        _remove_room_roles(actor, person, held)
+    client.undeny_in_category(category.id, change.undeny)
+    client.remove_from_category_scope(
+        category.id, [p for p in change.remove if p in category.allowed_members]
+    )
+    client.deny_in_category(category.id, change.deny)
+    client.add_to_category_scope(
+        category.id, [p for p in change.add if p not in category.allowed_members]
+    )
+    # Creators are chosen from the scope: anyone leaving it stops being one.
+    leavers = {person for person, _ in change.leaving}
+    if category.creators & leavers:
+        client.set_category_creators(category.id, category.creators - leavers)
+    return client.get_category(category.id)
 
 
 def _remove_room_roles(

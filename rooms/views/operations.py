@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -13,7 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.http import HtmxHttpRequest
 from rooms import operations
+from rooms.backend.errors import ChatBackendError
 from rooms.models import Operation
+from rooms.services import categories as category_services
 
 
 def _admin(request: HtmxHttpRequest) -> None:
@@ -35,7 +37,16 @@ def _decide(request: HtmxHttpRequest, pk: str, *, undo: bool) -> HttpResponse:
     op = Operation.objects.filter(pk=pk, status=Operation.Status.UNFINISHED).first()
     if op is None:
         raise Http404("There is no such unfinished change (it may have been finished already).")
-    op = operations.finish(op, actor=request.user, undo=undo)
+    if op.of_room:
+        op = operations.finish(op, actor=request.user, undo=undo)
+    elif undo:
+        raise BadRequest("A category's scope change is finished by Retry, not undone.")
+    else:
+        try:
+            category_services.scope_change_retry(actor=request.user, operation=op)
+        except (ChatBackendError, category_services.CategoryInvalid) as exc:
+            op.error = getattr(exc, "detail", None) or str(exc)
+        op.refresh_from_db()
     if op.status == Operation.Status.UNFINISHED:
         messages.error(request, f"It is still unfinished: {op.error}")
     elif undo:

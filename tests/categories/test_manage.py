@@ -8,7 +8,9 @@ from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
 from rooms.backend.errors import ChatNotFound
+from rooms.backend.matrix.base import TRIES
 from rooms.backend.records import Privacy, Role
+from rooms.models import Operation
 from rooms.services import categories as category_services
 from tests.conftest import unique
 from tests.factories import AdministratorFactory
@@ -210,7 +212,8 @@ def test_a_chat_server_failure_half_way_is_reported_and_audited(
     kept, denied = make_chat_user("kept"), make_chat_user("tobedenied")
     category = chat.create_category(name=unique("Half "), description="")
     chat.add_to_category_scope(category.id, [kept.user_id, denied.user_id])
-    monkeypatch.setattr(category_services, "chat_backend", lambda: failing_chat("/ban", "POST"))
+    failing = failing_chat("/ban", "POST", times=TRIES)  # however often it is retried
+    monkeypatch.setattr(category_services, "chat_backend", lambda: failing)
     client.force_login(admin)
     response = client.post(
         reverse("categories:scope", args=[category.id]),
@@ -220,6 +223,8 @@ def test_a_chat_server_failure_half_way_is_reported_and_audited(
     assert "The change stopped part-way" in response.content.decode()
     assert AuditEntry.objects.get(action="category.scope").outcome == Outcome.FAILED
     assert denied.user_id in chat.get_category(category.id).allowed_members  # told, not hidden
+    [op] = Operation.objects.filter(kind="category.scope")  # listed, for Retry
+    assert op.status == Operation.Status.UNFINISHED
 
 
 def test_scope_picker_shows_where_people_stand(client, admin, category_world):

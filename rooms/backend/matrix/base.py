@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
+from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.backend.matrix.state import RoomState
 from rooms.backend.matrix.transport import MatrixTransport, segment
 from rooms.backend.records import Category, Invitations
@@ -129,20 +129,34 @@ class MatrixBase:
                     raise
         raise AssertionError("unreachable")
 
-    def _ensure_member(self, room_id: str, user_id: str, *, invite: bool) -> None:
-        """Invite or join someone unless they are already invited or joined (an earlier
-        try whose answer was lost may have done it)."""
+    def _settle(
+        self, room_id: str, user_id: str, change: Callable[[], Any], settled: set[str]
+    ) -> None:
+        """Change someone's membership; a refusal is fine when their membership is already
+        one of `settled` (an earlier try whose answer was lost did it)."""
         try:
-            self._add_member(room_id, user_id, invite=invite)
+            change()
         except ChatServerUnavailable:
             raise
         except ChatBackendError:
-            member = self.http.request(
-                "GET",
-                f"{CLIENT}/rooms/{segment(room_id)}/state/m.room.member/{segment(user_id)}",
-            )
-            if member.get("membership") not in ("invite", "join"):
+            try:
+                membership = self.http.request(
+                    "GET",
+                    f"{CLIENT}/rooms/{segment(room_id)}/state/m.room.member/{segment(user_id)}",
+                ).get("membership", "leave")
+            except ChatNotFound:
+                membership = "leave"
+            if membership not in settled:
                 raise
+
+    def _ensure_member(self, room_id: str, user_id: str, *, invite: bool) -> None:
+        """Invite or join someone unless they are already invited or joined."""
+        self._settle(
+            room_id,
+            user_id,
+            lambda: self._add_member(room_id, user_id, invite=invite),
+            {"invite", "join"},
+        )
 
     def _kick(self, room_id: str, user_id: str, reason: str) -> None:
         """Remove someone from a room or space; an invitation or a knock is withdrawn too."""

@@ -89,28 +89,37 @@ class CategoryOperations(MatrixBase):
     def add_to_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
         """Put people in the category's scope (joined to its space, so Open rooms admit them)."""
         for user_id in user_ids:
-            self._add_member(category_id, user_id, invite=False)
+            self._again(lambda: self._ensure_member(category_id, user_id, invite=False))  # noqa: B023
 
     def remove_from_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
         """Take people out of the category's scope (they leave its space)."""
         for user_id in user_ids:
-            self._kick(category_id, user_id, "Removed from the category's scope")
+            self._membership(category_id, user_id, "kick", "Removed from the category's scope")
 
     def deny_in_category(self, category_id: str, user_ids: Iterable[str]) -> None:
         """Deny people the category (banned from its space, so also out of its scope)."""
         for user_id in user_ids:
-            self.http.request(
-                "POST",
-                f"{CLIENT}/rooms/{segment(category_id)}/ban",
-                json={"user_id": user_id, "reason": "Denied in this category"},
-            )
+            self._membership(category_id, user_id, "ban", "Denied in this category")
 
     def undeny_in_category(self, category_id: str, user_ids: Iterable[str]) -> None:
         """Lift a denial; the person is not put back in scope by that alone."""
         for user_id in user_ids:
-            self.http.request(
-                "POST", f"{CLIENT}/rooms/{segment(category_id)}/unban", json={"user_id": user_id}
+            self._membership(category_id, user_id, "unban", "")
+
+    def _membership(self, space_id: str, user_id: str, how: str, reason: str) -> None:
+        """Kick, ban or unban someone in a space, safe to repeat: done already is fine."""
+        settled = {"kick": {"leave", "ban"}, "ban": {"ban"}, "unban": {"leave", "join", "invite"}}
+        body = {"user_id": user_id} | ({"reason": reason} if reason else {})
+        self._again(
+            lambda: self._settle(
+                space_id,
+                user_id,
+                lambda: self.http.request(
+                    "POST", f"{CLIENT}/rooms/{segment(space_id)}/{how}", json=body
+                ),
+                settled[how],
             )
+        )
 
     def update_category(
         self, category_id: str, *, name: str, description: str, invitations_allowed: bool

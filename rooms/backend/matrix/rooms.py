@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -171,8 +172,28 @@ class RoomOperations(CategoryOperations):
             removed = True
         return removed
 
-    def room_exists(self, room_id: str) -> bool:
-        """Whether the room is still on the server (after a delete whose answer was lost)."""
+    def room_exists(self, room_id: str, *, settle: float = 0.0) -> bool:
+        """Whether the room is still on the server and not being deleted (after a delete
+        whose answer was lost, the deletion it started goes on on the server). A deletion
+        is listed only once the server starts it: `settle` seconds are given for that."""
+        deadline = time.monotonic() + settle
+        while self._room_present(room_id):
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def _room_present(self, room_id: str) -> bool:
+        try:
+            deletions = self._again(
+                lambda: self.http.request(
+                    "GET", f"{ADMIN}/v2/rooms/{segment(room_id)}/delete_status"
+                )
+            ).get("results", [])
+        except ChatNotFound:
+            deletions = []
+        if any(isinstance(d, dict) and d.get("status") != "failed" for d in deletions):
+            return False
         try:
             body = self._again(
                 lambda: self.http.request("GET", f"{ADMIN}/v1/rooms/{segment(room_id)}")
