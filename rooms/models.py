@@ -300,6 +300,19 @@ class Operation(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.target_id} ({self.status})"
 
+    LABELS = {
+        "room.update": "Settings change",
+        "room.privacy": "Privacy change",
+        "room.move": "Move to another category",
+        "room.disable": "Disabling",
+        "room.enable": "Enabling",
+        "category.scope": "Scope change",
+    }
+
+    @property
+    def label(self) -> str:
+        return self.LABELS.get(self.kind, self.kind)
+
     @property
     def of_room(self) -> bool:
         """A room's change (undone by applying `before`); a category's is only retried."""

@@ -302,7 +302,7 @@ def test_an_unfinished_change_is_undone_from_the_list(
     client.force_login(AdministratorFactory())
     listed = client.get(reverse("operations:list")).content.decode()
     assert room.name in listed
-    assert "room.move" in listed
+    assert "Move to another category" in listed
     page = client.get(reverse("rooms:detail", args=[room.id])).content.decode()
     assert "stopped part-way" in page
     done = client.post(reverse("operations:undo", args=[op.pk]), follow=True)
