@@ -222,6 +222,24 @@ def test_a_fault_at_every_request_ends_whole_and_truly_audited(
     print(json.dumps({"action": name, "requests": steps, "outcomes": tally}))
 
 
+def lasting(name, client, chat, make_room, target, injected, **fault: bool):
+    """Request `at` (each in turn) fails for good (`outage`: so does every later one;
+    `sticky`: so does every try of the same request). Yields each case, judged: the room,
+    its settings before, the outcome, and the page the person was shown."""
+    action = ACTIONS[name]
+    steps = requests_made(client, chat, make_room, target, injected, action)
+    for at in range(1, steps + 1):
+        room = room_for(chat, make_room, action)
+        before = state(chat, room.id)
+        url, data = action.post(room, target)
+        injected.arm(at, "500", **fault)
+        response = client.post(url, data, follow=True)
+        injected.arm(0, "")
+        assert response.status_code < 500 or response.status_code == 503
+        outcome = judge(chat, room.id, before, action.wanted(before, target), action)
+        yield room, before, outcome, response.content.decode()
+
+
 @pytest.mark.parametrize("name", ACTIONS)
 def test_an_outage_at_every_request_is_told_and_undone_or_listed(
     name, client, chat, creator, make_room, target, injected
@@ -229,33 +247,24 @@ def test_an_outage_at_every_request_is_told_and_undone_or_listed(
     """The chat server goes away at request `at` and stays away: nothing can be retried
     or put back, so the change either never began (failed, nothing changed) or is left
     unfinished, listed, told to the person; once the server is back, Retry finishes it."""
-    action = ACTIONS[name]
     client.force_login(creator)
-    steps = requests_made(client, chat, make_room, target, injected, action)
     tally: dict[str, int] = {}
-    for at in range(1, steps + 1):
-        room = room_for(chat, make_room, action)
-        before = state(chat, room.id)
-        url, data = action.post(room, target)
-        injected.arm(at, "500", outage=True)
-        response = client.post(url, data, follow=True)
-        injected.arm(0, "")
-        assert response.status_code < 500 or response.status_code == 503
-        outcome = judge(chat, room.id, before, action.wanted(before, target), action)
+    for room, before, outcome, text in lasting(
+        name, client, chat, make_room, target, injected, outage=True
+    ):
         tally[outcome] = tally.get(outcome, 0) + 1
-        text = response.content.decode()
         if outcome == Outcome.PARTIAL:
             assert "only partly made" in text
             for untrue in ("Nothing was changed", "privacy was not changed", "was not moved"):
                 assert untrue not in text
             op = operations.unfinished(room.id)[0]
             operations.finish(op, actor=creator, undo=False)
-            assert state(chat, room.id) == action.wanted(before, target)
+            assert state(chat, room.id) == ACTIONS[name].wanted(before, target)
             assert AuditEntry.objects.get(action="operation.retry", target_id=room.id).outcome == (
                 Outcome.SUCCEEDED
             )
     assert tally.get("partial", 0) >= 1, tally
-    print(json.dumps({"action": name, "requests": steps, "outage outcomes": tally}))
+    print(json.dumps({"action": name, "outage outcomes": tally}))
 
 
 @pytest.mark.parametrize("name", ACTIONS)
@@ -264,28 +273,19 @@ def test_a_failure_that_outlasts_the_retries_is_put_back(
 ):
     """Request `at` fails however often it is tried: the change cannot be completed, so
     what was applied is put back (the rest of the server answers): failed before anything
-    changed, or undone; never half-made."""
-    action = ACTIONS[name]
+    changed, or undone; never half-made. Partial (listed: judge checked) only when putting
+    it back needs the stuck request too: reading the room, or writing the same state key."""
     client.force_login(creator)
-    steps = requests_made(client, chat, make_room, target, injected, action)
     tally: dict[str, int] = {}
-    for at in range(1, steps + 1):
-        room = room_for(chat, make_room, action)
-        before = state(chat, room.id)
-        url, data = action.post(room, target)
-        injected.arm(at, "500", sticky=True)
-        response = client.post(url, data, follow=True)
-        injected.arm(0, "")
-        assert response.status_code < 500 or response.status_code == 503
-        outcome = judge(chat, room.id, before, action.wanted(before, target), action)
+    for _, _, outcome, text in lasting(
+        name, client, chat, make_room, target, injected, sticky=True
+    ):
         tally[outcome] = tally.get(outcome, 0) + 1
         if outcome == Outcome.UNDONE:
-            assert "put back: the room is as it was" in response.content.decode()
-        # Partial (listed: judge checked) when putting it back needs the stuck request
-        # too: reading the room, or writing the same state key back.
+            assert "put back: the room is as it was" in text
     assert set(tally) <= {"failed", "undone", "partial", "succeeded"}, tally
     assert tally.get("undone", 0) >= 1, tally
-    print(json.dumps({"action": name, "requests": steps, "stuck outcomes": tally}))
+    print(json.dumps({"action": name, "stuck outcomes": tally}))
 
 
 def test_an_unfinished_change_is_undone_from_the_list(
