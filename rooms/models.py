@@ -317,3 +317,37 @@ class Operation(models.Model):
     def of_room(self) -> bool:
         """A room's change (undone by applying `before`); a category's is only retried."""
         return self.kind.startswith("room.")
+
+
+class JoinRequest(models.Model):
+    """A person asking, through the portal, to be let into a Closed room (a knock from a
+    chat client is the other way; both are listed to the room's Managers)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        ACCEPTED = "accepted", "Let in"
+        DECLINED = "declined", "Turned down"
+
+    room_id = models.CharField(max_length=255, db_index=True)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="join_requests"
+    )
+    message = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room_id", "requester"],
+                condition=models.Q(status="pending"),
+                name="one_pending_join_request",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requester} → {self.room_id} ({self.status})"

@@ -13,7 +13,7 @@ from accounts.models import User
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Category
 from rooms.index import chat_backend
-from rooms.models import RoomRequest
+from rooms.models import JoinRequest, RoomRequest
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +73,15 @@ def request_decided(request: RoomRequest) -> None:
         body,
         _addresses([requester.chat_id] if requester.chat_id else [], [requester.email]),
     )
+
+
+def join_request_decided(request: JoinRequest, *, room_name: str) -> None:
+    """Tell the person whether they were let into the room they asked to join."""
+    if request.status == JoinRequest.Status.ACCEPTED:
+        subject = f"You were let into “{room_name}”"
+        body = f"A Manager let you into the room “{room_name}”: it is in your chat client now."
+    else:
+        subject = f"Your request to join “{room_name}” was turned down"
+        body = f"A Manager of the room “{room_name}” turned down your request to join it."
+    person = request.requester
+    _send(subject, body, _addresses([person.chat_id] if person.chat_id else [], [person.email]))

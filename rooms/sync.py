@@ -39,6 +39,7 @@ from portal.audit import audit_record
 from rooms import index, operations
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Role
 from rooms.locks import one_writer
 from rooms.models import IndexDifference, IndexedCategory, IndexedRoom, IndexStream, RoomName
 
@@ -135,10 +136,36 @@ def apply_changes(
             change = index.refresh(server, room_id)
             if change.changed and senders:
                 audit_external(change, senders)
+            if change.kind == "room" and change.after is not None:
+                room = index.room(room_id)
+                if room.knocking:
+                    turn_away_outsiders(server, room)
     IndexStream.objects.update_or_create(
         key=STREAM, defaults={"next_batch": next_batch, "synced_at": timezone.now()}
     )
     return result
+
+
+def turn_away_outsiders(server: MatrixChatBackend, room: index.Room) -> None:
+    """A knock from someone outside the category's scope is no request the room's Managers
+    may grant (the chat server lets anyone who knows the room knock): it is rejected on the
+    server, and each is an audit entry."""
+    category = server.get_category(room.settings.category_id)
+    outsiders = sorted(person for person in room.knocking if not category.in_scope(person))
+    if not outsiders:
+        return
+    server.remove_from_role(room.id, Role.MEMBER, outsiders)
+    for person in outsiders:
+        audit_record(
+            action="room.knock.declined",
+            target_kind="room",
+            target_id=room.id,
+            target_label=room.name,
+            category_id=category.id,
+            category_label=category.name,
+            after={"person": person, "reason": "outside the category's scope"},
+        )
+    index.refresh(server, room.id)
 
 
 def audit_external(change: index.Change, senders: Iterable[str]) -> None:

@@ -93,6 +93,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # The world's room is Closed: nobody joins it on their own.
     ("rooms:join", "GET"): NOT_ALLOWED,
     ("rooms:join", "POST"): row(403, outsider=404),
+    ("rooms:ask", "GET"): NOT_ALLOWED,
+    # Asked (302 to Find a room), or told there why not (302, audited as denied).
+    ("rooms:ask", "POST"): row(302, outsider=404),
     ("rooms:create", "GET"): row(200),
     ("rooms:create", "POST"): row(400),
     ("rooms:check_name", "GET"): row(403, creator=200, administrator=200, in_scope=403),
@@ -119,6 +122,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("roles:add", "POST"): row(403, outsider=404, manager=400, administrator=400),
     ("roles:remove", "GET"): NOT_ALLOWED,
     ("roles:remove", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("roles:decline", "GET"): NOT_ALLOWED,
+    ("roles:decline", "POST"): row(403, outsider=404, manager=400, administrator=400),
     ("roles:bulk", "GET"): ROOM_MANAGERS,
     ("roles:bulk", "POST"): ROOM_MANAGERS,
     ("roles:bulk_run", "GET"): ROOM_MANAGERS,

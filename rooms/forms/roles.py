@@ -35,6 +35,12 @@ class RoleChangeForm(forms.Form):
     confirm = forms.BooleanField(required=False)
 
 
+class KnockForm(forms.Form):
+    """Who is turned down (they asked to join from their chat client)."""
+
+    user_id = forms.CharField(max_length=255)
+
+
 class PeopleSearchForm(forms.Form):
     """Part of a name or chat ID, and the role people are being found for."""
 

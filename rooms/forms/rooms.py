@@ -185,6 +185,17 @@ class RoomEditForm(RoomSettingsBase):
         self.invitations_offered = invitations_allowed
 
 
+class AskForm(forms.Form):
+    """Asking to join a Closed room: a word for its Managers, if the person wants."""
+
+    message = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Message to the Managers (optional)",
+        error_messages={"max_length": "A message has at most 500 characters."},
+    )
+
+
 class DisableForm(forms.Form):
     enable = forms.BooleanField(required=False)
 

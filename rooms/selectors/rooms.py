@@ -14,7 +14,7 @@ from rooms import index
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room
 from rooms.index import chat_backend
-from rooms.models import IndexedCategory, IndexedRoom, RoomPerson
+from rooms.models import IndexedCategory, IndexedRoom, JoinRequest, RoomPerson
 from rooms.permissions import can_manage, can_view
 from rooms.selectors import NotFound
 
@@ -150,3 +150,21 @@ def chat_server_reachable() -> bool:
     except ChatBackendError:
         return False
     return True
+
+
+def asked_to_join(*, user: User) -> set[str]:
+    """The rooms this person asked to join through the portal and is waiting for."""
+    return set(
+        JoinRequest.objects.filter(requester=user, status=JoinRequest.Status.PENDING).values_list(
+            "room_id", flat=True
+        )
+    )
+
+
+def join_requests(*, room: Room) -> list[JoinRequest]:
+    """The portal requests waiting to join this room, oldest first (for its Managers)."""
+    return list(
+        JoinRequest.objects.filter(room_id=room.id, status=JoinRequest.Status.PENDING)
+        .select_related("requester")
+        .order_by("created_at")
+    )

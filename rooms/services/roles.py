@@ -13,15 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
+from rooms import notifications
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room, is_chat_id
 from rooms.index import chat_backend
 from rooms.locks import one_writer
-from rooms.models import BulkRun
+from rooms.models import BulkRun, JoinRequest
 from rooms.permissions import can_manage
 
 MAX_BULK_LINES = 1000
@@ -86,6 +88,8 @@ def role_add(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
         if problem:
             raise RoleRefused(problem)
         chat_backend().add_to_role(room.id, role, [user_id])
+        if role is Role.MEMBER:
+            _decide_join_requests(actor, room, user_id, accepted=True)
         return chat_backend().get_room(room.id)
 
 
@@ -114,6 +118,43 @@ def role_remove(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
             client.remove_from_role(room.id, Role.PRESENTER, [user_id])  # Presenters are Members
         client.remove_from_role(room.id, role, [user_id])
         return client.get_room(room.id)
+
+
+def knock_decline(*, actor: User, room_id: str, user_id: str) -> Room:
+    """Turn down someone asking to join, by a knock from their chat client (the chat
+    server rejects it) or a request through the portal (they are told by e-mail).
+    Letting them in is giving them the Member role (`role_add`)."""
+    asked = JoinRequest.objects.filter(
+        room_id=room_id, requester__chat_id=user_id, status=JoinRequest.Status.PENDING
+    ).exists()
+    with (
+        audited(
+            "room.join_request.declined" if asked else "room.knock.declined",
+            actor=actor,
+            target_kind="room",
+            target_id=room_id,
+            after={"person": user_id},
+        ) as scope,
+        one_writer(room_id),
+    ):
+        room, _ = _room_for_roles(actor, room_id, scope)
+        if user_id not in room.knocking and not asked:
+            raise RoleRefused(f"{user_id} is not asking to join this room.")
+        if user_id in room.knocking:
+            chat_backend().remove_from_role(room.id, Role.MEMBER, [user_id])
+        _decide_join_requests(actor, room, user_id, accepted=False)
+        return chat_backend().get_room(room.id)
+
+
+def _decide_join_requests(actor: User, room: Room, user_id: str, *, accepted: bool) -> None:
+    """Close the person's waiting request to join this room, and tell them by e-mail."""
+    for request in JoinRequest.objects.filter(
+        room_id=room.id, requester__chat_id=user_id, status=JoinRequest.Status.PENDING
+    ).select_related("requester"):
+        request.status = JoinRequest.Status.ACCEPTED if accepted else JoinRequest.Status.DECLINED
+        request.decided_by, request.decided_at = actor, timezone.now()
+        request.save(update_fields=["status", "decided_by", "decided_at"])
+        notifications.join_request_decided(request, room_name=room.name)
 
 
 # --- bulk add ----------------------------------------------------------------------------

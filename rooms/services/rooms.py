@@ -34,7 +34,7 @@ from rooms.backend.records import (
 )
 from rooms.index import chat_backend
 from rooms.locks import one_writer
-from rooms.models import RoomSubmission
+from rooms.models import JoinRequest, RoomSubmission
 from rooms.permissions import can_create_in, can_delete, can_manage
 
 SUBMITTED_FIELDS = ("name", "description", "category", "privacy", "auditorium", "invitations")
@@ -337,16 +337,19 @@ def room_set_disabled(*, actor: User, room_id: str, disabled: bool) -> Room:
         return updated
 
 
-def join_problem(actor: User, room: Room, category: Category) -> str:
-    """Why this person cannot join the room themselves, or "" (Open rooms of a category
-    whose scope holds them)."""
+def join_problem(actor: User, room: Room, category: Category, *, asking: bool = False) -> str:
+    """Why this person cannot join the room themselves (Open rooms), or ask to join it
+    (`asking`: Closed rooms), or "": the room of a category whose scope holds them, which
+    they are not in yet, and not disabled."""
     if not actor.chat_id:
         return "Only people with a chat account join rooms."
     if actor.chat_id in room.members:
         return "You are already a member of this room."
     if room.disabled:
         return "The room is disabled: nobody can join it."
-    if room.settings.privacy is not Privacy.OPEN:
+    if asking and room.settings.privacy is not Privacy.CLOSED:
+        return "Only Closed rooms take requests to join: join an Open room directly."
+    if not asking and room.settings.privacy is not Privacy.OPEN:
         return "Only Open rooms are joined directly: ask one of the room's Managers to add you."
     if not category.in_scope(actor.chat_id):
         return f"You are not in the scope of the category “{category.name}”."
@@ -367,6 +370,29 @@ def room_join(*, actor: User, room_id: str) -> Room:
             raise PermissionDenied(problem)
         client.add_to_role(room.id, Role.MEMBER, [actor.chat_id or ""], invite=False)
         return client.get_room(room.id)
+
+
+def join_request_submit(*, actor: User, room_id: str, message: str) -> JoinRequest:
+    """Ask to be let into a Closed room; its Managers decide, and the person is told by
+    e-mail. Asking twice is refused while the first request waits."""
+    with audited("room.join_request", actor=actor, target_kind="room") as scope:
+        client = chat_backend()
+        room = client.get_room(room_id)
+        category = client.get_category(room.settings.category_id)
+        _in_category(scope, room, category)
+        scope.after = {"person": actor.chat_id, "message": message}
+        problem = join_problem(actor, room, category, asking=True)
+        if problem:
+            raise PermissionDenied(problem)
+        try:
+            with transaction.atomic():
+                return JoinRequest.objects.create(
+                    room_id=room.id, requester=actor, message=message.strip()
+                )
+        except IntegrityError:
+            raise PermissionDenied(
+                "You have already asked to join this room: its Managers will decide."
+            ) from None
 
 
 def people_leaving_scope(room: Room, target: Category) -> list[tuple[str, list[Role]]]:

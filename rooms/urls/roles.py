@@ -10,6 +10,7 @@ urlpatterns = [
     path("people/", roles.people_picker, name="people"),
     path("add/", roles.role_add, name="add"),
     path("remove/", roles.role_remove, name="remove"),
+    path("decline/", roles.knock_decline, name="decline"),
     path("bulk/", roles.role_bulk, name="bulk"),
     path("bulk/<int:run_id>/", roles.bulk_run, name="bulk_run"),
     path("explain/", roles.room_explain, name="explain"),

@@ -16,11 +16,11 @@ from django_htmx.http import trigger_client_event
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
-from rooms.forms.roles import BulkRoleForm, ExplainForm, PeopleSearchForm, RoleChangeForm
+from rooms.forms.roles import BulkRoleForm, ExplainForm, KnockForm, PeopleSearchForm, RoleChangeForm
 from rooms.models import BulkRun
 from rooms.permissions import can_manage, effective_permissions
 from rooms.selectors.roles import role_candidates
-from rooms.selectors.rooms import room_for_manager, room_for_viewer
+from rooms.selectors.rooms import join_requests, room_for_manager, room_for_viewer
 from rooms.services import roles as role_services
 from rooms.views.common import valid_or_400
 
@@ -37,12 +37,17 @@ def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> d
             for person in people
             if term in person.casefold() or term in room.label(person).casefold()
         ]
+    manager = can_manage(request.user, room)
+    asked = join_requests(room=room) if manager else []
     return {
         "room": room,
         "category": category,
         "lists": lists,
         "q": typed,
-        "can_manage": can_manage(request.user, room),
+        "can_manage": manager,
+        # Who asks to join is for the Managers (and administrators) to see and decide.
+        "join_requests": asked,
+        "asking_count": len(asked) + len(room.knocking) if manager else 0,
     }
 
 
@@ -141,6 +146,23 @@ def role_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
         messages.success(
             request, format_html("<bdi>{}</bdi> is no longer a {}.", person, role.label)
         )
+    return _after_change(request, room, category)
+
+
+@require_POST
+@login_required
+def knock_decline(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Turn down someone asking to join."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    person = valid_or_400(KnockForm(request.POST))["user_id"]
+    try:
+        room = role_services.knock_decline(actor=request.user, room_id=room.id, user_id=person)
+    except role_services.RoleRefused as exc:
+        messages.error(request, str(exc))
+    except ChatBackendError as exc:
+        messages.error(request, f"{person} is still asking to join. {exc.detail}")
+    else:
+        messages.success(request, format_html("<bdi>{}</bdi> was turned down.", person))
     return _after_change(request, room, category)
 
 

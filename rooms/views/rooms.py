@@ -22,6 +22,7 @@ from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Category, Privacy, Room
 from rooms.forms.rooms import (
+    AskForm,
     DeleteForm,
     DisableForm,
     MoveForm,
@@ -35,6 +36,7 @@ from rooms.models import IndexedRoom
 from rooms.permissions import can_delete
 from rooms.selectors.categories import categories_with_create_rights, category_choices
 from rooms.selectors.rooms import (
+    asked_to_join,
     categories_of,
     directory_rooms,
     filter_rooms,
@@ -91,8 +93,31 @@ def room_find(request: HtmxHttpRequest) -> TemplateResponse:
     """Find a room: every room the person may find, searchable and filtered, with Join on
     the Open ones."""
     context = _filtered_page(request, directory_rooms(user=request.user))
+    context["asked"] = asked_to_join(user=request.user)
     template = "rooms/room_find.html#results" if request.htmx else "rooms/room_find.html"
     return TemplateResponse(request, template, context)
+
+
+@require_POST
+@login_required
+def room_ask(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Ask to be let into a Closed room, with an optional message for its Managers."""
+    room, _ = room_for_viewer(user=request.user, room_id=room_id)
+    message = valid_or_400(AskForm(request.POST))["message"]
+    try:
+        room_services.join_request_submit(actor=request.user, room_id=room.id, message=message)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            format_html(
+                "You asked to join “<bdi>{}</bdi>”. Its Managers decide; you will be told "
+                "by e-mail.",
+                room.name,
+            ),
+        )
+    return redirect("rooms:find")
 
 
 @require_POST

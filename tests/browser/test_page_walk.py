@@ -95,7 +95,13 @@ def test_every_page_a_requester_reaches(browser, live_server, room, member, cate
         settings=RoomSettings(unique("Mine "), "", room.settings.category_id, Privacy.SECRET),
         justification="Because",
     )
-    paths = ["/requests/new/", f"/requests/{asked.pk}/", f"/requests/{asked.pk}/edit/"]
+    # Find a room offers them "Ask to join" on the Closed room (a message field per row).
+    paths = [
+        "/requests/new/",
+        f"/requests/{asked.pk}/",
+        f"/requests/{asked.pk}/edit/",
+        f"/rooms/find/?q={room.name}",
+    ]
     walk(browser, live_server.url, (category_world["member"].user_id, PASSWORD), paths)
 
 

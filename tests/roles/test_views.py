@@ -7,6 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from portal.models import AuditEntry
 from rooms.backend.records import Privacy, Role
 from rooms.models import BulkRun
 from tests.factories import AuditorFactory
@@ -188,3 +189,51 @@ def test_people_without_the_manager_role_are_refused_everywhere(client, member, 
     )
     assert client.get(url("roles:bulk", room)).status_code == 403
     assert client.get(url("roles:explain", room)).status_code == 403
+
+
+def test_who_is_asking_to_join_is_shown_to_managers_only(
+    client, chat, creator, member, make_room, category_world, make_chat_user
+):
+    """A knock names a person who wants in: the room's Managers decide, and only they (and
+    administrators) see it; a Member of the room does not."""
+    room = make_room(privacy=Privacy.CLOSED)
+    chat.add_to_role(room.id, Role.MEMBER, [member.chat_id])
+    asker = make_chat_user("asker")
+    chat.add_to_category_scope(room.settings.category_id, [asker.user_id])
+    assert asker.knock(room.id).status_code == 200
+    chat.reindex(room.id)
+    client.force_login(member)
+    seen_by_member = client.get(url("rooms:detail", room)).content.decode()
+    assert "Asking to join" not in seen_by_member
+    assert asker.user_id not in seen_by_member
+    client.force_login(creator)
+    seen_by_manager = client.get(url("rooms:detail", room)).content.decode()
+    assert "Asking to join" in seen_by_manager
+    assert asker.user_id in seen_by_manager
+
+
+def test_a_manager_lets_one_asker_in_and_turns_another_down(
+    client, chat, creator, make_room, make_chat_user
+):
+    room = make_room(privacy=Privacy.CLOSED)
+    welcome, refused = make_chat_user("welcome"), make_chat_user("refused")
+    chat.add_to_category_scope(room.settings.category_id, [welcome.user_id, refused.user_id])
+    for asker in (welcome, refused):
+        assert asker.knock(room.id).status_code == 200
+    chat.reindex(room.id)
+    client.force_login(creator)
+    let_in = client.post(
+        url("roles:add", room), {"role": "member", "user_id": welcome.user_id}, **HTMX
+    )
+    assert let_in.status_code == 200
+    turned_down = client.post(url("roles:decline", room), {"user_id": refused.user_id}, **HTMX)
+    assert turned_down.status_code == 200
+    assert "Asking to join" not in turned_down.content.decode()
+    on_server = chat.get_room(room.id)
+    assert welcome.user_id in on_server.members
+    assert refused.user_id not in on_server.members
+    assert on_server.knocking == frozenset()
+    entry = AuditEntry.objects.get(action="room.knock.declined")
+    assert (entry.outcome, entry.after["person"]) == ("succeeded", refused.user_id)
+    again = client.post(url("roles:decline", room), {"user_id": refused.user_id}, follow=True)
+    assert "is not asking to join" in again.content.decode()

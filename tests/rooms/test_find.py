@@ -94,3 +94,48 @@ def test_with_the_chat_server_down_nobody_is_told_they_joined(client, member, ro
     assert listing.roles == ()  # the index holds no membership the server did not confirm
     entry = AuditEntry.objects.get(action="room.join")
     assert (entry.outcome, entry.target_id) == (Outcome.FAILED, room.id)
+
+
+def test_asking_to_join_a_closed_room_the_managers_let_in_or_turn_down(
+    client, chat, creator, make_room, category_world, mailoutbox
+):
+    """From Find a room a person in scope asks to join a Closed room, with a message; the
+    room's Managers see it, let them in (a Member on the chat server) or turn them down;
+    the person is told by e-mail; asking twice is refused."""
+    from rooms.models import JoinRequest
+    from tests.conftest import portal_user
+
+    asker = portal_user(category_world["member"])
+    asker.email = "member@example.test"
+    asker.save(update_fields=["email"])
+    let_in, turned_down = make_room(), make_room()
+    client.force_login(asker)
+    found = client.get(reverse("rooms:find"), {"q": let_in.name}).content.decode()
+    assert "Ask to join" in found
+    for room in (let_in, turned_down):
+        asked = client.post(reverse("rooms:ask", args=[room.id]), {"message": "On the team"})
+        assert asked.status_code == 302
+    again = client.post(reverse("rooms:ask", args=[let_in.id]), {"message": ""}, follow=True)
+    assert "already asked to join" in again.content.decode()
+    assert JoinRequest.objects.filter(status="pending").count() == 2
+    assert "You asked to join" in client.get(reverse("rooms:find")).content.decode()
+
+    client.force_login(creator)  # the rooms' Manager
+    page = client.get(reverse("rooms:detail", args=[let_in.id])).content.decode()
+    assert "Asking to join" in page
+    assert "On the team" in page
+    client.post(
+        reverse("roles:add", args=[let_in.id]), {"role": "member", "user_id": asker.chat_id}
+    )
+    client.post(reverse("roles:decline", args=[turned_down.id]), {"user_id": asker.chat_id})
+    assert asker.chat_id in chat.get_room(let_in.id).members
+    assert asker.chat_id not in chat.get_room(turned_down.id).members
+    assert sorted(JoinRequest.objects.values_list("status", flat=True)) == [
+        "accepted",
+        "declined",
+    ]
+    assert AuditEntry.objects.filter(action="room.join_request", outcome="succeeded").count() == 2
+    assert AuditEntry.objects.get(action="room.join_request.declined").outcome == "succeeded"
+    subjects = sorted(mail.subject for mail in mailoutbox)
+    assert any("You were let into" in s for s in subjects)
+    assert any("was turned down" in s for s in subjects)
