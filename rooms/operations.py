@@ -106,7 +106,7 @@ def apply(
             if person in room.principals(role):
                 progress.wrote = True
                 client.remove_from_role(room_id, role, [person])
-            room = client.server.get_room(room_id)
+                room = client.server.get_room(room_id)
     wanted = settings_from(room, target.get("settings", {}))
     if wanted != room.settings:
         progress.wrote = True
@@ -115,7 +115,7 @@ def apply(
         progress.wrote = True
         if client.server.unlink_room(room_id, leave):
             client.refresh(leave)
-    if "disabled" in target:  # block, settings and power levels, each put whole
+    if "disabled" in target:  # block, settings, power to post: each sent only if it differs
         progress.wrote = True
         room = client.set_room_disabled(room_id, target["disabled"])
     added = False
