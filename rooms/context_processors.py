@@ -1,6 +1,7 @@
 """What every page shows besides its own content: the approval-queue count in the
-navigation (and the count of unfinished changes, for administrators), and a notice when
-the room index has not heard from the chat server lately."""
+navigation (room requests to decide, people asking to join one's rooms; for
+administrators, also the count of unfinished changes), and a notice when the room index
+has not heard from the chat server lately."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from rooms.models import Operation
-from rooms.selectors.requests import approval_queue
+from rooms.selectors.requests import approval_queue, join_queue_count
 from rooms.sync import STALE_AFTER, index_age
 
 
@@ -19,7 +20,7 @@ def approvals(request: HttpRequest) -> dict[str, int]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    counts = {"approval_count": approval_queue(user=user).count()}
+    counts = {"approval_count": approval_queue(user=user).count() + join_queue_count(user=user)}
     if user.is_administrator:
         counts["unfinished_count"] = Operation.objects.filter(
             status=Operation.Status.UNFINISHED

@@ -83,5 +83,7 @@ def join_request_decided(request: JoinRequest, *, room_name: str) -> None:
     else:
         subject = f"Your request to join “{room_name}” was turned down"
         body = f"A Manager of the room “{room_name}” turned down your request to join it."
+        if request.decision_reason:
+            body += f"\n\nThe reason given: {request.decision_reason}"
     person = request.requester
     _send(subject, body, _addresses([person.chat_id] if person.chat_id else [], [person.email]))

@@ -35,10 +35,14 @@ class RoleChangeForm(forms.Form):
     confirm = forms.BooleanField(required=False)
 
 
-class KnockForm(forms.Form):
-    """Who is turned down (they asked to join from their chat client)."""
+class JoinDecisionForm(forms.Form):
+    """Letting in or turning down someone asking to join, with an optional reason, and
+    the page (the room's, or the approval queue) to go back to."""
 
     user_id = forms.CharField(max_length=255)
+    decision = forms.ChoiceField(choices=[("accept", "Let in"), ("decline", "Turn down")])
+    reason = forms.CharField(required=False, max_length=500)
+    next = forms.CharField(required=False, max_length=500)
 
 
 class PeopleSearchForm(forms.Form):

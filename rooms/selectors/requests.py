@@ -3,6 +3,8 @@ queue of the categories where they are a Creator."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
@@ -10,7 +12,7 @@ from accounts.models import User
 from rooms import index
 from rooms.backend.records import Category
 from rooms.index import chat_backend
-from rooms.models import RoomRequest
+from rooms.models import IndexedRoom, JoinRequest, RoomPerson, RoomRequest
 from rooms.permissions import can_create_in
 
 
@@ -46,3 +48,60 @@ def request_for_viewer(*, user: User, pk: int) -> tuple[RoomRequest, bool]:
     if request.requester_id != user.pk and not may_decide:
         raise PermissionDenied("This request is neither yours nor one you may decide.")
     return request, may_decide
+
+
+@dataclass(frozen=True)
+class Asking:
+    """Someone waiting to be let into a room: a portal request (with its message) or a
+    knock from their chat client."""
+
+    room_id: str
+    room_name: str
+    person: str
+    message: str = ""
+    knocked: bool = False
+
+
+def _managed_room_ids(user: User) -> QuerySet[RoomPerson, str] | None:
+    """The rooms whose join requests this person decides (None: every room)."""
+    if user.is_administrator:
+        return None
+    return RoomPerson.objects.filter(
+        user_id=user.chat_id or "", role=RoomPerson.Role.MANAGER
+    ).values_list("room_id", flat=True)
+
+
+def join_queue(*, user: User) -> list[Asking]:
+    """People asking to join rooms this person manages (every room, for administrators),
+    read from the portal's tables and the index, oldest portal requests first."""
+    rooms = _managed_room_ids(user)
+    requests = JoinRequest.objects.filter(status=JoinRequest.Status.PENDING).select_related(
+        "requester"
+    )
+    knocks = RoomPerson.objects.filter(role=RoomPerson.Role.KNOCKING)
+    if rooms is not None:
+        requests, knocks = requests.filter(room_id__in=rooms), knocks.filter(room_id__in=rooms)
+    names = dict(
+        IndexedRoom.objects.filter(
+            room_id__in={r.room_id for r in requests} | {k.room_id for k in knocks}
+        ).values_list("room_id", "name")
+    )
+    queue = [
+        Asking(r.room_id, names.get(r.room_id, r.room_id), r.requester.chat_id or "", r.message)
+        for r in requests.order_by("created_at")
+    ]
+    queue += [
+        Asking(k.room_id, names.get(k.room_id, k.room_id), k.user_id, knocked=True)
+        for k in knocks.order_by("user_id")
+    ]
+    return sorted(queue, key=lambda a: (a.room_name.casefold(), a.room_id))  # by room
+
+
+def join_queue_count(*, user: User) -> int:
+    """How many people wait to be let into this person's rooms (for the badge)."""
+    rooms = _managed_room_ids(user)
+    requests = JoinRequest.objects.filter(status=JoinRequest.Status.PENDING)
+    knocks = RoomPerson.objects.filter(role=RoomPerson.Role.KNOCKING)
+    if rooms is not None:
+        requests, knocks = requests.filter(room_id__in=rooms), knocks.filter(room_id__in=rooms)
+    return requests.count() + knocks.count()

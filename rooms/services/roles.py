@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -120,40 +121,119 @@ def role_remove(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
         return client.get_room(room.id)
 
 
-def knock_decline(*, actor: User, room_id: str, user_id: str) -> Room:
-    """Turn down someone asking to join, by a knock from their chat client (the chat
-    server rejects it) or a request through the portal (they are told by e-mail).
-    Letting them in is giving them the Member role (`role_add`)."""
-    asked = JoinRequest.objects.filter(
+def _still_asking(room: Room, user_id: str) -> bool:
+    """Whether the person waits to be let in: a knock, or a request through the portal."""
+    return user_id in room.knocking or _waiting(room.id, user_id).exists()
+
+
+def _waiting(room_id: str, user_id: str) -> QuerySet[JoinRequest]:
+    return JoinRequest.objects.filter(
         room_id=room_id, requester__chat_id=user_id, status=JoinRequest.Status.PENDING
-    ).exists()
+    )
+
+
+def _no_longer_asking(room: Room, user_id: str) -> RoleRefused:
+    """What someone deciding a request that was already decided is told."""
+    last = (
+        JoinRequest.objects.filter(room_id=room.id, requester__chat_id=user_id)
+        .exclude(status=JoinRequest.Status.PENDING)
+        .select_related("decided_by")
+        .order_by("-decided_at")
+        .first()
+    )
+    if last is not None and last.decided_by is not None:
+        return RoleRefused(
+            f"{user_id} is no longer asking to join: {last.decided_by.label} "
+            f"{last.get_status_display().lower()} {_them(last)} already."
+        )
+    if user_id in room.members:
+        return RoleRefused(f"{user_id} is no longer asking to join: they are a Member already.")
+    return RoleRefused(f"{user_id} is not asking to join this room.")
+
+
+def _them(request: JoinRequest) -> str:
+    return "them in" if request.status == JoinRequest.Status.ACCEPTED else "them down"
+
+
+def join_accept(*, actor: User, room_id: str, user_id: str) -> Room:
+    """Let in someone asking to join (a knock or a portal request): the Member role, by
+    invitation or directly as the room says. Refused, and told, when another Manager has
+    decided meanwhile; someone who left the category's scope is turned down automatically."""
+    with audited(
+        "room.join_request.accepted",
+        actor=actor,
+        target_kind="room",
+        target_id=room_id,
+        after={"person": user_id, "role": str(Role.MEMBER)},
+    ) as scope:
+        with one_writer(room_id):
+            room, category = _room_for_roles(actor, room_id, scope)
+            if not _still_asking(room, user_id):
+                raise _no_longer_asking(room, user_id)
+            if category.in_scope(user_id):
+                chat_backend().add_to_role(room.id, Role.MEMBER, [user_id])
+                _decide_join_requests(actor, room, user_id, accepted=True)
+                return chat_backend().get_room(room.id)
+        _turn_away(actor, room, category, user_id)  # its own entry, kept when this is refused
+        raise RoleRefused(
+            f"{user_id} is no longer in the scope of the category “{category.name}”, so "
+            "they cannot be let in: their request was turned down automatically."
+        )
+
+
+def _turn_away(actor: User, room: Room, category: Category, user_id: str) -> None:
+    """Decline the request of someone outside the scope, audited on its own."""
+    reason = "outside the category's scope"
     with (
         audited(
-            "room.join_request.declined" if asked else "room.knock.declined",
+            "room.join_request.declined",
+            actor=actor,
+            target_kind="room",
+            target_id=room.id,
+            target_label=room.name,
+            category_id=category.id,
+            category_label=category.name,
+            after={"person": user_id, "reason": reason},
+        ),
+        one_writer(room.id),
+    ):
+        if user_id in room.knocking:
+            chat_backend().remove_from_role(room.id, Role.MEMBER, [user_id])
+        _decide_join_requests(actor, room, user_id, accepted=False, reason=reason)
+
+
+def join_decline(*, actor: User, room_id: str, user_id: str, reason: str = "") -> Room:
+    """Turn down someone asking to join, by a knock from their chat client (the chat
+    server rejects it) or a request through the portal; they are told by e-mail, with
+    the reason when one is given."""
+    with (
+        audited(
+            "room.join_request.declined",
             actor=actor,
             target_kind="room",
             target_id=room_id,
-            after={"person": user_id},
+            after={"person": user_id} | ({"reason": reason} if reason else {}),
         ) as scope,
         one_writer(room_id),
     ):
         room, _ = _room_for_roles(actor, room_id, scope)
-        if user_id not in room.knocking and not asked:
-            raise RoleRefused(f"{user_id} is not asking to join this room.")
+        if not _still_asking(room, user_id):
+            raise _no_longer_asking(room, user_id)
         if user_id in room.knocking:
             chat_backend().remove_from_role(room.id, Role.MEMBER, [user_id])
-        _decide_join_requests(actor, room, user_id, accepted=False)
+        _decide_join_requests(actor, room, user_id, accepted=False, reason=reason)
         return chat_backend().get_room(room.id)
 
 
-def _decide_join_requests(actor: User, room: Room, user_id: str, *, accepted: bool) -> None:
+def _decide_join_requests(
+    actor: User | None, room: Room, user_id: str, *, accepted: bool, reason: str = ""
+) -> None:
     """Close the person's waiting request to join this room, and tell them by e-mail."""
-    for request in JoinRequest.objects.filter(
-        room_id=room.id, requester__chat_id=user_id, status=JoinRequest.Status.PENDING
-    ).select_related("requester"):
+    for request in _waiting(room.id, user_id).select_related("requester"):
         request.status = JoinRequest.Status.ACCEPTED if accepted else JoinRequest.Status.DECLINED
         request.decided_by, request.decided_at = actor, timezone.now()
-        request.save(update_fields=["status", "decided_by", "decided_at"])
+        request.decision_reason = reason
+        request.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         notifications.join_request_decided(request, room_name=room.name)
 
 

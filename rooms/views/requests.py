@@ -87,9 +87,13 @@ def request_list(request: HtmxHttpRequest) -> TemplateResponse:
 @require_GET
 @login_required
 def approval_queue(request: HtmxHttpRequest) -> TemplateResponse:
-    """Pending requests this person may decide, oldest first."""
+    """Pending room requests this person may decide, and people asking to join the rooms
+    they manage, oldest first."""
     queue = request_selectors.approval_queue(user=request.user)
-    return TemplateResponse(request, "requests/request_queue.html", {"requests": queue})
+    asking = request_selectors.join_queue(user=request.user)
+    return TemplateResponse(
+        request, "requests/request_queue.html", {"requests": queue, "asking": asking}
+    )
 
 
 def _detail(

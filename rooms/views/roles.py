@@ -10,13 +10,20 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
-from rooms.forms.roles import BulkRoleForm, ExplainForm, KnockForm, PeopleSearchForm, RoleChangeForm
+from rooms.forms.roles import (
+    BulkRoleForm,
+    ExplainForm,
+    JoinDecisionForm,
+    PeopleSearchForm,
+    RoleChangeForm,
+)
 from rooms.models import BulkRun
 from rooms.permissions import can_manage, effective_permissions
 from rooms.selectors.roles import role_candidates
@@ -151,18 +158,31 @@ def role_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def knock_decline(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
-    """Turn down someone asking to join."""
+def join_decide(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Let in, or turn down, someone asking to join; back to the page it was decided on."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    person = valid_or_400(KnockForm(request.POST))["user_id"]
+    decision = valid_or_400(JoinDecisionForm(request.POST))
+    person = decision["user_id"]
     try:
-        room = role_services.knock_decline(actor=request.user, room_id=room.id, user_id=person)
+        if decision["decision"] == "accept":
+            room = role_services.join_accept(actor=request.user, room_id=room.id, user_id=person)
+            done = "is now a Member"
+        else:
+            room = role_services.join_decline(
+                actor=request.user, room_id=room.id, user_id=person, reason=decision["reason"]
+            )
+            done = "was turned down"
     except role_services.RoleRefused as exc:
         messages.error(request, str(exc))
     except ChatBackendError as exc:
-        messages.error(request, f"{person} is still asking to join. {exc.detail}")
+        messages.error(request, f"Nothing was changed: {person} is still asking. {exc.detail}")
     else:
-        messages.success(request, format_html("<bdi>{}</bdi> was turned down.", person))
+        messages.success(request, format_html("<bdi>{}</bdi> {}.", room.label(person), done))
+    back = decision["next"]
+    if not request.htmx and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
     return _after_change(request, room, category)
 
 

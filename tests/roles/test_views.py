@@ -223,17 +223,25 @@ def test_a_manager_lets_one_asker_in_and_turns_another_down(
     chat.reindex(room.id)
     client.force_login(creator)
     let_in = client.post(
-        url("roles:add", room), {"role": "member", "user_id": welcome.user_id}, **HTMX
+        url("roles:decide", room), {"decision": "accept", "user_id": welcome.user_id}, **HTMX
     )
     assert let_in.status_code == 200
-    turned_down = client.post(url("roles:decline", room), {"user_id": refused.user_id}, **HTMX)
+    turned_down = client.post(
+        url("roles:decide", room), {"decision": "decline", "user_id": refused.user_id}, **HTMX
+    )
     assert turned_down.status_code == 200
     assert "Asking to join" not in turned_down.content.decode()
     on_server = chat.get_room(room.id)
     assert welcome.user_id in on_server.members
     assert refused.user_id not in on_server.members
     assert on_server.knocking == frozenset()
-    entry = AuditEntry.objects.get(action="room.knock.declined")
+    entry = AuditEntry.objects.get(action="room.join_request.declined")
     assert (entry.outcome, entry.after["person"]) == ("succeeded", refused.user_id)
-    again = client.post(url("roles:decline", room), {"user_id": refused.user_id}, follow=True)
+    again = client.post(
+        url("roles:decide", room), {"decision": "decline", "user_id": refused.user_id}, follow=True
+    )
     assert "is not asking to join" in again.content.decode()
+    late = client.post(
+        url("roles:decide", room), {"decision": "accept", "user_id": welcome.user_id}, follow=True
+    )
+    assert "they are a Member already" in late.content.decode()

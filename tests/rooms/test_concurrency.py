@@ -183,3 +183,57 @@ def test_of_two_racing_creations_of_one_name_exactly_one_room_is_made(
             "GET", "/_synapse/admin/v1/rooms", params={"search_term": f"{stem} {round_}"}
         )["rooms"]
         assert len(found) == 1
+
+
+DECIDERS = """
+import django, json, sys, threading
+django.setup()
+from django.db import connection
+from accounts.models import User
+from rooms.backend.records import Role
+from rooms.services import roles as role_services
+from rooms.index import chat_backend
+from rooms.models import JoinRequest
+
+room_id, asker_id, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+chat_backend().refresh(chat_backend().refresh(room_id).category_id)  # this portal's index
+managers = [User.objects.create(username=f"manager{n}", is_portal_admin=True) for n in (1, 2)]
+asker = User.objects.create(username=asker_id, chat_id=asker_id)
+outcomes = []
+for round_ in range(rounds):
+    JoinRequest.objects.create(room_id=room_id, requester=asker)
+    start = threading.Barrier(2)
+    results = []
+
+    def decide(manager, accept):
+        start.wait()
+        try:
+            if accept:
+                role_services.join_accept(actor=manager, room_id=room_id, user_id=asker_id)
+            else:
+                role_services.join_decline(actor=manager, room_id=room_id, user_id=asker_id)
+            results.append("decided")
+        except role_services.RoleRefused as told:
+            results.append("told" if "no longer asking" in str(told) else str(told))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=decide, args=pair) for pair in zip(managers, (True, False))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    outcomes.append(sorted(results))
+    chat_backend().remove_from_role(room_id, Role.MEMBER, [asker_id])  # to ask again
+print(json.dumps(outcomes))
+"""
+
+
+def test_of_two_managers_deciding_one_join_request_one_wins_and_the_other_is_told(
+    db, chat, category_world, portal_on_chat
+):
+    room = chat.create_room(
+        RoomSettings(unique("Asked "), "", category_world["category"].id, Privacy.CLOSED),
+        managers=[category_world["creator"].user_id],
+    )
+    asker = category_world["member"].user_id
+    outcomes = race(DECIDERS, room.id, asker, "10", env=portal_on_chat)
+    assert outcomes == [["decided", "told"]] * 10

@@ -124,10 +124,12 @@ def test_asking_to_join_a_closed_room_the_managers_let_in_or_turn_down(
     page = client.get(reverse("rooms:detail", args=[let_in.id])).content.decode()
     assert "Asking to join" in page
     assert "On the team" in page
+    decide = "roles:decide"
+    client.post(reverse(decide, args=[let_in.id]), {"user_id": asker.chat_id, "decision": "accept"})
     client.post(
-        reverse("roles:add", args=[let_in.id]), {"role": "member", "user_id": asker.chat_id}
+        reverse(decide, args=[turned_down.id]),
+        {"user_id": asker.chat_id, "decision": "decline", "reason": "Staff only"},
     )
-    client.post(reverse("roles:decline", args=[turned_down.id]), {"user_id": asker.chat_id})
     assert asker.chat_id in chat.get_room(let_in.id).members
     assert asker.chat_id not in chat.get_room(turned_down.id).members
     assert sorted(JoinRequest.objects.values_list("status", flat=True)) == [
@@ -135,7 +137,75 @@ def test_asking_to_join_a_closed_room_the_managers_let_in_or_turn_down(
         "declined",
     ]
     assert AuditEntry.objects.filter(action="room.join_request", outcome="succeeded").count() == 2
-    assert AuditEntry.objects.get(action="room.join_request.declined").outcome == "succeeded"
+    assert AuditEntry.objects.get(action="room.join_request.accepted").outcome == "succeeded"
+    declined = AuditEntry.objects.get(action="room.join_request.declined")
+    assert (declined.outcome, declined.after["reason"]) == ("succeeded", "Staff only")
     subjects = sorted(mail.subject for mail in mailoutbox)
     assert any("You were let into" in s for s in subjects)
-    assert any("was turned down" in s for s in subjects)
+    turned = next(mail for mail in mailoutbox if "was turned down" in mail.subject)
+    assert "The reason given: Staff only" in turned.body
+
+
+def test_people_asking_to_join_are_in_the_approval_queue_and_decided_there(
+    client, chat, creator, make_room, make_chat_user, category_world
+):
+    """Portal requests and knocks of the rooms a person manages are in their approval queue
+    and counted in its badge; deciding there comes back to the queue."""
+    from rooms.models import JoinRequest
+    from tests.conftest import portal_user
+
+    room = make_room()
+    asker = portal_user(category_world["member"])
+    JoinRequest.objects.create(room_id=room.id, requester=asker, message="Please")
+    knocker = make_chat_user("knocker")
+    chat.add_to_category_scope(room.settings.category_id, [knocker.user_id])
+    assert knocker.knock(room.id).status_code == 200
+    chat.reindex(room.id)
+
+    client.force_login(creator)
+    queue = reverse("requests:queue")
+    page = client.get(queue).content.decode()
+    assert 'aria-label="2 waiting"' in page
+    assert room.name in page
+    assert "Please" in page
+    assert knocker.user_id in page
+    decided = client.post(
+        reverse("roles:decide", args=[room.id]),
+        {"user_id": asker.chat_id, "decision": "accept", "next": queue},
+    )
+    assert decided.url == queue
+    page = client.get(queue).content.decode()
+    assert "is now a Member" in page
+    assert 'aria-label="1 waiting"' in page
+    assert asker.chat_id in chat.get_room(room.id).members
+
+    client.force_login(asker)  # not a Manager: nothing to decide, no badge
+    assert "count-badge" not in client.get(queue).content.decode()
+
+
+def test_accepting_someone_who_left_the_scope_turns_them_down(
+    client, chat, creator, make_room, category_world, mailoutbox
+):
+    from rooms.models import JoinRequest
+    from tests.conftest import portal_user
+
+    room = make_room()
+    asker = portal_user(category_world["member"])
+    asker.email = "member@example.test"
+    asker.save(update_fields=["email"])
+    asked = JoinRequest.objects.create(room_id=room.id, requester=asker)
+    chat.remove_from_category_scope(room.settings.category_id, [asker.chat_id])
+    client.force_login(creator)
+    told = client.post(
+        reverse("roles:decide", args=[room.id]),
+        {"user_id": asker.chat_id, "decision": "accept"},
+        follow=True,
+    ).content.decode()
+    assert "no longer in the scope" in told
+    asked.refresh_from_db()
+    assert (asked.status, asked.decision_reason) == ("declined", "outside the category's scope")
+    assert asker.chat_id not in chat.get_room(room.id).members
+    refused = AuditEntry.objects.get(action="room.join_request.accepted")
+    declined = AuditEntry.objects.get(action="room.join_request.declined")
+    assert (refused.outcome, declined.outcome) == (Outcome.DENIED, Outcome.SUCCEEDED)
+    assert [m.subject for m in mailoutbox if "turned down" in m.subject]
