@@ -18,6 +18,7 @@ urlpatterns = [
     path("requests/", include("rooms.urls.requests")),
     path("categories/", include("rooms.urls.categories")),
     path("operations/", include("rooms.urls.operations")),
+    path("people/", include("rooms.urls.people")),
 ]
 
 handler400 = "portal.views.bad_request"

@@ -307,6 +307,7 @@ class Operation(models.Model):
         "room.disable": "Disabling",
         "room.enable": "Enabling",
         "category.scope": "Scope change",
+        "person.remove": "Removal of a person",
     }
 
     @property
@@ -317,6 +318,11 @@ class Operation(models.Model):
     def of_room(self) -> bool:
         """A room's change (undone by applying `before`); a category's is only retried."""
         return self.kind.startswith("room.")
+
+    @property
+    def of_person(self) -> bool:
+        """A person's removal from rooms and scopes (finished by Retry)."""
+        return self.kind.startswith("person.")
 
 
 class JoinRequest(models.Model):

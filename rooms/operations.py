@@ -336,8 +336,9 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
     with how it ended."""
     cutoff = (now or timezone.now()) - ABANDONED_AFTER
     abandoned = Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff)
-    # A category's change is left listed for Retry: it is checked again when applied.
-    abandoned.filter(kind__startswith="category.").update(
+    # A category's change, or a person's removal, is left listed for Retry: it is checked
+    # again when applied.
+    abandoned.exclude(kind__startswith="room.").update(
         status=Status.UNFINISHED, error="Its portal process stopped mid-way."
     )
     done = []

@@ -170,6 +170,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("operations:retry", "POST"): row(403, administrator=302),
     ("operations:undo", "GET"): NOT_ALLOWED,
     ("operations:undo", "POST"): row(403, administrator=302),
+    ("people:find", "GET"): AUDITORS,
+    ("people:find", "POST"): NOT_ALLOWED,
+    ("people:detail", "GET"): AUDITORS,
+    ("people:detail", "POST"): NOT_ALLOWED,
+    ("people:remove", "GET"): ADMINS,
+    ("people:remove", "POST"): row(403, administrator=400),  # nothing chosen
+    ("people:removal", "GET"): AUDITORS,
+    ("people:removal", "POST"): NOT_ALLOWED,
 }
 
 
@@ -297,7 +305,19 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         target_label="Matrix room",
         status=Operation.Status.UNFINISHED,
     )
-    return {"request": asked.pk, "run": run.pk, "entry": entry.pk, "operation": unfinished.pk}
+    removal = Operation.objects.create(
+        kind="person.remove",
+        target_id=world.people["member"],
+        change={"items": [], "successors": {}},
+        status=Operation.Status.SUCCEEDED,
+    )
+    return {
+        "request": asked.pk,
+        "run": run.pk,
+        "entry": entry.pk,
+        "operation": unfinished.pk,
+        "removal": removal.pk,
+    }
 
 
 def address(name: str, world: World, records: dict[str, Any]) -> str:
@@ -308,6 +328,9 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "roles:bulk_run": {"room_id": world.room_id, "run_id": records["run"]},
         "operations:retry": {"pk": records["operation"]},
         "operations:undo": {"pk": records["operation"]},
+        "people:detail": {"user_id": world.people["member"]},
+        "people:remove": {"user_id": world.people["member"]},
+        "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},
     }.get(name, {})
     if (
         not kwargs

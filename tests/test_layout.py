@@ -15,6 +15,7 @@ AREAS = {  # area: a URL of it, and its home in each layer
     "roles": ("roles:panel", {"room_id": "!r:portal.test"}),
     "requests": ("requests:list", {}),
     "categories": ("categories:list", {}),
+    "people": ("people:find", {}),
 }
 LAYERS = ("views", "services", "selectors", "forms", "urls")
 

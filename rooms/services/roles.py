@@ -69,8 +69,8 @@ def _room_for_roles(
     return room, category
 
 
-def role_add(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
-    """Give one person a role in a room."""
+def role_add(*, actor: User, room_id: str, role: Role, user_id: str, request_id: str = "") -> Room:
+    """Give one person a role in a room (`request_id` as for `role_remove`)."""
     with (
         audited(
             f"role.add.{role}",
@@ -78,6 +78,7 @@ def role_add(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
             target_kind="room",
             target_id=room_id,
             after={"person": user_id, "role": str(role)},
+            request_id=request_id,
         ) as scope,
         one_writer(room_id),
     ):
@@ -94,8 +95,11 @@ def role_add(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
         return chat_backend().get_room(room.id)
 
 
-def role_remove(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
-    """Take a role away from one person in a room."""
+def role_remove(
+    *, actor: User, room_id: str, role: Role, user_id: str, request_id: str = ""
+) -> Room:
+    """Take a role away from one person in a room (`request_id` links the entry to the
+    larger change it is part of)."""
     with (
         audited(
             f"role.remove.{role}",
@@ -103,6 +107,7 @@ def role_remove(*, actor: User, room_id: str, role: Role, user_id: str) -> Room:
             target_kind="room",
             target_id=room_id,
             before={"person": user_id, "role": str(role)},
+            request_id=request_id,
         ) as scope,
         one_writer(room_id),
     ):

@@ -16,6 +16,7 @@ from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.models import Operation
 from rooms.services import categories as category_services
+from rooms.services import people as people_services
 
 
 def _admin(request: HtmxHttpRequest) -> None:
@@ -40,7 +41,9 @@ def _decide(request: HtmxHttpRequest, pk: str, *, undo: bool) -> HttpResponse:
     if op.of_room:
         op = operations.finish(op, actor=request.user, undo=undo)
     elif undo:
-        raise BadRequest("A category's scope change is finished by Retry, not undone.")
+        raise BadRequest(f"A {op.label.lower()} is finished by Retry, not undone.")
+    elif op.kind == people_services.KIND:
+        op = people_services.removal_run(op, actor=request.user)
     else:
         try:
             category_services.scope_change_retry(actor=request.user, operation=op)
@@ -53,6 +56,8 @@ def _decide(request: HtmxHttpRequest, pk: str, *, undo: bool) -> HttpResponse:
         messages.success(request, f"The change to “{op.target_label}” was undone.")
     else:
         messages.success(request, f"The change to “{op.target_label}” was finished.")
+    if op.of_person:  # its results, item by item
+        return redirect("people:removal", user_id=op.target_id, pk=op.pk)
     return redirect("operations:list")
 
 

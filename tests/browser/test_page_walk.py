@@ -65,11 +65,15 @@ def test_the_login_page(browser, live_server):
 
 
 def test_every_page_a_creator_and_manager_reaches(browser, live_server, room, member):
+    from rooms.models import JoinRequest
+
     asked = request_services.request_submit(
         actor=member,
         settings=RoomSettings(unique("Asked "), "", room.settings.category_id, Privacy.SECRET),
         justification="Because",
     )
+    # The room's page and the approval queue list them, with Let in and Turn down.
+    JoinRequest.objects.create(room_id=room.id, requester=member, message="On the team")
     paths = [
         "/categories/",
         "/rooms/",
@@ -117,6 +121,21 @@ def test_every_page_an_administrator_reaches(browser, live_server, room):
         status=Operation.Status.UNFINISHED,
         error="The chat server is not available right now.",
     )
+    manager = sorted(room.managers)[0]
+    removal = Operation.objects.create(
+        kind="person.remove",
+        target_id=manager,
+        target_label=manager,
+        status=Operation.Status.UNFINISHED,
+        error="The chat server is not available right now.",
+        change={
+            "items": [
+                {"kind": "role", "role": "manager", "label": room.name, "result": "removed"},
+                {"kind": "scope", "label": "A category", "result": "failed: unavailable"},
+            ],
+            "successors": {room.id: {"person": "@someone:portal.test", "result": "made Manager"}},
+        },
+    )
     paths = [
         f"/rooms/{room.id}/",
         f"/rooms/{room.id}/delete/",
@@ -126,6 +145,10 @@ def test_every_page_an_administrator_reaches(browser, live_server, room):
         "/categories/new/",
         f"/categories/{category}/",
         f"/categories/{category}/delete/",
+        f"/people/?q={manager[1:8]}",
+        f"/people/{manager}/",
+        f"/people/{manager}/remove/",
+        f"/people/{manager}/removals/{removal.pk}/",
     ]
     walk(browser, live_server.url, (admin.username, "local-password-1"), paths)
 
@@ -137,5 +160,5 @@ def test_every_page_an_auditor_reaches(browser, live_server, room):
     entry = AuditEntry.objects.filter(action="room.create").first()
     assert entry is not None
     paths = ["/audit/", "/audit/?date_from=2026-02-01&date_to=2026-01-01", f"/audit/{entry.pk}/"]
-    paths.append("/audit/verify/")
+    paths += ["/audit/verify/", f"/people/{entry.actor_chat_id}/"]
     walk(browser, live_server.url, (auditor.username, "local-password-1"), paths)
