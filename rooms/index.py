@@ -13,7 +13,7 @@ Two things keep the index true:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 
 from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError, ChatNotFound
+from rooms.backend.matrix.adoption import RoomFit, SpaceFit
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.matrix.state import RoomState, category_from_state, room_from_state
 from rooms.backend.matrix.transport import MatrixTransport
@@ -537,6 +538,34 @@ class IndexedChatBackend:
             self.refresh(target_id)
         except ChatBackendError:
             note_difference(target_id, "stale", "Changed, but not read back: the sync worker will.")
+
+    def find_spaces(self, term: str) -> list[tuple[str, str, int]]:
+        """Spaces on the server matching the term that are not the portal's categories."""
+        return [s for s in self.server.find_spaces(term) if not self.held_by_portal(s[0])]
+
+    def held_by_portal(self, target_id: str) -> bool:
+        """Whether this is one of the portal's categories or rooms (as indexed)."""
+        return (
+            IndexedCategory.objects.filter(category_id=target_id).exists()
+            or IndexedRoom.objects.filter(room_id=target_id).exists()
+        )
+
+    def adoption_fit(self, space_id: str) -> SpaceFit:
+        """How the space maps; its rooms that are the portal's already are not adopted."""
+        fit = self.server.adoption_fit(space_id)
+        rooms = tuple(
+            replace(room, impossible="It is a portal room already.")
+            if not room.impossible and self.held_by_portal(room.room_id)
+            else room
+            for room in fit.rooms
+        )
+        return replace(fit, rooms=rooms)
+
+    def adopt_room(self, fit: RoomFit, category_id: str) -> None:
+        try:
+            self._then_refresh(fit.room_id, lambda: self.server.adopt_room(fit, category_id))
+        finally:
+            self._refresh_quietly(category_id)
 
     def add_to_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
         people = list(user_ids)

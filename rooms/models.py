@@ -308,6 +308,7 @@ class Operation(models.Model):
         "room.enable": "Enabling",
         "category.scope": "Scope change",
         "person.remove": "Removal of a person",
+        "category.adopt": "Adoption of a space",
     }
 
     @property

@@ -290,3 +290,52 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped and exitstatus == 0:
         reporter.write_line(f"{len(skipped)} test(s) skipped: every test must run.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# A space made outside the portal, as a chat client makes one (for adopting it).
+
+
+def made(person: ChatUser, **request: Any) -> str:
+    answer = person.http.post("/_matrix/client/v3/createRoom", json=request)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["room_id"]
+
+
+def link(person: ChatUser, space_id: str, room_id: str) -> None:
+    via = {"via": [person.user_id.split(":", 1)[1]]}
+    assert person.put_state(space_id, "m.space.child", via, room_id).status_code == 200
+    assert person.put_state(room_id, "m.space.parent", via, space_id).status_code == 200
+
+
+@pytest.fixture
+def space(chat, make_chat_user):
+    """Alice's space with Bob in it: a knock room, a public room Carol (not in the space)
+    joined, and a room of version 10."""
+    alice, bob, carol = make_chat_user("alice"), make_chat_user("bob"), make_chat_user("carol")
+    chat.http.request(  # Alice sets up a lot at once, as a chat client would over minutes
+        "POST",
+        f"/_synapse/admin/v1/users/{alice.user_id}/override_ratelimit",
+        json={"messages_per_second": 0, "burst_count": 0},
+    )
+    name = unique("Team space ")
+    space_id = made(alice, name=name, creation_content={"type": "m.space"}, preset="private_chat")
+    knock = made(alice, name=unique("Knock room "), preset="private_chat")
+    alice.put_state(knock, "m.room.join_rules", {"join_rule": "knock"})
+    public = made(alice, name=unique("Public room "), preset="public_chat")
+    old = made(alice, name=unique("Old room "), room_version="10", preset="private_chat")
+    for room in (knock, public, old):
+        link(alice, space_id, room)
+    assert alice.invite(space_id, bob.user_id).status_code == 200
+    assert bob.join(space_id).status_code == 200
+    assert alice.invite(knock, bob.user_id).status_code == 200
+    assert carol.join(public).status_code == 200
+    return {
+        "id": space_id,
+        "name": name,
+        "alice": alice,
+        "bob": bob,
+        "carol": carol,
+        "knock": knock,
+        "public": public,
+        "old": old,
+    }

@@ -170,6 +170,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("operations:retry", "POST"): row(403, administrator=302),
     ("operations:undo", "GET"): NOT_ALLOWED,
     ("operations:undo", "POST"): row(403, administrator=302),
+    ("categories:adopt", "GET"): ADMINS,
+    ("categories:adopt", "POST"): row(403, administrator=400),  # no space chosen
     ("people:find", "GET"): AUDITORS,
     ("people:find", "POST"): NOT_ALLOWED,
     ("people:detail", "GET"): AUDITORS,
@@ -348,6 +350,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "categories:list",
         "categories:manage",
         "categories:new",
+        "categories:adopt",
     }:
         kwargs = {"category_id": world.category_id}
     return reverse(name, kwargs=kwargs)

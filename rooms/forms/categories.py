@@ -52,3 +52,10 @@ class CategoryForm(forms.Form):
         label="Invitations allowed",
         help_text="New members of its rooms get an invitation to accept; off: added directly.",
     )
+
+
+class AdoptForm(forms.Form):
+    """Finding a space to adopt by name, or the space (its ID) chosen."""
+
+    q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Space name")
+    space = forms.CharField(required=False, max_length=255)

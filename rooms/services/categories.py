@@ -6,14 +6,17 @@ scope lose their roles in its rooms (docs/architecture.md §3.4), and are listed
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
-from portal.audit import AuditScope, audited
+from portal.audit import AuditScope, audit_record, audited, current_request
+from portal.models import Outcome
 from rooms import operations
-from rooms.backend.errors import ChatNotFound
+from rooms.backend.errors import ChatBackendError, ChatNotFound
+from rooms.backend.matrix.adoption import RoomFit, SpaceFit
 from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
 from rooms.index import chat_backend
 from rooms.locks import one_writer
@@ -274,3 +277,131 @@ def category_delete(*, actor: User, category_id: str) -> None:
                 "them first.",
             )
         client.delete_category(category.id)
+
+
+# --- adopting a space made outside the portal ----------------------------------------------
+
+ADOPT = "category.adopt"
+
+
+def spaces_found(*, actor: User, term: str) -> list[tuple[str, str, int]]:
+    """Spaces on the chat server whose name holds the term, not yet categories: (ID, name,
+    members)."""
+    _require_admin(actor)
+    return chat_backend().find_spaces(term)
+
+
+def adoption_fit(*, actor: User, space_id: str) -> SpaceFit:
+    """How a space and its rooms would map to a category and portal rooms."""
+    _require_admin(actor)
+    if not space_id:
+        raise CategoryInvalid("space", "Choose a space to adopt.")
+    if chat_backend().held_by_portal(space_id):
+        raise CategoryInvalid("space", "That is one of the portal's categories already.")
+    return chat_backend().adoption_fit(space_id)
+
+
+def last_adoption(space_id: str) -> Operation | None:
+    return Operation.objects.filter(kind=ADOPT, target_id=space_id).order_by("-created_at").first()
+
+
+def category_adopt(*, actor: User, space_id: str) -> Operation:
+    """Adopt a space: a category of its name, scope, denials and Creators, and each room
+    that can be adopted moved into it. Recorded first; adopting it again after a failure
+    (or Retry) carries on where it stopped, with the category already made."""
+    fit = adoption_fit(actor=actor, space_id=space_id)
+    earlier = last_adoption(space_id)
+    if earlier is not None and earlier.status == Operation.Status.UNFINISHED:
+        return adoption_run(earlier, actor=actor)
+    problem = category_name_problem(fit.name)
+    if problem:
+        raise CategoryInvalid("space", f"{problem} Rename one of them first.")
+    request = current_request.get()
+    op = Operation.objects.create(
+        kind=ADOPT,
+        target_id=space_id,
+        target_label=fit.name,
+        actor=actor,
+        request_id=getattr(request, "request_id", "") or uuid.uuid4().hex,
+        change={"category_id": "", "rooms": {room.room_id: "" for room in fit.adoptable}},
+    )
+    return adoption_run(op, actor=actor)
+
+
+def adoption_run(op: Operation, *, actor: User) -> Operation:
+    """The steps of an adoption, each safe to repeat; every room is its own audit entry,
+    and the whole one more, all under one request ID."""
+    _require_admin(actor)
+    client = chat_backend()
+    op.status, op.error = Operation.Status.RUNNING, ""
+    op.save(update_fields=["status", "error", "updated_at"])
+    fit = client.adoption_fit(op.target_id)
+    results: dict[str, str] = op.change["rooms"]
+    try:
+        if not op.change["category_id"]:
+            made = client.create_category(name=fit.name, description=fit.description)
+            op.change["category_id"] = made.id
+            op.save(update_fields=["change", "updated_at"])
+        category = client.get_category(op.change["category_id"])
+        wanted = fit.allowed.union(
+            *(room.outside_scope for room in fit.rooms if room.room_id in results)
+        )
+        client.add_to_category_scope(category.id, sorted(wanted - category.allowed_members))
+        client.deny_in_category(category.id, sorted(fit.denied - category.denied_members))
+        if fit.creators - category.creators:
+            client.set_category_creators(category.id, category.creators | fit.creators)
+        # The rooms recorded at the start: one an earlier try took part-way is indexed
+        # as a portal room already, and is carried on with all the same.
+        for room in fit.rooms:
+            if results.get(room.room_id, "adopted") != "adopted":
+                results[room.room_id] = "failed"
+                _adopt_room(actor, op, room, category)
+                results[room.room_id] = "adopted"
+                op.save(update_fields=["change", "updated_at"])
+    except ChatBackendError as exc:
+        op.status, op.error = Operation.Status.UNFINISHED, exc.detail
+    else:
+        op.status = Operation.Status.SUCCEEDED
+    op.save()
+    audit_record(
+        action=ADOPT,
+        outcome=Outcome.SUCCEEDED if op.status == Operation.Status.SUCCEEDED else Outcome.PARTIAL,
+        actor=actor,
+        target_kind="category",
+        target_id=op.change["category_id"],
+        target_label=fit.name,
+        category_id=op.change["category_id"],
+        category_label=fit.name,
+        before={"space": op.target_id},
+        after={
+            "rooms": results,
+            "impossible": {room.room_id: room.impossible for room in fit.rooms if room.impossible},
+            "scope": sorted(fit.allowed),
+            "creators": sorted(fit.creators),
+        },
+        error=op.error,
+        request_id=op.request_id,
+    )
+    return op
+
+
+def _adopt_room(actor: User, op: Operation, room: RoomFit, category: Category) -> None:
+    with audited(
+        "room.adopt",
+        actor=actor,
+        target_kind="room",
+        target_id=room.room_id,
+        target_label=room.name,
+        category_id=category.id,
+        category_label=category.name,
+        after={
+            "privacy": str(room.privacy),
+            "auditorium": room.auditorium,
+            "managers": sorted(room.managers),
+            "presenters": sorted(room.presenters),
+            "members": len(room.members),
+            "notes": list(room.notes),
+        },
+        request_id=op.request_id,
+    ):
+        chat_backend().adopt_room(room, category.id)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", categories.category_list, name="list"),
     path("manage/", categories.category_manage, name="manage"),
     path("new/", categories.category_new, name="new"),
+    path("adopt/", categories.category_adopt, name="adopt"),
     path("<str:category_id>/", categories.category_detail, name="detail"),
     path("<str:category_id>/people/", categories.category_people, name="people"),
     path("<str:category_id>/scope/", categories.category_scope, name="scope"),

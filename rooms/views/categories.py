@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,7 +17,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal.http import HtmxHttpRequest
 from rooms.backend import errors
 from rooms.backend.records import Category
-from rooms.forms.categories import CategoryForm, CategorySearchForm, CreatorsForm, ScopeChangeForm
+from rooms.forms.categories import (
+    AdoptForm,
+    CategoryForm,
+    CategorySearchForm,
+    CreatorsForm,
+    ScopeChangeForm,
+)
 from rooms.forms.roles import PeopleSearchForm
 from rooms.selectors.categories import (
     categories_page,
@@ -254,3 +262,39 @@ def category_delete(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
         request, format_html("The category “<bdi>{}</bdi>” was deleted.", category.name)
     )
     return redirect("categories:manage")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def category_adopt(request: HtmxHttpRequest) -> HttpResponse:
+    """Find a space made outside the portal, see how it and its rooms map (and what does
+    not fit), and adopt it; the result, room by room, is shown on the same page."""
+    _admin(request)
+    chosen = valid_or_400(AdoptForm(request.POST if request.method == "POST" else request.GET))
+    term, space_id = chosen["q"].strip(), chosen["space"].strip()
+    context: dict = {"q": term, "space_id": space_id}
+    status = 200
+    try:
+        if request.method == "POST":
+            op = category_services.category_adopt(actor=request.user, space_id=space_id)
+            if op.status == op.Status.SUCCEEDED:
+                messages.success(request, f"“{op.target_label}” was adopted.")
+                return redirect("categories:detail", category_id=op.change["category_id"])
+            messages.error(
+                request,
+                f"The adoption stopped part-way: {op.error} The results are below; adopting "
+                "again carries on where it stopped.",
+            )
+            return redirect(f"{request.path}?{urlencode({'space': space_id})}")
+        if space_id:
+            context["fit"] = category_services.adoption_fit(actor=request.user, space_id=space_id)
+            context["last"] = category_services.last_adoption(space_id)
+        elif term:
+            context["spaces"] = category_services.spaces_found(actor=request.user, term=term)
+    except category_services.CategoryInvalid as exc:
+        context["error"], status = exc.message, 400
+    except errors.ChatNotFound as exc:
+        context["error"], status = f"There is no such space. {exc.detail}", 404
+    except errors.ChatBackendError as exc:
+        context["error"], status = f"Nothing was changed. {exc.detail}", 503
+    return TemplateResponse(request, "categories/category_adopt.html", context, status=status)

@@ -44,6 +44,8 @@ def _decide(request: HtmxHttpRequest, pk: str, *, undo: bool) -> HttpResponse:
         raise BadRequest(f"A {op.label.lower()} is finished by Retry, not undone.")
     elif op.kind == people_services.KIND:
         op = people_services.removal_run(op, actor=request.user)
+    elif op.kind == category_services.ADOPT:
+        op = category_services.adoption_run(op, actor=request.user)
     else:
         try:
             category_services.scope_change_retry(actor=request.user, operation=op)

@@ -38,7 +38,36 @@ def test_create_a_category_set_scope_and_creators_then_the_creator_sees_it(
     page.get_by_role("button", name="Save Creators").click()
     expect(page.locator("#messages")).to_contain_text("The Creators were saved.")
 
-    other = browser.new_context(base_url=live_server.url).new_page()
+    context = browser.new_context(base_url=live_server.url)
+    other = context.new_page()
     log_in(other, creator.user_id, PASSWORD)
     expect(other.get_by_role("heading", name=name)).to_be_visible()
     expect(other.get_by_text("Labs and experiments")).to_be_visible()
+    context.close()
+
+
+def test_a_space_made_in_a_chat_client_is_adopted_into_my_rooms(
+    page: Page, browser: Browser, live_server, space
+):
+    """The administrator finds the space, sees how it maps, adopts it; its rooms are then in
+    My rooms of their Manager (the space's maker)."""
+    admin = AdministratorFactory(username=unique("admin"))
+    log_in(page, admin.username, "local-password-1")
+    page.goto("/categories/manage/")
+    page.get_by_role("link", name="Adopt a space…").click()
+    page.get_by_label("Space name").fill(space["name"])
+    page.get_by_role("button", name="Find spaces").click()
+    page.get_by_role("link", name=space["name"]).click()
+    expect(page.get_by_text("Public on the chat server")).to_be_visible()
+    expect(page.get_by_text("Cannot be adopted")).to_be_visible()
+    page.get_by_role("button", name=f"Adopt “{space['name']}” and 2 rooms").click()
+    expect(page.locator("#messages")).to_contain_text("was adopted")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(space["name"])
+
+    context = browser.new_context(base_url=live_server.url)
+    maker = context.new_page()
+    log_in(maker, space["alice"].user_id, PASSWORD)
+    maker.goto("/rooms/")
+    expect(maker.get_by_role("link", name=re.compile("^Knock room"))).to_be_visible()
+    expect(maker.get_by_role("link", name=re.compile("^Public room"))).to_be_visible()
+    context.close()

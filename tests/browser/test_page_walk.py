@@ -109,7 +109,7 @@ def test_every_page_a_requester_reaches(browser, live_server, room, member, cate
     walk(browser, live_server.url, (category_world["member"].user_id, PASSWORD), paths)
 
 
-def test_every_page_an_administrator_reaches(browser, live_server, room):
+def test_every_page_an_administrator_reaches(browser, live_server, room, space):
     from rooms.models import Operation
 
     admin = AdministratorFactory(username=unique("admin"))
@@ -149,6 +149,8 @@ def test_every_page_an_administrator_reaches(browser, live_server, room):
         f"/people/{manager}/",
         f"/people/{manager}/remove/",
         f"/people/{manager}/removals/{removal.pk}/",
+        f"/categories/adopt/?q={space['name']}",
+        f"/categories/adopt/?space={space['id']}",  # the preview, with a room that cannot be
     ]
     walk(browser, live_server.url, (admin.username, "local-password-1"), paths)
 

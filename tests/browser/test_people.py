@@ -38,7 +38,8 @@ def test_a_person_joins_an_open_room_asks_for_a_closed_one_and_is_let_in(
     page.get_by_role("button", name=f"Ask to join {closed.name}").click()
     expect(page.locator("#messages")).to_contain_text("asked to join")
 
-    manager = browser.new_context(base_url=live_server.url).new_page()
+    context = browser.new_context(base_url=live_server.url)
+    manager = context.new_page()
     log_in(manager, category_world["creator"].user_id, PASSWORD)
     expect(manager.get_by_role("link", name="Approvals 1 waiting")).to_be_visible()
     manager.get_by_role("link", name="Approvals 1 waiting").click()
@@ -46,6 +47,7 @@ def test_a_person_joins_an_open_room_asks_for_a_closed_one_and_is_let_in(
     manager.get_by_role("button", name=f"Let in {person.user_id} as a Member").click()
     expect(manager.locator("#messages")).to_contain_text("is now a Member")
     expect(manager.get_by_text("Nobody is asking to join a room you manage.")).to_be_visible()
+    context.close()
 
     person.join(closed.id)  # accepts the invitation (or is in already)
     assert person.send(closed.id, "Hello from my own login").status_code == 200

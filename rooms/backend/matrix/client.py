@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from rooms.backend.matrix.adoption import AdoptionOperations
 from rooms.backend.matrix.people import PeopleOperations
 from rooms.backend.matrix.rooms import RoomOperations
 
 
-class MatrixChatBackend(RoomOperations, PeopleOperations):
+class MatrixChatBackend(RoomOperations, PeopleOperations, AdoptionOperations):
     """People, categories and rooms on one Synapse homeserver, as the service account."""

@@ -21,6 +21,7 @@ CREATOR_LEVEL = 50
 # is the room's creator and keeps unlimited power to re-enable it.
 DISABLED_LEVEL = MANAGER_LEVEL + 1
 
+FIRST_VERSION_WITH_CREATOR_POWER = 12
 SPACE_TYPE = "m.space"
 ROOM_SETTINGS_EVENT = "org.roomportal.room"
 CATEGORY_SETTINGS_EVENT = "org.roomportal.category"
@@ -68,6 +69,17 @@ class RoomState:
         if isinstance(create.get("creator"), str):  # room versions before 11
             found.add(create["creator"])
         return found - {""}
+
+    @property
+    def version(self) -> int:
+        """The room version (0 for one that is not a number)."""
+        value = str(self.content("m.room.create").get("room_version", "1"))
+        return int(value) if value.isdigit() else 0
+
+    @property
+    def creators_have_power(self) -> bool:
+        """From room version 12 on, creators hold unlimited power, outside the levels."""
+        return self.version >= FIRST_VERSION_WITH_CREATOR_POWER
 
     def memberships(self, *kinds: str) -> frozenset[str]:
         return frozenset(
@@ -155,7 +167,10 @@ def room_from_state(state: RoomState, *, service_user: str) -> Room:
         settings=settings,
         disabled=disabled,
         members=state.memberships("join", "invite") - {service_user},
-        managers=frozenset(u for u, lvl in levels.items() if lvl >= MANAGER_LEVEL),
+        # A creator other than the service account (a room adopted from a chat client)
+        # holds unlimited power: a Manager for good.
+        managers=frozenset(u for u, lvl in levels.items() if lvl >= MANAGER_LEVEL)
+        | (state.creators - {service_user} if state.creators_have_power else frozenset()),
         presenters=frozenset(
             u for u, lvl in levels.items() if PRESENTER_LEVEL <= lvl < MANAGER_LEVEL
         ),
