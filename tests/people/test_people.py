@@ -157,3 +157,25 @@ def test_a_removal_stopped_part_way_says_what_was_done_and_retry_finishes_it(
     assert op.status == Operation.Status.SUCCEEDED
     assert person.user_id not in chat.get_category(category_world["category"].id).allowed_members
     assert AuditEntry.objects.filter(request_id=op.request_id, action="category.scope").count() == 2
+
+
+def test_a_removal_whose_process_died_is_listed_for_retry():
+    """The sync worker does not run a removal or an adoption again on its own (each is
+    checked again when applied): it lists them as unfinished, for Retry."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rooms import operations
+
+    stuck = [
+        Operation.objects.create(kind=kind, target_id=target, change={"items": [], "rooms": {}})
+        for kind, target in (("person.remove", "@gone:portal.test"), ("category.adopt", "!s:x"))
+    ]
+    assert operations.resume_abandoned(now=timezone.now() + timedelta(minutes=5)) == []
+    for op in stuck:
+        op.refresh_from_db()
+        assert (op.status, op.error) == (
+            Operation.Status.UNFINISHED,
+            "Its portal process stopped mid-way.",
+        )
