@@ -53,3 +53,13 @@ class LoginForm(AuthenticationForm):
             )
             exc.audited = True  # type: ignore[attr-defined]  # the 503 page writes no second
             raise
+
+
+class TokenForm(forms.Form):
+    """A new personal access token: its name, what it may do, how long it lasts."""
+
+    name = forms.CharField(max_length=100, help_text="What it is for, such as “nightly report”.")
+    scope = forms.ChoiceField(
+        choices=[("read", "Read only"), ("write", "Read and write")], initial="read"
+    )
+    days = forms.IntegerField(min_value=1, max_value=366, initial=90, label="Expires after (days)")

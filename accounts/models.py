@@ -44,3 +44,40 @@ class User(AbstractUser):
     @property
     def label(self) -> str:
         return self.display_name or self.chat_id or self.username
+
+
+class ApiToken(models.Model):
+    """A personal access token for the API and `roomctl`: named, read-only or read-write,
+    with an expiry; only its SHA-256 is stored (the token is shown once, when made)."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    PREFIX = "rp_"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    digest = models.CharField(max_length=64, unique=True)
+    shown = models.CharField(max_length=16)  # the token's first characters, to recognise it
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=models.Q(revoked_at=None),
+                name="one_live_token_per_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.name}"
+
+    @property
+    def writes(self) -> bool:
+        return self.scope == self.Scope.WRITE

@@ -58,6 +58,8 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=64, blank=True, db_index=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # How it was asked for when not through the pages: "api: <token's name>".
+    via = models.CharField(max_length=128, blank=True, default="")
     # The hash chain: each entry's hash covers its fields and the previous entry's hash,
     # so an edited, inserted or removed row breaks the chain where it happened.
     prev_hash = models.CharField(max_length=64, blank=True)

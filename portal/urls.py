@@ -4,6 +4,7 @@ and tests (docs/architecture.md, "Where things live")."""
 from django.urls import include, path
 
 from portal import views
+from portal.api import api
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("categories/", include("rooms.urls.categories")),
     path("operations/", include("rooms.urls.operations")),
     path("people/", include("rooms.urls.people")),
+    path("api/v1/", api.urls),
 ]
 
 handler400 = "portal.views.bad_request"

@@ -18,6 +18,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import User
+from accounts.tokens import token_create
 from portal.audit import audit_record
 from portal.models import AuditEntry, Outcome
 from rooms.backend.embedded import Connection
@@ -172,6 +173,25 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("operations:undo", "POST"): row(403, administrator=302),
     ("categories:adopt", "GET"): ADMINS,
     ("categories:adopt", "POST"): row(403, administrator=400),  # no space chosen
+    # The API takes tokens only, never the session: signed in or not, no token is a 401.
+    ("api:api-root", "GET"): row(404, anonymous=404),
+    ("api:api-root", "POST"): row(404, anonymous=404),
+    ("api:openapi-json", "GET"): row(200, anonymous=200),
+    ("api:openapi-json", "POST"): row(200, anonymous=200),  # django-ninja's: any method reads
+    ("api:openapi-view", "GET"): row(200, anonymous=200),
+    ("api:openapi-view", "POST"): row(200, anonymous=200),
+    ("api:room_list", "GET"): row(401, anonymous=401),
+    ("api:room_list", "POST"): row(405, anonymous=405),
+    ("api:room_get", "GET"): row(401, anonymous=401),
+    ("api:room_get", "POST"): row(405, anonymous=405),
+    ("api:room_change", "GET"): row(401, anonymous=401),  # the same address as room_get
+    ("api:room_change", "POST"): row(405, anonymous=405),
+    ("tokens", "GET"): row(200),
+    ("tokens", "POST"): row(400),  # an empty form
+    ("token_all", "GET"): ADMINS,
+    ("token_all", "POST"): NOT_ALLOWED,
+    ("token_revoke", "GET"): NOT_ALLOWED,
+    ("token_revoke", "POST"): row(403, in_scope=302, administrator=302),  # the owner's
     ("people:find", "GET"): AUDITORS,
     ("people:find", "POST"): NOT_ALLOWED,
     ("people:detail", "GET"): AUDITORS,
@@ -313,7 +333,9 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         change={"items": [], "successors": {}},
         status=Operation.Status.SUCCEEDED,
     )
+    token, _ = token_create(actor=users["in_scope"], name="matrix", scope="read", days=1)
     return {
+        "token": token.pk,
         "request": asked.pk,
         "run": run.pk,
         "entry": entry.pk,
@@ -331,6 +353,9 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "operations:retry": {"pk": records["operation"]},
         "operations:undo": {"pk": records["operation"]},
         "people:detail": {"user_id": world.people["member"]},
+        "api:room_get": {"room_id": world.room_id},
+        "api:room_change": {"room_id": world.room_id},
+        "token_revoke": {"pk": records["token"]},
         "people:remove": {"user_id": world.people["member"]},
         "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},
     }.get(name, {})

@@ -39,6 +39,12 @@ def _storable(value: Any, limit: int | None = None) -> Any:
     return value
 
 
+def _via(request: HttpRequest | None) -> str:
+    """ "api: <token's name>" for a request made with an API token; "" for the pages."""
+    token = getattr(request, "api_token", None)
+    return _storable(f"api: {token.name}", 128) if token is not None else ""
+
+
 def audit_record(
     *,
     action: str,
@@ -87,6 +93,7 @@ def audit_record(
         user_agent=(
             _storable(request.headers.get("User-Agent", ""), 512) if request is not None else ""
         ),
+        via=_via(request),
     )
     entry.client_ip = AuditEntry._meta.get_field("client_ip").get_prep_value(entry.client_ip)
     with chain_writer() as prev_hash:

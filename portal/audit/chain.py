@@ -57,6 +57,8 @@ HASHED_FIELDS = (
     "client_ip",
     "user_agent",
 )
+# Hashed when set, so entries written before it existed keep their hashes.
+OPTIONAL_FIELDS = ("via",)
 CHECKPOINT_ACTION = "audit.checkpoint"
 _ADVISORY_LOCK_KEY = 0x617564697400  # "audit": one writer extends the chain at a time
 
@@ -79,6 +81,7 @@ def _plain(value: Any) -> Any:
 def entry_hash(values: dict[str, Any], prev_hash: str, key_id: str = "") -> str:
     """The hash of one entry, from its field values, its predecessor's hash and its key."""
     record = {field: _plain(values.get(field)) for field in HASHED_FIELDS}
+    record |= {field: values[field] for field in OPTIONAL_FIELDS if values.get(field)}
     record["prev_hash"] = prev_hash
     if key_id:
         record["key_id"] = key_id
@@ -92,7 +95,8 @@ def seal(entry: AuditEntry, prev_hash: str) -> None:
     """Link a new entry to the chain with the current key."""
     entry.prev_hash = prev_hash
     entry.key_id = settings.AUDIT_CHAIN_KEY_ID
-    entry.hash = entry_hash({f: getattr(entry, f) for f in HASHED_FIELDS}, prev_hash, entry.key_id)
+    values = {f: getattr(entry, f) for f in (*HASHED_FIELDS, *OPTIONAL_FIELDS)}
+    entry.hash = entry_hash(values, prev_hash, entry.key_id)
 
 
 @contextlib.contextmanager
@@ -206,7 +210,7 @@ class ChainReport:
 
 def _iter_values(batch: int) -> Iterator[dict[str, Any]]:
     last_id = 0
-    fields = ("id", *HASHED_FIELDS, "prev_hash", "hash", "key_id")
+    fields = ("id", *HASHED_FIELDS, *OPTIONAL_FIELDS, "prev_hash", "hash", "key_id")
     while True:
         rows = list(
             AuditEntry.objects.filter(id__gt=last_id).order_by("id").values(*fields)[:batch]

@@ -285,6 +285,31 @@ def room_update(
         return updated
 
 
+def room_change_preview(
+    *, actor: User, room_id: str, changes: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """What a change of settings (any of name, description, auditorium, invitations,
+    privacy, disabled) would do, checked as if it were made but not made: the room's
+    settings before and after, and who would lose the Presenter role. Not audited."""
+    client = chat_backend()
+    room = client.get_room(room_id)
+    category = client.get_category(room.settings.category_id)
+    if not can_manage(actor, room):
+        raise PermissionDenied("Only the room's Managers and portal administrators change it.")
+    typed = {k: v for k, v in changes.items() if k != "disabled"}
+    if "privacy" in typed:
+        typed["privacy"] = Privacy(typed["privacy"])
+    if "invitations" in typed:
+        typed["invitations"] = Invitations(typed["invitations"])
+    if "name" in typed:
+        typed["name"] = typed["name"].strip()
+    settings = _effective(replace(room.settings, **typed), category)
+    _check_settings(settings, exclude_room_id=room.id)
+    after = snapshot(settings) | {"disabled": changes.get("disabled", room.disabled)}
+    losing = [] if settings.auditorium else sorted(room.presenters)
+    return snapshot(room), after, losing
+
+
 def privacy_change_warning(room: Room, category: Category, privacy: Privacy) -> str:
     """What a person must confirm before this privacy change, or "" when nothing."""
     if privacy is room.settings.privacy:

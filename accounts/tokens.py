@@ -1,0 +1,93 @@
+"""Personal access tokens: made, listed and revoked by their owner (any of them by portal
+administrators), checked on every API request, each use noted."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import ApiToken, User
+from portal.audit import audited
+
+LONGEST_LIFE = timedelta(days=366)
+
+
+class TokenInvalid(Exception):
+    """The token cannot be made as asked; the message says why."""
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_create(*, actor: User, name: str, scope: str, days: int) -> tuple[ApiToken, str]:
+    """Make a token; returns it and its secret, which is shown this once."""
+    with audited(
+        "token.create",
+        actor=actor,
+        target_kind="token",
+        target_label=name,
+        after={"name": name, "scope": scope, "days": days},
+    ) as audit_scope:
+        if not 1 <= days <= LONGEST_LIFE.days:
+            raise TokenInvalid(f"A token lasts 1 to {LONGEST_LIFE.days} days.")
+        secret = ApiToken.PREFIX + secrets.token_urlsafe(32)
+        try:
+            with transaction.atomic():
+                token = ApiToken.objects.create(
+                    user=actor,
+                    name=name.strip(),
+                    scope=scope,
+                    digest=digest(secret),
+                    shown=secret[:10],
+                    expires_at=timezone.now() + timedelta(days=days),
+                )
+        except IntegrityError:
+            raise TokenInvalid(f"You already have a token called “{name}”.") from None
+        audit_scope.target_id = str(token.pk)
+        return token, secret
+
+
+def token_revoke(*, actor: User, pk: int) -> ApiToken:
+    """Revoke a token: its owner's, or anyone's for an administrator."""
+    with audited("token.revoke", actor=actor, target_kind="token", target_id=str(pk)) as scope:
+        token = ApiToken.objects.select_related("user").get(pk=pk)
+        scope.target_label = token.name
+        scope.before = {"owner": token.user.username, "name": token.name}
+        if token.user_id != actor.pk and not actor.is_administrator:
+            raise PermissionDenied("Only its owner or a portal administrator revokes a token.")
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+        return token
+
+
+def tokens_of(user: User, *, everyone: bool = False) -> QuerySet[ApiToken]:
+    """A person's tokens (everyone's, for an administrator who asks), newest first."""
+    tokens = ApiToken.objects.select_related("user").order_by("-created_at")
+    if everyone:
+        if not user.is_administrator:
+            raise PermissionDenied("Only portal administrators see everyone's tokens.")
+        return tokens
+    return tokens.filter(user=user)
+
+
+def token_user(secret: str) -> ApiToken | None:
+    """The live token this secret is (not revoked, not expired, its owner active), with
+    its use noted; None otherwise."""
+    now = timezone.now()
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=digest(secret), revoked_at=None, expires_at__gt=now, user__is_active=True)
+        .first()
+    )
+    if token is not None:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

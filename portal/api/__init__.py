@@ -1,0 +1,100 @@
+"""The HTTP API under /api/v1/ (django-ninja): the same services as the pages — the same
+permission rules, operations and audit entries, each entry marked as made through the
+API with the token's name. Errors are RFC 9457 problem details with the messages the
+pages show; lists are paged by cursor; a change can be asked as a what-if
+(`?dry_run=true`), which says what would change and changes nothing.
+
+Personal access tokens (made on the API tokens page) authenticate:
+`Authorization: Bearer rp_…`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from portal.api import rooms
+from portal.api.common import TokenAuth
+from portal.audit import audit_unrecorded
+from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
+
+PROBLEM = "application/problem+json"
+
+api = NinjaAPI(
+    title="Room portal API",
+    version="1",
+    description=__doc__ or "",
+    urls_namespace="api",
+    auth=TokenAuth(),
+    docs_url="/docs",
+)
+api.add_router("/rooms", rooms.router)
+
+
+def problem(
+    request: HttpRequest, status: int, title: str, detail: str, **extra: Any
+) -> HttpResponse:
+    """An RFC 9457 problem details answer."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail} | extra
+    response = api.create_response(request, body, status=status)
+    response["Content-Type"] = PROBLEM
+    return response
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = problem(
+        request,
+        401,
+        "Not signed in",
+        "The token is missing, unknown, revoked or expired: make one on your API tokens page.",
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(PermissionDenied)
+def refused(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    audit_unrecorded(request, exc)
+    return problem(request, 403, "Not allowed", str(exc) or "You may not do this.")
+
+
+@api.exception_handler(ObjectDoesNotExist)
+def not_found(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
+    detail = str(exc) or "There is no such thing, or you may not see it."
+    return problem(request, 404, "Not found", detail)
+
+
+@api.exception_handler(NinjaValidationError)
+def invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [
+        {"field": _field(error.get("loc", ())), "message": error.get("msg", "")}
+        for error in exc.errors
+    ]
+    detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:10])
+    return problem(request, 422, "Invalid request", detail, errors=errors)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    """The field a validation error is about: `body.change.name` is `name`."""
+    parts = list(loc)[1:]
+    if list(loc)[:1] == ["body"] and len(parts) > 1:
+        parts = parts[1:]  # the body's parameter name
+    return ".".join(str(part) for part in parts)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return problem(request, exc.status_code, "Request refused", str(exc))
+
+
+@api.exception_handler(ChatBackendError)
+def chat_failed(request: HttpRequest, exc: ChatBackendError) -> HttpResponse:
+    audit_unrecorded(request, exc)
+    status = 503 if isinstance(exc, ChatServerUnavailable) else 502
+    return problem(request, status, "The chat server failed", exc.detail)

@@ -1,0 +1,57 @@
+"""What every part of the API shares: token authentication, the read-only check, and
+cursors for paging."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+
+from accounts.models import ApiToken
+from accounts.tokens import token_user
+
+
+class TokenAuth(HttpBearer):
+    """A live personal access token; the request then acts as its owner."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        found = token_user(token)
+        if found is not None:
+            request.user = found.user
+            request.api_token = found  # type: ignore[attr-defined]  # audit entries name it
+        return found
+
+
+def writes(request: HttpRequest) -> None:
+    """Refuse a change asked with a read-only token."""
+    token: ApiToken = request.auth  # type: ignore[attr-defined]
+    if not token.writes:
+        raise PermissionDenied(
+            "This token is read-only: make a read-and-write token to change things."
+        )
+
+
+def cursor_of(values: list[Any]) -> str:
+    """An opaque cursor for the row after which the next page starts."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+NOT_OURS = "That cursor was not made by this API: start again without one."
+
+
+def after_cursor(cursor: str, *, size: int) -> list[str]:
+    """The key a cursor names; a cursor the API did not make is refused."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        raise HttpError(400, NOT_OURS) from None
+    if not isinstance(values, list) or len(values) != size:
+        raise HttpError(400, NOT_OURS)
+    if not all(isinstance(value, str) for value in values):
+        raise HttpError(400, NOT_OURS)
+    return values

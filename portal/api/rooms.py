@@ -1,0 +1,211 @@
+"""Rooms through the API: list (filtered, paged by cursor, from the index), read, and
+change settings, privacy and whether a room is disabled (with a what-if)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import ConfigDict, Field
+
+from portal.api.common import after_cursor, cursor_of, writes
+from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Invitations, Privacy
+from rooms.models import IndexedRoom, RoomPerson
+from rooms.selectors.rooms import directory_rooms, room_for_viewer
+from rooms.services import rooms as room_services
+
+router = Router(tags=["rooms"])
+
+PrivacyName = Literal["open", "closed", "secret"]
+RoleName = Literal["member", "manager", "presenter"]
+
+
+class RoomSummary(Schema):
+    id: str
+    name: str
+    description: str
+    category_id: str
+    privacy: PrivacyName
+    auditorium: bool
+    invitations: Literal["inherit", "on", "off"]
+    disabled: bool
+
+
+class RoomOut(RoomSummary):
+    managers: list[str]
+    presenters: list[str]
+    members: list[str]
+
+
+class RoomPage(Schema):
+    items: list[RoomSummary]
+    next_cursor: str | None = Field(
+        None, description="Give it as `cursor` for the next page; none after the last."
+    )
+
+
+class RoomFilters(Schema):
+    q: str = Field("", max_length=NAME_MAX_LENGTH, description="Part of the name, any case")
+    category: str = Field("", max_length=255, description="A category's ID")
+    privacy: PrivacyName | None = None
+    auditorium: bool | None = None
+    disabled: bool | None = None
+    person: str = Field("", max_length=255, description="A chat ID holding a role")
+    role: RoleName | None = Field(None, description="With `person`: that role only")
+    cursor: str = Field("", max_length=1000)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class RoomChange(Schema):
+    """Any of the settings; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
+    auditorium: bool | None = None
+    invitations: Literal["inherit", "on", "off"] | None = None
+    privacy: PrivacyName | None = None
+    disabled: bool | None = None
+
+
+class RoomChangeResult(Schema):
+    applied: bool = Field(description="False for a what-if (`dry_run=true`)")
+    before: dict[str, Any]
+    after: dict[str, Any]
+    presenters_losing: list[str] = Field(
+        description="Presenters who lose the role because the room stops being an auditorium"
+    )
+
+
+def _summary(row: IndexedRoom) -> dict[str, Any]:
+    return {
+        "id": row.room_id,
+        "name": row.name,
+        "description": row.description,
+        "category_id": row.category_id or "",
+        "privacy": row.privacy,
+        "auditorium": row.auditorium,
+        "invitations": row.invitations,
+        "disabled": row.disabled,
+    }
+
+
+@router.get("", response=RoomPage, summary="List rooms")
+def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, Any]:
+    """The rooms the token's owner may find (every room for administrators and auditors),
+    by name."""
+    rooms = directory_rooms(user=request.user)  # type: ignore[arg-type]
+    if filters.q.strip():
+        rooms = rooms.filter(name_key__contains=filters.q.strip().casefold())
+    if filters.category:
+        rooms = rooms.filter(category_id=filters.category)
+    if filters.privacy:
+        rooms = rooms.filter(privacy=filters.privacy)
+    if filters.auditorium is not None:
+        rooms = rooms.filter(auditorium=filters.auditorium)
+    if filters.disabled is not None:
+        rooms = rooms.filter(disabled=filters.disabled)
+    if filters.person:
+        held = RoomPerson.objects.filter(user_id=filters.person)
+        if filters.role:
+            held = held.filter(role=filters.role)
+        rooms = rooms.filter(room_id__in=held.values("room_id"))
+    elif filters.role:
+        raise HttpError(400, "A role filters the rooms of a person: give `person` too.")
+    if filters.cursor:
+        name_key, room_id = after_cursor(filters.cursor, size=2)
+        rooms = rooms.filter(name_key__gt=name_key) | rooms.filter(
+            name_key=name_key, room_id__gt=room_id
+        )
+    rows = list(rooms.order_by("name_key", "room_id")[: filters.limit + 1])
+    more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    return {
+        "items": [_summary(row) for row in rows],
+        "next_cursor": cursor_of([rows[-1].name_key, rows[-1].room_id]) if more else None,
+    }
+
+
+@router.get("/{room_id}", response=RoomOut, summary="Get a room")
+def room_get(request: HttpRequest, room_id: str) -> dict[str, Any]:
+    room, _ = room_for_viewer(user=request.user, room_id=room_id)  # type: ignore[arg-type]
+    settings = room.settings
+    return {
+        "id": room.id,
+        "name": settings.name,
+        "description": settings.description,
+        "category_id": settings.category_id,
+        "privacy": str(settings.privacy),
+        "auditorium": settings.auditorium,
+        "invitations": str(settings.invitations),
+        "disabled": room.disabled,
+        "managers": sorted(room.managers),
+        "presenters": sorted(room.presenters),
+        "members": sorted(room.members),
+    }
+
+
+@router.patch("/{room_id}", response=RoomChangeResult, summary="Change a room")
+def room_change(
+    request: HttpRequest, room_id: str, change: RoomChange, dry_run: bool = False
+) -> dict[str, Any]:
+    """Change any settings of a room, make it Open, Closed or Secret, disable or enable it:
+    each as the room's page does it (the same rules, operations and audit entries). With
+    `dry_run=true`, what would change is checked and said, and nothing is changed."""
+    actor = request.user
+    asked = change.model_dump(exclude_none=True)
+    room_for_viewer(user=actor, room_id=room_id)  # type: ignore[arg-type]  # 404 if unseen
+    try:
+        before, after, losing = room_services.room_change_preview(
+            actor=actor,  # type: ignore[arg-type]
+            room_id=room_id,
+            changes=asked,
+        )
+    except room_services.RoomSettingsInvalid as exc:
+        raise HttpError(422, exc.message) from None
+    if dry_run or not asked:
+        return {"applied": False, "before": before, "after": after, "presenters_losing": losing}
+    writes(request)
+    settings = {
+        k: asked[k] for k in ("name", "description", "auditorium", "invitations") if k in asked
+    }
+    room = None
+    try:
+        if settings:
+            current, _ = room_for_viewer(user=actor, room_id=room_id)  # type: ignore[arg-type]
+            room = room_services.room_update(
+                actor=actor,  # type: ignore[arg-type]
+                room_id=room_id,
+                name=settings.get("name", current.settings.name),
+                description=settings.get("description", current.settings.description),
+                auditorium=settings.get("auditorium", current.settings.auditorium),
+                invitations=Invitations(settings.get("invitations", current.settings.invitations)),
+                version=room_services.room_version(current),
+            )
+        if "privacy" in asked:
+            room = room_services.room_set_privacy(
+                actor=actor,  # type: ignore[arg-type]
+                room_id=room_id,
+                privacy=Privacy(asked["privacy"]),
+            )
+        if "disabled" in asked:
+            room = room_services.room_set_disabled(
+                actor=actor,  # type: ignore[arg-type]
+                room_id=room_id,
+                disabled=asked["disabled"],
+            )
+    except room_services.RoomSettingsInvalid as exc:
+        raise HttpError(422, exc.message) from None
+    except room_services.StaleEdit:
+        raise HttpError(
+            409, "Someone else changed the room at the same moment: ask again."
+        ) from None
+    return {
+        "applied": True,
+        "before": before,
+        "after": room_services.snapshot(room) if room else after,
+        "presenters_losing": losing,
+    }

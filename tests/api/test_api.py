@@ -1,0 +1,158 @@
+"""The API with personal access tokens, on the real Synapse: a token is made on its page
+and shown once; rooms are listed (filtered, paged by cursor) and changed as the pages
+change them, audited as made through the API with the token's name; a what-if changes
+nothing; bad tokens, read-only tokens, bad input and refusals are problem details."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import ApiToken
+from accounts.tokens import digest
+from portal.models import AuditEntry, Outcome
+from rooms.backend.records import Privacy
+
+pytestmark = pytest.mark.django_db
+PROBLEM = "application/problem+json"
+
+
+def make_token(client, user, *, scope: str = "write", name: str = "script") -> str:
+    client.force_login(user)
+    page = client.post(reverse("tokens"), {"name": name, "scope": scope, "days": 30})
+    assert page.status_code == 201
+    return page.context["secret"]
+
+
+def call(client, method: str, path: str, token: str = "", body=None, **query):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    url = f"/api/v1{path}"
+    if query:
+        url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    if method == "GET":
+        return client.get(url, **headers)
+    return client.generic(
+        method, url, json.dumps(body or {}), content_type="application/json", **headers
+    )
+
+
+def test_a_token_is_shown_once_kept_hashed_and_revoked(client, member):
+    secret = make_token(client, member, scope="read")
+    token = ApiToken.objects.get(user=member)
+    assert token.digest == digest(secret)
+    assert secret not in token.shown  # only its first characters are kept to show
+    assert secret not in client.get(reverse("tokens")).content.decode()
+    assert call(client, "GET", "/rooms", secret).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+    client.post(reverse("token_revoke", args=[token.pk]))
+    refused = call(client, "GET", "/rooms", secret)
+    assert refused.status_code == 401
+    assert refused["Content-Type"] == PROBLEM
+    assert "revoked or expired" in refused.json()["detail"]
+    assert AuditEntry.objects.filter(action="token.revoke", outcome=Outcome.SUCCEEDED).exists()
+
+
+def test_an_expired_or_missing_token_is_refused(client, member):
+    secret = make_token(client, member)
+    ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert call(client, "GET", "/rooms", secret).status_code == 401
+    missing = call(client, "GET", "/rooms")
+    assert (missing.status_code, missing["WWW-Authenticate"]) == (401, "Bearer")
+
+
+def test_rooms_are_listed_filtered_and_paged(client, member, make_room):
+    rooms = sorted(
+        (make_room(privacy=p) for p in (Privacy.OPEN, Privacy.CLOSED, Privacy.SECRET)),
+        key=lambda r: r.name.casefold(),
+    )
+    stem = rooms[0].name[:5]
+    secret = make_token(client, member, scope="read")
+    listed = call(client, "GET", "/rooms", secret, q=stem, limit=200).json()
+    names = [room["name"] for room in listed["items"]]
+    assert rooms[2].name not in names or rooms[2].settings.privacy is not Privacy.SECRET
+    secret_room = next(r for r in rooms if r.settings.privacy is Privacy.SECRET)
+    assert secret_room.name not in names  # not theirs, not in the directory
+    opened = call(client, "GET", "/rooms", secret, privacy="open", limit=200).json()["items"]
+    assert {room["privacy"] for room in opened} == {"open"}
+
+    seen, cursor = [], ""
+    while True:
+        page = call(
+            client, "GET", "/rooms", secret, limit=1, **({"cursor": cursor} if cursor else {})
+        ).json()
+        seen += [room["id"] for room in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) >= 2
+    bad = call(client, "GET", "/rooms", secret, cursor="not-a-cursor")
+    assert (bad.status_code, bad["Content-Type"]) == (400, PROBLEM)
+
+
+def test_a_change_through_the_api_is_made_and_audited_as_such(client, chat, creator, make_room):
+    room = make_room()
+    secret = make_token(client, creator, name="nightly")
+
+    what_if = call(
+        client,
+        "PATCH",
+        f"/rooms/{room.id}",
+        secret,
+        {"description": "Changed", "privacy": "open"},
+        dry_run="true",
+    )
+    assert what_if.status_code == 200
+    assert what_if.json()["applied"] is False
+    assert what_if.json()["after"]["privacy"] == "open"
+    assert chat.get_room(room.id).settings.description == room.settings.description
+    assert not AuditEntry.objects.filter(action__in=["room.update", "room.privacy"]).exists()
+
+    done = call(
+        client, "PATCH", f"/rooms/{room.id}", secret, {"description": "Changed", "privacy": "open"}
+    )
+    assert done.status_code == 200
+    assert done.json()["after"]["privacy"] == "open"
+    on_server = chat.get_room(room.id)
+    assert (on_server.settings.description, on_server.settings.privacy) == ("Changed", Privacy.OPEN)
+    entries = AuditEntry.objects.filter(action__in=["room.update", "room.privacy"])
+    assert {(e.outcome, e.via) for e in entries} == {(Outcome.SUCCEEDED, "api: nightly")}
+
+
+def test_refusals_and_bad_input_are_problem_details(client, chat, member, creator, make_room):
+    room = make_room()
+    reader = make_token(client, creator, scope="read", name="reader")
+    read_only = call(client, "PATCH", f"/rooms/{room.id}", reader, {"description": "No"})
+    assert (read_only.status_code, read_only["Content-Type"]) == (403, PROBLEM)
+    assert "read-only" in read_only.json()["detail"]
+    assert AuditEntry.objects.filter(outcome=Outcome.DENIED, via="api: reader").exists()
+
+    not_manager = call(
+        client, "PATCH", f"/rooms/{room.id}", make_token(client, member), {"description": "No"}
+    )
+    assert not_manager.status_code == 403
+    assert "Managers" in not_manager.json()["detail"]
+
+    writer = make_token(client, creator, name="writer")
+    unknown = call(client, "PATCH", f"/rooms/{room.id}", writer, {"colour": "red"})
+    assert (unknown.status_code, unknown["Content-Type"]) == (422, PROBLEM)
+    assert unknown.json()["errors"][0]["field"] == "colour"
+    wrong = call(client, "PATCH", f"/rooms/{room.id}", writer, {"auditorium": "perhaps"})
+    assert wrong.status_code == 422
+    too_long = call(client, "PATCH", f"/rooms/{room.id}", writer, {"name": "x" * 300})
+    assert too_long.status_code == 422
+    nowhere = call(client, "GET", "/rooms/!nowhere:portal.test", writer)
+    assert (nowhere.status_code, nowhere["Content-Type"]) == (404, PROBLEM)
+    assert chat.get_room(room.id).settings == room.settings  # nothing changed
+
+
+def test_the_schema_and_its_docs_are_served(client):
+    schema = client.get("/api/v1/openapi.json")
+    assert schema.status_code == 200
+    assert "/api/v1/rooms" in schema.json()["paths"]
+    assert client.get("/api/v1/docs").status_code == 200
