@@ -15,8 +15,11 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+# roomctl too (`pip install .`: the command-line tool alone), for its end-to-end tests.
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml portal/cli/__init__.py | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q .
+	rm -rf build roomportal.egg-info
 	touch $@
 
 # The state folder holds the chat server's secrets: owner only (umask 077).

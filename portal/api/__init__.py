@@ -18,7 +18,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from portal.api import rooms
+from portal.api import categories, rooms
 from portal.api.common import TokenAuth
 from portal.audit import audit_unrecorded
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
@@ -34,6 +34,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/rooms", rooms.router)
+api.add_router("/categories", categories.router)
 
 
 def problem(

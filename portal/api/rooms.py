@@ -5,15 +5,28 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
+from accounts.models import User
 from portal.api.common import after_cursor, cursor_of, writes
-from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Invitations, Privacy
+from rooms.backend.errors import ChatBackendError, ChatNotFound
+from rooms.backend.records import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Category,
+    Invitations,
+    Privacy,
+    Role,
+    Room,
+)
 from rooms.models import IndexedRoom, RoomPerson
+from rooms.permissions import can_manage
 from rooms.selectors.rooms import directory_rooms, room_for_viewer
+from rooms.services import roles as role_services
 from rooms.services import rooms as room_services
 
 router = Router(tags=["rooms"])
@@ -209,3 +222,73 @@ def room_change(
         "after": room_services.snapshot(room) if room else after,
         "presenters_losing": losing,
     }
+
+
+class RoleChange(Schema):
+    """People (chat IDs) to give the role and to take it from; at most 1,000 in all, as on
+    the pages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    add: list[str] = Field(default_factory=list, max_length=role_services.MAX_BULK_LINES)
+    remove: list[str] = Field(default_factory=list, max_length=role_services.MAX_BULK_LINES)
+
+
+class PersonResult(Schema):
+    person: str
+    change: Literal["add", "remove"]
+    result: Literal["done", "had it already", "did not have it", "refused", "failed", "would do"]
+    detail: str = ""
+
+
+class RoleChangeResult(Schema):
+    applied: bool
+    results: list[PersonResult]
+
+
+@router.post("/{room_id}/roles/{role}", response=RoleChangeResult, summary="Change a role")
+def role_change(
+    request: HttpRequest, room_id: str, role: RoleName, change: RoleChange, dry_run: bool = False
+) -> dict[str, Any]:
+    """Give a role to people and take it from others, each person as the room's page does
+    it (its rules, one audit entry each), with a result per person. A chat-server failure
+    for one person is that person's result; asking again completes the rest."""
+    actor = request.user
+    room, category = room_for_viewer(user=actor, room_id=room_id)  # type: ignore[arg-type]
+    if not can_manage(actor, room):  # type: ignore[arg-type]
+        raise PermissionDenied("Only the room's Managers and portal administrators change roles.")
+    if len(change.add) + len(change.remove) > role_services.MAX_BULK_LINES:
+        raise HttpError(422, f"At most {role_services.MAX_BULK_LINES} people at once.")
+    wanted = Role(role)
+    if not dry_run:
+        writes(request)
+    results = []
+    for person, verb in [(p, "add") for p in change.add] + [(p, "remove") for p in change.remove]:
+        results.append(_one(actor, room, category, wanted, person, verb, dry_run))  # type: ignore[arg-type]
+    return {"applied": not dry_run, "results": results}
+
+
+def _one(
+    actor: User, room: Room, category: Category, role: Role, person: str, verb: str, dry_run: bool
+) -> dict[str, str]:
+    room = room_for_viewer(user=actor, room_id=room.id)[0]  # as the last change left it
+    held = person in room.principals(role)
+    if verb == "add" and held:
+        return {"person": person, "change": verb, "result": "had it already"}
+    if verb == "remove" and not held:
+        return {"person": person, "change": verb, "result": "did not have it"}
+    if verb == "add" and (problem := role_services.role_problem(room, category, role, person)):
+        return {"person": person, "change": verb, "result": "refused", "detail": problem}
+    if dry_run:
+        return {"person": person, "change": verb, "result": "would do"}
+    act = role_services.role_add if verb == "add" else role_services.role_remove
+    try:
+        act(actor=actor, room_id=room.id, role=role, user_id=person)
+    except PermissionDenied as exc:
+        return {"person": person, "change": verb, "result": "refused", "detail": str(exc)}
+    except ChatNotFound:
+        detail = f"There is no person {person} on the chat server."
+        return {"person": person, "change": verb, "result": "refused", "detail": detail}
+    except ChatBackendError as exc:
+        return {"person": person, "change": verb, "result": "failed", "detail": exc.detail}
+    return {"person": person, "change": verb, "result": "done"}
