@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from portal.api.common import READ_ERRORS
 from rooms.selectors.requests import categories_for_requests
 
 router = Router(tags=["categories"])
@@ -19,7 +20,7 @@ class CategorySummary(Schema):
     room_count: int
 
 
-@router.get("", response=list[CategorySummary], summary="List categories")
+@router.get("", response={200: list[CategorySummary]} | READ_ERRORS, summary="List categories")
 def category_list(request: HttpRequest) -> list[dict[str, Any]]:
     """The categories whose scope holds the token's owner (every one, for administrators)."""
     found = categories_for_requests(user=request.user)  # type: ignore[arg-type]

@@ -9,11 +9,26 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from accounts.models import ApiToken
 from accounts.tokens import token_user
+
+
+class Problem(Schema):
+    """An RFC 9457 problem: what went wrong, in the words the pages use."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+# The answers any operation may give besides its own (documented in the schema).
+READ_ERRORS: dict[int, type[Problem]] = {400: Problem, 401: Problem, 404: Problem, 422: Problem}
+WRITE_ERRORS = READ_ERRORS | {403: Problem, 409: Problem, 502: Problem, 503: Problem}
 
 
 class TokenAuth(HttpBearer):

@@ -12,7 +12,7 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
 from accounts.models import User
-from portal.api.common import after_cursor, cursor_of, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, after_cursor, cursor_of, writes
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
@@ -106,7 +106,7 @@ def _summary(row: IndexedRoom) -> dict[str, Any]:
     }
 
 
-@router.get("", response=RoomPage, summary="List rooms")
+@router.get("", response={200: RoomPage} | READ_ERRORS, summary="List rooms")
 def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, Any]:
     """The rooms the token's owner may find (every room for administrators and auditors),
     by name."""
@@ -142,7 +142,7 @@ def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, An
     }
 
 
-@router.get("/{room_id}", response=RoomOut, summary="Get a room")
+@router.get("/{room_id}", response={200: RoomOut} | READ_ERRORS, summary="Get a room")
 def room_get(request: HttpRequest, room_id: str) -> dict[str, Any]:
     room, _ = room_for_viewer(user=request.user, room_id=room_id)  # type: ignore[arg-type]
     settings = room.settings
@@ -161,7 +161,9 @@ def room_get(request: HttpRequest, room_id: str) -> dict[str, Any]:
     }
 
 
-@router.patch("/{room_id}", response=RoomChangeResult, summary="Change a room")
+@router.patch(
+    "/{room_id}", response={200: RoomChangeResult} | WRITE_ERRORS, summary="Change a room"
+)
 def room_change(
     request: HttpRequest, room_id: str, change: RoomChange, dry_run: bool = False
 ) -> dict[str, Any]:
@@ -246,7 +248,11 @@ class RoleChangeResult(Schema):
     results: list[PersonResult]
 
 
-@router.post("/{room_id}/roles/{role}", response=RoleChangeResult, summary="Change a role")
+@router.post(
+    "/{room_id}/roles/{role}",
+    response={200: RoleChangeResult} | WRITE_ERRORS,
+    summary="Change a role",
+)
 def role_change(
     request: HttpRequest, room_id: str, role: RoleName, change: RoleChange, dry_run: bool = False
 ) -> dict[str, Any]:
