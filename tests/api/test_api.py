@@ -16,6 +16,7 @@ from accounts.models import ApiToken
 from accounts.tokens import digest
 from portal.models import AuditEntry, Outcome
 from rooms.backend.records import Privacy
+from tests.factories import AdministratorFactory
 
 pytestmark = pytest.mark.django_db
 PROBLEM = "application/problem+json"
@@ -122,6 +123,9 @@ def test_a_change_through_the_api_is_made_and_audited_as_such(client, chat, crea
     assert (on_server.settings.description, on_server.settings.privacy) == ("Changed", Privacy.OPEN)
     entries = AuditEntry.objects.filter(action__in=["room.update", "room.privacy"])
     assert {(e.outcome, e.via) for e in entries} == {(Outcome.SUCCEEDED, "api: nightly")}
+    client.force_login(AdministratorFactory())  # the entry says so to its readers
+    shown = client.get(reverse("audit:entry", args=[entries[0].pk])).content.decode()
+    assert "api: nightly" in shown
 
 
 def test_refusals_and_bad_input_are_problem_details(client, chat, member, creator, make_room):
