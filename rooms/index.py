@@ -539,9 +539,17 @@ class IndexedChatBackend:
         except ChatBackendError:
             note_difference(target_id, "stale", "Changed, but not read back: the sync worker will.")
 
-    def find_spaces(self, term: str) -> list[tuple[str, str, int]]:
-        """Spaces on the server matching the term that are not the portal's categories."""
-        return [s for s in self.server.find_spaces(term) if not self.held_by_portal(s[0])]
+    def find_adoptable(self, term: str) -> list[tuple[str, str, int, bool]]:
+        """Spaces and rooms on the server matching the term that are not the portal's."""
+        return [s for s in self.server.find_adoptable(term) if not self.held_by_portal(s[0])]
+
+    def room_fit(self, room_id: str, category_id: str) -> RoomFit:
+        """How a room made outside the portal maps into this category."""
+        category = self.get_category(category_id)
+        fit = self.server.room_fit(room_id, category.allowed_members)
+        if not fit.impossible and self.held_by_portal(room_id):
+            return replace(fit, impossible="It is a portal room already.")
+        return fit
 
     def held_by_portal(self, target_id: str) -> bool:
         """Whether this is one of the portal's categories or rooms (as indexed)."""

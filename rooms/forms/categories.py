@@ -55,7 +55,10 @@ class CategoryForm(forms.Form):
 
 
 class AdoptForm(forms.Form):
-    """Finding a space to adopt by name, or the space (its ID) chosen."""
+    """Finding a space or room to adopt by name; the space, or the room and the category
+    it goes into, chosen (their IDs)."""
 
-    q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Space name")
+    q = forms.CharField(required=False, max_length=NAME_MAX_LENGTH, label="Name")
     space = forms.CharField(required=False, max_length=255)
+    room = forms.CharField(required=False, max_length=255)
+    category = forms.CharField(required=False, max_length=255)

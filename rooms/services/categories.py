@@ -284,11 +284,46 @@ def category_delete(*, actor: User, category_id: str) -> None:
 ADOPT = "category.adopt"
 
 
-def spaces_found(*, actor: User, term: str) -> list[tuple[str, str, int]]:
-    """Spaces on the chat server whose name holds the term, not yet categories: (ID, name,
-    members)."""
+def adoptable_found(*, actor: User, term: str) -> list[tuple[str, str, int, bool]]:
+    """Spaces and rooms on the chat server whose name holds the term, not yet the
+    portal's: (ID, name, members, whether it is a space)."""
     _require_admin(actor)
-    return chat_backend().find_spaces(term)
+    return chat_backend().find_adoptable(term)
+
+
+def categories_to_adopt_into(*, actor: User) -> list[Category]:
+    """Every category, by name, for choosing where an adopted room goes."""
+    _require_admin(actor)
+    return sorted(chat_backend().list_categories(), key=lambda c: c.name.casefold())
+
+
+def room_adoption_fit(*, actor: User, room_id: str, category_id: str) -> RoomFit:
+    """How a room made outside the portal (in no space) would map into a category."""
+    _require_admin(actor)
+    return chat_backend().room_fit(room_id, category_id)
+
+
+def room_adopt(*, actor: User, room_id: str, category_id: str) -> RoomFit:
+    """Adopt one room into an existing category; its people outside the category's scope
+    are put in it. Each step is safe to repeat: after a failure, adopting it again
+    completes it."""
+    client = chat_backend()
+    with audited("room.adopt", actor=actor, target_kind="room", target_id=room_id) as scope:
+        fit = room_adoption_fit(actor=actor, room_id=room_id, category_id=category_id)
+        category = client.get_category(category_id)
+        scope.target_label, scope.category_id = fit.name, category.id
+        scope.category_label = category.name
+        scope.after = {
+            "privacy": str(fit.privacy),
+            "managers": sorted(fit.managers),
+            "members": len(fit.members),
+            "notes": list(fit.notes),
+        }
+        if fit.impossible:
+            raise CategoryInvalid("room", fit.impossible)
+        client.add_to_category_scope(category.id, sorted(fit.outside_scope))
+        client.adopt_room(fit, category.id)
+        return fit
 
 
 def adoption_fit(*, actor: User, space_id: str) -> SpaceFit:

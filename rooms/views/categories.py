@@ -267,34 +267,54 @@ def category_delete(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def category_adopt(request: HtmxHttpRequest) -> HttpResponse:
-    """Find a space made outside the portal, see how it and its rooms map (and what does
-    not fit), and adopt it; the result, room by room, is shown on the same page."""
+    """Find a space or a room made outside the portal, see how it maps (and what does not
+    fit), and adopt it: a space as a category with its rooms, a room into a category."""
     _admin(request)
     chosen = valid_or_400(AdoptForm(request.POST if request.method == "POST" else request.GET))
-    term, space_id = chosen["q"].strip(), chosen["space"].strip()
-    context: dict = {"q": term, "space_id": space_id}
+    space_id, room_id = chosen["space"].strip(), chosen["room"].strip()
+    context: dict = {"q": chosen["q"].strip(), "space_id": space_id, "room_id": room_id}
     status = 200
     try:
         if request.method == "POST":
-            op = category_services.category_adopt(actor=request.user, space_id=space_id)
-            if op.status == op.Status.SUCCEEDED:
-                messages.success(request, f"“{op.target_label}” was adopted.")
-                return redirect("categories:detail", category_id=op.change["category_id"])
-            messages.error(
-                request,
-                f"The adoption stopped part-way: {op.error} The results are below; adopting "
-                "again carries on where it stopped.",
-            )
-            return redirect(f"{request.path}?{urlencode({'space': space_id})}")
+            return _adopt(request, space_id, room_id, chosen["category"])
         if space_id:
             context["fit"] = category_services.adoption_fit(actor=request.user, space_id=space_id)
             context["last"] = category_services.last_adoption(space_id)
-        elif term:
-            context["spaces"] = category_services.spaces_found(actor=request.user, term=term)
+        elif room_id:
+            context["categories"] = category_services.categories_to_adopt_into(actor=request.user)
+            if chosen["category"]:
+                context["category_id"] = chosen["category"]
+                context["room_fit"] = category_services.room_adoption_fit(
+                    actor=request.user, room_id=room_id, category_id=chosen["category"]
+                )
+        elif context["q"]:
+            context["found"] = category_services.adoptable_found(
+                actor=request.user, term=context["q"]
+            )
     except category_services.CategoryInvalid as exc:
         context["error"], status = exc.message, 400
     except errors.ChatNotFound as exc:
-        context["error"], status = f"There is no such space. {exc.detail}", 404
+        context["error"], status = f"There is no such space or room. {exc.detail}", 404
     except errors.ChatBackendError as exc:
         context["error"], status = f"Nothing was changed. {exc.detail}", 503
     return TemplateResponse(request, "categories/category_adopt.html", context, status=status)
+
+
+def _adopt(request: HtmxHttpRequest, space_id: str, room_id: str, category_id: str) -> HttpResponse:
+    """Adopt the space (results room by room on its page) or the room (then its page)."""
+    if room_id:
+        fit = category_services.room_adopt(
+            actor=request.user, room_id=room_id, category_id=category_id
+        )
+        messages.success(request, f"“{fit.name}” was adopted.")
+        return redirect("rooms:detail", room_id=room_id)
+    op = category_services.category_adopt(actor=request.user, space_id=space_id)
+    if op.status == op.Status.SUCCEEDED:
+        messages.success(request, f"“{op.target_label}” was adopted.")
+        return redirect("categories:detail", category_id=op.change["category_id"])
+    messages.error(
+        request,
+        f"The adoption stopped part-way: {op.error} The results are below; adopting "
+        "again carries on where it stopped.",
+    )
+    return redirect(f"{request.path}?{urlencode({'space': space_id})}")

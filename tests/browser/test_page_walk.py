@@ -151,6 +151,7 @@ def test_every_page_an_administrator_reaches(browser, live_server, room, space):
         f"/people/{manager}/removals/{removal.pk}/",
         f"/categories/adopt/?q={space['name']}",
         f"/categories/adopt/?space={space['id']}",  # the preview, with a room that cannot be
+        f"/categories/adopt/?room={space['knock']}&category={category}",
     ]
     walk(browser, live_server.url, (admin.username, "local-password-1"), paths)
 

@@ -110,3 +110,26 @@ def test_a_room_failing_half_way_is_told_and_adopting_again_finishes(
     assert op.status == Operation.Status.SUCCEEDED
     assert set(op.change["rooms"].values()) == {"adopted"}
     assert len(chat.get_category(op.change["category_id"]).room_ids) == 2
+
+
+def test_a_room_in_no_space_is_adopted_into_a_category(client, chat, space, category_world):
+    """Its maker, outside the category's scope, is put in it; the room is then the
+    category's, Closed as its join rule says."""
+    from tests.conftest import made
+
+    alice = space["alice"]
+    loose = made(alice, name=space["name"] + " loose", preset="private_chat")
+    alice.put_state(loose, "m.room.join_rules", {"join_rule": "knock"})
+    category = category_world["category"]
+    client.force_login(AdministratorFactory())
+    found = client.get(ADOPT, {"q": space["name"] + " loose"}).content.decode()
+    assert f"room={loose.replace('!', '%21')}" in found
+    fit = client.get(ADOPT, {"room": loose, "category": category.id}).context["room_fit"]
+    assert fit.outside_scope == {alice.user_id}
+    adopted = client.post(ADOPT, {"room": loose, "category": category.id})
+    assert adopted.url == reverse("rooms:detail", args=[loose])
+    room = chat.get_room(loose)
+    assert (room.settings.category_id, room.settings.privacy) == (category.id, Privacy.CLOSED)
+    assert alice.user_id in chat.get_category(category.id).allowed_members
+    entry = AuditEntry.objects.get(action="room.adopt")
+    assert (entry.outcome, entry.target_id) == (Outcome.SUCCEEDED, loose)

@@ -76,18 +76,31 @@ class SpaceFit:
 
 
 class AdoptionOperations(MatrixBase):
-    def find_spaces(self, term: str) -> list[tuple[str, str, int]]:
-        """Spaces on the server whose name holds the term: (ID, name, members)."""
+    def find_adoptable(self, term: str) -> list[tuple[str, str, int, bool]]:
+        """Spaces and rooms on the server whose name holds the term: (ID, name, members,
+        whether it is a space)."""
         body = self.http.request(
             "GET",
             f"{ADMIN}/v1/rooms",
-            params={"search_term": term, "limit": FOUND_AT_MOST * 4},
+            params={"search_term": term, "limit": FOUND_AT_MOST},
         )
         return [
-            (room["room_id"], room.get("name") or room["room_id"], room.get("joined_members", 0))
+            (
+                room["room_id"],
+                room.get("name") or room["room_id"],
+                room.get("joined_members", 0),
+                room.get("room_type") == SPACE_TYPE,
+            )
             for room in body.get("rooms", [])
-            if isinstance(room, dict) and room.get("room_type") == SPACE_TYPE
-        ][:FOUND_AT_MOST]
+            if isinstance(room, dict) and isinstance(room.get("room_id"), str)
+        ]
+
+    def room_fit(self, room_id: str, allowed: frozenset[str]) -> RoomFit:
+        """How one room made outside the portal maps into a category with this scope."""
+        state = self._state(room_id)
+        if state.is_space:
+            raise ChatNotFound("That is a space: adopt it as a category instead.")
+        return self._room_fit(state, allowed)
 
     def adoption_fit(self, space_id: str) -> SpaceFit:
         """Read the space and its rooms (as the server administrator: the service account
