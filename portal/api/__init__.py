@@ -25,7 +25,22 @@ from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 
 PROBLEM = "application/problem+json"
 
-api = NinjaAPI(
+
+class PortalAPI(NinjaAPI):
+    """The schema says what errors really are: problem details (RFC 9457)."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, answer in operation.get("responses", {}).items():
+                    content = answer.get("content", {})
+                    if int(status) >= 400 and "application/json" in content:
+                        content[PROBLEM] = content.pop("application/json")
+        return schema
+
+
+api = PortalAPI(
     title="Room portal API",
     version="1",
     description=__doc__ or "",

@@ -5,16 +5,31 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
+from pydantic import AfterValidator
 
 from accounts.models import ApiToken
 from accounts.tokens import token_user
+
+
+def _text(value: str) -> str:
+    """Text as the pages take it: no NUL character, nothing that is not Unicode."""
+    if "\x00" in value:
+        raise ValueError("Text cannot hold a NUL character.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be Unicode (it holds a lone surrogate).") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_text)]
 
 
 class Problem(Schema):

@@ -12,7 +12,7 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, after_cursor, cursor_of, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, after_cursor, cursor_of, writes
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
@@ -42,7 +42,7 @@ class RoomSummary(Schema):
     category_id: str
     privacy: PrivacyName
     auditorium: bool
-    invitations: Literal["inherit", "on", "off"]
+    invitations: Literal["inherit", "off"]
     disabled: bool
 
 
@@ -60,14 +60,14 @@ class RoomPage(Schema):
 
 
 class RoomFilters(Schema):
-    q: str = Field("", max_length=NAME_MAX_LENGTH, description="Part of the name, any case")
-    category: str = Field("", max_length=255, description="A category's ID")
+    q: Text = Field("", max_length=NAME_MAX_LENGTH, description="Part of the name, any case")
+    category: Text = Field("", max_length=255, description="A category's ID")
     privacy: PrivacyName | None = None
     auditorium: bool | None = None
     disabled: bool | None = None
-    person: str = Field("", max_length=255, description="A chat ID holding a role")
+    person: Text = Field("", max_length=255, description="A chat ID holding a role")
     role: RoleName | None = Field(None, description="With `person`: that role only")
-    cursor: str = Field("", max_length=1000)
+    cursor: Text = Field("", max_length=1000)
     limit: int = Field(50, ge=1, le=200)
 
 
@@ -76,10 +76,10 @@ class RoomChange(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
-    description: str | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
+    name: Text | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
+    description: Text | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
     auditorium: bool | None = None
-    invitations: Literal["inherit", "on", "off"] | None = None
+    invitations: Literal["inherit", "off"] | None = None
     privacy: PrivacyName | None = None
     disabled: bool | None = None
 
@@ -232,8 +232,8 @@ class RoleChange(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    add: list[str] = Field(default_factory=list, max_length=role_services.MAX_BULK_LINES)
-    remove: list[str] = Field(default_factory=list, max_length=role_services.MAX_BULK_LINES)
+    add: list[Text] = Field(default_factory=list, max_length=role_services.MAX_BULK_LINES)
+    remove: list[Text] = Field(default_factory=list, max_length=role_services.MAX_BULK_LINES)
 
 
 class PersonResult(Schema):

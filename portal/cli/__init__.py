@@ -178,7 +178,7 @@ def room_get(room_id: str, as_json: bool) -> None:
 @click.option("--description")
 @click.option("--privacy", type=click.Choice(["open", "closed", "secret"]))
 @click.option("--auditorium/--no-auditorium", default=None)
-@click.option("--invitations", type=click.Choice(["inherit", "on", "off"]))
+@click.option("--invitations", type=click.Choice(["inherit", "off"]))
 @click.option("--disabled/--enabled", default=None)
 @click.option("--what-if", is_flag=True, help="Say what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True)
