@@ -181,7 +181,17 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:openapi-view", "GET"): row(200, anonymous=200),
     ("api:openapi-view", "POST"): row(200, anonymous=200),
     ("api:room_list", "GET"): row(401, anonymous=401),
-    ("api:room_list", "POST"): row(405, anonymous=405),
+    ("api:room_list", "POST"): row(401, anonymous=401),  # creating a room: token first
+    ("api:room_create", "GET"): row(401, anonymous=401),  # the same address as room_list
+    ("api:room_create", "POST"): row(401, anonymous=401),
+    ("api:room_delete", "GET"): row(401, anonymous=401),  # the same address as room_get
+    ("api:room_delete", "POST"): row(405, anonymous=405),
+    ("api:room_move", "GET"): row(405, anonymous=405),
+    ("api:room_move", "POST"): row(401, anonymous=401),
+    ("api:role_change", "GET"): row(405, anonymous=405),
+    ("api:role_change", "POST"): row(401, anonymous=401),
+    ("api:category_list", "GET"): row(401, anonymous=401),
+    ("api:category_list", "POST"): row(405, anonymous=405),
     ("api:room_get", "GET"): row(401, anonymous=401),
     ("api:room_get", "POST"): row(405, anonymous=405),
     ("api:room_change", "GET"): row(401, anonymous=401),  # the same address as room_get
@@ -355,6 +365,9 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "people:detail": {"user_id": world.people["member"]},
         "api:room_get": {"room_id": world.room_id},
         "api:room_change": {"room_id": world.room_id},
+        "api:room_delete": {"room_id": world.room_id},
+        "api:room_move": {"room_id": world.room_id},
+        "api:role_change": {"room_id": world.room_id, "role": "member"},
         "token_revoke": {"pk": records["token"]},
         "people:remove": {"user_id": world.people["member"]},
         "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},

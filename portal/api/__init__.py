@@ -21,7 +21,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 from portal.api import categories, rooms
 from portal.api.common import TokenAuth
 from portal.audit import audit_unrecorded
-from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
+from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
+from rooms.services import rooms as room_services
 
 PROBLEM = "application/problem+json"
 
@@ -107,6 +108,27 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return problem(request, exc.status_code, "Request refused", str(exc))
+
+
+@api.exception_handler(room_services.RoomSettingsInvalid)
+def settings_invalid(request: HttpRequest, exc: room_services.RoomSettingsInvalid) -> HttpResponse:
+    return problem(request, 422, "Invalid settings", exc.message, field=exc.field)
+
+
+@api.exception_handler(room_services.StaleEdit)
+def stale(request: HttpRequest, exc: room_services.StaleEdit) -> HttpResponse:
+    detail = "Someone else changed the room at the same moment: read it again and retry."
+    return problem(request, 409, "Changed meanwhile", detail)
+
+
+@api.exception_handler(room_services.SubmissionInProgress)
+def in_progress(request: HttpRequest, exc: room_services.SubmissionInProgress) -> HttpResponse:
+    return problem(request, 409, "Already being made", str(exc))
+
+
+@api.exception_handler(ChatNotFound)
+def chat_not_found(request: HttpRequest, exc: ChatNotFound) -> HttpResponse:
+    return problem(request, 404, "Not found", exc.detail)
 
 
 @api.exception_handler(ChatBackendError)

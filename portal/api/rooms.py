@@ -3,11 +3,12 @@ change settings, privacy and whether a room is disabled (with a what-if)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
@@ -22,9 +23,10 @@ from rooms.backend.records import (
     Privacy,
     Role,
     Room,
+    RoomSettings,
 )
 from rooms.models import IndexedRoom, RoomPerson
-from rooms.permissions import can_manage
+from rooms.permissions import can_delete, can_manage
 from rooms.selectors.rooms import directory_rooms, room_for_viewer
 from rooms.services import roles as role_services
 from rooms.services import rooms as room_services
@@ -145,20 +147,7 @@ def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, An
 @router.get("/{room_id}", response={200: RoomOut} | READ_ERRORS, summary="Get a room")
 def room_get(request: HttpRequest, room_id: str) -> dict[str, Any]:
     room, _ = room_for_viewer(user=request.user, room_id=room_id)  # type: ignore[arg-type]
-    settings = room.settings
-    return {
-        "id": room.id,
-        "name": settings.name,
-        "description": settings.description,
-        "category_id": settings.category_id,
-        "privacy": str(settings.privacy),
-        "auditorium": settings.auditorium,
-        "invitations": str(settings.invitations),
-        "disabled": room.disabled,
-        "managers": sorted(room.managers),
-        "presenters": sorted(room.presenters),
-        "members": sorted(room.members),
-    }
+    return _room_out(room)
 
 
 @router.patch(
@@ -170,58 +159,38 @@ def room_change(
     """Change any settings of a room, make it Open, Closed or Secret, disable or enable it:
     each as the room's page does it (the same rules, operations and audit entries). With
     `dry_run=true`, what would change is checked and said, and nothing is changed."""
-    actor = request.user
+    actor: User = request.user  # type: ignore[assignment]
     asked = change.model_dump(exclude_none=True)
-    room_for_viewer(user=actor, room_id=room_id)  # type: ignore[arg-type]  # 404 if unseen
-    try:
-        before, after, losing = room_services.room_change_preview(
-            actor=actor,  # type: ignore[arg-type]
-            room_id=room_id,
-            changes=asked,
-        )
-    except room_services.RoomSettingsInvalid as exc:
-        raise HttpError(422, exc.message) from None
+    current, _ = room_for_viewer(user=actor, room_id=room_id)  # 404 if not theirs to see
+    before, after, losing = room_services.room_change_preview(
+        actor=actor, room_id=room_id, changes=asked
+    )
     if dry_run or not asked:
         return {"applied": False, "before": before, "after": after, "presenters_losing": losing}
     writes(request)
-    settings = {
-        k: asked[k] for k in ("name", "description", "auditorium", "invitations") if k in asked
-    }
-    room = None
-    try:
-        if settings:
-            current, _ = room_for_viewer(user=actor, room_id=room_id)  # type: ignore[arg-type]
-            room = room_services.room_update(
-                actor=actor,  # type: ignore[arg-type]
-                room_id=room_id,
-                name=settings.get("name", current.settings.name),
-                description=settings.get("description", current.settings.description),
-                auditorium=settings.get("auditorium", current.settings.auditorium),
-                invitations=Invitations(settings.get("invitations", current.settings.invitations)),
-                version=room_services.room_version(current),
-            )
-        if "privacy" in asked:
-            room = room_services.room_set_privacy(
-                actor=actor,  # type: ignore[arg-type]
-                room_id=room_id,
-                privacy=Privacy(asked["privacy"]),
-            )
-        if "disabled" in asked:
-            room = room_services.room_set_disabled(
-                actor=actor,  # type: ignore[arg-type]
-                room_id=room_id,
-                disabled=asked["disabled"],
-            )
-    except room_services.RoomSettingsInvalid as exc:
-        raise HttpError(422, exc.message) from None
-    except room_services.StaleEdit:
-        raise HttpError(
-            409, "Someone else changed the room at the same moment: ask again."
-        ) from None
+    room = current
+    if {"name", "description", "auditorium", "invitations"} & asked.keys():
+        room = room_services.room_update(
+            actor=actor,
+            room_id=room_id,
+            name=asked.get("name", current.settings.name),
+            description=asked.get("description", current.settings.description),
+            auditorium=asked.get("auditorium", current.settings.auditorium),
+            invitations=Invitations(asked.get("invitations", current.settings.invitations)),
+            version=room_services.room_version(current),
+        )
+    if "privacy" in asked:
+        room = room_services.room_set_privacy(
+            actor=actor, room_id=room_id, privacy=Privacy(asked["privacy"])
+        )
+    if "disabled" in asked:
+        room = room_services.room_set_disabled(
+            actor=actor, room_id=room_id, disabled=asked["disabled"]
+        )
     return {
         "applied": True,
         "before": before,
-        "after": room_services.snapshot(room) if room else after,
+        "after": room_services.snapshot(room),
         "presenters_losing": losing,
     }
 
@@ -298,3 +267,118 @@ def _one(
     except ChatBackendError as exc:
         return {"person": person, "change": verb, "result": "failed", "detail": exc.detail}
     return {"person": person, "change": verb, "result": "done"}
+
+
+class RoomCreate(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+    description: Text = Field("", max_length=DESCRIPTION_MAX_LENGTH)
+    category: Text = Field(max_length=255, description="The category's ID")
+    privacy: PrivacyName = "closed"
+    auditorium: bool = False
+    invitations: Literal["inherit", "off"] = "inherit"
+
+
+class RoomMove(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    category: Text = Field(max_length=255, description="The category's ID")
+
+
+class MoveResult(Schema):
+    applied: bool
+    room: RoomOut | None = None
+    losing: dict[str, list[str]] = Field(
+        description="People outside the new category's scope, and the roles they lose"
+    )
+
+
+def _room_out(room: Room) -> dict[str, Any]:
+    settings = room.settings
+    return {
+        "id": room.id,
+        "name": settings.name,
+        "description": settings.description,
+        "category_id": settings.category_id,
+        "privacy": str(settings.privacy),
+        "auditorium": settings.auditorium,
+        "invitations": str(settings.invitations),
+        "disabled": room.disabled,
+        "managers": sorted(room.managers),
+        "presenters": sorted(room.presenters),
+        "members": sorted(room.members),
+    }
+
+
+@router.post("", response={201: RoomOut, 200: RoomSummary} | WRITE_ERRORS, summary="Create a room")
+def room_create(
+    request: HttpRequest,
+    new: RoomCreate,
+    dry_run: bool = False,
+    idempotency_key: str = Header("", alias="Idempotency-Key", max_length=255),
+) -> tuple[int, dict[str, Any]]:
+    """Create a room, as the New room page does. The same `Idempotency-Key` sent again
+    (after a lost answer) returns the room made the first time, never a second one. With
+    `dry_run=true` the settings are checked and the room is not made (200)."""
+    actor: User = request.user  # type: ignore[assignment]
+    settings = RoomSettings(
+        name=new.name,
+        description=new.description,
+        category_id=new.category,
+        privacy=Privacy(new.privacy),
+        auditorium=new.auditorium,
+        invitations=Invitations(new.invitations),
+    )
+    if dry_run:
+        checked = room_services.room_create_check(actor=actor, settings=settings)
+        return 200, {"id": "", **room_services.snapshot(checked), "disabled": False} | {
+            "category_id": checked.category_id
+        }
+    writes(request)
+    key = idempotency_key or uuid.uuid4().hex
+    submission = uuid.uuid5(uuid.NAMESPACE_URL, f"roomportal:{actor.pk}:{key}")
+    room = room_services.room_create(actor=actor, settings=settings, submission=submission)
+    return 201, _room_out(room)
+
+
+@router.post("/{room_id}/move", response={200: MoveResult} | WRITE_ERRORS, summary="Move a room")
+def room_move(
+    request: HttpRequest, room_id: str, move: RoomMove, dry_run: bool = False
+) -> dict[str, Any]:
+    """Move a room to another category where you create rooms; people outside its scope
+    lose their roles in the room (listed, and nothing moved, with `dry_run=true`)."""
+    actor: User = request.user  # type: ignore[assignment]
+    room, _ = room_for_viewer(user=actor, room_id=room_id)
+    target = room_services.move_check(actor=actor, room=room, category_id=move.category)
+    losing = {
+        person: [str(r) for r in roles]
+        for person, roles in room_services.people_leaving_scope(room, target)
+    }
+    if dry_run:
+        return {"applied": False, "losing": losing}
+    writes(request)
+    moved = room_services.room_move(
+        actor=actor,
+        room_id=room.id,
+        category_id=target.id,
+        version=room_services.room_version(room),
+    )
+    return {"applied": True, "room": _room_out(moved), "losing": losing}
+
+
+@router.delete(
+    "/{room_id}", response={204: None, 200: RoomOut} | WRITE_ERRORS, summary="Delete a room"
+)
+def room_delete(request: HttpRequest, room_id: str, dry_run: bool = False) -> Any:
+    """Delete a room and its history (portal administrators only). With `dry_run=true`,
+    the room that would go is shown (200) and nothing is deleted."""
+    actor: User = request.user  # type: ignore[assignment]
+    room, _ = room_for_viewer(user=actor, room_id=room_id)
+    if not can_delete(actor):
+        raise PermissionDenied("Only portal administrators delete rooms.")
+    if dry_run:
+        return 200, _room_out(room)
+    writes(request)
+    room_services.room_delete(actor=actor, room_id=room.id, confirm_name=room.name)
+    return 204, None

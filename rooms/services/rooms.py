@@ -198,6 +198,17 @@ def room_create(
         return room
 
 
+def room_create_check(*, actor: User, settings: RoomSettings) -> RoomSettings:
+    """The settings a room would be made with, checked as `room_create` checks them, for a
+    what-if: nothing is made or audited."""
+    category = chat_backend().get_category(settings.category_id)
+    if not can_create_in(actor, category):
+        raise PermissionDenied(f"You cannot create rooms in the category “{category.name}”.")
+    settings = _effective(replace(settings, name=settings.name.strip()), category)
+    _check_settings(settings)
+    return settings
+
+
 def submitted_room_id(*, actor: User, submission: str) -> str:
     """The room an earlier post of this same form created, or "" (posted twice)."""
     try:
@@ -428,6 +439,18 @@ def people_leaving_scope(room: Room, target: Category) -> list[tuple[str, list[R
             if not target.in_scope(person):
                 people.setdefault(person, []).append(role)
     return sorted(people.items())
+
+
+def move_check(*, actor: User, room: Room, category_id: str) -> Category:
+    """The category a room would move to, checked as `room_move` checks it (a what-if)."""
+    if not can_manage(actor, room):
+        raise PermissionDenied("Only the room's Managers and portal administrators change it.")
+    target = chat_backend().get_category(category_id)
+    if not can_create_in(actor, target):
+        raise PermissionDenied(f"You cannot create rooms in the category “{target.name}”.")
+    if target.id == room.settings.category_id:
+        raise RoomSettingsInvalid("category", "The room is already in that category.")
+    return target
 
 
 def room_move(*, actor: User, room_id: str, category_id: str, version: str) -> Room:

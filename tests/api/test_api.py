@@ -160,3 +160,53 @@ def test_the_schema_and_its_docs_are_served(client):
     assert schema.status_code == 200
     assert "/api/v1/rooms" in schema.json()["paths"]
     assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_create_with_an_idempotency_key_makes_one_room(client, chat, creator, category_world):
+    from tests.conftest import unique
+
+    secret = make_token(client, creator)
+    body = {"name": unique("Made by a script "), "category": category_world["category"].id}
+    checked = call(client, "POST", "/rooms", secret, body, dry_run="true")
+    assert (checked.status_code, checked.json()["id"]) == (200, "")
+    headers = {"HTTP_IDEMPOTENCY_KEY": "nightly-2026-11-28"}
+    url = "/api/v1/rooms"
+    first = client.post(url, json.dumps(body), content_type="application/json",
+                        HTTP_AUTHORIZATION=f"Bearer {secret}", **headers)  # fmt: skip
+    again = client.post(url, json.dumps(body), content_type="application/json",
+                        HTTP_AUTHORIZATION=f"Bearer {secret}", **headers)  # fmt: skip
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["id"] == again.json()["id"]  # a lost answer asked again: one room
+    assert creator.chat_id in chat.get_room(first.json()["id"]).managers
+    taken = call(client, "POST", "/rooms", secret, body)  # a new key, the same name
+    assert (taken.status_code, taken["Content-Type"]) == (422, PROBLEM)
+    assert "not available" in taken.json()["detail"]
+
+
+def test_move_with_a_what_if_then_delete_as_an_administrator(client, chat, creator, make_room):
+    room = make_room()
+    other = chat.create_category(name=unique_name("Elsewhere "), description="", creators=[])
+    chat.set_category_creators(other.id, [])
+    chat.add_to_category_scope(other.id, [creator.chat_id])
+    chat.set_category_creators(other.id, [creator.chat_id])
+    secret = make_token(client, creator)
+    what_if = call(client, "POST", f"/rooms/{room.id}/move", secret, {"category": other.id},
+                   dry_run="true")  # fmt: skip
+    assert (what_if.status_code, what_if.json()["applied"]) == (200, False)
+    assert chat.get_room(room.id).settings.category_id == room.settings.category_id
+    moved = call(client, "POST", f"/rooms/{room.id}/move", secret, {"category": other.id})
+    assert moved.json()["room"]["category_id"] == other.id
+    assert chat.get_room(room.id).settings.category_id == other.id
+
+    assert call(client, "DELETE", f"/rooms/{room.id}", secret).status_code == 403
+    admin = make_token(client, AdministratorFactory(), name="admin")
+    assert call(client, "DELETE", f"/rooms/{room.id}", admin, dry_run="true").status_code == 200
+    assert call(client, "DELETE", f"/rooms/{room.id}", admin).status_code == 204
+    assert not chat.room_exists(room.id, settle=2.0)
+    assert AuditEntry.objects.get(action="room.delete").via == "api: admin"
+
+
+def unique_name(stem: str) -> str:
+    from tests.conftest import unique
+
+    return unique(stem)
