@@ -18,7 +18,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from portal.api import categories, rooms
+from portal.api import audit, categories, rooms
 from portal.api.common import TokenAuth
 from portal.audit import audit_unrecorded
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
@@ -51,6 +51,7 @@ api = PortalAPI(
 )
 api.add_router("/rooms", rooms.router)
 api.add_router("/categories", categories.router)
+api.add_router("/audit", audit.router)
 
 
 def problem(

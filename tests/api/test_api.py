@@ -210,3 +210,24 @@ def unique_name(stem: str) -> str:
     from tests.conftest import unique
 
     return unique(stem)
+
+
+def test_the_audit_log_is_queried_with_the_pages_filters(client, member):
+    from portal.audit import audit_record
+    from tests.factories import AuditorFactory
+
+    for n in range(3):
+        audit_record(action="room.update", target_kind="room", target_id=f"!r{n}:portal.test")
+    audit_record(action="room.delete", outcome=Outcome.FAILED, target_kind="room")
+    secret = make_token(client, AuditorFactory(), scope="read")
+    found = call(client, "GET", "/audit", secret, action="room.", limit=2).json()
+    assert [e["action"] for e in found["items"]] == ["room.delete", "room.update"]
+    rest = call(client, "GET", "/audit", secret, action="room.", cursor=found["next_cursor"])
+    assert [e["action"] for e in rest.json()["items"]] == ["room.update", "room.update"]
+    failed = call(client, "GET", "/audit", secret, outcome="failed").json()["items"]
+    assert [e["action"] for e in failed] == ["room.delete"]
+    bad = call(client, "GET", "/audit", secret, outcome="sideways")
+    assert (bad.status_code, bad["Content-Type"]) == (422, PROBLEM)
+    assert "Choose an outcome" in bad.json()["detail"]
+    refused = call(client, "GET", "/audit", make_token(client, member, name="nosy"))
+    assert refused.status_code == 403

@@ -1,0 +1,102 @@
+"""The audit log through the API: the same filters as the page, newest first, paged by
+cursor (auditors and administrators)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import Field
+
+from accounts.models import User
+from portal.api.common import READ_ERRORS, Problem, Text, after_cursor, cursor_of
+from portal.audit.filters import SEARCH_MAX, AuditFilterForm
+from portal.models import AuditEntry
+
+router = Router(tags=["audit"])
+
+
+class AuditFilters(Schema):
+    actor: Text = Field("", max_length=255, description="A username or chat ID")
+    action: Text = Field("", max_length=64, description="An action, or its start: `room.`")
+    target: Text = Field("", max_length=255, description="A name (or part of it) or an ID")
+    outcome: Text = Field("", max_length=16)
+    date_from: date | None = None
+    date_to: date | None = None
+    q: Text = Field("", max_length=SEARCH_MAX, description="Words anywhere in the entry")
+    cursor: Text = Field("", max_length=1000)
+    limit: int = Field(50, ge=1, le=500)
+
+
+class AuditEntryOut(Schema):
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    outcome: str
+    target_kind: str
+    target_id: str
+    target_label: str
+    category_id: str
+    category_label: str
+    before: Any = None
+    after: Any = None
+    error: str
+    request_id: str
+    via: str
+
+
+class AuditPage(Schema):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = None
+
+
+@router.get("", response={200: AuditPage, 403: Problem} | READ_ERRORS, summary="Query the log")
+def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
+    """Entries matching the filters, newest first."""
+    viewer: User = request.user  # type: ignore[assignment]
+    if not viewer.can_audit:
+        raise PermissionDenied("Only auditors and portal administrators read the audit log.")
+    values = filters.model_dump(exclude={"cursor", "limit"}, exclude_none=True)
+    form = AuditFilterForm({k: str(v) for k, v in values.items()})
+    if not form.is_valid():
+        detail = " ".join(
+            f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items()
+        )
+        raise HttpError(422, detail)
+    entries = form.apply(AuditEntry.objects.all())
+    if filters.cursor:
+        [last] = after_cursor(filters.cursor, size=1)
+        if not last.isdigit():
+            raise HttpError(400, "That cursor was not made by this API: start again without one.")
+        entries = entries.filter(id__lt=int(last))
+    rows = list(entries.order_by("-id")[: filters.limit + 1])
+    more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    return {
+        "items": [
+            {
+                "id": e.pk,
+                "created_at": e.created_at,
+                "actor": e.actor_username,
+                "action": e.action,
+                "outcome": e.outcome,
+                "target_kind": e.target_kind,
+                "target_id": e.target_id,
+                "target_label": e.target_label,
+                "category_id": e.category_id,
+                "category_label": e.category_label,
+                "before": e.before,
+                "after": e.after,
+                "error": e.error,
+                "request_id": e.request_id,
+                "via": e.via,
+            }
+            for e in rows
+        ],
+        "next_cursor": cursor_of([str(rows[-1].pk)]) if more else None,
+    }
