@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpRequest
 from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
@@ -144,6 +144,75 @@ def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, An
     }
 
 
+# Before /{room_id}: the first pattern that matches an address takes it.
+BULK_AT_MOST = 200
+
+
+class BulkChange(Schema):
+    """One change for many rooms (their IDs, as `GET /rooms` lists them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rooms: list[Text] = Field(min_length=1, max_length=BULK_AT_MOST)
+    change: RoomChange
+
+
+class RoomResult(Schema):
+    room: str
+    result: Literal["changed", "unchanged", "would change", "refused", "not found", "failed"]
+    detail: str = ""
+    after: dict[str, Any] | None = None
+
+
+class BulkResult(Schema):
+    applied: bool
+    results: list[RoomResult]
+
+
+@router.post("/bulk", response={200: BulkResult} | WRITE_ERRORS, summary="Change many rooms")
+def room_bulk_change(
+    request: HttpRequest, bulk: BulkChange, dry_run: bool = False
+) -> dict[str, Any]:
+    """Apply one change to each of up to 200 rooms, each as `PATCH /rooms/{id}` would, with a
+    result per room: one refused, missing or failed at the chat server does not stop the
+    others, and sending the same call again completes what failed (rooms already changed
+    come back `unchanged`)."""
+    asked = bulk.change.model_dump(exclude_none=True)
+    if not dry_run:
+        writes(request)
+    actor: User = request.user  # type: ignore[assignment]
+    return {
+        "applied": not dry_run,
+        "results": [
+            _result(actor, room_id, asked, dry_run) for room_id in dict.fromkeys(bulk.rooms)
+        ],
+    }
+
+
+def _result(actor: User, room_id: str, asked: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    try:
+        answer = _change_one(actor, room_id, asked, dry_run)
+    except ObjectDoesNotExist:
+        return {
+            "room": room_id,
+            "result": "not found",
+            "detail": "No such room, or not yours to see.",
+        }
+    except PermissionDenied as exc:
+        return {"room": room_id, "result": "refused", "detail": str(exc)}
+    except room_services.RoomSettingsInvalid as exc:
+        return {"room": room_id, "result": "refused", "detail": exc.message}
+    except room_services.StaleEdit:
+        return {"room": room_id, "result": "failed", "detail": "Changed meanwhile: send it again."}
+    except ChatBackendError as exc:
+        return {"room": room_id, "result": "failed", "detail": exc.detail}
+    if answer["after"] == answer["before"]:
+        result = "unchanged"
+    else:
+        result = "would change" if dry_run else "changed"
+    return {"room": room_id, "result": result, "after": answer["after"]}
+
+
 @router.get("/{room_id}", response={200: RoomOut} | READ_ERRORS, summary="Get a room")
 def room_get(request: HttpRequest, room_id: str) -> dict[str, Any]:
     room, _ = room_for_viewer(user=request.user, room_id=room_id)  # type: ignore[arg-type]
@@ -159,15 +228,19 @@ def room_change(
     """Change any settings of a room, make it Open, Closed or Secret, disable or enable it:
     each as the room's page does it (the same rules, operations and audit entries). With
     `dry_run=true`, what would change is checked and said, and nothing is changed."""
-    actor: User = request.user  # type: ignore[assignment]
     asked = change.model_dump(exclude_none=True)
+    if asked and not dry_run:
+        writes(request)
+    return _change_one(request.user, room_id, asked, dry_run)  # type: ignore[arg-type]
+
+
+def _change_one(actor: User, room_id: str, asked: dict[str, Any], dry_run: bool) -> dict[str, Any]:
     current, _ = room_for_viewer(user=actor, room_id=room_id)  # 404 if not theirs to see
     before, after, losing = room_services.room_change_preview(
         actor=actor, room_id=room_id, changes=asked
     )
     if dry_run or not asked:
         return {"applied": False, "before": before, "after": after, "presenters_losing": losing}
-    writes(request)
     room = current
     if {"name", "description", "auditorium", "invitations"} & asked.keys():
         room = room_services.room_update(

@@ -231,3 +231,32 @@ def test_the_audit_log_is_queried_with_the_pages_filters(client, member):
     assert "Choose an outcome" in bad.json()["detail"]
     refused = call(client, "GET", "/audit", make_token(client, member, name="nosy"))
     assert refused.status_code == 403
+
+
+def test_one_change_for_many_rooms_with_a_result_each(
+    client, chat, creator, make_room, category_world
+):
+    from rooms.backend.records import RoomSettings
+
+    mine = [make_room(), make_room()]
+    theirs = chat.create_room(
+        RoomSettings(unique_name("Not theirs "), "", category_world["category"].id, Privacy.CLOSED)
+    )
+    rooms = [*(r.id for r in mine), theirs.id, "!gone:portal.test"]
+    secret = make_token(client, creator)
+    body = {"rooms": rooms, "change": {"disabled": True}}
+    what_if = call(client, "POST", "/rooms/bulk", secret, body, dry_run="true").json()
+    assert [r["result"] for r in what_if["results"]] == [
+        "would change",
+        "would change",
+        "refused",
+        "not found",
+    ]
+    assert not any(chat.get_room(r.id).disabled for r in mine)
+    done = call(client, "POST", "/rooms/bulk", secret, body).json()
+    assert [r["result"] for r in done["results"]] == ["changed", "changed", "refused", "not found"]
+    assert all(chat.get_room(r.id).disabled for r in mine)
+    again = call(client, "POST", "/rooms/bulk", secret, body).json()  # safe to send again
+    assert [r["result"] for r in again["results"]][:2] == ["unchanged", "unchanged"]
+    too_many = call(client, "POST", "/rooms/bulk", secret, {"rooms": ["!x:y"] * 201, "change": {}})
+    assert too_many.status_code == 422
