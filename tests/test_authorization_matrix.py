@@ -195,7 +195,29 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:audit_list", "GET"): row(401, anonymous=401),
     ("api:audit_list", "POST"): row(405, anonymous=405),
     ("api:category_list", "GET"): row(401, anonymous=401),
-    ("api:category_list", "POST"): row(405, anonymous=405),
+    ("api:category_list", "POST"): row(401, anonymous=401),
+    ("api:category_create", "GET"): row(401, anonymous=401),
+    ("api:category_create", "POST"): row(401, anonymous=401),
+    ("api:category_get", "GET"): row(401, anonymous=401),
+    ("api:category_get", "POST"): row(405, anonymous=405),
+    ("api:category_update", "GET"): row(401, anonymous=401),
+    ("api:category_update", "POST"): row(405, anonymous=405),
+    ("api:category_delete", "GET"): row(401, anonymous=401),
+    ("api:category_delete", "POST"): row(405, anonymous=405),
+    ("api:category_scope", "GET"): row(405, anonymous=405),
+    ("api:category_scope", "POST"): row(401, anonymous=401),
+    ("api:category_creators", "GET"): row(405, anonymous=405),  # PUT
+    ("api:category_creators", "POST"): row(405, anonymous=405),
+    ("api:request_list", "GET"): row(401, anonymous=401),
+    ("api:request_list", "POST"): row(401, anonymous=401),
+    ("api:request_submit", "GET"): row(401, anonymous=401),
+    ("api:request_submit", "POST"): row(401, anonymous=401),
+    ("api:request_queue", "GET"): row(401, anonymous=401),
+    ("api:request_queue", "POST"): row(405, anonymous=405),
+    ("api:request_approve", "GET"): row(405, anonymous=405),
+    ("api:request_approve", "POST"): row(401, anonymous=401),
+    ("api:request_decline", "GET"): row(405, anonymous=405),
+    ("api:request_decline", "POST"): row(401, anonymous=401),
     ("api:room_get", "GET"): row(401, anonymous=401),
     ("api:room_get", "POST"): row(405, anonymous=405),
     ("api:room_change", "GET"): row(401, anonymous=401),  # the same address as room_get
@@ -372,6 +394,8 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "api:room_delete": {"room_id": world.room_id},
         "api:room_move": {"room_id": world.room_id},
         "api:role_change": {"room_id": world.room_id, "role": "member"},
+        "api:request_approve": {"pk": records["request"]},
+        "api:request_decline": {"pk": records["request"]},
         "token_revoke": {"pk": records["token"]},
         "people:remove": {"user_id": world.people["member"]},
         "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},
@@ -382,6 +406,11 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         and name not in {"rooms:list", "rooms:find", "rooms:create", "rooms:check_name"}
     ):
         kwargs = {"room_id": world.room_id}
+    elif name.startswith("api:category_") and name not in {
+        "api:category_list",
+        "api:category_create",
+    }:
+        kwargs = {"category_id": world.category_id}
     elif name.startswith("requests:") and name not in {
         "requests:list",
         "requests:new",

@@ -18,10 +18,12 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from portal.api import audit, categories, rooms
+from portal.api import audit, categories, requests, rooms
 from portal.api.common import TokenAuth
 from portal.audit import audit_unrecorded
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
+from rooms.services import categories as category_services
+from rooms.services import requests as request_services
 from rooms.services import rooms as room_services
 
 PROBLEM = "application/problem+json"
@@ -51,6 +53,7 @@ api = PortalAPI(
 )
 api.add_router("/rooms", rooms.router)
 api.add_router("/categories", categories.router)
+api.add_router("/requests", requests.router)
 api.add_router("/audit", audit.router)
 
 
@@ -114,6 +117,16 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(room_services.RoomSettingsInvalid)
 def settings_invalid(request: HttpRequest, exc: room_services.RoomSettingsInvalid) -> HttpResponse:
     return problem(request, 422, "Invalid settings", exc.message, field=exc.field)
+
+
+@api.exception_handler(category_services.CategoryInvalid)
+def category_invalid(request: HttpRequest, exc: category_services.CategoryInvalid) -> HttpResponse:
+    return problem(request, 422, "Invalid change", exc.message, field=exc.field)
+
+
+@api.exception_handler(request_services.RequestConflict)
+def decided(request: HttpRequest, exc: request_services.RequestConflict) -> HttpResponse:
+    return problem(request, 409, "Decided meanwhile", str(exc))
 
 
 @api.exception_handler(room_services.StaleEdit)

@@ -1,14 +1,21 @@
-"""Categories through the API: the ones the token's owner may see, by name."""
+"""Categories through the API: list and read them; administrators create, change, set the
+scope (with who loses which room roles, as a what-if too) and Creators, and delete."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Router, Schema
+from pydantic import ConfigDict, Field
 
-from portal.api.common import READ_ERRORS
+from accounts.models import User
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, writes
+from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Category
 from rooms.selectors.requests import categories_for_requests
+from rooms.services import categories as category_services
+from rooms.services.roles import MAX_BULK_LINES
 
 router = Router(tags=["categories"])
 
@@ -20,6 +27,72 @@ class CategorySummary(Schema):
     room_count: int
 
 
+class CategoryOut(CategorySummary):
+    invitations_allowed: bool
+    allowed: list[str]
+    denied: list[str]
+    creators: list[str]
+    room_ids: list[str]
+
+
+class CategoryIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+    description: Text = Field("", max_length=DESCRIPTION_MAX_LENGTH)
+    invitations_allowed: bool = True
+
+
+class ScopeIn(Schema):
+    """Chat IDs to put in the scope, take out of it, deny, and allow again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    add: list[Text] = Field(default_factory=list, max_length=MAX_BULK_LINES)
+    remove: list[Text] = Field(default_factory=list, max_length=MAX_BULK_LINES)
+    deny: list[Text] = Field(default_factory=list, max_length=MAX_BULK_LINES)
+    undeny: list[Text] = Field(default_factory=list, max_length=MAX_BULK_LINES)
+
+
+class Leaving(Schema):
+    person: str
+    roles: dict[str, list[str]] = Field(description="Room ID → the roles lost there")
+
+
+class ScopeResult(Schema):
+    applied: bool
+    leaving: list[Leaving]
+    category: CategoryOut | None = None
+
+
+class CreatorsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    creators: list[Text] = Field(max_length=MAX_BULK_LINES)
+
+
+def _out(category: Category) -> dict[str, Any]:
+    return {
+        "id": category.id,
+        "name": category.name,
+        "description": category.description,
+        "room_count": category.room_count,
+        "invitations_allowed": category.invitations_allowed,
+        "allowed": sorted(category.allowed_members),
+        "denied": sorted(category.denied_members),
+        "creators": sorted(category.creators),
+        "room_ids": list(category.room_ids),
+    }
+
+
+def _visible(user: User, category_id: str) -> Category:
+    """The category, if the person may see it (in its scope, or an administrator)."""
+    for category in categories_for_requests(user=user):
+        if category.id == category_id:
+            return category
+    raise category_services.CategoryNotFound("There is no such category, or you may not see it.")
+
+
 @router.get("", response={200: list[CategorySummary]} | READ_ERRORS, summary="List categories")
 def category_list(request: HttpRequest) -> list[dict[str, Any]]:
     """The categories whose scope holds the token's owner (every one, for administrators)."""
@@ -28,3 +101,94 @@ def category_list(request: HttpRequest) -> list[dict[str, Any]]:
         {"id": c.id, "name": c.name, "description": c.description, "room_count": c.room_count}
         for c in sorted(found, key=lambda c: c.name.casefold())
     ]
+
+
+@router.post(
+    "", response={201: CategoryOut, 200: CategoryIn} | WRITE_ERRORS, summary="Create a category"
+)
+def category_create(
+    request: HttpRequest, new: CategoryIn, dry_run: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """A category with nobody in its scope yet (administrators)."""
+    actor: User = request.user  # type: ignore[assignment]
+    if not actor.is_administrator:
+        raise PermissionDenied("Only portal administrators manage categories.")
+    if dry_run:
+        problem = category_services.category_name_problem(new.name)
+        if problem:
+            raise category_services.CategoryInvalid("name", problem)
+        return 200, new.model_dump()
+    writes(request)
+    return 201, _out(category_services.category_create(actor=actor, **new.model_dump()))
+
+
+@router.get("/{category_id}", response={200: CategoryOut} | READ_ERRORS, summary="Get a category")
+def category_get(request: HttpRequest, category_id: str) -> dict[str, Any]:
+    return _out(_visible(request.user, category_id))  # type: ignore[arg-type]
+
+
+@router.patch(
+    "/{category_id}", response={200: CategoryOut} | WRITE_ERRORS, summary="Change a category"
+)
+def category_update(request: HttpRequest, category_id: str, change: CategoryIn) -> dict[str, Any]:
+    writes(request)
+    updated = category_services.category_update(
+        actor=request.user,  # type: ignore[arg-type]
+        category_id=category_id,
+        **change.model_dump(),
+    )
+    return _out(updated)
+
+
+@router.post(
+    "/{category_id}/scope",
+    response={200: ScopeResult} | WRITE_ERRORS,
+    summary="Change who is in scope",
+)
+def category_scope(
+    request: HttpRequest, category_id: str, change: ScopeIn, dry_run: bool = False
+) -> dict[str, Any]:
+    """Put people in the scope, take them out, deny them or allow them again. People who
+    leave the scope lose their roles in the category's rooms: listed first, as the page does,
+    and only listed with `dry_run=true`."""
+    actor: User = request.user  # type: ignore[assignment]
+    checked = category_services.scope_change_check(
+        actor=actor,
+        category_id=category_id,
+        **{key: "\n".join(getattr(change, key)) for key in ("add", "remove", "deny", "undeny")},
+    )
+    leaving = [
+        {"person": person, "roles": {room.id: [str(r) for r in roles] for room, roles in held}}
+        for person, held in checked.leaving
+    ]
+    if dry_run or checked.empty:
+        return {"applied": False, "leaving": leaving}
+    writes(request)
+    after = category_services.scope_change_apply(
+        actor=actor, category_id=category_id, change=checked
+    )
+    return {"applied": True, "leaving": leaving, "category": _out(after)}
+
+
+@router.put(
+    "/{category_id}/creators",
+    response={200: CategoryOut} | WRITE_ERRORS,
+    summary="Set the Creators",
+)
+def category_creators(request: HttpRequest, category_id: str, given: CreatorsIn) -> dict[str, Any]:
+    """Make exactly these people (who must be in scope) the category's Creators."""
+    writes(request)
+    after = category_services.creators_set(
+        actor=request.user,  # type: ignore[arg-type]
+        category_id=category_id,
+        creators=list(dict.fromkeys(given.creators)),
+    )
+    return _out(after)
+
+
+@router.delete("/{category_id}", response={204: None} | WRITE_ERRORS, summary="Delete a category")
+def category_delete(request: HttpRequest, category_id: str) -> tuple[int, None]:
+    """Delete a category that has no rooms (administrators)."""
+    writes(request)
+    category_services.category_delete(actor=request.user, category_id=category_id)  # type: ignore[arg-type]
+    return 204, None

@@ -1,0 +1,157 @@
+"""Room requests through the API: ask for a room, see your requests and the ones you may
+decide, approve (with adjustments) or decline them — as the pages do."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+from pydantic import ConfigDict, Field
+
+from accounts.models import User
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, writes
+from rooms.backend.records import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Invitations,
+    Privacy,
+    RoomSettings,
+)
+from rooms.models import RoomRequest
+from rooms.selectors import requests as request_selectors
+from rooms.services import requests as request_services
+
+router = Router(tags=["requests"])
+
+
+class RequestIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+    description: Text = Field("", max_length=DESCRIPTION_MAX_LENGTH)
+    category: Text = Field(max_length=255, description="The category's ID")
+    privacy: Literal["open", "closed", "secret"] = "closed"
+    auditorium: bool = False
+    invitations: Literal["inherit", "off"] = "inherit"
+    justification: Text = Field(min_length=1, max_length=2000)
+
+
+class Adjustments(Schema):
+    """What the approver changes before the room is made; left out, as asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
+    description: Text | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
+    privacy: Literal["open", "closed", "secret"] | None = None
+    auditorium: bool | None = None
+    invitations: Literal["inherit", "off"] | None = None
+
+
+class Decline(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = Field(min_length=1, max_length=2000)
+
+
+class RequestOut(Schema):
+    id: int
+    status: str
+    requester: str
+    name: str
+    description: str
+    category_id: str
+    category_name: str
+    privacy: str
+    auditorium: bool
+    invitations: str
+    justification: str
+    decision_reason: str
+    room_id: str
+    created_at: Any
+
+
+def _out(asked: RoomRequest) -> dict[str, Any]:
+    return {
+        "id": asked.pk,
+        "status": asked.status,
+        "requester": asked.requester.chat_id or asked.requester.username,
+        "name": asked.name,
+        "description": asked.description,
+        "category_id": asked.category_id,
+        "category_name": asked.category_label,
+        "privacy": asked.privacy,
+        "auditorium": asked.auditorium,
+        "invitations": asked.invitations,
+        "justification": asked.justification,
+        "decision_reason": asked.decision_reason,
+        "room_id": asked.room_id,
+        "created_at": asked.created_at,
+    }
+
+
+@router.get("", response={200: list[RequestOut]} | READ_ERRORS, summary="My requests")
+def request_list(request: HttpRequest) -> list[dict[str, Any]]:
+    owner: User = request.user  # type: ignore[assignment]
+    mine = RoomRequest.objects.filter(requester=owner).select_related("requester")
+    return [_out(asked) for asked in mine.order_by("-created_at")]
+
+
+@router.get("/queue", response={200: list[RequestOut]} | READ_ERRORS, summary="To decide")
+def request_queue(request: HttpRequest) -> list[dict[str, Any]]:
+    """Pending requests the token's owner may decide, oldest first."""
+    queue = request_selectors.approval_queue(user=request.user)  # type: ignore[arg-type]
+    return [_out(asked) for asked in queue.order_by("created_at")]
+
+
+@router.post("", response={201: RequestOut} | WRITE_ERRORS, summary="Ask for a room")
+def request_submit(request: HttpRequest, new: RequestIn) -> tuple[int, dict[str, Any]]:
+    writes(request)
+    asked = request_services.request_submit(
+        actor=request.user,  # type: ignore[arg-type]
+        settings=RoomSettings(
+            name=new.name,
+            description=new.description,
+            category_id=new.category,
+            privacy=Privacy(new.privacy),
+            auditorium=new.auditorium,
+            invitations=Invitations(new.invitations),
+        ),
+        justification=new.justification,
+    )
+    return 201, _out(asked)
+
+
+@router.post(
+    "/{pk}/approve", response={200: RequestOut} | WRITE_ERRORS, summary="Approve a request"
+)
+def request_approve(request: HttpRequest, pk: int, adjust: Adjustments) -> dict[str, Any]:
+    """Approve, with any adjustments, and make the room (its requester its Manager)."""
+    writes(request)
+    actor: User = request.user  # type: ignore[assignment]
+    asked, _ = request_selectors.request_for_viewer(user=actor, pk=pk)  # 404 / 403 first
+    settings = request_services.request_settings(asked)
+    changes = adjust.model_dump(exclude_none=True)
+    if "privacy" in changes:
+        changes["privacy"] = Privacy(changes["privacy"])
+    if "invitations" in changes:
+        changes["invitations"] = Invitations(changes["invitations"])
+    done = request_services.request_approve(
+        actor=actor, pk=asked.pk, settings=replace(settings, **changes)
+    )
+    return _out(done)
+
+
+@router.post(
+    "/{pk}/decline", response={200: RequestOut} | WRITE_ERRORS, summary="Decline a request"
+)
+def request_decline(request: HttpRequest, pk: int, decline: Decline) -> dict[str, Any]:
+    writes(request)
+    done = request_services.request_decline(
+        actor=request.user,  # type: ignore[arg-type]
+        pk=pk,
+        reason=decline.reason,
+    )
+    return _out(done)

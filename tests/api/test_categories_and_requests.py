@@ -1,0 +1,93 @@
+"""Categories and room requests through the API, on the real Synapse: an administrator
+makes a category, sets its scope (seeing first who would lose room roles) and Creators, and
+deletes it; a person asks for a room, its Creator approves it with a change, another is
+declined; a second decision is told it came too late."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.models import AuditEntry, Outcome
+from rooms.backend.records import Role
+from tests.api.test_api import PROBLEM, call, make_token
+from tests.conftest import unique
+from tests.factories import AdministratorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_administrator_runs_a_category_through_the_api(client, chat, category_world, make_room):
+    admin = make_token(client, AdministratorFactory(), name="ops")
+    name = unique("Made by the API ")
+    assert (
+        call(client, "POST", "/categories", admin, {"name": name}, dry_run="true").status_code
+        == 200
+    )
+    made = call(client, "POST", "/categories", admin, {"name": name, "description": "Ops"})
+    assert made.status_code == 201
+    category_id = made.json()["id"]
+    twice = call(client, "POST", "/categories", admin, {"name": name.upper()})
+    assert (twice.status_code, twice["Content-Type"]) == (422, PROBLEM)
+
+    member = category_world["member"].user_id
+    scoped = call(client, "POST", f"/categories/{category_id}/scope", admin, {"add": [member]})
+    assert scoped.json()["applied"] is True
+    assert member in chat.get_category(category_id).allowed_members
+    creators = call(
+        client, "PUT", f"/categories/{category_id}/creators", admin, {"creators": [member]}
+    )
+    assert creators.json()["creators"] == [member]
+
+    # Leaving a scope costs room roles: said first, and nothing changes with a what-if.
+    room = make_room()
+    chat.add_to_role(room.id, Role.MEMBER, [member])
+    world = category_world["category"].id
+    preview = call(client, "POST", f"/categories/{world}/scope", admin, {"remove": [member]},
+                   dry_run="true").json()  # fmt: skip
+    assert preview["leaving"] == [{"person": member, "roles": {room.id: ["member"]}}]
+    assert member in chat.get_room(room.id).members
+
+    assert call(client, "DELETE", f"/categories/{category_id}", admin).status_code == 204
+    assert call(client, "GET", f"/categories/{category_id}", admin).status_code == 404
+    entries = AuditEntry.objects.filter(via="api: ops", outcome=Outcome.SUCCEEDED)
+    assert set(entries.values_list("action", flat=True)) == {
+        "category.create",
+        "category.scope",
+        "category.creators",
+        "category.delete",
+    }
+
+
+def test_a_request_is_asked_approved_with_a_change_and_a_second_decision_told(
+    client, chat, member, creator, category_world
+):
+    asker = make_token(client, member, name="asker")
+    body = {
+        "name": unique("Asked through the API "),
+        "category": category_world["category"].id,
+        "justification": "The team needs it",
+    }
+    asked = call(client, "POST", "/requests", asker, body)
+    assert asked.status_code == 201
+    pk = asked.json()["id"]
+    assert [r["id"] for r in call(client, "GET", "/requests", asker).json()] == [pk]
+    assert call(client, "POST", f"/requests/{pk}/approve", asker, {}).status_code == 403
+
+    decider = make_token(client, creator, name="decider")
+    assert pk in [r["id"] for r in call(client, "GET", "/requests/queue", decider).json()]
+    approved = call(client, "POST", f"/requests/{pk}/approve", decider, {"privacy": "secret"})
+    assert approved.status_code == 200
+    room_id = approved.json()["room_id"]
+    on_server = chat.get_room(room_id)
+    assert str(on_server.settings.privacy) == "secret"
+    assert member.chat_id in on_server.managers
+    late = call(client, "POST", f"/requests/{pk}/decline", decider, {"reason": "Too late"})
+    assert (late.status_code, late["Content-Type"]) == (409, PROBLEM)
+    assert "no longer pending" in late.json()["detail"]
+
+    other = call(client, "POST", "/requests", asker, body | {"name": unique("Second ")}).json()
+    declined = call(
+        client, "POST", f"/requests/{other['id']}/decline", decider, {"reason": "Use the first"}
+    )
+    assert declined.json()["status"] == "declined"
+    assert declined.json()["decision_reason"] == "Use the first"
