@@ -1,6 +1,7 @@
 """roomctl: the portal's API from a shell, as the Persistent Chat cmdlets were.
 
     roomctl room list --category Engineering --json
+    roomctl room create --name "Release train" --category Engineering --privacy open
     roomctl room set ROOM --privacy closed --what-if
     roomctl role add ROOM --role member --from-file people.txt
     roomctl room list --category IT --ids | roomctl room set - --disabled
@@ -170,6 +171,40 @@ def room_get(room_id: str, as_json: bool) -> None:
     for key, value in found.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         click.echo(f"{key:12} {shown}")
+
+
+@room.command("create")
+@click.option("--name", required=True)
+@click.option("--category", required=True, help="A category's name or ID.")
+@click.option("--description", default="")
+@click.option("--privacy", type=click.Choice(["open", "closed", "secret"]), default="closed")
+@click.option("--auditorium", is_flag=True)
+@click.option("--invitations", type=click.Choice(["inherit", "off"]), default="inherit")
+@click.option(
+    "--idempotency-key",
+    default="",
+    help="Sent again (after a lost answer), it returns the room made the first time.",
+)
+@click.option("--what-if", is_flag=True, help="Check the settings; make nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def room_create(idempotency_key: str, what_if: bool, as_json: bool, **settings: Any) -> None:
+    """Create a room in a category where you create rooms."""
+    api = portal()
+    settings["category"] = category_id(api, settings["category"])
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    made = api.call(
+        "POST",
+        "/rooms",
+        json=settings,
+        headers=headers,
+        params={"dry_run": str(what_if).lower()},
+    )
+    if as_json:
+        click.echo(json.dumps(made, indent=2, ensure_ascii=False))
+    elif what_if:
+        click.echo(f"would create “{made['name']}” ({made['privacy']})")
+    else:
+        click.echo(made["id"])
 
 
 @room.command("set")

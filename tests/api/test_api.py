@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import ApiToken
 from accounts.tokens import digest
 from portal.models import AuditEntry, Outcome
-from rooms.backend.records import Privacy
+from rooms.backend.records import Privacy, Role
 from tests.factories import AdministratorFactory
 
 pytestmark = pytest.mark.django_db
@@ -260,3 +260,18 @@ def test_one_change_for_many_rooms_with_a_result_each(
     assert [r["result"] for r in again["results"]][:2] == ["unchanged", "unchanged"]
     too_many = call(client, "POST", "/rooms/bulk", secret, {"rooms": ["!x:y"] * 201, "change": {}})
     assert too_many.status_code == 422
+
+
+def test_a_token_acts_as_its_owner_is_now(client, chat, make_room, creator):
+    """A Manager's token stops changing the room once they are no longer its Manager."""
+    room = make_room()
+    secret = make_token(client, creator, name="kept")
+    assert (
+        call(client, "PATCH", f"/rooms/{room.id}", secret, {"description": "Mine"}).status_code
+        == 200
+    )
+    chat.remove_from_role(room.id, Role.MANAGER, [creator.chat_id])
+    chat.reindex(room.id)
+    refused = call(client, "PATCH", f"/rooms/{room.id}", secret, {"description": "Still mine?"})
+    assert refused.status_code == 403
+    assert chat.get_room(room.id).settings.description == "Mine"

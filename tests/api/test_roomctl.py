@@ -50,6 +50,19 @@ def test_list_set_with_what_if_add_from_a_file_and_a_pipe(
     assert "NAME" in table.stdout
     assert rooms[0].name in table.stdout
 
+    made = roomctl(
+        f"roomctl room create --name 'Made from a shell {rooms[0].id[1:9]}' "
+        f"--category '{category.name}' --privacy open --idempotency-key k1"
+    )
+    assert made.returncode == 0, made.stderr
+    again = roomctl(
+        f"roomctl room create --name 'Made from a shell {rooms[0].id[1:9]}' "
+        f"--category '{category.name}' --privacy open --idempotency-key k1"
+    )
+    assert again.stdout == made.stdout  # the same room: asking twice made one
+    assert chat.get_room(made.stdout.strip()).settings.privacy is Privacy.OPEN
+    rooms.append(chat.get_room(made.stdout.strip()))
+
     what_if = roomctl(f"roomctl room set '{rooms[0].id}' --privacy open --what-if")
     assert what_if.returncode == 0, what_if.stderr
     assert "would change" in what_if.stdout
@@ -68,7 +81,7 @@ def test_list_set_with_what_if_add_from_a_file_and_a_pipe(
         f"roomctl room list --category '{category.name}' --ids | roomctl room set - --disabled"
     )
     assert piped.returncode == 0, piped.stderr
-    assert piped.stdout.count("changed") == 2
+    assert piped.stdout.count("changed") == 3
     assert all(chat.get_room(room.id).disabled for room in rooms)
 
 
