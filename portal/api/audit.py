@@ -4,16 +4,17 @@ cursor (auditors and administrators)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
 from accounts.models import User
 from portal.api.common import READ_ERRORS, Problem, Text, after_cursor, cursor_of
+from portal.audit.export import export_response
 from portal.audit.filters import SEARCH_MAX, AuditFilterForm
 from portal.models import AuditEntry
 
@@ -55,20 +56,49 @@ class AuditPage(Schema):
     next_cursor: str | None = None
 
 
-@router.get("", response={200: AuditPage, 403: Problem} | READ_ERRORS, summary="Query the log")
-def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
-    """Entries matching the filters, newest first."""
+def _filtered(request: HttpRequest, filters: AuditFilters) -> tuple[AuditFilterForm, Any]:
+    """The page's filter form over these filters, and the entries it lets through."""
     viewer: User = request.user  # type: ignore[assignment]
     if not viewer.can_audit:
         raise PermissionDenied("Only auditors and portal administrators read the audit log.")
-    values = filters.model_dump(exclude={"cursor", "limit"}, exclude_none=True)
+    values = filters.model_dump(exclude={"cursor", "limit", "format"}, exclude_none=True)
     form = AuditFilterForm({k: str(v) for k, v in values.items()})
     if not form.is_valid():
         detail = " ".join(
             f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items()
         )
         raise HttpError(422, detail)
-    entries = form.apply(AuditEntry.objects.all())
+    return form, form.apply(AuditEntry.objects.all())
+
+
+class ExportFilters(AuditFilters):
+    format: Literal["csv", "jsonl"] = "jsonl"
+
+
+@router.get(
+    "/export",
+    response={200: None, 403: Problem} | READ_ERRORS,
+    summary="Export the log",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The entries, oldest first, streamed",
+                "content": {"text/csv": {}, "application/x-ndjson": {}},
+            }
+        }
+    },
+)
+def audit_export(request: HttpRequest, filters: Query[ExportFilters]) -> StreamingHttpResponse:
+    """The filtered log as CSV or JSON Lines, streamed, as the page exports it; the export is
+    itself an audit entry."""
+    form, entries = _filtered(request, filters)
+    return export_response(entries, form=form, fmt=filters.format)
+
+
+@router.get("", response={200: AuditPage, 403: Problem} | READ_ERRORS, summary="Query the log")
+def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
+    """Entries matching the filters, newest first."""
+    _, entries = _filtered(request, filters)
     if filters.cursor:
         [last] = after_cursor(filters.cursor, size=1)
         if not last.isdigit():

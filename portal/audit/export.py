@@ -13,7 +13,12 @@ from django.db import connection
 from django.db.models import QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.utils.text import slugify
 
+from portal.audit import audit_record
+from portal.audit.filters import AuditFilterForm
 from portal.models import AuditEntry
 
 COLUMNS = (
@@ -179,3 +184,28 @@ def _postgres_jsonl(entries: QuerySet[AuditEntry]) -> Iterator[bytes]:
         "WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
         params,
     )
+
+
+def export_response(
+    entries: QuerySet[AuditEntry], *, form: AuditFilterForm, fmt: str
+) -> StreamingHttpResponse:
+    """The entries as a streamed file named after its filters; the export is recorded."""
+    content_type, lines = EXPORTS[fmt]
+    audit_record(
+        action="audit.export",
+        target_kind="audit log",
+        target_label=f"Export as {fmt.upper()}",
+        after={"format": fmt, "filters": form.active},
+    )
+    parts = [f"{key}-{slugify(value)[:40]}" for key, value in sorted(form.active.items())]
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    filename = "_".join(["audit", stamp, *parts]) + f".{fmt}"
+    response = StreamingHttpResponse(lines(entries), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", csv_lines),
+    "jsonl": ("application/x-ndjson; charset=utf-8", jsonl_lines),
+}

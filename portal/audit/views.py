@@ -6,25 +6,18 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
-from django.http import HttpResponseBase, StreamingHttpResponse
+from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
-from portal.audit import audit_record
 from portal.audit.chain import verify_chain
-from portal.audit.export import csv_lines, jsonl_lines
+from portal.audit.export import export_response
 from portal.audit.filters import KNOWN_ACTIONS, AuditFilterForm
 from portal.http import HtmxHttpRequest
 from portal.models import AuditEntry
 
 PAGE_SIZE = 50
-EXPORTS = {
-    "csv": ("text/csv; charset=utf-8", csv_lines),
-    "jsonl": ("application/x-ndjson; charset=utf-8", jsonl_lines),
-}
 
 
 def _require_auditor(request: HtmxHttpRequest) -> None:
@@ -125,7 +118,6 @@ def audit_detail(request: HtmxHttpRequest, pk: int) -> TemplateResponse:
 def audit_export(request: HtmxHttpRequest, fmt: str) -> HttpResponseBase:
     """The filtered log as a streamed file; the export itself is recorded."""
     _require_auditor(request)
-    content_type, lines = EXPORTS[fmt]
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return TemplateResponse(
@@ -134,19 +126,7 @@ def audit_export(request: HtmxHttpRequest, fmt: str) -> HttpResponseBase:
             {"form": form, "entries": [], "actions": KNOWN_ACTIONS, "query": ""},
             status=400,
         )
-    entries = form.apply(AuditEntry.objects.all())
-    audit_record(
-        action="audit.export",
-        target_kind="audit log",
-        target_label=f"Export as {fmt.upper()}",
-        after={"format": fmt, "filters": form.active},
-    )
-    parts = [f"{key}-{slugify(value)[:40]}" for key, value in sorted(form.active.items())]
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    filename = "_".join(["audit", stamp, *parts]) + f".{fmt}"
-    response = StreamingHttpResponse(lines(entries), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return export_response(form.apply(AuditEntry.objects.all()), form=form, fmt=fmt)
 
 
 @require_http_methods(["GET", "POST"])

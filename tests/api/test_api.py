@@ -232,6 +232,12 @@ def test_the_audit_log_is_queried_with_the_pages_filters(client, member):
     refused = call(client, "GET", "/audit", make_token(client, member, name="nosy"))
     assert refused.status_code == 403
 
+    exported = call(client, "GET", "/audit/export", secret, action="room.", format="jsonl")
+    assert exported["Content-Type"].startswith("application/x-ndjson")
+    lines = b"".join(exported.streaming_content).decode().splitlines()
+    assert [json.loads(line)["action"] for line in lines] == ["room.update"] * 3 + ["room.delete"]
+    assert AuditEntry.objects.filter(action="audit.export").exclude(via="").exists()
+
 
 def test_one_change_for_many_rooms_with_a_result_each(
     client, chat, creator, make_room, category_world
