@@ -81,3 +81,21 @@ class ApiToken(models.Model):
     @property
     def writes(self) -> bool:
         return self.scope == self.Scope.WRITE
+
+
+class IdempotentAnswer(models.Model):
+    """The answer an API create gave to one `Idempotency-Key` of one person: the same key
+    asked again (after a lost answer) gets this answer, and nothing is made twice."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    path = models.CharField(max_length=255)
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_answer_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.key}"

@@ -309,6 +309,7 @@ class Operation(models.Model):
         "category.scope": "Scope change",
         "person.remove": "Removal of a person",
         "category.adopt": "Adoption of a space",
+        "rooms.bulk": "Change to many rooms",
     }
 
     @property

@@ -335,7 +335,9 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
     the change is applied again. Their own audit entry was never written; this writes it,
     with how it ended."""
     cutoff = (now or timezone.now()) - ABANDONED_AFTER
-    abandoned = Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff)
+    abandoned = Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff).exclude(
+        kind="rooms.bulk"  # the worker runs these a chunk at a time: they are not abandoned
+    )
     # A category's change, or a person's removal, is left listed for Retry: it is checked
     # again when applied.
     abandoned.exclude(kind__startswith="room.").update(

@@ -42,6 +42,7 @@ from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Role
 from rooms.locks import one_writer
 from rooms.models import IndexDifference, IndexedCategory, IndexedRoom, IndexStream, RoomName
+from rooms.services.rooms import bulk_change_step
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +328,8 @@ def run(
                     op.target_id,
                     op.status,
                 )
+            if changed := bulk_change_step():
+                log.info("Changed %d room(s) of changes to many rooms.", changed)
     finally:
         let_go(name)
 

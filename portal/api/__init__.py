@@ -18,7 +18,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from portal.api import audit, categories, requests, rooms
+from portal.api import audit, categories, operations, requests, rooms, tokens
 from portal.api.common import TokenAuth
 from portal.audit import audit_unrecorded
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
@@ -34,8 +34,8 @@ class PortalAPI(NinjaAPI):
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
         schema = super().get_openapi_schema(*args, **kwargs)
-        for operations in schema["paths"].values():
-            for operation in operations.values():
+        for methods in schema["paths"].values():
+            for operation in methods.values():
                 for status, answer in operation.get("responses", {}).items():
                     content = answer.get("content", {})
                     if int(status) >= 400 and "application/json" in content:
@@ -55,6 +55,8 @@ api.add_router("/rooms", rooms.router)
 api.add_router("/categories", categories.router)
 api.add_router("/requests", requests.router)
 api.add_router("/audit", audit.router)
+api.add_router("/operations", operations.router)
+api.add_router("/tokens", tokens.router)
 
 
 def problem(

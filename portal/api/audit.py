@@ -13,7 +13,7 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, Problem, Text, after_cursor, cursor_of
+from portal.api.common import READ_ERRORS, Text, after_cursor, cursor_of
 from portal.audit.export import export_response
 from portal.audit.filters import SEARCH_MAX, AuditFilterForm
 from portal.models import AuditEntry
@@ -77,7 +77,7 @@ class ExportFilters(AuditFilters):
 
 @router.get(
     "/export",
-    response={200: None, 403: Problem} | READ_ERRORS,
+    response={200: None} | READ_ERRORS,
     summary="Export the log",
     openapi_extra={
         "responses": {
@@ -95,7 +95,7 @@ def audit_export(request: HttpRequest, filters: Query[ExportFilters]) -> Streami
     return export_response(entries, form=form, fmt=filters.format)
 
 
-@router.get("", response={200: AuditPage, 403: Problem} | READ_ERRORS, summary="Query the log")
+@router.get("", response={200: AuditPage} | READ_ERRORS, summary="Query the log")
 def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
     """Entries matching the filters, newest first."""
     _, entries = _filtered(request, filters)

@@ -7,11 +7,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, writes
 from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Category
 from rooms.selectors.requests import categories_for_requests
 from rooms.services import categories as category_services
@@ -107,9 +107,13 @@ def category_list(request: HttpRequest) -> list[dict[str, Any]]:
     "", response={201: CategoryOut, 200: CategoryIn} | WRITE_ERRORS, summary="Create a category"
 )
 def category_create(
-    request: HttpRequest, new: CategoryIn, dry_run: bool = False
+    request: HttpRequest,
+    new: CategoryIn,
+    dry_run: bool = False,
+    idempotency_key: str = Header("", alias="Idempotency-Key", max_length=255),
 ) -> tuple[int, dict[str, Any]]:
-    """A category with nobody in its scope yet (administrators)."""
+    """A category with nobody in its scope yet (administrators). The same `Idempotency-Key`
+    sent again returns the first answer, and no second category."""
     actor: User = request.user  # type: ignore[assignment]
     if not actor.is_administrator:
         raise PermissionDenied("Only portal administrators manage categories.")
@@ -119,7 +123,11 @@ def category_create(
             raise category_services.CategoryInvalid("name", problem)
         return 200, new.model_dump()
     writes(request)
-    return 201, _out(category_services.category_create(actor=actor, **new.model_dump()))
+    return once(
+        request,
+        idempotency_key,
+        lambda: (201, _out(category_services.category_create(actor=actor, **new.model_dump()))),
+    )
 
 
 @router.get("/{category_id}", response={200: CategoryOut} | READ_ERRORS, summary="Get a category")

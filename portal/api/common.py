@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 from pydantic import AfterValidator
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, IdempotentAnswer
 from accounts.tokens import token_user
 
 
@@ -42,8 +45,36 @@ class Problem(Schema):
 
 
 # The answers any operation may give besides its own (documented in the schema).
-READ_ERRORS: dict[int, type[Problem]] = {400: Problem, 401: Problem, 404: Problem, 422: Problem}
-WRITE_ERRORS = READ_ERRORS | {403: Problem, 409: Problem, 502: Problem, 503: Problem}
+READ_ERRORS: dict[int, type[Problem]] = {
+    400: Problem,
+    401: Problem,
+    403: Problem,
+    404: Problem,
+    422: Problem,
+}
+WRITE_ERRORS = READ_ERRORS | {409: Problem, 502: Problem, 503: Problem}
+
+
+def once(
+    request: HttpRequest, key: str, make: Callable[[], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any]]:
+    """Make something at most once per `Idempotency-Key`: the same key from the same person
+    gets the first answer again; a key used for another address is refused."""
+    if not key:
+        return make()
+    owner = request.user
+    earlier = IdempotentAnswer.objects.filter(user=owner, key=key).first()  # type: ignore[misc]
+    if earlier is None:
+        status, made = make()
+        body = json.loads(json.dumps(made, cls=DjangoJSONEncoder))  # as it is kept
+        with transaction.atomic():
+            IdempotentAnswer.objects.get_or_create(
+                user=owner, key=key, defaults={"path": request.path, "status": status, "body": body}
+            )
+        return status, body
+    if earlier.path != request.path:
+        raise HttpError(422, "That Idempotency-Key was used for another request: use a new one.")
+    return earlier.status, earlier.body
 
 
 class TokenAuth(HttpBearer):

@@ -7,11 +7,11 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, writes
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -107,9 +107,18 @@ def request_queue(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("", response={201: RequestOut} | WRITE_ERRORS, summary="Ask for a room")
-def request_submit(request: HttpRequest, new: RequestIn) -> tuple[int, dict[str, Any]]:
+def request_submit(
+    request: HttpRequest,
+    new: RequestIn,
+    idempotency_key: str = Header("", alias="Idempotency-Key", max_length=255),
+) -> tuple[int, dict[str, Any]]:
+    """Ask for a room; the same `Idempotency-Key` sent again returns the first answer."""
     writes(request)
-    asked = request_services.request_submit(
+    return once(request, idempotency_key, lambda: (201, _out(_submit(request, new))))
+
+
+def _submit(request: HttpRequest, new: RequestIn) -> RoomRequest:
+    return request_services.request_submit(
         actor=request.user,  # type: ignore[arg-type]
         settings=RoomSettings(
             name=new.name,
@@ -121,7 +130,6 @@ def request_submit(request: HttpRequest, new: RequestIn) -> tuple[int, dict[str,
         ),
         justification=new.justification,
     )
-    return 201, _out(asked)
 
 
 @router.post(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
@@ -145,7 +145,8 @@ def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, An
 
 
 # Before /{room_id}: the first pattern that matches an address takes it.
-BULK_AT_MOST = 200
+BULK_AT_MOST = 200  # answered at once; up to BACKGROUND_AT_MOST with background=true
+BACKGROUND_AT_MOST = 5000
 
 
 class BulkChange(Schema):
@@ -153,7 +154,7 @@ class BulkChange(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    rooms: list[Text] = Field(min_length=1, max_length=BULK_AT_MOST)
+    rooms: list[Text] = Field(min_length=1, max_length=BACKGROUND_AT_MOST)
     change: RoomChange
 
 
@@ -169,48 +170,41 @@ class BulkResult(Schema):
     results: list[RoomResult]
 
 
-@router.post("/bulk", response={200: BulkResult} | WRITE_ERRORS, summary="Change many rooms")
+class BulkStarted(Schema):
+    operation: str = Field(description="Poll GET /api/v1/operations/{operation}")
+    total: int
+
+
+@router.post(
+    "/bulk",
+    response={200: BulkResult, 202: BulkStarted} | WRITE_ERRORS,
+    summary="Change many rooms",
+)
 def room_bulk_change(
-    request: HttpRequest, bulk: BulkChange, dry_run: bool = False
-) -> dict[str, Any]:
-    """Apply one change to each of up to 200 rooms, each as `PATCH /rooms/{id}` would, with a
-    result per room: one refused, missing or failed at the chat server does not stop the
-    others, and sending the same call again completes what failed (rooms already changed
-    come back `unchanged`)."""
+    request: HttpRequest, bulk: BulkChange, dry_run: bool = False, background: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """Apply one change to each room, each as `PATCH /rooms/{id}` would, with a result per
+    room: one refused, missing or failed at the chat server does not stop the others, and
+    sending the same call again completes what failed (rooms already changed come back
+    `unchanged`). Up to 200 rooms are answered at once; with `background=true` up to 5,000
+    are changed by the sync worker, and the answer is an operation to poll."""
     asked = bulk.change.model_dump(exclude_none=True)
+    rooms = list(dict.fromkeys(bulk.rooms))
+    actor: User = request.user  # type: ignore[assignment]
     if not dry_run:
         writes(request)
-    actor: User = request.user  # type: ignore[assignment]
-    return {
-        "applied": not dry_run,
-        "results": [
-            _result(actor, room_id, asked, dry_run) for room_id in dict.fromkeys(bulk.rooms)
-        ],
-    }
-
-
-def _result(actor: User, room_id: str, asked: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-    try:
-        answer = _change_one(actor, room_id, asked, dry_run)
-    except ObjectDoesNotExist:
-        return {
-            "room": room_id,
-            "result": "not found",
-            "detail": "No such room, or not yours to see.",
-        }
-    except PermissionDenied as exc:
-        return {"room": room_id, "result": "refused", "detail": str(exc)}
-    except room_services.RoomSettingsInvalid as exc:
-        return {"room": room_id, "result": "refused", "detail": exc.message}
-    except room_services.StaleEdit:
-        return {"room": room_id, "result": "failed", "detail": "Changed meanwhile: send it again."}
-    except ChatBackendError as exc:
-        return {"room": room_id, "result": "failed", "detail": exc.detail}
-    if answer["after"] == answer["before"]:
-        result = "unchanged"
-    else:
-        result = "would change" if dry_run else "changed"
-    return {"room": room_id, "result": result, "after": answer["after"]}
+    if background and not dry_run:
+        op = room_services.bulk_change_start(actor=actor, room_ids=rooms, changes=asked)
+        return 202, {"operation": str(op.pk), "total": len(rooms)}
+    if len(rooms) > BULK_AT_MOST:
+        raise HttpError(422, f"At most {BULK_AT_MOST} rooms at once; more with background=true.")
+    results = [
+        room_services.room_change_result(
+            actor=actor, room_id=room_id, changes=asked, dry_run=dry_run
+        )
+        for room_id in rooms
+    ]
+    return 200, {"applied": not dry_run, "results": results}
 
 
 @router.get("/{room_id}", response={200: RoomOut} | READ_ERRORS, summary="Get a room")
@@ -235,31 +229,13 @@ def room_change(
 
 
 def _change_one(actor: User, room_id: str, asked: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-    current, _ = room_for_viewer(user=actor, room_id=room_id)  # 404 if not theirs to see
+    room_for_viewer(user=actor, room_id=room_id)  # 404 if not theirs to see
     before, after, losing = room_services.room_change_preview(
         actor=actor, room_id=room_id, changes=asked
     )
     if dry_run or not asked:
         return {"applied": False, "before": before, "after": after, "presenters_losing": losing}
-    room = current
-    if {"name", "description", "auditorium", "invitations"} & asked.keys():
-        room = room_services.room_update(
-            actor=actor,
-            room_id=room_id,
-            name=asked.get("name", current.settings.name),
-            description=asked.get("description", current.settings.description),
-            auditorium=asked.get("auditorium", current.settings.auditorium),
-            invitations=Invitations(asked.get("invitations", current.settings.invitations)),
-            version=room_services.room_version(current),
-        )
-    if "privacy" in asked:
-        room = room_services.room_set_privacy(
-            actor=actor, room_id=room_id, privacy=Privacy(asked["privacy"])
-        )
-    if "disabled" in asked:
-        room = room_services.room_set_disabled(
-            actor=actor, room_id=room_id, disabled=asked["disabled"]
-        )
+    room = room_services.room_change(actor=actor, room_id=room_id, changes=asked)
     return {
         "applied": True,
         "before": before,

@@ -16,10 +16,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from portal.audit import AuditScope, audit_record, audited
+from portal.audit import AuditScope, audit_record, audited, current_request
 from portal.models import Outcome
 from rooms import index, operations
-from rooms.backend.errors import ChatBackendError, RoomCreationIncomplete
+from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -34,8 +34,8 @@ from rooms.backend.records import (
 )
 from rooms.index import chat_backend
 from rooms.locks import one_writer
-from rooms.models import JoinRequest, RoomSubmission
-from rooms.permissions import can_create_in, can_delete, can_manage
+from rooms.models import JoinRequest, Operation, RoomSubmission
+from rooms.permissions import can_create_in, can_delete, can_manage, can_view
 
 SUBMITTED_FIELDS = ("name", "description", "category", "privacy", "auditorium", "invitations")
 
@@ -319,6 +319,113 @@ def room_change_preview(
     after = snapshot(settings) | {"disabled": changes.get("disabled", room.disabled)}
     losing = [] if settings.auditorium else sorted(room.presenters)
     return snapshot(room), after, losing
+
+
+def room_change(*, actor: User, room_id: str, changes: dict[str, Any]) -> Room:
+    """Change any of a room's settings, its privacy and whether it is disabled, each part as
+    its own page does it (its own operation and audit entry)."""
+    room = current = chat_backend().get_room(room_id)
+    if {"name", "description", "auditorium", "invitations"} & changes.keys():
+        room = room_update(
+            actor=actor,
+            room_id=room_id,
+            name=changes.get("name", current.settings.name),
+            description=changes.get("description", current.settings.description),
+            auditorium=changes.get("auditorium", current.settings.auditorium),
+            invitations=Invitations(changes.get("invitations", current.settings.invitations)),
+            version=room_version(current),
+        )
+    if "privacy" in changes:
+        room = room_set_privacy(actor=actor, room_id=room_id, privacy=Privacy(changes["privacy"]))
+    if "disabled" in changes:
+        room = room_set_disabled(actor=actor, room_id=room_id, disabled=changes["disabled"])
+    return room
+
+
+def room_change_result(
+    *, actor: User, room_id: str, changes: dict[str, Any], dry_run: bool
+) -> dict[str, Any]:
+    """One room of a change made to many: what became of it (changed, unchanged, would
+    change, refused, not found, failed), never an exception, so the others go on."""
+    try:
+        room = chat_backend().get_room(room_id)
+        if not can_view(actor, room, chat_backend().get_category(room.settings.category_id)):
+            raise ChatNotFound("")
+        before, after, _ = room_change_preview(actor=actor, room_id=room_id, changes=changes)
+        if not dry_run and after != before:
+            after = snapshot(room_change(actor=actor, room_id=room_id, changes=changes))
+    except ChatNotFound:
+        return {"room": room_id, "result": "not found", "detail": "No such room, or not yours."}
+    except PermissionDenied as exc:
+        return {"room": room_id, "result": "refused", "detail": str(exc)}
+    except RoomSettingsInvalid as exc:
+        return {"room": room_id, "result": "refused", "detail": exc.message}
+    except StaleEdit:
+        return {"room": room_id, "result": "failed", "detail": "Changed meanwhile: send it again."}
+    except ChatBackendError as exc:
+        return {"room": room_id, "result": "failed", "detail": exc.detail}
+    if after == before:
+        return {"room": room_id, "result": "unchanged", "after": after}
+    return {"room": room_id, "result": "would change" if dry_run else "changed", "after": after}
+
+
+BULK = "rooms.bulk"
+BULK_CHUNK = 20
+
+
+def bulk_change_start(*, actor: User, room_ids: list[str], changes: dict[str, Any]) -> Operation:
+    """Record a change for many rooms, applied a chunk at a time by the sync worker
+    (`bulk_change_step`); its operation says how far it got and what became of each room."""
+    request = current_request.get()
+    return Operation.objects.create(
+        kind=BULK,
+        target_label=f"{len(room_ids)} rooms",
+        actor=actor,
+        request_id=getattr(request, "request_id", "") if request is not None else "",
+        change={"rooms": list(dict.fromkeys(room_ids)), "changes": changes, "results": []},
+    )
+
+
+def bulk_change_step(*, chunk: int = BULK_CHUNK) -> int:
+    """Apply the next rooms of every running change to many rooms; how many were done."""
+    done = 0
+    for op in Operation.objects.filter(kind=BULK, status=Operation.Status.RUNNING).select_related(
+        "actor"
+    ):
+        results: list[dict[str, Any]] = op.change["results"]
+        todo = op.change["rooms"][len(results) : len(results) + chunk]
+        actor = op.actor
+        if actor is None:  # its owner's account was removed meanwhile
+            op.status, op.error = Operation.Status.UNFINISHED, "Its owner's account is gone."
+            op.save()
+            continue
+        for room_id in todo:
+            results.append(
+                room_change_result(
+                    actor=actor, room_id=room_id, changes=op.change["changes"], dry_run=False
+                )
+            )
+            op.save(update_fields=["change", "updated_at"])
+            done += 1
+        if len(results) == len(op.change["rooms"]):
+            failed = [r for r in results if r["result"] in ("failed", "refused", "not found")]
+            op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
+            op.error = f"{len(failed)} of {len(results)} rooms were not changed." if failed else ""
+            op.save()
+    return done
+
+
+def bulk_change_retry(op: Operation) -> Operation:
+    """Run the rooms of a change to many that were not changed again (the worker does)."""
+    kept = [r for r in op.change["results"] if r["result"] in ("changed", "unchanged")]
+    done = {r["room"] for r in kept}
+    op.change["rooms"] = [r for r in op.change["rooms"] if r in done] + [
+        r for r in op.change["rooms"] if r not in done
+    ]
+    op.change["results"] = kept
+    op.status, op.error = Operation.Status.RUNNING, ""
+    op.save()
+    return op
 
 
 def privacy_change_warning(room: Room, category: Category, privacy: Privacy) -> str:

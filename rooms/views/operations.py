@@ -17,6 +17,7 @@ from rooms.backend.errors import ChatBackendError
 from rooms.models import Operation
 from rooms.services import categories as category_services
 from rooms.services import people as people_services
+from rooms.services import rooms as room_services
 
 
 def _admin(request: HtmxHttpRequest) -> None:
@@ -46,6 +47,10 @@ def _decide(request: HtmxHttpRequest, pk: str, *, undo: bool) -> HttpResponse:
         op = people_services.removal_run(op, actor=request.user)
     elif op.kind == category_services.ADOPT:
         op = category_services.adoption_run(op, actor=request.user)
+    elif op.kind == room_services.BULK:
+        op = room_services.bulk_change_retry(op)
+        messages.success(request, "The rooms not changed are being changed again.")
+        return redirect("operations:list")
     else:
         try:
             category_services.scope_change_retry(actor=request.user, operation=op)

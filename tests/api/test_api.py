@@ -171,10 +171,20 @@ def test_create_with_an_idempotency_key_makes_one_room(client, chat, creator, ca
     assert (checked.status_code, checked.json()["id"]) == (200, "")
     headers = {"HTTP_IDEMPOTENCY_KEY": "nightly-2026-11-28"}
     url = "/api/v1/rooms"
-    first = client.post(url, json.dumps(body), content_type="application/json",
-                        HTTP_AUTHORIZATION=f"Bearer {secret}", **headers)  # fmt: skip
-    again = client.post(url, json.dumps(body), content_type="application/json",
-                        HTTP_AUTHORIZATION=f"Bearer {secret}", **headers)  # fmt: skip
+    first = client.post(
+        url,
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+        **headers,
+    )
+    again = client.post(
+        url,
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+        **headers,
+    )
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json()["id"] == again.json()["id"]  # a lost answer asked again: one room
     assert creator.chat_id in chat.get_room(first.json()["id"]).managers
@@ -190,8 +200,9 @@ def test_move_with_a_what_if_then_delete_as_an_administrator(client, chat, creat
     chat.add_to_category_scope(other.id, [creator.chat_id])
     chat.set_category_creators(other.id, [creator.chat_id])
     secret = make_token(client, creator)
-    what_if = call(client, "POST", f"/rooms/{room.id}/move", secret, {"category": other.id},
-                   dry_run="true")  # fmt: skip
+    what_if = call(
+        client, "POST", f"/rooms/{room.id}/move", secret, {"category": other.id}, dry_run="true"
+    )
     assert (what_if.status_code, what_if.json()["applied"]) == (200, False)
     assert chat.get_room(room.id).settings.category_id == room.settings.category_id
     moved = call(client, "POST", f"/rooms/{room.id}/move", secret, {"category": other.id})
@@ -264,7 +275,13 @@ def test_one_change_for_many_rooms_with_a_result_each(
     assert all(chat.get_room(r.id).disabled for r in mine)
     again = call(client, "POST", "/rooms/bulk", secret, body).json()  # safe to send again
     assert [r["result"] for r in again["results"]][:2] == ["unchanged", "unchanged"]
-    too_many = call(client, "POST", "/rooms/bulk", secret, {"rooms": ["!x:y"] * 201, "change": {}})
+    too_many = call(
+        client,
+        "POST",
+        "/rooms/bulk",
+        secret,
+        {"rooms": [f"!r{n}:y" for n in range(201)], "change": {}},
+    )
     assert too_many.status_code == 422
 
 
@@ -281,3 +298,84 @@ def test_a_token_acts_as_its_owner_is_now(client, chat, make_room, creator):
     refused = call(client, "PATCH", f"/rooms/{room.id}", secret, {"description": "Still mine?"})
     assert refused.status_code == 403
     assert chat.get_room(room.id).settings.description == "Mine"
+
+
+def test_a_long_change_to_many_rooms_runs_in_the_background_and_is_polled(
+    client, chat, creator, make_room
+):
+    from rooms.services.rooms import bulk_change_step
+
+    rooms = [make_room() for _ in range(3)]
+    secret = make_token(client, creator)
+    body = {"rooms": [r.id for r in rooms] + ["!gone:portal.test"], "change": {"disabled": True}}
+    started = call(client, "POST", "/rooms/bulk", secret, body, background="true")
+    assert started.status_code == 202
+    operation = started.json()["operation"]
+    assert call(client, "GET", f"/operations/{operation}", secret).json()["done"] == 0
+    while bulk_change_step(chunk=2):  # the sync worker's rounds
+        pass
+    polled = call(client, "GET", f"/operations/{operation}", secret).json()
+    assert (polled["done"], polled["total"], polled["status"]) == (4, 4, "unfinished")
+    assert [r["result"] for r in polled["results"]] == ["changed"] * 3 + ["not found"]
+    assert all(chat.get_room(r.id).disabled for r in rooms)
+    other = make_token(client, AdministratorFactory(), name="admin")
+    assert call(client, "GET", f"/operations/{operation}", other).status_code == 200
+
+
+def test_tokens_listed_and_revoked_through_the_api(client, member):
+    mine = make_token(client, member, name="mine")
+    admin = make_token(client, AdministratorFactory(), name="root")
+    listed = call(client, "GET", "/tokens", mine).json()
+    assert [t["name"] for t in listed] == ["mine"]
+    assert call(client, "GET", "/tokens", mine, everyone="true").status_code == 403
+    everyone = call(client, "GET", "/tokens", admin, everyone="true").json()
+    assert {t["name"] for t in everyone} == {"mine", "root"}
+    revoked = call(client, "DELETE", f"/tokens/{listed[0]['id']}", admin)
+    assert revoked.json()["revoked_at"] is not None
+    assert call(client, "GET", "/tokens", mine).status_code == 401
+
+
+def test_idempotency_keys_on_creating_a_category_and_asking_for_a_room(
+    client, member, category_world
+):
+    from rooms.models import IndexedCategory, RoomRequest
+
+    admin = make_token(client, AdministratorFactory(), name="ops")
+    body, key = {"name": unique_name("Once ")}, {"HTTP_IDEMPOTENCY_KEY": "cat-1"}
+    answers = [
+        client.post(
+            "/api/v1/categories",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {admin}",
+            **key,
+        )
+        for _ in range(2)
+    ]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json() == answers[1].json()
+    assert IndexedCategory.objects.filter(name=body["name"]).count() == 1
+    other = client.post(
+        "/api/v1/requests",
+        json.dumps({}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {admin}",
+        **key,
+    )
+    assert other.status_code == 422  # the key was for another address (and the body is empty)
+
+    asker = make_token(client, member, name="asker")
+    request_body = {
+        "name": unique_name("Asked once "),
+        "category": category_world["category"].id,
+        "justification": "Because",
+    }
+    for _ in range(2):
+        client.post(
+            "/api/v1/requests",
+            json.dumps(request_body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {asker}",
+            HTTP_IDEMPOTENCY_KEY="req-1",
+        )
+    assert RoomRequest.objects.filter(requester=member).count() == 1

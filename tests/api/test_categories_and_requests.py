@@ -42,8 +42,9 @@ def test_an_administrator_runs_a_category_through_the_api(client, chat, category
     room = make_room()
     chat.add_to_role(room.id, Role.MEMBER, [member])
     world = category_world["category"].id
-    preview = call(client, "POST", f"/categories/{world}/scope", admin, {"remove": [member]},
-                   dry_run="true").json()  # fmt: skip
+    preview = call(
+        client, "POST", f"/categories/{world}/scope", admin, {"remove": [member]}, dry_run="true"
+    ).json()
     assert preview["leaving"] == [{"person": member, "roles": {room.id: ["member"]}}]
     assert member in chat.get_room(room.id).members
 
