@@ -379,3 +379,31 @@ def test_idempotency_keys_on_creating_a_category_and_asking_for_a_room(
             HTTP_IDEMPOTENCY_KEY="req-1",
         )
     assert RoomRequest.objects.filter(requester=member).count() == 1
+
+
+def test_a_many_room_change_the_chat_server_stops_part_way_is_completed_by_sending_it_again(
+    client, chat, synapse, creator, make_room, monkeypatch
+):
+    from rooms import operations
+    from rooms.backend.matrix.client import MatrixChatBackend
+    from tests.failing import FailingTransport
+
+    rooms = [make_room() for _ in range(3)]
+    failing = MatrixChatBackend(
+        base_url=synapse.url,
+        server_name=synapse.server_name,
+        token=synapse.token,
+        transport=FailingTransport(rooms[1].id[1:12], "PUT", times=1000),  # every change to it
+    )
+    monkeypatch.setattr("rooms.index.server_client", lambda: failing)
+    monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
+    secret = make_token(client, creator)
+    body = {"rooms": [r.id for r in rooms], "change": {"disabled": True}}
+    stopped = call(client, "POST", "/rooms/bulk", secret, body).json()["results"]
+    assert [r["result"] for r in stopped] == ["changed", "failed", "changed"]
+    assert [chat.get_room(r.id).disabled for r in rooms] == [True, False, True]  # as it says
+
+    monkeypatch.undo()
+    again = call(client, "POST", "/rooms/bulk", secret, body).json()["results"]
+    assert [r["result"] for r in again] == ["unchanged", "changed", "unchanged"]
+    assert all(chat.get_room(r.id).disabled for r in rooms)
