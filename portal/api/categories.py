@@ -138,14 +138,23 @@ def category_get(request: HttpRequest, category_id: str) -> dict[str, Any]:
 @router.patch(
     "/{category_id}", response={200: CategoryOut} | WRITE_ERRORS, summary="Change a category"
 )
-def category_update(request: HttpRequest, category_id: str, change: CategoryIn) -> dict[str, Any]:
+def category_update(
+    request: HttpRequest, category_id: str, change: CategoryIn, dry_run: bool = False
+) -> dict[str, Any]:
+    """Its name, description and invitations; with `dry_run=true`, checked and shown as it
+    would be."""
+    actor: User = request.user  # type: ignore[assignment]
+    if dry_run:
+        now = category_services.category_change_check(
+            actor=actor, category_id=category_id, name=change.name
+        )
+        return _out(now) | change.model_dump()
     writes(request)
-    updated = category_services.category_update(
-        actor=request.user,  # type: ignore[arg-type]
-        category_id=category_id,
-        **change.model_dump(),
+    return _out(
+        category_services.category_update(
+            actor=actor, category_id=category_id, **change.model_dump()
+        )
     )
-    return _out(updated)
 
 
 @router.post(
@@ -183,20 +192,38 @@ def category_scope(
     response={200: CategoryOut} | WRITE_ERRORS,
     summary="Set the Creators",
 )
-def category_creators(request: HttpRequest, category_id: str, given: CreatorsIn) -> dict[str, Any]:
+def category_creators(
+    request: HttpRequest, category_id: str, given: CreatorsIn, dry_run: bool = False
+) -> dict[str, Any]:
     """Make exactly these people (who must be in scope) the category's Creators."""
+    actor: User = request.user  # type: ignore[assignment]
+    creators = list(dict.fromkeys(given.creators))
+    if dry_run:
+        now = category_services.category_change_check(
+            actor=actor, category_id=category_id, creators=creators
+        )
+        return _out(now) | {"creators": sorted(creators)}
     writes(request)
-    after = category_services.creators_set(
-        actor=request.user,  # type: ignore[arg-type]
-        category_id=category_id,
-        creators=list(dict.fromkeys(given.creators)),
-    )
+    after = category_services.creators_set(actor=actor, category_id=category_id, creators=creators)
     return _out(after)
 
 
-@router.delete("/{category_id}", response={204: None} | WRITE_ERRORS, summary="Delete a category")
-def category_delete(request: HttpRequest, category_id: str) -> tuple[int, None]:
-    """Delete a category that has no rooms (administrators)."""
+@router.delete(
+    "/{category_id}",
+    response={204: None, 200: CategoryOut} | WRITE_ERRORS,
+    summary="Delete a category",
+)
+def category_delete(
+    request: HttpRequest, category_id: str, dry_run: bool = False
+) -> tuple[int, dict[str, Any] | None]:
+    """Delete a category that has no rooms (administrators); with `dry_run=true`, the
+    category that would go (200)."""
+    actor: User = request.user  # type: ignore[assignment]
+    if dry_run:
+        now = category_services.category_change_check(
+            actor=actor, category_id=category_id, deleting=True
+        )
+        return 200, _out(now)
     writes(request)
-    category_services.category_delete(actor=request.user, category_id=category_id)  # type: ignore[arg-type]
+    category_services.category_delete(actor=actor, category_id=category_id)
     return 204, None

@@ -106,60 +106,77 @@ def request_queue(request: HttpRequest) -> list[dict[str, Any]]:
     return [_out(asked) for asked in queue.order_by("created_at")]
 
 
-@router.post("", response={201: RequestOut} | WRITE_ERRORS, summary="Ask for a room")
+@router.post(
+    "", response={201: RequestOut, 200: dict[str, Any]} | WRITE_ERRORS, summary="Ask for a room"
+)
 def request_submit(
     request: HttpRequest,
     new: RequestIn,
+    dry_run: bool = False,
     idempotency_key: str = Header("", alias="Idempotency-Key", max_length=255),
 ) -> tuple[int, dict[str, Any]]:
-    """Ask for a room; the same `Idempotency-Key` sent again returns the first answer."""
+    """Ask for a room; the same `Idempotency-Key` sent again returns the first answer.
+    With `dry_run=true` the request is checked (200) and not made."""
+    actor: User = request.user  # type: ignore[assignment]
+    settings = RoomSettings(
+        name=new.name,
+        description=new.description,
+        category_id=new.category,
+        privacy=Privacy(new.privacy),
+        auditorium=new.auditorium,
+        invitations=Invitations(new.invitations),
+    )
+    if dry_run:
+        category = request_services.request_submit_check(actor=actor, settings=settings)
+        return 200, new.model_dump() | {"category_name": category.name}
     writes(request)
-    return once(request, idempotency_key, lambda: (201, _out(_submit(request, new))))
-
-
-def _submit(request: HttpRequest, new: RequestIn) -> RoomRequest:
-    return request_services.request_submit(
-        actor=request.user,  # type: ignore[arg-type]
-        settings=RoomSettings(
-            name=new.name,
-            description=new.description,
-            category_id=new.category,
-            privacy=Privacy(new.privacy),
-            auditorium=new.auditorium,
-            invitations=Invitations(new.invitations),
+    return once(
+        request,
+        idempotency_key,
+        lambda: (
+            201,
+            _out(
+                request_services.request_submit(
+                    actor=actor, settings=settings, justification=new.justification
+                )
+            ),
         ),
-        justification=new.justification,
     )
 
 
 @router.post(
     "/{pk}/approve", response={200: RequestOut} | WRITE_ERRORS, summary="Approve a request"
 )
-def request_approve(request: HttpRequest, pk: int, adjust: Adjustments) -> dict[str, Any]:
-    """Approve, with any adjustments, and make the room (its requester its Manager)."""
-    writes(request)
+def request_approve(
+    request: HttpRequest, pk: int, adjust: Adjustments, dry_run: bool = False
+) -> dict[str, Any]:
+    """Approve, with any adjustments, and make the room (its requester its Manager); with
+    `dry_run=true`, checked and shown as it would be approved."""
     actor: User = request.user  # type: ignore[assignment]
     asked, _ = request_selectors.request_for_viewer(user=actor, pk=pk)  # 404 / 403 first
-    settings = request_services.request_settings(asked)
     changes = adjust.model_dump(exclude_none=True)
     if "privacy" in changes:
         changes["privacy"] = Privacy(changes["privacy"])
     if "invitations" in changes:
         changes["invitations"] = Invitations(changes["invitations"])
-    done = request_services.request_approve(
-        actor=actor, pk=asked.pk, settings=replace(settings, **changes)
-    )
-    return _out(done)
+    settings = replace(request_services.request_settings(asked), **changes)
+    if dry_run:
+        request_services.request_decision_check(actor=actor, pk=asked.pk, settings=settings)
+        return _out(asked) | adjust.model_dump(exclude_none=True)
+    writes(request)
+    return _out(request_services.request_approve(actor=actor, pk=asked.pk, settings=settings))
 
 
 @router.post(
     "/{pk}/decline", response={200: RequestOut} | WRITE_ERRORS, summary="Decline a request"
 )
-def request_decline(request: HttpRequest, pk: int, decline: Decline) -> dict[str, Any]:
+def request_decline(
+    request: HttpRequest, pk: int, decline: Decline, dry_run: bool = False
+) -> dict[str, Any]:
+    """Decline, saying why; with `dry_run=true`, only checked."""
+    actor: User = request.user  # type: ignore[assignment]
+    if dry_run:
+        asked = request_services.request_decision_check(actor=actor, pk=pk)
+        return _out(asked) | {"decision_reason": decline.reason}
     writes(request)
-    done = request_services.request_decline(
-        actor=request.user,  # type: ignore[arg-type]
-        pk=pk,
-        reason=decline.reason,
-    )
-    return _out(done)
+    return _out(request_services.request_decline(actor=actor, pk=pk, reason=decline.reason))

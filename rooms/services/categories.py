@@ -85,6 +85,46 @@ def category_create(
         return category
 
 
+def category_change_check(
+    *,
+    actor: User,
+    category_id: str,
+    name: str = "",
+    creators: list[str] | None = None,
+    deleting: bool = False,
+) -> Category:
+    """What changing (a new name, these Creators) or deleting a category checks, for a
+    what-if: nothing is changed or audited. Returns the category as it is now."""
+    _require_admin(actor)
+    category = chat_backend().get_category(category_id)
+    if name:
+        problem = category_name_problem(name, exclude_id=category_id)
+        if problem:
+            raise CategoryInvalid("name", problem)
+    _creators_in_scope(category, creators or [])
+    if deleting:
+        _no_rooms(category)
+    return category
+
+
+def _creators_in_scope(category: Category, creators: list[str]) -> None:
+    outside = [c for c in creators if not category.in_scope(c)]
+    if outside:
+        raise CategoryInvalid(
+            "creators",
+            f"Creators are chosen from the people in scope; not in scope: {', '.join(outside)}.",
+        )
+
+
+def _no_rooms(category: Category) -> None:
+    if category.room_ids:
+        raise CategoryInvalid(
+            "category",
+            f"“{category.name}” still has {category.room_count} room(s): move or delete "
+            "them first.",
+        )
+
+
 def category_update(
     *, actor: User, category_id: str, name: str, description: str, invitations_allowed: bool
 ) -> Category:
@@ -251,13 +291,7 @@ def creators_set(*, actor: User, category_id: str, creators: list[str]) -> Categ
         category = client.get_category(category_id)
         _in(scope, category)
         scope.before = {"creators": sorted(category.creators)}
-        outside = [c for c in creators if not category.in_scope(c)]
-        if outside:
-            raise CategoryInvalid(
-                "creators",
-                f"Creators are chosen from the people in scope; not in scope: "
-                f"{', '.join(outside)}.",
-            )
+        _creators_in_scope(category, creators)
         after = client.set_category_creators(category.id, creators)
         scope.after = {"creators": sorted(after.creators)}
         return after
@@ -274,12 +308,7 @@ def category_delete(*, actor: User, category_id: str) -> None:
         category = client.get_category(category_id)
         _in(scope, category)
         scope.before = _values(category)
-        if category.room_ids:
-            raise CategoryInvalid(
-                "category",
-                f"“{category.name}” still has {category.room_count} room(s): move or delete "
-                "them first.",
-            )
+        _no_rooms(category)
         client.delete_category(category.id)
 
 

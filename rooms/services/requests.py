@@ -269,6 +269,29 @@ def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequ
     return _create_room(actor, request)
 
 
+def request_submit_check(*, actor: User, settings: RoomSettings) -> Category:
+    """What `request_submit` checks, for a what-if: nothing is asked or audited."""
+    return _check(actor, settings)
+
+
+def request_decision_check(
+    *, actor: User, pk: int, settings: RoomSettings | None = None
+) -> RoomRequest:
+    """What deciding a request checks (approving, with `settings`), for a what-if."""
+    request = RoomRequest.objects.select_related("requester").get(pk=pk)
+    _approver_check(actor, request)
+    _pending(request)
+    if settings is not None:
+        if settings.category_id != request.category_id:
+            raise room_services.RoomSettingsInvalid(
+                "category", "An approver keeps the category the request was made in."
+            )
+        problem = room_services.name_problem(settings.name)
+        if problem:
+            raise room_services.RoomSettingsInvalid("name", problem)
+    return request
+
+
 def request_retry(*, actor: User, pk: int) -> RoomRequest:
     """Try again to create the room of an approved request whose creation failed."""
     with audited("request.retried", actor=actor, target_kind="request") as scope:

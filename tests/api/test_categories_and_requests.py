@@ -92,3 +92,51 @@ def test_a_request_is_asked_approved_with_a_change_and_a_second_decision_told(
     )
     assert declined.json()["status"] == "declined"
     assert declined.json()["decision_reason"] == "Use the first"
+
+
+def test_every_change_to_categories_and_requests_has_a_what_if(
+    client, chat, member, creator, category_world, make_room
+):
+    from rooms.models import RoomRequest
+
+    admin = make_token(client, AdministratorFactory(), name="ops")
+    category = category_world["category"]
+    make_room()  # the category has a room: it cannot be deleted
+    renamed = call(
+        client, "PATCH", f"/categories/{category.id}", admin, {"name": "Renamed?"}, dry_run="true"
+    )
+    assert renamed.json()["name"] == "Renamed?"
+    assert chat.get_category(category.id).name == category.name
+    outsider = category_world["outsider"].user_id
+    creators = call(
+        client,
+        "PUT",
+        f"/categories/{category.id}/creators",
+        admin,
+        {"creators": [outsider]},
+        dry_run="true",
+    )
+    assert (creators.status_code, creators["Content-Type"]) == (422, PROBLEM)
+    kept = call(client, "DELETE", f"/categories/{category.id}", admin, dry_run="true")
+    assert kept.status_code == 422
+    assert "still has" in kept.json()["detail"]
+
+    asker = make_token(client, member, name="asker")
+    body = {"name": unique("What if "), "category": category.id, "justification": "Why not"}
+    checked = call(client, "POST", "/requests", asker, body, dry_run="true")
+    assert checked.status_code == 200
+    assert not RoomRequest.objects.exists()
+    pk = call(client, "POST", "/requests", asker, body).json()["id"]
+    decider = make_token(client, creator, name="decider")
+    would = call(
+        client, "POST", f"/requests/{pk}/approve", decider, {"privacy": "open"}, dry_run="true"
+    )
+    assert (would.status_code, would.json()["privacy"]) == (200, "open")
+    not_yet = call(
+        client, "POST", f"/requests/{pk}/decline", decider, {"reason": "No"}, dry_run="true"
+    )
+    assert not_yet.status_code == 200
+    assert RoomRequest.objects.get(pk=pk).status == "pending"
+    assert not AuditEntry.objects.filter(
+        action__in=["request.approved", "request.declined"]
+    ).exists()
