@@ -449,7 +449,14 @@ def state(chat: MatrixChatBackend, world: World) -> tuple[Any, ...]:
     )
 
 
-CELLS = [(name, method, role) for (name, method) in MATRIX for role in ROLES]
+# The API ignores the session (tokens only), so every signed-in role gets what an
+# administrator gets there: it is asked as nobody and as an administrator.
+CELLS = [
+    (name, method, role)
+    for (name, method) in MATRIX
+    for role in ROLES
+    if not name.startswith("api:") or role in ("anonymous", "administrator")
+]
 
 
 @pytest.mark.parametrize(("name", "method", "role"), CELLS)

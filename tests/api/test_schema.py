@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from accounts.tokens import token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
-EXAMPLES = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture
