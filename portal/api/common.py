@@ -19,6 +19,7 @@ from pydantic import AfterValidator
 
 from accounts.models import ApiToken, IdempotentAnswer
 from accounts.tokens import token_user
+from rooms.backend.records import Invitations, Privacy, RoomSettings
 
 
 def _text(value: str) -> str:
@@ -75,6 +76,18 @@ def once(
     if earlier.path != request.path:
         raise HttpError(422, "That Idempotency-Key was used for another request: use a new one.")
     return earlier.status, earlier.body
+
+
+def settings_of(new: Any) -> RoomSettings:
+    """A new room's settings from a body that asks for one (a room, or a request for one)."""
+    return RoomSettings(
+        name=new.name,
+        description=new.description,
+        category_id=new.category,
+        privacy=Privacy(new.privacy),
+        auditorium=new.auditorium,
+        invitations=Invitations(new.invitations),
+    )
 
 
 class TokenAuth(HttpBearer):

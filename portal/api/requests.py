@@ -11,13 +11,12 @@ from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, settings_of, writes
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     Invitations,
     Privacy,
-    RoomSettings,
 )
 from rooms.models import RoomRequest
 from rooms.selectors import requests as request_selectors
@@ -118,14 +117,7 @@ def request_submit(
     """Ask for a room; the same `Idempotency-Key` sent again returns the first answer.
     With `dry_run=true` the request is checked (200) and not made."""
     actor: User = request.user  # type: ignore[assignment]
-    settings = RoomSettings(
-        name=new.name,
-        description=new.description,
-        category_id=new.category,
-        privacy=Privacy(new.privacy),
-        auditorium=new.auditorium,
-        invitations=Invitations(new.invitations),
-    )
+    settings = settings_of(new)
     if dry_run:
         category = request_services.request_submit_check(actor=actor, settings=settings)
         return 200, new.model_dump() | {"category_name": category.name}

@@ -13,17 +13,22 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, after_cursor, cursor_of, writes
+from portal.api.common import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Text,
+    after_cursor,
+    cursor_of,
+    settings_of,
+    writes,
+)
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     Category,
-    Invitations,
-    Privacy,
     Role,
     Room,
-    RoomSettings,
 )
 from rooms.models import IndexedRoom, RoomPerson
 from rooms.permissions import can_delete, can_manage
@@ -371,14 +376,7 @@ def room_create(
     (after a lost answer) returns the room made the first time, never a second one. With
     `dry_run=true` the settings are checked and the room is not made (200)."""
     actor: User = request.user  # type: ignore[assignment]
-    settings = RoomSettings(
-        name=new.name,
-        description=new.description,
-        category_id=new.category,
-        privacy=Privacy(new.privacy),
-        auditorium=new.auditorium,
-        invitations=Invitations(new.invitations),
-    )
+    settings = settings_of(new)
     if dry_run:
         checked = room_services.room_create_check(actor=actor, settings=settings)
         return 200, {"id": "", **room_services.snapshot(checked), "disabled": False} | {
