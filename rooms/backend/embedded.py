@@ -36,6 +36,8 @@ from rooms.backend.errors import ChatBackendError, ChatInvalid
 from rooms.backend.matrix.client import MatrixChatBackend
 
 SERVICE_LOCALPART = "roomportal"
+RULES_MODULE = "rooms.chatserver.module.PortalRules"
+REPOSITORY = Path(__file__).resolve().parents[2]
 CONNECTION_FILE = "connection.json"
 START_TIMEOUT_SECONDS = 90.0
 
@@ -62,6 +64,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def homeserver_env() -> dict[str, str]:
+    """The environment of a homeserver process: the portal's module is imported from
+    this repository."""
+    path = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ) | {"PYTHONPATH": path}
 
 
 def read_connection(directory: Path) -> Connection | None:
@@ -109,11 +118,21 @@ class EmbeddedSynapse:
     """One Synapse process with its configuration and state in `directory`."""
 
     def __init__(
-        self, directory: Path, *, port: int, server_name: str, bcrypt_rounds: int = 12
+        self,
+        directory: Path,
+        *,
+        port: int,
+        server_name: str,
+        bcrypt_rounds: int = 12,
+        rules: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.port = port
         self.server_name = server_name
+        # The portal's module (rooms.chatserver.module), which refuses what breaks the
+        # rules. Off only to test the sync worker's second line, as on a homeserver
+        # without it.
+        self.rules = rules
         # Tests lower it: they create and log in hundreds of throwaway users.
         self.bcrypt_rounds = bcrypt_rounds
         self.process: subprocess.Popen[bytes] | None = None
@@ -160,6 +179,7 @@ class EmbeddedSynapse:
                 check=True,
                 capture_output=True,
                 cwd=self.directory,
+                env=homeserver_env(),
                 preexec_fn=owner_only_umask,
             )
 
@@ -204,6 +224,11 @@ class EmbeddedSynapse:
                 kind: {"per_second": 50, "burst_count": 500}
                 for kind in ("address", "account", "failed_attempts")
             },
+            "modules": [
+                {"module": RULES_MODULE, "config": {"service_user": self.service_user}}
+            ]
+            if self.rules
+            else [],
         }
 
     def _command(self) -> list[str]:
@@ -246,6 +271,7 @@ class EmbeddedSynapse:
             return subprocess.Popen(
                 command,
                 cwd=self.directory,
+                env=homeserver_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

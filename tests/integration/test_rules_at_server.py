@@ -1,0 +1,219 @@
+"""The rules hold at the chat server: the portal's Synapse module refuses, in a real
+homeserver, what a room's Manager tries from a chat client against the rules, with a
+message that names the rule; what the rules allow still passes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import unique
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def arena(make_room, category_world):
+    """A fresh Closed room in the category; its Manager (also a Member) in their chat
+    client; an in-scope person and one outside the scope."""
+    room = make_room()
+    manager = category_world["creator"]
+    assert manager.join(room.id).is_success
+    return {
+        "room": room,
+        "manager": manager,
+        "member": category_world["member"],
+        "outsider": category_world["outsider"],
+        "category": category_world["category"],
+    }
+
+
+def refused(answer: httpx.Response, *words: str) -> None:
+    assert answer.status_code == 403, answer.text
+    body = answer.json()
+    assert body["errcode"] == "M_FORBIDDEN"
+    assert body["error"].startswith("The room portal's rules refuse this:"), body
+    for word in words:
+        assert word in body["error"], body
+
+
+def levels_with(person, room_id: str, **changes) -> dict:
+    content = person.state(room_id, "m.room.power_levels")
+    users = content["users"] | changes.pop("users", {})
+    return content | {"users": users} | changes
+
+
+def test_an_outsider_cannot_be_invited_join_or_knock(arena):
+    room, manager, outsider = arena["room"], arena["manager"], arena["outsider"]
+    refused(manager.invite(room.id, outsider.user_id), outsider.user_id, "outside the scope")
+    refused(outsider.knock(room.id), "outside the scope", arena["category"].name)
+    assert (
+        "membership"
+        not in outsider.http.get(
+            f"/_matrix/client/v3/rooms/{room.id}/state/m.room.member/{outsider.user_id}"
+        ).json()
+    )
+
+
+def test_the_join_rule_stays_one_of_the_three_privacies(arena):
+    room, manager = arena["room"], arena["manager"]
+    refused(manager.put_state(room.id, "m.room.join_rules", {"join_rule": "public"}), "public")
+    refused(
+        manager.put_state(room.id, "m.room.join_rules", {"join_rule": "knock_restricted"}),
+        "Open, Closed or Secret",
+    )
+    assert manager.state(room.id, "m.room.join_rules")["join_rule"] == "knock"
+
+
+def test_history_guests_encryption_and_server_access_stay_as_the_portal_set_them(arena):
+    room, manager = arena["room"], arena["manager"]
+    refused(
+        manager.put_state(
+            room.id, "m.room.history_visibility", {"history_visibility": "world_readable"}
+        ),
+        "world_readable",
+    )
+    refused(manager.put_state(room.id, "m.room.guest_access", {"guest_access": "can_join"}))
+    refused(
+        manager.put_state(room.id, "m.room.encryption", {"algorithm": "m.megolm.v1.aes-sha2"}),
+        "encryption",
+    )
+    refused(manager.put_state(room.id, "m.room.server_acl", {"allow": ["*"], "deny": ["x.org"]}))
+    refused(manager.put_state(room.id, "m.room.tombstone", {"replacement_room": "!x:y"}))
+    assert manager.state(room.id, "m.room.history_visibility")["history_visibility"] == "shared"
+    assert manager.state(room.id, "m.room.guest_access")["guest_access"] == "forbidden"
+
+
+def test_power_levels_keep_the_roles_and_the_mapping(arena):
+    room, manager, member, outsider = (
+        arena["room"],
+        arena["manager"],
+        arena["member"],
+        arena["outsider"],
+    )
+    refused(
+        manager.put_state(
+            room.id,
+            "m.room.power_levels",
+            levels_with(manager, room.id, users={outsider.user_id: 100}),
+        ),
+        "cannot be a Manager",
+        "outside the scope",
+    )
+    refused(
+        manager.put_state(
+            room.id, "m.room.power_levels", levels_with(manager, room.id, users_default=100)
+        ),
+        "users_default",
+    )
+    refused(
+        manager.put_state(room.id, "m.room.power_levels", levels_with(manager, room.id, kick=0)),
+        "kick",
+    )
+    refused(
+        manager.put_state(
+            room.id,
+            "m.room.power_levels",
+            levels_with(manager, room.id, users={member.user_id: 50}),
+        ),
+        "auditorium",
+    )
+    refused(
+        manager.put_state(
+            room.id,
+            "m.room.power_levels",
+            levels_with(manager, room.id, users={member.user_id: 75}),
+        ),
+        "level 75",
+    )
+    refused(
+        manager.put_state(
+            room.id, "m.room.power_levels", levels_with(manager, room.id, events_default=20)
+        ),
+        "who may post",
+    )
+    assert manager.state(room.id, "m.room.power_levels")["users_default"] == 0
+
+
+def test_links_to_categories_are_the_portals_alone(arena, chat):
+    room, manager, category = arena["room"], arena["manager"], arena["category"]
+    refused(manager.put_state(room.id, "m.space.parent", {}, category.id), category.name)
+    other = chat.create_category(name=unique("Elsewhere "), description="")
+    refused(
+        manager.put_state(room.id, "m.space.parent", {"via": ["portal.test"]}, other.id),
+        "only the room portal links",
+    )
+    refused(manager.put_state(room.id, "org.roomportal.room", {"disabled": True}), "settings")
+    assert manager.state(room.id, "m.space.parent", category.id)["canonical"] is True
+
+
+def test_a_name_another_room_holds_is_refused_in_any_letter_case(arena, make_room):
+    room, manager = arena["room"], arena["manager"]
+    other = make_room()
+    refused(
+        manager.put_state(room.id, "m.room.name", {"name": other.name.upper()}),
+        "already called",
+    )
+    refused(manager.put_state(room.id, "m.room.name", {"name": "   "}), "1 to 256")
+    assert manager.state(room.id, "m.room.name")["name"] == room.name
+
+
+def test_a_chat_client_cannot_link_its_own_room_into_a_category(arena):
+    manager, category = arena["manager"], arena["category"]
+    answer = manager.http.post(
+        "/_matrix/client/v3/createRoom",
+        json={
+            "name": unique("Sneaked in "),
+            "initial_state": [
+                {
+                    "type": "m.space.parent",
+                    "state_key": category.id,
+                    "content": {"via": ["portal.test"], "canonical": True},
+                }
+            ],
+        },
+    )
+    refused(answer, "only the room portal links")
+
+
+def test_a_category_is_changed_in_the_portal_only(arena):
+    manager, category = arena["manager"], arena["category"]  # a Creator of the category
+    refused(
+        manager.put_state(category.id, "m.space.child", {"via": ["portal.test"]}, "!x:portal.test"),
+        category.name,
+    )
+
+
+def test_what_the_rules_allow_still_passes(arena, make_room):
+    room, manager, member, category = (
+        arena["room"],
+        arena["manager"],
+        arena["member"],
+        arena["category"],
+    )
+    free = unique("Renamed in Element ")
+    assert manager.put_state(room.id, "m.room.name", {"name": free}).is_success
+    assert manager.put_state(room.id, "m.room.topic", {"topic": "From a client"}).is_success
+    assert manager.put_state(room.id, "m.room.avatar", {"url": "mxc://portal.test/x"}).is_success
+    for rule in (
+        {"join_rule": "invite"},
+        {
+            "join_rule": "restricted",
+            "allow": [{"type": "m.room_membership", "room_id": category.id}],
+        },
+        {"join_rule": "knock"},
+    ):
+        assert manager.put_state(room.id, "m.room.join_rules", rule).is_success, rule
+    assert manager.invite(room.id, member.user_id).is_success
+    assert member.join(room.id).is_success
+    auditorium = levels_with(manager, room.id, users={member.user_id: 50}, events_default=50)
+    assert manager.put_state(room.id, "m.room.power_levels", auditorium).is_success
+    assert member.send(room.id, "a Presenter speaks").is_success
+    made_manager = levels_with(manager, room.id, users={member.user_id: 100})
+    assert manager.put_state(room.id, "m.room.power_levels", made_manager).is_success
+    assert member.http.post(f"/_matrix/client/v3/rooms/{room.id}/leave", json={}).is_success
+
+
+def test_the_module_says_it_runs(synapse):
+    answer = httpx.get(f"{synapse.url}/_synapse/client/roomportal/rules")
+    assert answer.json()["service_user"] == f"@roomportal:{synapse.server_name}"
