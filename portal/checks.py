@@ -70,6 +70,21 @@ def chat_server_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
                 id="portal.E005",
             )
         )
+    try:
+        module = client.rules_module()
+    except ChatBackendError:
+        module = None
+    if module is None or module.get("service_user") != user:
+        problems.append(
+            checks.Warning(
+                "The homeserver does not run the portal's module for this service account: "
+                "chat clients can change rooms against the rules (the sync worker puts "
+                "them back afterwards).",
+                hint="Load rooms.chatserver.module.PortalRules in the homeserver's `modules` "
+                "with service_user set to the service account (docs/deploy.md).",
+                id="portal.W010",
+            )
+        )
     return problems
 
 

@@ -19,6 +19,7 @@ class PortalCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from django.db.models import Count
 
+        from rooms.enforcement import open_breaches
         from rooms.models import BulkRun, Operation, RoomRequest
         from rooms.sync import index_age
 
@@ -51,6 +52,13 @@ class PortalCollector(Collector):
         for kind, count in rows:
             unfinished.add_metric([kind], count)
         yield unfinished
+        breaches = GaugeMetricFamily(
+            "portal_open_policy_breaches",
+            "Changes made in a chat client against the rules that the portal could not put "
+            "back (rooms whose state on the chat server is outside the rules).",
+        )
+        breaches.add_metric([], open_breaches())
+        yield breaches
 
 
 def exposition() -> bytes:

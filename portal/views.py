@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from portal.metrics import exposition
+from rooms.enforcement import open_breaches
 from rooms.selectors.rooms import chat_server_reachable
 from rooms.sync import STALE_AFTER, index_age
 
@@ -61,8 +62,12 @@ def health(request: HttpRequest) -> JsonResponse:
     if age is not None and age >= STALE_AFTER:
         checks["index"] = "stale"
     healthy = all(value == "ok" for value in checks.values())
+    # Rooms whose state on the chat server breaks the rules (not a reason to take the
+    # portal out of a load balancer: counted, for monitoring).
+    breaches = open_breaches() if checks["database"] == "ok" else None
     return JsonResponse(
-        {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
+        {"status": "ok" if healthy else "degraded", **checks, "open_breaches": breaches},
+        status=200 if healthy else 503,
     )
 
 

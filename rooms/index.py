@@ -34,6 +34,7 @@ from rooms.backend.records import (
     Room,
     RoomSettings,
 )
+from rooms.chatserver.policy import name_key
 from rooms.models import (
     CategoryPerson,
     IndexDifference,
@@ -44,11 +45,6 @@ from rooms.models import (
 )
 
 Standing = CategoryPerson.Standing
-
-
-def name_key(name: str) -> str:
-    """What makes two room names the same: letter case and surrounding spaces aside."""
-    return name.strip().casefold()
 
 
 # Records from rows.

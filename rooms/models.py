@@ -264,6 +264,36 @@ class IndexDifference(models.Model):
         return f"{self.target_id}: {self.kind}"
 
 
+class PolicyBreach(models.Model):
+    """A change a chat user made on the chat server against the rules, which landed (a
+    homeserver without the portal's module, or events from before it ran) and which the
+    sync worker found: what it broke and who did it, and what the worker undid. Open
+    while `undone_at` is empty: the room's page and the administrators' list say so."""
+
+    target_id = models.CharField(max_length=255, db_index=True)
+    target_label = models.CharField(max_length=255, blank=True)
+    category_id = models.CharField(max_length=255, blank=True)
+    rule = models.CharField(max_length=32)
+    detail = models.TextField()
+    chat_actor = models.CharField(max_length=255, blank=True)
+    noticed_at = models.DateTimeField(auto_now_add=True)
+    undone = models.TextField(blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-noticed_at", "-pk"]
+        indexes = [models.Index(fields=["undone_at", "target_id"], name="policy_breach_open")]
+
+    def __str__(self) -> str:
+        return f"{self.target_id}: {self.rule}"
+
+    @property
+    def rule_label(self) -> str:
+        from rooms.chatserver.policy import RULE_LABELS
+
+        return next((label for rule, label in RULE_LABELS.items() if rule == self.rule), self.rule)
+
+
 class Operation(models.Model):
     """A change to a room that takes several chat-server requests, recorded before its
     first request: what it changes (`change`, field by field) and what those fields were

@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,10 +36,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.audit import audit_record
-from rooms import index, operations
+from rooms import enforcement, index, operations
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
-from rooms.backend.records import Role
+from rooms.chatserver.policy import REFUSAL_EVENT
 from rooms.locks import one_writer
 from rooms.models import IndexDifference, IndexedCategory, IndexedRoom, IndexStream, RoomName
 from rooms.services.rooms import bulk_change_step
@@ -53,19 +53,17 @@ MAX_BACKOFF_SECONDS = 30
 # Past this, pages say the index may be out of date, and the health check says stale.
 STALE_AFTER = timedelta(seconds=60)
 SYNCED_AT_KEY = "index-synced-at"
-# The state the portal maps (rooms.backend.matrix.state); nothing else is asked for.
-STATE_TYPES = [
-    "m.room.create",
-    "m.room.name",
-    "m.room.topic",
-    "m.room.join_rules",
-    "m.room.power_levels",
-    "m.room.member",
-    "m.space.child",
-    "m.space.parent",
-    "m.room.tombstone",
-    "org.roomportal.room",
-    "org.roomportal.category",
+# Message-like events are left out of the stream: the worker reads state, and every piece
+# of state counts (a chat user's change the index does not map is still audited).
+MESSAGES = [
+    "m.room.message",
+    "m.room.encrypted",
+    "m.reaction",
+    "m.sticker",
+    "m.room.redaction",
+    "m.call.*",
+    "m.poll.*",
+    "org.matrix.msc3381.poll.*",
 ]
 NOTHING = {"not_types": ["*"]}
 FILTER = json.dumps(
@@ -73,8 +71,8 @@ FILTER = json.dumps(
         "presence": NOTHING,
         "account_data": NOTHING,
         "room": {
-            "timeline": {"types": STATE_TYPES, "limit": 100},
-            "state": {"types": STATE_TYPES, "lazy_load_members": False},
+            "timeline": {"not_types": MESSAGES, "limit": 100},
+            "state": {"not_types": MESSAGES, "lazy_load_members": False},
             "ephemeral": NOTHING,
             "account_data": NOTHING,
             "include_leave": True,
@@ -86,6 +84,21 @@ FILTER = json.dumps(
 POSITION_ONLY = json.dumps(
     {"presence": NOTHING, "account_data": NOTHING, "room": {"rooms": []}}, separators=(",", ":")
 )
+# What the index maps from each kind of state: an audit entry names, for each sender,
+# the fields their own changes made.
+FIELDS_OF = {
+    "m.room.name": ("name",),
+    "m.room.topic": ("description",),
+    "m.room.join_rules": ("privacy",),
+    "m.space.parent": ("category_id",),
+    "m.room.member": ("members", "asking_to_join", "in_scope", "denied"),
+    "m.room.power_levels": ("managers", "presenters", "auditorium", "disabled", "creators"),
+    "m.space.child": ("room_ids",),
+    "org.roomportal.room": ("invitations", "auditorium", "disabled"),
+    "org.roomportal.category": ("invitations_allowed",),
+}
+
+StateKey = tuple[str, str]
 
 
 @dataclass
@@ -95,27 +108,43 @@ class BatchResult:
     rooms: int = 0
 
 
-def changed_rooms(body: dict[str, Any], *, service_user: str) -> dict[str, set[str]]:
-    """The rooms a /sync answer says changed, each with who (other than the service
-    account) sent the state events that changed it."""
-    found: dict[str, set[str]] = {}
+@dataclass
+class Batch:
+    """One answer of the stream: each room that changed, with each piece of state a chat
+    user (anyone but the service account) changed in it and who did, last; and the
+    refusals the homeserver's module reported."""
+
+    rooms: dict[str, dict[StateKey, str]]
+    refusals: list[dict[str, Any]]
+
+
+def read_batch(body: dict[str, Any], *, service_user: str) -> Batch:
+    batch = Batch({}, [])
     rooms = _mapping(body.get("rooms"))
     for section in ("join", "leave"):
         for room_id, room in _mapping(rooms.get(section)).items():
             if not isinstance(room, dict):
                 continue
-            events = [
-                *_events(room.get("state")),
-                *_events(room.get("timeline")),
-            ]
-            if not events and section == "join":
-                continue
-            found.setdefault(room_id, set()).update(
-                str(e.get("sender", ""))
+            events = [*_events(room.get("state")), *_events(room.get("timeline"))]
+            batch.refusals += [
+                e["content"]
                 for e in events
-                if "state_key" in e and e.get("sender") not in ("", None, service_user)
-            )
-    return found
+                if e.get("type") == REFUSAL_EVENT
+                and e.get("sender") == service_user
+                and isinstance(e.get("content"), dict)
+            ]
+            state = [e for e in events if isinstance(e.get("state_key"), str)]
+            if not state and section == "join":
+                continue
+            changed = batch.rooms.setdefault(room_id, {})
+            for e in state:
+                sender, key = e.get("sender"), (str(e.get("type", "")), e["state_key"])
+                if not isinstance(sender, str) or not sender or sender == service_user:
+                    continue
+                # Who let someone in answers for it, not the person who then joined.
+                if not (key[1] == sender and changed.get(key, sender) != sender):
+                    changed[key] = sender
+    return batch
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -127,67 +156,67 @@ def _events(part: Any) -> list[dict[str, Any]]:
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
 
-def apply_changes(
-    server: MatrixChatBackend, rooms: dict[str, set[str]], *, next_batch: str
-) -> BatchResult:
-    """Index each changed room and audit what others changed; then store the position."""
-    result = BatchResult(rooms=len(rooms))
-    for room_id, senders in sorted(rooms.items()):
+def apply_changes(server: MatrixChatBackend, batch: Batch, *, next_batch: str) -> BatchResult:
+    """Undo what chat users broke, index each changed room, audit what others changed
+    (and what the homeserver refused); then store the position."""
+    result = BatchResult(rooms=len(batch.rooms))
+    for report in batch.refusals:
+        enforcement.audit_refusal(report)
+    for room_id, changed in sorted(batch.rooms.items()):
         with one_writer(room_id):
+            enforcement.enforce(server, room_id, changed)
             change = index.refresh(server, room_id)
-            if change.changed and senders:
-                audit_external(change, senders)
-            if change.kind == "room" and change.after is not None:
-                room = index.room(room_id)
-                if room.knocking:
-                    turn_away_outsiders(server, room)
+            if changed:
+                audit_external(change, changed)
     IndexStream.objects.update_or_create(
         key=STREAM, defaults={"next_batch": next_batch, "synced_at": timezone.now()}
     )
     return result
 
 
-def turn_away_outsiders(server: MatrixChatBackend, room: index.Room) -> None:
-    """A knock from someone outside the category's scope is no request the room's Managers
-    may grant (the chat server lets anyone who knows the room knock): it is rejected on the
-    server, and each is an audit entry."""
-    category = server.get_category(room.settings.category_id)
-    outsiders = sorted(person for person in room.knocking if not category.in_scope(person))
-    if not outsiders:
-        return
-    server.remove_from_role(room.id, Role.MEMBER, outsiders)
-    for person in outsiders:
-        audit_record(
-            action="room.knock.declined",
-            target_kind="room",
-            target_id=room.id,
-            target_label=room.name,
-            category_id=category.id,
-            category_label=category.name,
-            after={"person": person, "reason": "outside the category's scope"},
-        )
-    index.refresh(server, room.id)
-
-
-def audit_external(change: index.Change, senders: Iterable[str]) -> None:
-    """A change someone made on the chat server, outside the portal, in the audit log."""
+def audit_external(change: index.Change, changed: dict[StateKey, str]) -> None:
+    """What chat users changed on the chat server, outside the portal, in the audit log:
+    an entry per person, with the fields their own changes made, and the other state
+    they changed (an avatar, custom state) that the index does not map."""
     verb = "appeared" if change.before is None else "gone" if change.after is None else "changed"
-    changed = change.changed
-    audit_record(
-        action=f"chat.{change.kind}.{verb}",
-        chat_actor=", ".join(sorted(senders)),
-        target_kind=change.kind,
-        target_id=change.target_id,
-        target_label=change.label,
-        category_id=change.category_id,
-        category_label=IndexedCategory.objects.filter(category_id=change.category_id)
+    fields = change.changed
+    by_sender: dict[str, set[StateKey]] = {}
+    for key, sender in changed.items():
+        by_sender.setdefault(sender, set()).add(key)
+    senders = sorted(by_sender)
+    category_label = (
+        IndexedCategory.objects.filter(category_id=change.category_id)
         .values_list("name", flat=True)
         .first()
-        or "",
-        before={key: old for key, (old, _) in changed.items()} if change.before else None,
-        after={"source": "chat server"}
-        | ({key: new for key, (_, new) in changed.items()} if change.after else {}),
+        or ""
     )
+    for sender in senders:
+        kinds = {kind for kind, _ in by_sender[sender]}
+        mine = {
+            key: values
+            for key, values in fields.items()
+            # With one sender, everything that changed is theirs.
+            if len(senders) == 1 or any(key in FIELDS_OF.get(kind, ()) for kind in kinds)
+        }
+        other = sorted(kind for kind in kinds if kind not in FIELDS_OF)
+        if not mine and not other and verb == "changed":
+            continue
+        after: dict[str, Any] = {"source": "chat server"}
+        if change.after:
+            after |= {key: new for key, (_, new) in mine.items()}
+        if other:
+            after["other_state"] = other
+        audit_record(
+            action=f"chat.{change.kind}.{verb}",
+            chat_actor=sender,
+            target_kind=change.kind,
+            target_id=change.target_id,
+            target_label=change.label,
+            category_id=change.category_id,
+            category_label=category_label,
+            before={key: old for key, (old, _) in mine.items()} if change.before else None,
+            after=after,
+        )
 
 
 def rebuild(
@@ -251,8 +280,9 @@ def sync_once(server: MatrixChatBackend, *, timeout_ms: int = POLL_SECONDS * 100
         resync(server, reason=f"the chat server no longer knows the stream position ({exc})")
         return BatchResult()
     next_batch = str(body.get("next_batch") or since)
-    rooms = changed_rooms(body, service_user=server.service_user)
-    return apply_changes(server, rooms, next_batch=next_batch)
+    return apply_changes(
+        server, read_batch(body, service_user=server.service_user), next_batch=next_batch
+    )
 
 
 def worker_name() -> str:

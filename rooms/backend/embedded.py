@@ -224,9 +224,7 @@ class EmbeddedSynapse:
                 kind: {"per_second": 50, "burst_count": 500}
                 for kind in ("address", "account", "failed_attempts")
             },
-            "modules": [
-                {"module": RULES_MODULE, "config": {"service_user": self.service_user}}
-            ]
+            "modules": [{"module": RULES_MODULE, "config": {"service_user": self.service_user}}]
             if self.rules
             else [],
         }

@@ -46,14 +46,21 @@ from synapse.types import StateMap
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from rooms.chatserver.policy import SPACE_TYPE, Breach, Governed, name_key, refusal, touched
+from rooms.chatserver.policy import (
+    REFUSAL_EVENT,
+    REFUSALS_ALIAS,
+    SPACE_TYPE,
+    Breach,
+    Governed,
+    name_key,
+    refusal,
+    touched,
+)
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
-REFUSAL_EVENT = "org.roomportal.refusal"
-REFUSALS_ALIAS = "roomportal-refusals"
-STATUS_PATH = "/_synapse/client/roomportal/rules"
+STATUS_PATH = "/_synapse/client/roomportal/rules"  # rooms.backend.matrix.base asks it
 RELOAD_MS = 60_000
 FRESH_MS = 1_000
 

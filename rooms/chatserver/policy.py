@@ -35,6 +35,9 @@ SPACE_TYPE = "m.space"
 PORTAL_EVENT_PREFIX = "org.roomportal."
 ROOM_SETTINGS_EVENT = "org.roomportal.room"
 CATEGORY_SETTINGS_EVENT = "org.roomportal.category"
+# Refusals the module reports, as events in the service account's room of that alias.
+REFUSAL_EVENT = "org.roomportal.refusal"
+REFUSALS_ALIAS = "roomportal-refusals"
 # What a chat client's change is checked as: what the portal sets, nothing else.
 HISTORY_VISIBILITY = "shared"
 GUEST_ACCESS = "forbidden"
@@ -396,6 +399,18 @@ def refusal(
             (event_type, state_key),
             f"the category “{room.category_name}” is changed in the room portal only.",
         )
+    by_kind = kind_refused(room, event_type, state_key)
+    if by_kind is not None:
+        return by_kind
+    people = touched(room, event_type, state_key, content)
+    before = set(breaches(room, people=people))
+    after = breaches(room.with_event(event_type, state_key, content), people=people)
+    return next((b for b in after if b not in before), None)
+
+
+def kind_refused(room: Governed, event_type: str, state_key: str) -> Breach | None:
+    """A state event a chat user may never send in a governed room, whatever it holds:
+    the portal's own settings, links between rooms and categories, e-mail invitations."""
     if event_type.startswith(PORTAL_EVENT_PREFIX):
         return Breach(
             Rule.PORTAL_SETTINGS,
@@ -403,7 +418,7 @@ def refusal(
             "the room portal's own settings are changed in the portal.",
         )
     if event_type in ("m.space.parent", "m.space.child"):
-        return next(_category(room.with_event(event_type, state_key, {})), None) or Breach(
+        return next(iter(_category(room.with_event(event_type, state_key, {}))), None) or Breach(
             Rule.CATEGORY,
             (event_type, state_key),
             "only the room portal links rooms and categories.",
@@ -415,10 +430,7 @@ def refusal(
             "an invitation by e-mail cannot be checked against the category's scope; "
             "invite the person by their chat ID.",
         )
-    people = touched(room, event_type, state_key, content)
-    before = set(breaches(room, people=people))
-    after = breaches(room.with_event(event_type, state_key, content), people=people)
-    return next((b for b in after if b not in before), None)
+    return None
 
 
 def touched(

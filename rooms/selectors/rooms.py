@@ -14,7 +14,7 @@ from rooms import index
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room
 from rooms.index import chat_backend
-from rooms.models import IndexedCategory, IndexedRoom, JoinRequest, RoomPerson
+from rooms.models import IndexedCategory, IndexedRoom, JoinRequest, PolicyBreach, RoomPerson
 from rooms.permissions import can_manage, can_view
 from rooms.selectors import NotFound
 
@@ -168,3 +168,9 @@ def join_requests(*, room: Room) -> list[JoinRequest]:
         .select_related("requester")
         .order_by("created_at")
     )
+
+
+def open_breaches(room_id: str) -> list[PolicyBreach]:
+    """What chat users broke in this room on the chat server that the portal could not
+    put back: the room's page says so, instead of a label that no longer holds."""
+    return list(PolicyBreach.objects.filter(target_id=room_id, undone_at__isnull=True))

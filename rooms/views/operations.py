@@ -14,10 +14,12 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.http import HtmxHttpRequest
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
-from rooms.models import Operation
+from rooms.models import Operation, PolicyBreach
 from rooms.services import categories as category_services
 from rooms.services import people as people_services
 from rooms.services import rooms as room_services
+
+BREACHES_SHOWN = 100
 
 
 def _admin(request: HtmxHttpRequest) -> None:
@@ -31,6 +33,24 @@ def operation_list(request: HtmxHttpRequest) -> TemplateResponse:
     _admin(request)
     return TemplateResponse(
         request, "operations/operation_list.html", {"unfinished": operations.unfinished()}
+    )
+
+
+@require_GET
+@login_required
+def breach_list(request: HtmxHttpRequest) -> TemplateResponse:
+    """Changes chat users made on the chat server against the rules: the open ones (a
+    room whose state the portal could not put back) first, then the latest undone."""
+    if not request.user.can_audit:
+        raise PermissionDenied("Only portal administrators and auditors see rule breaches.")
+    return TemplateResponse(
+        request,
+        "operations/breach_list.html",
+        {
+            "open": PolicyBreach.objects.filter(undone_at__isnull=True),
+            "undone": PolicyBreach.objects.filter(undone_at__isnull=False)[:BREACHES_SHOWN],
+            "shown": BREACHES_SHOWN,
+        },
     )
 
 

@@ -41,6 +41,7 @@ from rooms.selectors.rooms import (
     directory_rooms,
     filter_rooms,
     listings,
+    open_breaches,
     room_for_manager,
     room_for_viewer,
     rooms_for_user,
@@ -147,6 +148,7 @@ def room_detail(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
         "privacy_options": list(Privacy),
     }
     context["unfinished"] = operations.unfinished(room.id) if context["can_manage"] else []
+    context["breaches"] = open_breaches(room.id)
     return TemplateResponse(request, "rooms/room_detail.html", context)
 
 

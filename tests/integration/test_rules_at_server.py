@@ -217,3 +217,26 @@ def test_what_the_rules_allow_still_passes(arena, make_room):
 def test_the_module_says_it_runs(synapse):
     answer = httpx.get(f"{synapse.url}/_synapse/client/roomportal/rules")
     assert answer.json()["service_user"] == f"@roomportal:{synapse.server_name}"
+
+
+def test_a_refusal_reaches_the_audit_log_with_the_chat_user_and_the_rule(arena, chat):
+    from portal.models import AuditEntry, Outcome
+    from rooms import sync
+    from rooms.models import IndexStream
+
+    IndexStream.objects.update_or_create(
+        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+    )
+    room, manager, outsider = arena["room"], arena["manager"], arena["outsider"]
+    refused(manager.invite(room.id, outsider.user_id))
+    for _ in range(20):  # the module reports in the background: a few batches at most
+        sync.sync_once(chat, timeout_ms=500)
+        entry = AuditEntry.objects.filter(action="policy.refused", target_id=room.id).first()
+        if entry is not None:
+            break
+    assert entry is not None
+    assert entry.outcome == Outcome.DENIED
+    assert entry.actor_chat_id == manager.user_id
+    assert entry.after["rule"] == "scope"
+    assert entry.after["person"] == outsider.user_id
+    assert entry.category_label == arena["category"].name

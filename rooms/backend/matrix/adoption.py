@@ -33,10 +33,9 @@ from rooms.backend.matrix.state import (
 )
 from rooms.backend.matrix.transport import segment
 from rooms.backend.records import Invitations, Privacy
+from rooms.chatserver.policy import SERVICE_LEVEL
 
 log = logging.getLogger(__name__)
-# Above every Manager, so the service account can close posting to them when disabling.
-SERVICE_LEVEL = MANAGER_LEVEL + 50
 FOUND_AT_MOST = 50
 
 

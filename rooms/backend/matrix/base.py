@@ -16,6 +16,7 @@ from rooms.backend.records import Category, Invitations
 
 CLIENT = "/_matrix/client/v3"
 ADMIN = "/_synapse/admin"
+RULES_MODULE_STATUS = "/_synapse/client/roomportal/rules"
 PAGE_SIZE = 500
 TRIES = 3  # of a step that is safe to repeat, while the server is unavailable
 
@@ -56,6 +57,14 @@ class MatrixBase:
         if not isinstance(user_id, str):
             raise ChatBackendError("The chat server did not say who the service account is.")
         return user_id
+
+    def rules_module(self) -> dict[str, Any] | None:
+        """What the portal's module on the homeserver says of itself (None: it does not
+        run there)."""
+        try:
+            return self.http.request("GET", RULES_MODULE_STATUS)
+        except ChatNotFound:
+            return None
 
     def _purge(self, room_id: str, message: str, *, timeout: float = 60.0) -> None:
         """Delete a room or space with its history, and wait until the server is done."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from rooms.backend.matrix.adoption import AdoptionOperations
+from rooms.backend.matrix.enforcement import EnforcementOperations
 from rooms.backend.matrix.people import PeopleOperations
 from rooms.backend.matrix.rooms import RoomOperations
 
 
-class MatrixChatBackend(RoomOperations, PeopleOperations, AdoptionOperations):
+class MatrixChatBackend(
+    EnforcementOperations, RoomOperations, PeopleOperations, AdoptionOperations
+):
     """People, categories and rooms on one Synapse homeserver, as the service account."""

@@ -84,7 +84,7 @@ class RoomOperations(CategoryOperations):
                         {"via": [self.server_name], "canonical": True},
                         state_key=category.id,
                     ),
-                    state_event(ROOM_SETTINGS_EVENT, _portal_settings(settings, disabled=False)),
+                    state_event(ROOM_SETTINGS_EVENT, portal_settings(settings, disabled=False)),
                     state_event("m.room.guest_access", {"guest_access": "forbidden"}),
                     state_event("m.room.history_visibility", {"history_visibility": "shared"}),
                     state_event("m.room.canonical_alias", {}),
@@ -252,7 +252,7 @@ class RoomOperations(CategoryOperations):
             self._put_state(
                 room_id,
                 ROOM_SETTINGS_EVENT,
-                _portal_settings(settings, disabled=current.disabled),
+                portal_settings(settings, disabled=current.disabled),
             )
         if settings.auditorium != old.auditorium and not current.disabled:
             self._set_levels(
@@ -271,7 +271,7 @@ class RoomOperations(CategoryOperations):
         state = self._state(room_id)
         room = room_from_state(state, service_user=self.service_user)
         block = f"{ADMIN}/v1/rooms/{segment(room_id)}/block"
-        portal = _portal_settings(room.settings, disabled)
+        portal = portal_settings(room.settings, disabled)
         posting = events_default_for(auditorium=room.settings.auditorium, disabled=disabled)
 
         def record() -> None:
@@ -358,7 +358,7 @@ def _role_level(level: int) -> int:
     return MANAGER_LEVEL if level >= MANAGER_LEVEL else PRESENTER_LEVEL
 
 
-def _portal_settings(settings: RoomSettings, disabled: bool) -> dict[str, Any]:
+def portal_settings(settings: RoomSettings, disabled: bool) -> dict[str, Any]:
     return {
         "invitations": str(settings.invitations),
         "auditorium": settings.auditorium,

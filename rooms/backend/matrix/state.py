@@ -12,19 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSettings
+from rooms.chatserver.policy import (  # the levels and events the rules are written in
+    CATEGORY_SETTINGS_EVENT,
+    DISABLED_LEVEL,
+    MANAGER_LEVEL,
+    PRESENTER_LEVEL,
+    ROOM_SETTINGS_EVENT,
+    SPACE_TYPE,
+)
 
-MANAGER_LEVEL = 100
-PRESENTER_LEVEL = 50
 # In a category's space: the level to add rooms to it (send m.space.child).
 CREATOR_LEVEL = 50
-# Above every human level, so nobody posts in a disabled room; the service account
-# is the room's creator and keeps unlimited power to re-enable it.
-DISABLED_LEVEL = MANAGER_LEVEL + 1
-
 FIRST_VERSION_WITH_CREATOR_POWER = 12
-SPACE_TYPE = "m.space"
-ROOM_SETTINGS_EVENT = "org.roomportal.room"
-CATEGORY_SETTINGS_EVENT = "org.roomportal.category"
 
 StateKey = tuple[str, str]
 
