@@ -36,6 +36,19 @@ def lockout_username(request: HttpRequest | None, credentials: dict[str, Any] | 
     return canonical_login(str(raw or ""))
 
 
+NAME_TAKEN_BY_LOCAL = (
+    "Your chat account cannot sign in to the portal: a local account has your chat ID as "
+    "its name. Ask a portal administrator to rename that local account."
+)
+
+
+def refuse_login(request: HttpRequest | None, reason: str) -> None:
+    """A sign-in the portal refuses for a reason of its own: the reason is what the login
+    form says (instead of "wrong password") and what its audit entry records."""
+    if request is not None:
+        request.login_refusal = reason  # type: ignore[attr-defined]  # read by LoginForm
+
+
 def _local_account(username: str) -> User | None:
     return User.objects.filter(username__iexact=username, chat_id__isnull=True).first()
 
@@ -83,6 +96,11 @@ class ChatServerBackend(BaseBackend):
         try:
             principal = client.login(user_id, password)
         except ChatServerDenied:
+            return None
+        if User.objects.filter(username=principal.id, chat_id__isnull=True).exists():
+            # A local account took this chat ID as its name (made before such names were
+            # refused): the chat user cannot have their account until it is renamed.
+            refuse_login(request, NAME_TAKEN_BY_LOCAL)
             return None
         user, _ = User.objects.get_or_create(
             chat_id=principal.id, defaults={"username": principal.id}

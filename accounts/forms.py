@@ -37,6 +37,12 @@ class LoginForm(AuthenticationForm):
             )
         return username
 
+    def get_invalid_login_error(self) -> forms.ValidationError:
+        refusal = getattr(self.request, "login_refusal", "")
+        if refusal:
+            return forms.ValidationError(refusal, code="refused")
+        return super().get_invalid_login_error()
+
     def clean(self) -> dict[str, Any]:
         try:
             return super().clean()

@@ -6,6 +6,16 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+LOCAL_NAME_LIKE_CHAT_ID = (
+    "A local account's username cannot start with “@”: names like that are chat IDs, "
+    "which chat users sign in with. Choose a plain name, such as “admin2”."
+)
+
+
+def looks_like_chat_id(username: str) -> bool:
+    """Whether a username is spelled like a chat ID (a local account may not be)."""
+    return username.strip().startswith("@")
+
 
 class User(AbstractUser):
     # Chat IDs are up to 255 characters, and chat users' usernames are their chat IDs.

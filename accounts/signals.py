@@ -50,5 +50,7 @@ def audit_login_failed(
         target_kind="user",
         target_id=username,
         target_label=username,
-        error="Wrong username or password, or too many failed attempts.",
+        # The portal's own reason, where it refused a sign-in the password allowed.
+        error=getattr(request, "login_refusal", "")
+        or "Wrong username or password, or too many failed attempts.",
     )

@@ -59,6 +59,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    # First: its `createsuperuser` (which refuses usernames like chat IDs) replaces Django's.
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -70,7 +72,6 @@ INSTALLED_APPS = [
     "axes",
     "django_prometheus",
     "portal",
-    "accounts",
     "rooms",
 ]
 

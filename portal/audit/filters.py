@@ -72,6 +72,10 @@ KNOWN_ACTIONS = [
     "chat.category.appeared",
     "chat.category.changed",
     "chat.category.gone",
+    # The rules at the chat server: refused by the homeserver, or undone by the worker.
+    "policy.refused",
+    "policy.breach",
+    "policy.enforced",
     "index.resynced",
     "index.reconciled",
 ]

@@ -232,35 +232,28 @@ class PortalRules:
         return None
 
     async def load_names(self) -> None:
-        """Every governed room's name, from the homeserver's database: rooms whose
-        `m.space.parent` names a space the service account created."""
+        """Every governed room's name, from the homeserver's database: rooms with an
+        `m.space.parent` to a room the service account created (a link taken away since
+        is found when the name is checked against the holder's current state)."""
 
-        def query(txn: Any) -> list[tuple[str, str | None]]:
+        def query(txn: Any) -> dict[str, str]:
+            # Three plain scans, joined here: the homeserver's one SQLite connection is
+            # never held by a query whose plan could go quadratic.
+            txn.execute("SELECT room_id FROM rooms WHERE creator = ?", (self.service_user,))
+            ours = {room_id for (room_id,) in txn.fetchall()}
             txn.execute(
-                """
-                SELECT p.room_id, nj.json
-                FROM current_state_events AS p
-                JOIN event_json AS pj ON pj.event_id = p.event_id
-                JOIN rooms AS s ON s.room_id = p.state_key AND s.creator = ?
-                LEFT JOIN current_state_events AS n
-                    ON n.room_id = p.room_id AND n.type = 'm.room.name' AND n.state_key = ''
-                LEFT JOIN event_json AS nj ON nj.event_id = n.event_id
-                WHERE p.type = 'm.space.parent' AND pj.json LIKE '%"via"%'
-                """,
-                (self.service_user,),
+                "SELECT room_id, state_key FROM current_state_events WHERE type = ?",
+                ("m.space.parent",),
             )
-            return list(txn.fetchall())
+            governed = {room_id for room_id, parent in txn.fetchall() if parent in ours}
+            txn.execute("SELECT room_id, name FROM room_stats_state WHERE name IS NOT NULL")
+            return {
+                name_key(name): room_id
+                for room_id, name in txn.fetchall()
+                if room_id in governed and isinstance(name, str) and name.strip()
+            }
 
-        rows = await self.api.run_db_interaction("roomportal_names", query)
-        names: dict[str, str] = {}
-        for room_id, body in rows:
-            try:
-                name = json.loads(body or "{}").get("content", {}).get("name", "")
-            except ValueError:
-                continue
-            if isinstance(name, str) and name.strip():
-                names[name_key(name)] = room_id
-        self.names = names
+        self.names = await self.api.run_db_interaction("roomportal_names", query)
         self.loaded_at = self.api.get_current_time_msec()
 
     # What it keeps and tells.

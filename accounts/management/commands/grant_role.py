@@ -4,8 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import User
+from accounts.models import User, looks_like_chat_id
 from portal.audit import audit_record
+from rooms.backend.records import is_chat_id
 
 ROLES = {"administrator": "is_portal_admin", "auditor": "is_auditor"}
 
@@ -21,7 +22,14 @@ class Command(BaseCommand):
         parser.add_argument("--revoke", action="store_true", help="Take the role away instead.")
 
     def handle(self, *args: Any, username: str, role: str, revoke: bool, **options: Any) -> None:
+        if looks_like_chat_id(username) and not is_chat_id(username):
+            raise CommandError(f"{username!r} is not a chat ID (such as @alice:example.org).")
         user = User.objects.filter(username=username).first()
+        if user is not None and user.chat_id is None and looks_like_chat_id(username):
+            raise CommandError(
+                f"The local account {username!r} is named like a chat ID: rename it first "
+                "(a local account's username cannot start with “@”)."
+            )
         if user is None and username.startswith("@"):
             # A chat user who has not logged in yet: their account is made now.
             user = User.objects.create(username=username, chat_id=username)
