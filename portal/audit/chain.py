@@ -10,8 +10,13 @@ re-hash the rest to hide it. After each committed entry the head of the chain is
 Verify checks the chain against the newest anchor, so removing the newest entries
 (truncation) is found too.
 
-Entries written before keys existed (empty key ID) were hashed with plain SHA-256;
-they still verify, but an unkeyed entry after a keyed one is a break (a downgrade).
+Every entry must be keyed: one without a key was written (or rewritten) by someone
+without it. Entries from before keys existed (plain SHA-256, empty key ID) verify only
+up to the head a keyed `audit.legacy_sealed` entry names (`manage.py audit_seal_legacy`,
+which re-signs them as a whole: their own SHA-256 chain ends in that head). Checkpoints
+(retention's, and that seal) are relied on only when sealed with a chain key, so a
+database writer without the key can forge neither. And verify says when it had no
+anchor to check the head against: it never calls such a chain intact.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ HASHED_FIELDS = (
 # Hashed when set, so entries written before it existed keep their hashes.
 OPTIONAL_FIELDS = ("via",)
 CHECKPOINT_ACTION = "audit.checkpoint"
+LEGACY_SEAL_ACTION = "audit.legacy_sealed"
 _ADVISORY_LOCK_KEY = 0x617564697400  # "audit": one writer extends the chain at a time
 
 
@@ -205,15 +211,20 @@ class ChainReport:
 
     @property
     def intact(self) -> bool:
-        return not self.breaks
+        """No break, and the head checked against an anchor (a log with no anchor may
+        have lost its newest entries: it is never called intact)."""
+        return not self.breaks and (self.anchor is not None or self.checked == 0)
+
+    @property
+    def unanchored(self) -> bool:
+        return not self.breaks and self.anchor is None and self.checked > 0
 
 
 def _iter_values(batch: int) -> Iterator[dict[str, Any]]:
     last_id = 0
-    fields = ("id", *HASHED_FIELDS, *OPTIONAL_FIELDS, "prev_hash", "hash", "key_id")
     while True:
         rows = list(
-            AuditEntry.objects.filter(id__gt=last_id).order_by("id").values(*fields)[:batch]
+            AuditEntry.objects.filter(id__gt=last_id).order_by("id").values(*_FIELDS)[:batch]
         )
         if not rows:
             return
@@ -221,9 +232,13 @@ def _iter_values(batch: int) -> Iterator[dict[str, Any]]:
         last_id = rows[-1]["id"]
 
 
-def _hash_problem(values: dict[str, Any], keyed_before: bool) -> str:
-    if keyed_before and not values["key_id"]:
-        return "It has no chain key although entries before it have one: it was re-hashed."
+def _hash_problem(values: dict[str, Any], legacy_through: int) -> str:
+    if not values["key_id"] and values["id"] > legacy_through:
+        return (
+            "It has no chain key: it was written or rewritten by someone without the key "
+            "(entries from before keys existed verify once sealed by "
+            "`manage.py audit_seal_legacy`)."
+        )
     try:
         expected = entry_hash(values, values["prev_hash"], values["key_id"])
     except UnknownChainKey:
@@ -231,6 +246,20 @@ def _hash_problem(values: dict[str, Any], keyed_before: bool) -> str:
     if not hmac.compare_digest(expected, values["hash"]):
         return "Its contents were changed after it was written."
     return ""
+
+
+_FIELDS = ("id", *HASHED_FIELDS, *OPTIONAL_FIELDS, "prev_hash", "hash", "key_id")
+
+
+def trusted(action: str) -> dict[str, Any]:
+    """The `after` of the newest entry of this action that is sealed with a chain key and
+    unchanged (empty if none): a checkpoint anyone without the key wrote is not relied
+    on (the walk reports it as an entry without a key)."""
+    for values in AuditEntry.objects.filter(action=action).order_by("-id").values(*_FIELDS):
+        if values["key_id"] and not _hash_problem(values, 0):
+            after = values["after"]
+            return after if isinstance(after, dict) else {}
+    return {}
 
 
 def _anchor_problems(mark: Anchor, through_id: int) -> list[ChainBreak]:
@@ -259,16 +288,14 @@ def _anchor_problems(mark: Anchor, through_id: int) -> list[ChainBreak]:
 def verify_chain(*, batch: int = 5000, limit_breaks: int = 20) -> ChainReport:
     """Walk the whole log in order and report where the chain breaks, and how; then
     check the newest anchor, so that entries removed from the end are found too."""
-    checkpoint = (
-        AuditEntry.objects.filter(action=CHECKPOINT_ACTION).order_by("-id").values("after").first()
-    )
-    after = (checkpoint or {}).get("after") or {}
+    after = trusted(CHECKPOINT_ACTION)
     # After retention the oldest remaining entry links to the last removed one.
     expected_prev = after.get("through_hash", "") or ""
     through_id = int(after.get("through_id", 0) or 0)
+    legacy = trusted(LEGACY_SEAL_ACTION)
+    legacy_through = int(legacy.get("through_id", 0) or 0)
     breaks: list[ChainBreak] = []
     checked = 0
-    keyed_before = False
     for values in _iter_values(batch):
         checked += 1
         if values["prev_hash"] != expected_prev:
@@ -279,10 +306,9 @@ def verify_chain(*, batch: int = 5000, limit_breaks: int = 20) -> ChainReport:
                     "just before this one.",
                 )
             )
-        problem = _hash_problem(values, keyed_before)
+        problem = _hash_problem(values, legacy_through) or _legacy_problem(values, legacy)
         if problem:
             breaks.append(ChainBreak(values["id"], problem))
-        keyed_before = keyed_before or bool(values["key_id"])
         expected_prev = values["hash"]
         if len(breaks) >= limit_breaks:
             return ChainReport(checked, breaks)
@@ -294,3 +320,28 @@ def verify_chain(*, batch: int = 5000, limit_breaks: int = 20) -> ChainReport:
     if mark is not None:
         breaks += _anchor_problems(mark, through_id)
     return ChainReport(checked, breaks, mark)
+
+
+def _legacy_problem(values: dict[str, Any], seal: dict[str, Any]) -> str:
+    """The last entry from before keys existed is the one the keyed seal names."""
+    if not seal or values["id"] != int(seal.get("through_id", 0) or 0):
+        return ""
+    if hmac.compare_digest(values["hash"], str(seal.get("through_hash", ""))):
+        return ""
+    return "It differs from the entries sealed as they were before keys existed."
+
+
+def legacy_head() -> tuple[int, str, int]:
+    """The entries from before keys existed (the unkeyed ones at the start of the log):
+    the ID and hash of the last, and how many. Refused unless they still verify as they
+    were written (their own SHA-256 chain), so sealing cannot bless a changed one."""
+    last_id, last_hash, count, prev = 0, "", 0, None
+    for values in _iter_values(5000):
+        if values["key_id"]:
+            break
+        if (prev is not None and values["prev_hash"] != prev) or _hash_problem(
+            values, values["id"]
+        ):
+            raise ValueError(f"Entry {values['id']} does not verify as it was written.")
+        last_id, last_hash, count, prev = values["id"], values["hash"], count + 1, values["hash"]
+    return last_id, last_hash, count

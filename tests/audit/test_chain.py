@@ -7,6 +7,7 @@ import hmac
 import importlib
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -14,7 +15,13 @@ from django.db import connection
 from django.utils import timezone
 
 from portal.audit import audit_record
-from portal.audit.chain import CHECKPOINT_ACTION, HASHED_FIELDS, verify_chain
+from portal.audit.chain import (
+    CHECKPOINT_ACTION,
+    HASHED_FIELDS,
+    LEGACY_SEAL_ACTION,
+    entry_hash,
+    verify_chain,
+)
 from portal.audit.retention import remove_older_than
 from portal.models import AuditEntry
 from tests.factories import UserFactory
@@ -204,3 +211,64 @@ def test_entries_are_keyed_and_a_rotated_key_still_verifies(entries, settings):
     newer = audit_record(action="room.create")
     assert newer.key_id == "next"
     assert verify_chain().intact
+
+
+def test_a_keyless_rewrite_behind_a_forged_checkpoint_is_found(entries, capsys):
+    """Someone with database access but not the key rewrites every entry without a key,
+    from the first, and forges a checkpoint claiming all before it was retired."""
+    rehash_from(entries[0].pk, key_id="", key=None)
+    last = AuditEntry.objects.order_by("-id").first()
+    forged = AuditEntry(
+        created_at=timezone.now(),
+        action=CHECKPOINT_ACTION,
+        outcome="succeeded",
+        after={"through_id": 1_000_000_000, "through_hash": ""},
+        prev_hash=last.hash,
+        key_id="",
+    )
+    values = {field: getattr(forged, field) for field in HASHED_FIELDS}
+    forged.hash = entry_hash(values, last.hash, "")
+    forged.save()
+    report = verify_chain()
+    assert not report.intact
+    broken = {b.entry_id for b in report.breaks}
+    assert {e.pk for e in entries} | {forged.pk} <= broken
+    with pytest.raises(CommandError, match="broken"):
+        call_command("verify_audit_chain")
+
+
+def test_without_an_anchor_verify_does_not_say_intact(entries, settings, capsys):
+    Path(settings.AUDIT_ANCHOR_FILE).unlink()
+    raw("DELETE FROM portal_auditentry WHERE id = %s", [entries[-1].pk])  # the newest
+    report = verify_chain()
+    assert report.breaks == []
+    assert report.unanchored
+    assert not report.intact
+    with pytest.raises(CommandError, match="Not confirmed"):
+        call_command("verify_audit_chain")
+    assert "Intact" not in capsys.readouterr().out
+
+
+def test_entries_from_before_keys_verify_once_sealed_and_not_after_a_change(entries, settings):
+    Path(settings.AUDIT_ANCHOR_FILE).unlink()  # a log from before keys had no anchors
+    rehash_from(entries[0].pk, key_id="", key=None)
+    assert not verify_chain().intact  # unkeyed entries are not taken on trust
+    call_command("audit_seal_legacy")
+    seal = AuditEntry.objects.get(action=LEGACY_SEAL_ACTION)
+    assert seal.key_id == settings.AUDIT_CHAIN_KEY_ID
+    assert seal.after["through_id"] == entries[-1].pk
+    assert verify_chain().intact
+    # A legacy entry changed and its prefix re-chained without the key: found at the seal.
+    raw("UPDATE portal_auditentry SET action = 'forged' WHERE id = %s", [entries[1].pk])
+    rehash_from(entries[1].pk, key_id="", key=None)
+    report = verify_chain()
+    assert not report.intact
+    assert any("sealed" in b.reason for b in report.breaks)
+
+
+def test_sealing_refuses_entries_that_no_longer_verify(entries, settings):
+    rehash_from(entries[0].pk, key_id="", key=None)
+    raw("UPDATE portal_auditentry SET action = 'forged' WHERE id = %s", [entries[2].pk])
+    with pytest.raises(CommandError, match="does not verify"):
+        call_command("audit_seal_legacy")
+    assert not AuditEntry.objects.filter(action=LEGACY_SEAL_ACTION).exists()

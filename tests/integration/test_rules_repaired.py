@@ -128,6 +128,20 @@ def test_an_outsider_invited_and_joined_is_removed(bare, world):
     assert outsider.send(room.id, "still here?").status_code == 403
 
 
+def test_a_knock_from_outside_the_scope_is_turned_away_and_one_from_inside_stays(bare, world):
+    """Anyone who knows a Closed room's ID may knock; only people in the category's scope
+    may be let in, so the worker turns the others away."""
+    room, outsider, member = world["room"], world["outsider"], world["member"]
+    assert outsider.knock(room.id).is_success
+    assert member.knock(room.id).is_success
+    caught_up(bare)
+    on_server = bare.get_room(room.id)
+    assert outsider.user_id not in on_server.knocking  # rejected on the chat server
+    assert member.user_id in on_server.knocking  # a request the Managers decide
+    assert set(index.room(room.id).knocking) == {member.user_id}
+    assert_undone(room.id, "scope", outsider.user_id)
+
+
 def test_a_public_room_and_open_history_are_put_back(bare, world):
     room, manager = world["room"], world["manager"]
     assert manager.put_state(room.id, "m.room.join_rules", {"join_rule": "public"}).is_success

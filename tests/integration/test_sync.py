@@ -263,24 +263,3 @@ def test_with_the_chat_server_away_the_worker_backs_off_and_comes_back(chat):
     assert slept == [1.0, 2.0, 4.0]  # backing off, then no more waiting once it answers
     assert IndexStream.objects.get(key=sync.STREAM).synced_at is not None
     assert IndexStream.objects.get(key=sync.STREAM).leader == ""  # let go on the way out
-
-
-def test_a_knock_from_outside_the_scope_is_rejected_and_audited(
-    following, make_room, category_world, make_chat_user
-):
-    """Anyone who knows a Closed room's ID may knock from a chat client; only people in
-    the category's scope may be let in, so the worker turns the others away."""
-    room = make_room(privacy=Privacy.CLOSED)
-    outsider = category_world["outsider"]
-    inside = make_chat_user("inside")
-    following.add_to_category_scope(room.settings.category_id, [inside.user_id])
-    assert outsider.knock(room.id).is_success
-    assert inside.knock(room.id).is_success
-    caught_up(following)
-
-    on_server = following.get_room(room.id)
-    assert outsider.user_id not in on_server.knocking  # rejected on the chat server
-    assert inside.user_id in on_server.knocking  # a request the Managers decide
-    assert set(index.room(room.id).knocking) == {inside.user_id}
-    entry = AuditEntry.objects.get(action="room.knock.declined", target_id=room.id)
-    assert entry.after == {"person": outsider.user_id, "reason": "outside the category's scope"}

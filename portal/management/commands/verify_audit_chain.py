@@ -15,10 +15,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_chain()
-        if report.anchor is None:
-            self.stderr.write(
-                "No anchor found in AUDIT_ANCHOR_FILE: entries removed from the end of the "
-                "log cannot be detected."
+        if report.unanchored:
+            raise CommandError(
+                f"Not confirmed: {report.checked} entries are linked and sealed, but no anchor "
+                "was found in AUDIT_ANCHOR_FILE to check the newest against, so entries "
+                "removed from the end of the log (or a rewritten log) cannot be ruled out."
             )
         if report.intact:
             self.stdout.write(self.style.SUCCESS(f"Intact: {report.checked} entries checked."))
