@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401 - audits logins and logouts
+        from accounts import sessions, signals  # noqa: F401 - audits logins; sessions begin

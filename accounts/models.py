@@ -42,6 +42,9 @@ class User(AbstractUser):
     is_auditor = models.BooleanField(
         "auditor", default=False, help_text="Reviews and exports the audit log."
     )
+    # Every session begun before this moment has ended (an administrator ended them, or
+    # the chat account was found deactivated).
+    sessions_ended_at = models.DateTimeField(null=True, blank=True)
 
     @property
     def is_administrator(self) -> bool:

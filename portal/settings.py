@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.sessions.SessionPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.HtmxContractMiddleware",
@@ -185,6 +186,13 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
+# A session lasts at most this long from sign-in, and ends after this long unused
+# (accounts.sessions): safe defaults for a portal that governs an organisation's rooms.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_LIFETIME_HOURS", "12")) * 3600
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "60"))
+# How often a chat user's session asks the chat server whether their account still
+# exists and is active: a deactivated account's session ends within this many seconds.
+ACCOUNT_CHECK_SECONDS = int(os.environ.get("ACCOUNT_CHECK_SECONDS", "60"))
 # Sessions are read from the cache (Redis, when set) and written through to the
 # database: a page costs no session query.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -169,6 +169,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("operations:list", "POST"): NOT_ALLOWED,
     ("operations:retry", "GET"): NOT_ALLOWED,
     ("operations:retry", "POST"): row(403, administrator=302),
+    ("operations:breaches", "GET"): AUDITORS,
+    ("operations:breaches", "POST"): NOT_ALLOWED,
     ("operations:undo", "GET"): NOT_ALLOWED,
     ("operations:undo", "POST"): row(403, administrator=302),
     ("categories:adopt", "GET"): ADMINS,
@@ -242,6 +244,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("people:detail", "POST"): NOT_ALLOWED,
     ("people:remove", "GET"): ADMINS,
     ("people:remove", "POST"): row(403, administrator=400),  # nothing chosen
+    ("people:end_sessions", "GET"): NOT_ALLOWED,
+    ("people:end_sessions", "POST"): row(403, administrator=302),
     ("people:removal", "GET"): AUDITORS,
     ("people:removal", "POST"): NOT_ALLOWED,
 }
@@ -408,6 +412,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "api:request_decline": {"pk": records["request"]},
         "token_revoke": {"pk": records["token"]},
         "people:remove": {"user_id": world.people["member"]},
+        "people:end_sessions": {"user_id": world.people["member"]},
         "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},
     }.get(name, {})
     if (

@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
+from accounts.sessions import end_all
 from portal.audit import audit_record, audited, current_request
 from portal.models import Outcome
 from rooms.backend.errors import ChatBackendError, ChatNotFound
@@ -279,3 +280,14 @@ def _take_away(actor: User, user_id: str, item: dict[str, Any], request_id: str)
     ):
         client.remove_from_category_scope(category.id, [user_id])
     return "removed"
+
+
+def sessions_end(*, actor: User, user_id: str) -> bool:
+    """End every portal session of this person now (False: they have never signed in)."""
+    if not actor.is_administrator:
+        raise PermissionDenied("Only portal administrators end other people's sessions.")
+    person = User.objects.filter(chat_id=user_id).first()
+    if person is None:
+        return False
+    end_all(person, actor=actor, reason="Ended by a portal administrator.")
+    return True

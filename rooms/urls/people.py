@@ -9,5 +9,6 @@ urlpatterns = [
     path("", people.person_find, name="find"),
     path("<str:user_id>/", people.person_detail, name="detail"),
     path("<str:user_id>/remove/", people.person_remove, name="remove"),
+    path("<str:user_id>/sessions/end/", people.sessions_end, name="end_sessions"),
     path("<str:user_id>/removals/<uuid:pk>/", people.removal_detail, name="removal"),
 ]

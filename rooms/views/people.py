@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError
@@ -94,3 +94,14 @@ def removal_detail(request: HtmxHttpRequest, user_id: str, pk: str) -> TemplateR
     people_selectors.require_viewer(request.user)
     op = get_object_or_404(Operation, pk=pk, kind=people_services.KIND, target_id=user_id)
     return TemplateResponse(request, "people/removal_detail.html", {"op": op})
+
+
+@require_POST
+@login_required
+def sessions_end(request: HtmxHttpRequest, user_id: str) -> HttpResponse:
+    """End every portal session of the person now, on every device."""
+    if people_services.sessions_end(actor=request.user, user_id=user_id):
+        messages.success(request, f"Every portal session of {user_id} has ended.")
+    else:
+        messages.info(request, f"{user_id} has never signed in to the portal: no session to end.")
+    return redirect("people:detail", user_id=user_id)
