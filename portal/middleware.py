@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -17,6 +19,36 @@ from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 from rooms.selectors import NotFound
 
 log = logging.getLogger(__name__)
+
+
+class ClientAddressMiddleware:
+    """The client's address, in REMOTE_ADDR for everything after (the audit log, login
+    throttling, /metrics): the connection's own address, or, when the connection comes
+    from one of TRUSTED_PROXIES, the nearest address in X-Forwarded-For that is not a
+    trusted proxy (read from the right: the left part is whatever the client sent)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        trusted = set(settings.TRUSTED_PROXIES)
+        if request.META.get("REMOTE_ADDR") in trusted:
+            hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            for hop in reversed([h.strip() for h in hops]):
+                if hop in trusted:
+                    continue
+                if _an_address(hop):
+                    request.META["REMOTE_ADDR"] = hop
+                break
+        return self.get_response(request)
+
+
+def _an_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 class RequestIdMiddleware:

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "portal.middleware.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.RequestIdMiddleware",
@@ -253,7 +254,10 @@ if os.environ.get("REDIS_URL"):
         }
     }
 
-# Prometheus metrics at /metrics, answered only to these addresses (the scraper's).
-METRICS_ALLOWED_ADDRESSES = [
-    a.strip() for a in os.environ.get("METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1").split(",")
-]
+# Prometheus metrics at /metrics, answered only to these client addresses (the
+# scraper's), or to a request bearing METRICS_TOKEN (`Authorization: Bearer …`).
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1")
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# The reverse proxies in front of the portal (nginx): only a request from one of these
+# addresses has its client address taken from X-Forwarded-For (portal.middleware).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")

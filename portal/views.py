@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
@@ -38,7 +40,10 @@ def live(request: HttpRequest) -> JsonResponse:
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics, for the scraper's addresses only."""
-    if request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_ADDRESSES:
+    token = settings.METRICS_TOKEN
+    bearer = request.headers.get("Authorization", "")
+    by_token = bool(token) and hmac.compare_digest(bearer.encode(), f"Bearer {token}".encode())
+    if not by_token and request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_ADDRESSES:
         raise PermissionDenied("Metrics are for the monitoring system.")
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
 

@@ -27,6 +27,7 @@ PORTAL_SETTINGS = {
     "DATABASE_URL",
     "REDIS_URL",
     "ALLOWED_HOSTS",
+    "TRUSTED_PROXIES",
     "CHAT_SERVER_URL",
     "CHAT_SERVER_NAME",
     "CHAT_SERVICE_TOKEN",
@@ -93,6 +94,8 @@ class Command(BaseCommand):
             "DATABASE_URL": f"{options['postgres'].rstrip('/')}/{portal_db}",
             "REDIS_URL": f"{options['redis'].rstrip('/')}/1",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # nginx, on this machine, is the one proxy: it says who the client is.
+            "TRUSTED_PROXIES": "127.0.0.1",
         }
         with contextlib.ExitStack() as stack:
             stack.enter_context(synapse)
