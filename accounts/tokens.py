@@ -7,13 +7,14 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
-from portal.audit import audited
+from portal.audit import audit_record, audited
+from portal.models import Outcome
 
 LONGEST_LIFE = timedelta(days=366)
 
@@ -54,14 +55,33 @@ def token_create(*, actor: User, name: str, scope: str, days: int) -> tuple[ApiT
         return token, secret
 
 
+NO_SUCH_TOKEN = "There is no such token, or it is not yours."
+
+
+class NoSuchToken(ObjectDoesNotExist):
+    """A token that is not there and one that is someone else's are answered alike, so
+    token IDs cannot be enumerated; both refusals are audited."""
+
+
 def token_revoke(*, actor: User, pk: int) -> ApiToken:
     """Revoke a token: its owner's, or anyone's for an administrator."""
+    token = ApiToken.objects.select_related("user").filter(pk=pk).first()
+    if token is None or (token.user_id != actor.pk and not actor.is_administrator):
+        audit_record(
+            action="token.revoke",
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_kind="token",
+            target_id=str(pk),
+            error=NO_SUCH_TOKEN
+            + (" (someone else's token)" if token is not None else " (no such token)"),
+        )
+        missing = NoSuchToken(NO_SUCH_TOKEN)
+        missing.audited = True  # type: ignore[attr-defined]  # recorded just now
+        raise missing
     with audited("token.revoke", actor=actor, target_kind="token", target_id=str(pk)) as scope:
-        token = ApiToken.objects.select_related("user").get(pk=pk)
         scope.target_label = token.name
         scope.before = {"owner": token.user.username, "name": token.name}
-        if token.user_id != actor.pk and not actor.is_administrator:
-            raise PermissionDenied("Only its owner or a portal administrator revokes a token.")
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
@@ -47,6 +47,11 @@ def token_all(request: HtmxHttpRequest) -> TemplateResponse:
 @require_POST
 @login_required
 def token_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    token = tokens.token_revoke(actor=request.user, pk=pk)
+    try:
+        token = tokens.token_revoke(actor=request.user, pk=pk)
+    except tokens.NoSuchToken as exc:
+        missing = Http404(str(exc))
+        missing.audited = True  # type: ignore[attr-defined]  # the service recorded it
+        raise missing from None
     messages.success(request, f"The token “{token.name}” was revoked: it no longer works.")
     return redirect("token_all" if token.user_id != request.user.pk else "tokens")

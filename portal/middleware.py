@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import reswap, retarget
 
-from portal.audit import audit_unrecorded, current_request
+from portal.audit import audit_missing, audit_unrecorded, current_request
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 from rooms.selectors import NotFound
 
@@ -79,8 +79,13 @@ class ChatServerErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, NotFound):
-            raise Http404(str(exception)) from exception
+        if isinstance(exception, NotFound | Http404):
+            # Asked to change something not there, or not visible: refused alike, and a
+            # trace left of the probe.
+            audit_missing(request, exception)
+            if isinstance(exception, NotFound):
+                raise Http404(str(exception)) from exception
+            return None
         if isinstance(exception, PermissionDenied):
             audit_unrecorded(request, exception)
             return None  # Django answers with the 403 page

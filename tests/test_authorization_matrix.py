@@ -237,7 +237,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("token_all", "GET"): ADMINS,
     ("token_all", "POST"): NOT_ALLOWED,
     ("token_revoke", "GET"): NOT_ALLOWED,
-    ("token_revoke", "POST"): row(403, in_scope=302, administrator=302),  # the owner's
+    # Someone else's token is answered as one that is not there.
+    ("token_revoke", "POST"): row(404, in_scope=302, administrator=302),  # the owner's
     ("people:find", "GET"): AUDITORS,
     ("people:find", "POST"): NOT_ALLOWED,
     ("people:detail", "GET"): AUDITORS,

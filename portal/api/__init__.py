@@ -20,7 +20,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from portal.api import audit, categories, operations, requests, rooms, tokens
 from portal.api.common import TokenAuth
-from portal.audit import audit_unrecorded
+from portal.audit import audit_missing, audit_unrecorded
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.services import categories as category_services
 from rooms.services import requests as request_services
@@ -90,6 +90,7 @@ def refused(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
 @api.exception_handler(ObjectDoesNotExist)
 def not_found(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
     detail = str(exc) or "There is no such thing, or you may not see it."
+    audit_missing(request, exc)
     return problem(request, 404, "Not found", detail)
 
 
@@ -144,6 +145,7 @@ def in_progress(request: HttpRequest, exc: room_services.SubmissionInProgress) -
 
 @api.exception_handler(ChatNotFound)
 def chat_not_found(request: HttpRequest, exc: ChatNotFound) -> HttpResponse:
+    audit_missing(request, exc)
     return problem(request, 404, "Not found", exc.detail)
 
 

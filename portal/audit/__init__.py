@@ -179,3 +179,13 @@ def audit_unrecorded(request: HttpRequest, exc: Exception) -> None:
         error=detail or ("Refused." if refused else type(exc).__name__),
     )
     exc.audited = True  # type: ignore[attr-defined]
+
+
+def audit_missing(request: HttpRequest, exc: Exception) -> None:
+    """A change asked of something that is not there or that the person may not see (both
+    answered 404 alike): recorded as refused, so probing IDs leaves a trace. Reads are
+    not recorded."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or getattr(exc, "audited", False):
+        return
+    audit_unrecorded(request, PermissionDenied(str(exc) or "Not there, or not visible."))
+    exc.audited = True  # type: ignore[attr-defined]
