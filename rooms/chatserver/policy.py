@@ -118,6 +118,12 @@ class Breach:
     person: str = ""
 
     @property
+    def key(self) -> tuple[str, StateKey, str]:
+        """What makes two breaches the same one: about a person, the person (their display
+        name in the text may change); otherwise the text."""
+        return (str(self.rule), self.subject, self.person or self.detail)
+
+    @property
     def message(self) -> str:
         """The refusal a chat client shows: the rule, and where to go instead."""
         return f"The room portal's rules refuse this: {self.detail}"
@@ -403,9 +409,9 @@ def refusal(
     if by_kind is not None:
         return by_kind
     people = touched(room, event_type, state_key, content)
-    before = set(breaches(room, people=people))
+    before = {b.key for b in breaches(room, people=people)}
     after = breaches(room.with_event(event_type, state_key, content), people=people)
-    return next((b for b in after if b not in before), None)
+    return next((b for b in after if b.key not in before), None)
 
 
 def kind_refused(room: Governed, event_type: str, state_key: str) -> Breach | None:
