@@ -336,7 +336,7 @@ def run(
                 if leading:
                     log.warning("Another sync worker took the lead; waiting.")
                 leading = False
-                sleep(POLL_SECONDS)
+                pause(POLL_SECONDS, should_stop=should_stop, sleep=sleep)
                 continue
             if not leading:
                 log.info("Sync worker %s leads.", name)
@@ -345,7 +345,7 @@ def run(
                 result = sync_once(server_factory())
             except ChatBackendError as exc:
                 log.warning("The chat server is away (%s); trying again in %.0f s.", exc, backoff)
-                sleep(backoff)
+                pause(backoff, should_stop=should_stop, sleep=sleep)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             backoff = 1.0
@@ -362,6 +362,17 @@ def run(
                 log.info("Changed %d room(s) of changes to many rooms.", changed)
     finally:
         let_go(name)
+
+
+def pause(
+    seconds: float, *, should_stop: Callable[[], bool], sleep: Callable[[float], None]
+) -> None:
+    """Wait, but stop waiting as soon as the worker is told to stop (a backoff of half a
+    minute must not keep SIGTERM waiting)."""
+    left = seconds
+    while left > 0 and not should_stop():
+        sleep(min(left, 0.2))
+        left -= 0.2
 
 
 @dataclass(frozen=True)

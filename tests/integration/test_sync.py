@@ -176,7 +176,7 @@ def test_a_killed_worker_resumes_without_loss_or_doubles(chat, category_world, p
         )
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "manage.py", "index_sync"],
             cwd=ROOT,
             env=portal_on_chat,
@@ -184,6 +184,13 @@ def test_a_killed_worker_resumes_without_loss_or_doubles(chat, category_world, p
             stderr=subprocess.STDOUT,
             text=True,
         )
+        # Ready once it says so (its signal handlers are set by then), however long a
+        # loaded machine takes to start Django.
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "Sync worker started" in line:
+                break
+        return process
 
     assert manager.join(room.id).is_success
     assert manage("index_rebuild").returncode == 0
@@ -200,7 +207,7 @@ def test_a_killed_worker_resumes_without_loss_or_doubles(chat, category_world, p
                 worker = start()
         time.sleep(1)
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0, worker.stdout.read() if worker.stdout else ""
+        assert worker.wait(timeout=120) == 0, worker.stdout.read() if worker.stdout else ""
     finally:
         worker.kill()
     assert manage("index_sync", "--once").returncode == 0  # whatever is left in the stream
@@ -251,7 +258,10 @@ def test_with_the_chat_server_away_the_worker_backs_off_and_comes_back(chat):
     from rooms.backend.errors import ChatServerUnavailable
 
     polls: list[str] = []
-    slept: list[float] = []
+    slept: dict[int, float] = {}  # after which poll, how long in all
+
+    def sleep(seconds: float) -> None:
+        slept[len(polls)] = slept.get(len(polls), 0) + seconds
 
     def server():
         polls.append("poll")
@@ -259,7 +269,27 @@ def test_with_the_chat_server_away_the_worker_backs_off_and_comes_back(chat):
             raise ChatServerUnavailable("The chat server cannot be reached.")
         return chat
 
-    sync.run(server, should_stop=lambda: len(polls) >= 5, name="test", sleep=slept.append)
-    assert slept == [1.0, 2.0, 4.0]  # backing off, then no more waiting once it answers
+    sync.run(server, should_stop=lambda: len(polls) >= 5, name="test", sleep=sleep)
+    # Backing off, then no more waiting once it answers.
+    assert slept == {1: pytest.approx(1.0), 2: pytest.approx(2.0), 3: pytest.approx(4.0)}
     assert IndexStream.objects.get(key=sync.STREAM).synced_at is not None
     assert IndexStream.objects.get(key=sync.STREAM).leader == ""  # let go on the way out
+
+
+def test_a_worker_told_to_stop_while_it_backs_off_stops_at_once():
+    """SIGTERM during half a minute of backoff is not kept waiting."""
+    from rooms.backend.errors import ChatServerUnavailable
+
+    stop: list[bool] = []
+    slept: list[float] = []
+
+    def server():
+        raise ChatServerUnavailable("The chat server cannot be reached.")
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 3:
+            stop.append(True)  # the signal arrives while it waits
+
+    sync.run(server, should_stop=lambda: bool(stop), name="test", sleep=sleep)
+    assert sum(slept) < 1.0
