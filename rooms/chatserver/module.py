@@ -63,6 +63,7 @@ VERSION = 1
 STATUS_PATH = "/_synapse/client/roomportal/rules"  # rooms.backend.matrix.base asks it
 RELOAD_MS = 60_000
 FRESH_MS = 1_000
+REPORT_TRIES = 5
 
 
 class Status(Resource):
@@ -288,11 +289,30 @@ class PortalRules:
         self.api.run_as_background_process("roomportal_refusal", self._send_report, content)
 
     async def _send_report(self, content: dict[str, Any]) -> None:
-        if not self.refusals_room:
-            alias = f"#{REFUSALS_ALIAS}:{self.api.server_name}"
+        event = {"type": REFUSAL_EVENT, "sender": self.service_user, "content": content}
+        for attempt in range(1, REPORT_TRIES + 1):
             try:
-                self.refusals_room, _ = await self.api.lookup_room_alias(alias)
-            except SynapseError:
+                room_id = await self.ensure_refusals_room()
+                await self.api.create_and_send_event_into_room(event | {"room_id": room_id})
+                return
+            except Exception:  # a lost report must not disturb the homeserver
+                if attempt == REPORT_TRIES:
+                    log.exception("The refusal could not be reported to the portal: %s", content)
+                    return
+                # The room may be being made by another report at this moment.
+                await self.api.sleep(0.2 * attempt)
+
+    async def ensure_refusals_room(self) -> str:
+        """The service account's room for refusals, found by its alias or made with the
+        first refusal (never at start: the service account may not exist yet); of several
+        made at the same moment, the one holding the alias is used."""
+        if self.refusals_room:
+            return self.refusals_room
+        alias = f"#{REFUSALS_ALIAS}:{self.api.server_name}"
+        try:
+            self.refusals_room, _ = await self.api.lookup_room_alias(alias)
+        except SynapseError:
+            try:
                 self.refusals_room, _ = await self.api.create_room(
                     self.service_user,
                     {
@@ -302,14 +322,9 @@ class PortalRules:
                     },
                     ratelimit=False,
                 )
-        await self.api.create_and_send_event_into_room(
-            {
-                "type": REFUSAL_EVENT,
-                "room_id": self.refusals_room,
-                "sender": self.service_user,
-                "content": content,
-            }
-        )
+            except SynapseError:  # made meanwhile by another report
+                self.refusals_room, _ = await self.api.lookup_room_alias(alias)
+        return self.refusals_room
 
 
 def holder_key(event: EventBase) -> str | None:

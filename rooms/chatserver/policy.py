@@ -378,8 +378,8 @@ def _name(room: Governed) -> Iterable[Breach]:
         yield Breach(
             Rule.NAME,
             subject,
-            f"another room is already called “{name.strip()}” (in some letter case); "
-            "choose another name.",
+            f"the name “{name.strip()}” is not available: room names are unique, in any "
+            "letter case; choose another.",
         )
 
 
