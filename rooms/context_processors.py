@@ -1,6 +1,7 @@
 """What every page shows besides its own content: the approval-queue count in the
 navigation (room requests to decide, people asking to join one's rooms; for
-administrators, also the count of unfinished changes), and a notice when the room index
+administrators, also the count of unfinished changes, and for them and auditors the
+rooms left outside the rules), and a notice when the room index
 has not heard from the chat server lately."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from rooms.models import Operation
+from rooms.models import Operation, PolicyBreach
 from rooms.selectors.requests import approval_queue, join_queue_count
 from rooms.sync import STALE_AFTER, index_age
 
@@ -25,6 +26,8 @@ def approvals(request: HttpRequest) -> dict[str, int]:
         counts["unfinished_count"] = Operation.objects.filter(
             status=Operation.Status.UNFINISHED
         ).count()
+    if user.can_audit:
+        counts["breach_count"] = PolicyBreach.objects.filter(undone_at__isnull=True).count()
     return counts
 
 

@@ -211,6 +211,7 @@ def test_encryption_cannot_be_undone_and_is_shown_as_an_open_breach(bare, world,
     client.force_login(AdministratorFactory())
     page = client.get(reverse("rooms:detail", args=[room.id])).content.decode()
     assert "outside the portal's rules" in page
+    assert 'aria-label="1 not put back"' in page  # the navigation's badge
     assert "encryption" in page
     listed = client.get(reverse("operations:breaches")).content.decode()
     assert room.name in listed
