@@ -187,6 +187,16 @@ def test_an_unlinked_room_is_linked_again_and_stays_governed(bare, world):
     assert_undone(room.id, "category", manager.user_id)
 
 
+def test_a_category_link_a_creator_took_away_is_put_back(bare, world):
+    room, manager, category = world["room"], world["manager"], world["category"]
+    assert manager.put_state(category.id, "m.space.child", {}, room.id).is_success  # a Creator
+    caught_up(bare)
+    assert manager.state(category.id, "m.space.child", room.id)["via"]
+    assert room.id in index.category(category.id).room_ids
+    (entry,) = breach_entries(category.id, "category")
+    assert (entry.outcome, entry.actor_chat_id) == (Outcome.UNDONE, manager.user_id)
+
+
 def test_a_taken_name_is_put_back(bare, world):
     room, manager = world["room"], world["manager"]
     other = world["make_room"]()
