@@ -37,9 +37,9 @@ test: $(VENV)/.installed-dev chromium nginx axe lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
-# The fast layer: pure logic and the database, no chat server, no browser (seconds).
+# The fast layer: pure logic and the database, nothing started (seconds).
 unit: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not chat and not browser"
+	$(BIN)/pytest -m "not chat and not processes and not browser"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

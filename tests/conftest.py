@@ -276,11 +276,46 @@ def make_room(creator, category_world):
     return make
 
 
+# What makes a test slow, by what it starts: a chat server, a browser, processes of its
+# own. The fast layer (`make unit`) is the rest: pure logic and the database.
+CHAT_FIXTURES = {"synapse", "homeserver_without_rules"}
+PROCESS_FIXTURES = {"live_server", "scratch_portal", "portal_on_chat"}
+SLOW_FOLDERS = {"integration": "processes", "operations": "chat", "browser": "browser"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that talk to the chat server are marked `chat`; the rest are the fast layer."""
+    """Markers by what a test starts (its fixtures) and by folder, never by one fixture
+    alone: a test in tests/integration starts processes whatever its fixtures say."""
     for item in items:
-        if "synapse" in getattr(item, "fixturenames", ()):
+        names = set(getattr(item, "fixturenames", ()))
+        if names & CHAT_FIXTURES:
             item.add_marker(pytest.mark.chat)
+        if names & PROCESS_FIXTURES:
+            item.add_marker(pytest.mark.processes)
+        folder = Path(str(item.fspath)).parent.name
+        if folder in SLOW_FOLDERS:
+            item.add_marker(getattr(pytest.mark, SLOW_FOLDERS[folder]))
+
+
+FAST = ("chat", "processes", "browser")
+
+
+@pytest.fixture(autouse=True)
+def _the_fast_layer_starts_no_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test of the fast layer that starts a process fails at once, naming the marker it
+    needs: the fast layer stays fast because nothing slow can land in it unnoticed."""
+    if any(request.node.get_closest_marker(marker) for marker in FAST):
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(
+            "A test of the fast layer started a process: mark it `processes` (or use a "
+            "fixture that starts what it needs) so that `make unit` stays fast."
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -92,3 +92,11 @@ def test_no_import_cycles():
     for name in graph:
         if name not in state:
             visit(name, [])
+
+
+def test_the_fast_layer_refuses_to_start_a_process():
+    """The guard that keeps `make unit` fast: a test that starts a process must say so."""
+    import subprocess
+
+    with pytest.raises(AssertionError, match="mark it `processes`"):
+        subprocess.run(["true"], check=True)

@@ -33,6 +33,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.processes
 def test_debug_is_off_unless_asked_for(tmp_path):
     shown = manage(
         "shell",
@@ -43,6 +44,7 @@ def test_debug_is_off_unless_asked_for(tmp_path):
     assert "DEBUG False" in shown.stdout, shown.stderr
 
 
+@pytest.mark.processes
 def test_deploy_check_is_clean_with_production_settings(tmp_path):
     result = manage(
         "check",
