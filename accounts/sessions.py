@@ -22,7 +22,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import User
-from portal.audit import audit_record
+from accounts.signals import audit_of
 from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 
@@ -41,14 +41,7 @@ def end_all(user: User, *, actor: User | None, reason: str) -> None:
     """End every session of this person, on every device, now."""
     user.sessions_ended_at = datetime.now(UTC)
     user.save(update_fields=["sessions_ended_at"])
-    audit_record(
-        action="auth.sessions_ended",
-        actor=actor,
-        target_kind="user",
-        target_id=str(user.chat_id or user.username),
-        target_label=user.label,
-        after={"reason": reason},
-    )
+    audit_of("auth.sessions_ended", user, actor=actor, after={"reason": reason})
 
 
 class SessionPolicyMiddleware:
@@ -90,15 +83,7 @@ class SessionPolicyMiddleware:
         return ""
 
     def end(self, request: HttpRequest, user: User, reason: str) -> None:
-        audit_record(
-            action="auth.session_ended",
-            request=request,
-            actor=user,
-            target_kind="user",
-            target_id=str(user.chat_id or user.username),
-            target_label=user.label,
-            after={"reason": reason},
-        )
+        audit_of("auth.session_ended", user, request=request, actor=user, after={"reason": reason})
         request.session.flush()
         request.user = AnonymousUser()
         messages.info(request, f"Your session has ended: {reason} Please sign in again.")

@@ -12,30 +12,27 @@ from portal.audit import audit_record
 from portal.models import Outcome
 
 
-@receiver(user_logged_in)
-def audit_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+def audit_of(action: str, user: Any, **fields: Any) -> None:
+    """An entry about a person's account: its target is the person."""
     audit_record(
-        action="auth.login",
-        request=request,
-        actor=user,
+        action=action,
         target_kind="user",
         target_id=str(user.chat_id or user.username),
         target_label=user.label,
+        **fields,
     )
+
+
+@receiver(user_logged_in)
+def audit_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    audit_of("auth.login", user, request=request, actor=user)
 
 
 @receiver(user_logged_out)
 def audit_logout(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     if user is None:
         return
-    audit_record(
-        action="auth.logout",
-        request=request,
-        actor=user,
-        target_kind="user",
-        target_id=str(user.chat_id or user.username),
-        target_label=user.label,
-    )
+    audit_of("auth.logout", user, request=request, actor=user)
 
 
 @receiver(user_login_failed)

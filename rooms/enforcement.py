@@ -57,6 +57,14 @@ def enforce(server: MatrixChatBackend, target_id: str, changed: Mapping[StateKey
     label = held.name if held is not None else state.text("m.room.name", "name") or target_id
     _close_resolved(target_id, found)
     landed = [(breach, actor) for breach in found if (actor := _actor(breach, changed))]
+    # A breach already listed as not put back (a batch read again after a restart) is
+    # not recorded twice.
+    still_open = set(
+        PolicyBreach.objects.filter(target_id=target_id, undone_at__isnull=True).values_list(
+            "rule", "detail"
+        )
+    )
+    landed = [(b, actor) for b, actor in landed if (str(b.rule), b.detail) not in still_open]
     if not landed:
         return
     try:
@@ -167,6 +175,8 @@ def _enforce_category(
         undone, failure = {}, str(exc)
     breach_text = "only the room portal links rooms and categories."
     for child, actor in children.items():
+        if child not in undone and not failure:
+            continue  # already as the portal made it (a batch read again)
         _record(
             Breach(Rule.CATEGORY, ("m.space.child", child), breach_text),
             actor=actor,
@@ -174,7 +184,7 @@ def _enforce_category(
             label=category.name,
             category=category,
             undone=undone.get(child, ""),
-            failure=failure or "The link was already as the portal made it.",
+            failure=failure,
         )
 
 

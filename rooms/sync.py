@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -243,8 +244,11 @@ def rebuild(
 
 
 def position(server: MatrixChatBackend) -> str:
-    """The stream's current position, without any room in it."""
-    body = server.sync(since="", timeout_ms=0, filter_json=POSITION_ONLY)
+    """The stream's current position, without any room in it. The filter carries a
+    fresh nonce: Synapse answers the same initial sync from a cache for minutes, which
+    would hand out a position from before events the index already has."""
+    nonce = json.dumps({"org.roomportal.nonce": uuid.uuid4().hex})[1:-1]
+    body = server.sync(since="", timeout_ms=0, filter_json=POSITION_ONLY[:-1] + "," + nonce + "}")
     return str(body.get("next_batch", ""))
 
 

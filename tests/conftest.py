@@ -32,16 +32,28 @@ TEST_SERVER_NAME = "portal.test"
 PASSWORD = "correct-horse-battery"
 
 
-@pytest.fixture(scope="session")
-def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSynapse]:
-    server = EmbeddedSynapse(
-        tmp_path_factory.mktemp("synapse"),
+def homeserver(tmp_path_factory: pytest.TempPathFactory, *, rules: bool) -> EmbeddedSynapse:
+    return EmbeddedSynapse(
+        tmp_path_factory.mktemp("synapse" if rules else "synapse-without-rules"),
         port=free_port(),
         server_name=TEST_SERVER_NAME,
         bcrypt_rounds=4,
+        rules=rules,
     )
-    with server:
+
+
+@pytest.fixture(scope="session")
+def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSynapse]:
+    with homeserver(tmp_path_factory, rules=True) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def homeserver_without_rules(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+    """A second test homeserver, without the portal's module: as an existing homeserver
+    that does not run it, for the sync worker's second line."""
+    with homeserver(tmp_path_factory, rules=False) as server:
+        yield server.bootstrap()
 
 
 @pytest.fixture(scope="session")
