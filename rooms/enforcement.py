@@ -24,8 +24,9 @@ from portal.models import Outcome
 from rooms import index
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.matrix.state import RoomState
 from rooms.backend.records import Category, Room
-from rooms.chatserver.policy import Breach, Rule
+from rooms.chatserver.policy import Breach, Rule, breaches
 from rooms.models import IndexedCategory, PolicyBreach, RoomName
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,37 @@ def _enforce_category(
             undone=undone.get(child, ""),
             failure=failure,
         )
+
+
+def sweep(server: MatrixChatBackend, state: RoomState, room: Room, *, fix: bool) -> list[str]:
+    """What a governed room's state breaks, whoever did it and whenever (for reconcile);
+    with `fix`, put back as the service account and audited as `policy.enforced`."""
+    category = _indexed_category(room.settings.category_id)
+    if category is None:
+        return []
+    found = breaches(server.governed(state, category, name_holder=_name_holder))
+    if not found:
+        return []
+    lines = [f"{b.rule.label}: {b.detail}" for b in found]
+    if fix:
+        try:
+            held = index.held(room.id)  # the last the portal knew good, if it has one
+            model = held if isinstance(held, Room) else None
+            undone = server.undo(state, found, room=model, category=category)
+            failure = ""
+        except ChatBackendError as exc:
+            undone, failure = {}, str(exc)
+        for breach in found:
+            _record(
+                breach,
+                actor="",
+                target_id=room.id,
+                label=room.name,
+                category=category,
+                undone=undone.get(breach.subject, ""),
+                failure=failure,
+            )
+    return lines
 
 
 def audit_refusal(report: Mapping[str, Any]) -> None:

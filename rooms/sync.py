@@ -394,7 +394,10 @@ class Difference:
 def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Difference]:
     """Compare the index with the server, room by room, and list every difference; with
     `fix`, make the index what the server has. Rooms the portal cannot read (a broken
-    category link, a name held twice, a creation that never finished) are listed."""
+    category link, a name held twice, a creation that never finished) are listed, and so
+    are rooms whose state breaks the rules (changes from before the homeserver ran the
+    portal's module, which no batch of the stream carries any more): `fix` puts those
+    back too."""
     found: list[Difference] = []
     on_server = server.joined_room_ids()
     records: dict[str, index.Room | index.Category] = {}
@@ -409,6 +412,11 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
             continue
         if record is not None:
             records[target_id] = record
+        if isinstance(record, index.Room):
+            found += [
+                Difference(target_id, "breach", f"“{record.name}” {line}")
+                for line in enforcement.sweep(server, state, record, fix=fix)
+            ]
         change = index.describe(target_id, ours, record)
         if change.changed:
             what = (

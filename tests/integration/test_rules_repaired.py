@@ -253,3 +253,20 @@ def test_without_the_module_check_warns(bare, homeserver_without_rules):
     assert "portal.W010" in ids
     answer = httpx.get(f"{homeserver_without_rules.url}/_synapse/client/roomportal/rules")
     assert answer.status_code == 404
+
+
+def test_reconcile_lists_a_breach_from_before_the_module_and_puts_it_back(bare, world):
+    """A change no batch carries any more (made before the index followed the stream):
+    reconcile finds it by the rules, and --fix puts it back, audited."""
+    room, manager = world["room"], world["manager"]
+    assert manager.put_state(
+        room.id, "m.room.history_visibility", {"history_visibility": "world_readable"}
+    ).is_success
+    IndexStream.objects.filter(key=sync.STREAM).update(next_batch=sync.position(bare))
+    found = [d for d in sync.reconcile(bare) if d.target_id == room.id]
+    assert [d.kind for d in found] == ["breach"]
+    assert "world_readable" in found[0].detail
+    sync.reconcile(bare, fix=True)
+    assert manager.state(room.id, "m.room.history_visibility")["history_visibility"] == "shared"
+    assert AuditEntry.objects.filter(action="policy.enforced", target_id=room.id).exists()
+    assert not [d for d in sync.reconcile(bare) if d.target_id == room.id and d.kind == "breach"]
