@@ -81,15 +81,28 @@ KNOWN_ACTIONS = [
 ]
 
 
+def actor_matches(actor: str) -> Q:
+    """Who did it, however the auditor names them: a local username, a chat ID, a chat
+    user's localpart ("carol" is @carol:any-server) or their display name, in any case."""
+    match = Q(actor_username=actor) | Q(actor_chat_id=actor) | Q(actor__display_name__iexact=actor)
+    if actor and not actor.startswith("@") and ":" not in actor:
+        match |= Q(actor_chat_id__startswith=f"@{actor.lower()}:")
+    return match
+
+
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(
-        required=False, max_length=255, label="Actor", help_text="A username or chat ID."
+        required=False,
+        max_length=255,
+        label="Actor",
+        help_text="A username, chat ID or display name (carol, @carol:example.org, Carol Creator).",
     )
     action = forms.CharField(
         required=False,
         max_length=64,
         label="Action",
-        help_text="An action, or its start: “room.” for every room action.",
+        help_text="An action, or its area: “room” for every room action, “room.knock” "
+        "for every knock.",
     )
     target = forms.CharField(
         required=False,
@@ -149,14 +162,14 @@ class AuditFilterForm(forms.Form):
             return entries.none()
         data = self.cleaned_data
         if data["actor"]:
-            # Chat users' usernames are their chat IDs, so one indexed column serves both.
-            entries = entries.filter(actor_username=data["actor"].strip())
+            entries = entries.filter(actor_matches(data["actor"].strip()))
         if data["action"]:
             action = data["action"].strip()
-            if action.endswith("."):
-                entries = entries.filter(action__startswith=action)
-            else:
-                entries = entries.filter(action=action)
+            # An action by its exact name, or an area: "room." or "room", "room.knock"
+            # (every "room.knock.…" entry).
+            entries = entries.filter(
+                Q(action=action) | Q(action__startswith=action.rstrip(".") + ".")
+            )
         if data["target"]:
             target = data["target"].strip()
             entries = entries.filter(

@@ -9,8 +9,10 @@ import json
 import pytest
 from django.urls import reverse
 
+from accounts.models import User
 from portal.audit import audit_record
 from portal.audit.chain import anchor
+from portal.audit.filters import KNOWN_ACTIONS
 from portal.models import AuditEntry, Outcome
 from tests.factories import AdministratorFactory, AuditorFactory, UserFactory
 
@@ -236,3 +238,31 @@ def test_a_date_no_timestamp_can_hold_is_a_form_error(client, auditor, day):
     assert "Enter a date between" in page.content.decode()
     download = client.get(reverse("audit:export", args=["csv"]), {"date_to": day})
     assert download.status_code == 400
+
+
+@pytest.mark.parametrize("suggested", KNOWN_ACTIONS)
+def test_every_suggested_action_finds_its_entries(client, auditor, suggested):
+    audit_record(action=suggested)
+    audit_record(action="something.else")
+    found = client.get(reverse("audit:list"), {"action": suggested}).context["entries"]
+    assert {e.action for e in found} == {suggested}
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("room", 2), ("room.", 2), ("room.knock", 1)])
+def test_an_area_finds_every_action_in_it(client, auditor, typed, expected):
+    audit_record(action="room.knock.declined")
+    audit_record(action="room.create")
+    audit_record(action="roomy.other")
+    found = client.get(reverse("audit:list"), {"action": typed}).context["entries"]
+    assert len(found) == expected
+
+
+def test_the_actor_is_found_by_username_chat_id_localpart_or_display_name(client, auditor):
+    carol = User.objects.create(
+        username="@carol:portal.test", chat_id="@carol:portal.test", display_name="Carol Creator"
+    )
+    audit_record(action="room.create", actor=carol)
+    audit_record(action="room.create", actor=auditor)
+    for typed in ("@carol:portal.test", "carol", "Carol Creator", "carol creator"):
+        found = client.get(reverse("audit:list"), {"actor": typed}).context["entries"]
+        assert [e.actor_chat_id for e in found] == ["@carol:portal.test"], typed
