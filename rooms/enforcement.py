@@ -58,14 +58,6 @@ def enforce(server: MatrixChatBackend, target_id: str, changed: Mapping[StateKey
     label = held.name if held is not None else state.text("m.room.name", "name") or target_id
     _close_resolved(target_id, found)
     landed = [(breach, actor) for breach in found if (actor := _actor(breach, changed))]
-    # A breach already listed as not put back (a batch read again after a restart) is
-    # not recorded twice.
-    still_open = set(
-        PolicyBreach.objects.filter(target_id=target_id, undone_at__isnull=True).values_list(
-            "rule", "detail"
-        )
-    )
-    landed = [(b, actor) for b, actor in landed if (str(b.rule), b.detail) not in still_open]
     if not landed:
         return
     try:
@@ -73,7 +65,21 @@ def enforce(server: MatrixChatBackend, target_id: str, changed: Mapping[StateKey
         failure = ""
     except ChatBackendError as exc:
         undone, failure = {}, str(exc)
+    # A breach already listed as not put back (its repair failed before, or a batch is
+    # read again after a restart) is tried again but not recorded twice: put back now,
+    # its listing is closed.
+    still_open = {
+        (row.rule, row.detail): row
+        for row in PolicyBreach.objects.filter(target_id=target_id, undone_at__isnull=True)
+    }
     for breach, actor in landed:
+        listed = still_open.get((str(breach.rule), breach.detail))
+        if listed is not None:
+            if undone.get(breach.subject):
+                listed.undone = undone[breach.subject]
+                listed.undone_at = timezone.now()
+                listed.save(update_fields=["undone", "undone_at"])
+            continue
         _record(
             breach,
             actor=actor,

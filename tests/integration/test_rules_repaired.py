@@ -270,3 +270,18 @@ def test_reconcile_lists_a_breach_from_before_the_module_and_puts_it_back(bare, 
     assert manager.state(room.id, "m.room.history_visibility")["history_visibility"] == "shared"
     assert AuditEntry.objects.filter(action="policy.enforced", target_id=room.id).exists()
     assert not [d for d in sync.reconcile(bare) if d.target_id == room.id and d.kind == "breach"]
+
+
+def test_a_breach_whose_repair_failed_is_tried_again_and_its_listing_closed(bare, world):
+    room, manager = world["room"], world["manager"]
+    world_readable = {"history_visibility": "world_readable"}
+    assert manager.put_state(room.id, "m.room.history_visibility", world_readable).is_success
+    caught_up(bare)
+    # As if that repair had failed: listed as not put back, and the room still open.
+    PolicyBreach.objects.filter(target_id=room.id).update(undone="", undone_at=None)
+    assert manager.put_state(room.id, "m.room.history_visibility", world_readable).is_success
+    caught_up(bare)
+    assert manager.state(room.id, "m.room.history_visibility")["history_visibility"] == "shared"
+    (listed,) = PolicyBreach.objects.filter(target_id=room.id)
+    assert listed.undone_at is not None
+    assert len(breach_entries(room.id, "history")) == 1  # recorded once
