@@ -9,13 +9,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
 
 from portal.audit.chain import anchor_on_commit, chain_writer, seal
 from portal.models import AuditEntry, Outcome
 from rooms.backend.errors import ChatBackendError
+from rooms.selectors import Hidden
 
 # The request being served, so services record its ID, address and browser without
 # taking the request as an argument. Set by RequestIdMiddleware.
@@ -121,8 +122,9 @@ def audited(
 ) -> Iterator[AuditScope]:
     """Record one audit entry for the action in the block, whatever its outcome.
 
-    A PermissionDenied is recorded as denied, a chat server error as failed (with the
-    server's message), anything else raised as failed; all are re-raised.
+    A PermissionDenied, or a thing asked for that is not there or not the person's to
+    see, is recorded as denied, a chat server error as failed (with the server's
+    message), anything else raised as failed; all are re-raised.
     """
     scope = AuditScope(**known)
 
@@ -144,9 +146,9 @@ def audited(
 
     try:
         yield scope
-    except PermissionDenied as exc:
+    except (PermissionDenied, ObjectDoesNotExist) as exc:
         write(Outcome.DENIED, str(exc))
-        exc.audited = True  # type: ignore[attr-defined]  # the middleware writes no second one
+        exc.audited = True  # type: ignore[union-attr]  # the middleware writes no second one
         raise
     except ChatBackendError as exc:
         # An operation says how it ended: undone, or partly applied.
@@ -183,9 +185,11 @@ def audit_unrecorded(request: HttpRequest, exc: Exception) -> None:
 
 def audit_missing(request: HttpRequest, exc: Exception) -> None:
     """A change asked of something that is not there or that the person may not see (both
-    answered 404 alike): recorded as refused, so probing IDs leaves a trace. Reads are
-    not recorded."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or getattr(exc, "audited", False):
+    answered 404 alike): recorded as refused, so probing IDs leaves a trace. A read is
+    recorded when the thing is there and not the person's to see (`Hidden`); a read of
+    nothing is not."""
+    reading = request.method in ("GET", "HEAD", "OPTIONS")
+    if (reading and not isinstance(exc, Hidden)) or getattr(exc, "audited", False):
         return
     audit_unrecorded(request, PermissionDenied(str(exc) or "Not there, or not visible."))
     exc.audited = True  # type: ignore[attr-defined]

@@ -29,7 +29,9 @@ class RoomRequestForm(RoomCreateForm):
         self.request_pk = request_pk
 
     def name_problem(self, name: str) -> str:
-        return request_name_problem(name, exclude_pk=self.request_pk)
+        # The raw choice: the category field is cleaned after the name.
+        category_id = str(self.data.get("category", ""))
+        return request_name_problem(name, category_id=category_id, exclude_pk=self.request_pk)
 
 
 class RoomApproveForm(RoomSettingsBase):

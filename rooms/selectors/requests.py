@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from accounts.models import User
@@ -14,6 +13,9 @@ from rooms.backend.records import Category
 from rooms.index import chat_backend
 from rooms.models import IndexedRoom, JoinRequest, RoomPerson, RoomRequest
 from rooms.permissions import can_create_in
+from rooms.selectors import Hidden, NotFound
+
+NO_SUCH_REQUEST = "There is no such request, or it is not yours."
 
 
 def categories_for_requests(*, user: User) -> list[Category]:
@@ -40,13 +42,13 @@ def request_for_viewer(*, user: User, pk: int) -> tuple[RoomRequest, bool]:
     """A request the person asked for or may decide, and whether they may decide it."""
     request = RoomRequest.objects.select_related("requester", "decided_by").filter(pk=pk).first()
     if request is None:
-        raise RoomRequest.DoesNotExist
+        raise NotFound(NO_SUCH_REQUEST)
     if user.is_administrator:
         return request, True
     category = chat_backend().get_category(request.category_id)
     may_decide = can_create_in(user, category) and request.requester_id != user.pk
     if request.requester_id != user.pk and not may_decide:
-        raise PermissionDenied("This request is neither yours nor one you may decide.")
+        raise Hidden(NO_SUCH_REQUEST)
     return request, may_decide
 
 

@@ -16,7 +16,7 @@ from rooms.backend.records import Category, Privacy, Role, Room
 from rooms.index import chat_backend
 from rooms.models import IndexedCategory, IndexedRoom, JoinRequest, PolicyBreach, RoomPerson
 from rooms.permissions import can_manage, can_view
-from rooms.selectors import NotFound
+from rooms.selectors import Hidden, NotFound
 
 
 def room_for_viewer(*, user: User, room_id: str) -> tuple[Room, Category]:
@@ -32,7 +32,7 @@ def room_for_viewer(*, user: User, room_id: str) -> tuple[Room, Category]:
     except ChatNotFound:
         raise NotFound("There is no such room, or you may not see it.") from None
     if not can_view(user, room, category):
-        raise NotFound("There is no such room, or you may not see it.")
+        raise Hidden("There is no such room, or you may not see it.")
     return room, category
 
 

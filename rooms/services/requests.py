@@ -24,6 +24,8 @@ from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSett
 from rooms.index import chat_backend
 from rooms.models import RoomRequest
 from rooms.permissions import can_create_in, can_manage
+from rooms.selectors import Hidden, NotFound
+from rooms.selectors.requests import NO_SUCH_REQUEST, request_for_viewer
 from rooms.services import rooms as room_services
 
 Status = RoomRequest.Status
@@ -76,18 +78,24 @@ def _scope(scope: AuditScope, request: RoomRequest) -> None:
     scope.category_id, scope.category_label = target["category_id"], target["category_label"]
 
 
-def pending_name_taken(name: str, *, exclude_pk: int | None = None) -> bool:
-    """Whether another pending request already asks for this name, in any letter case."""
-    pending = RoomRequest.objects.filter(status=Status.PENDING, name__iexact=name.strip())
+def pending_name_taken(name: str, *, category_id: str, exclude_pk: int | None = None) -> bool:
+    """Whether another pending request in this category already asks for this name, in
+    any letter case. Other categories' requests are not looked at: the asker may not see
+    them, and the answer must not tell. Should two categories' requests ask for one name,
+    the second approval meets it taken, and its approver chooses another."""
+    pending = RoomRequest.objects.filter(
+        status=Status.PENDING, category_id=category_id, name__iexact=name.strip()
+    )
     if exclude_pk is not None:
         pending = pending.exclude(pk=exclude_pk)
     return pending.exists()
 
 
-def request_name_problem(name: str, *, exclude_pk: int | None = None) -> str:
-    """A room name's problem, including being asked for in another pending request."""
+def request_name_problem(name: str, *, category_id: str, exclude_pk: int | None = None) -> str:
+    """A room name's problem, including being asked for in another pending request of
+    the category."""
     problem = room_services.name_problem(name)
-    if not problem and pending_name_taken(name, exclude_pk=exclude_pk):
+    if not problem and pending_name_taken(name, category_id=category_id, exclude_pk=exclude_pk):
         problem = room_services.name_unavailable(name)
     return problem
 
@@ -123,7 +131,7 @@ def name_check(
     if not _may_name_in(actor, category_id, for_request=for_request):
         raise PermissionDenied("You may not create or ask for rooms in that category.")
     if for_request:
-        return request_name_problem(name, exclude_pk=request_pk)
+        return request_name_problem(name, category_id=category_id, exclude_pk=request_pk)
     return room_services.name_problem(name)
 
 
@@ -148,7 +156,9 @@ def _check(user: User, settings: RoomSettings, *, exclude_pk: int | None = None)
     category = chat_backend().get_category(settings.category_id)
     if not (user.chat_id and category.in_scope(user.chat_id)) and not user.is_administrator:
         raise PermissionDenied(f"You are not in the scope of the category “{category.name}”.")
-    problem = request_name_problem(settings.name, exclude_pk=exclude_pk)
+    problem = request_name_problem(
+        settings.name, category_id=settings.category_id, exclude_pk=exclude_pk
+    )
     if problem:
         raise room_services.RoomSettingsInvalid("name", problem)
     return category
@@ -181,8 +191,20 @@ def request_submit(*, actor: User, settings: RoomSettings, justification: str) -
     return request
 
 
-def _locked(pk: int) -> RoomRequest:
-    return RoomRequest.objects.select_for_update().select_related("requester").get(pk=pk)
+def _found(actor: User, pk: int, scope: AuditScope, *, lock: bool = True) -> RoomRequest:
+    """The request, if this person asked for it or may decide it: anyone else is told
+    it is not there, exactly as for an ID that is not (and the refusal is recorded)."""
+    scope.target_id = str(pk)
+    found = RoomRequest.objects.select_related("requester")
+    request = (found.select_for_update() if lock else found).filter(pk=pk).first()
+    if request is None:
+        raise NotFound(NO_SUCH_REQUEST)
+    _scope(scope, request)
+    if request.requester_id != actor.pk and not can_create_in(
+        actor, chat_backend().get_category(request.category_id)
+    ):
+        raise Hidden(NO_SUCH_REQUEST)
+    return request
 
 
 def _pending(request: RoomRequest) -> None:
@@ -200,8 +222,7 @@ def request_edit(
     """The requester changes a pending request."""
     with audited("request.edited", actor=actor, target_kind="request") as scope:
         with transaction.atomic():
-            request = _locked(pk)
-            _scope(scope, request)
+            request = _found(actor, pk, scope)
             scope.before = _values(request)
             if request.requester_id != actor.pk:
                 raise PermissionDenied("Only the person who asked may change the request.")
@@ -220,8 +241,7 @@ def request_cancel(*, actor: User, pk: int) -> RoomRequest:
     """The requester withdraws a pending request."""
     with audited("request.cancelled", actor=actor, target_kind="request") as scope:
         with transaction.atomic():
-            request = _locked(pk)
-            _scope(scope, request)
+            request = _found(actor, pk, scope)
             if request.requester_id != actor.pk:
                 raise PermissionDenied("Only the person who asked may cancel the request.")
             _pending(request)
@@ -247,8 +267,7 @@ def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequ
         audited("request.approved", actor=actor, target_kind="request") as scope,
         transaction.atomic(),
     ):
-        request = _locked(pk)
-        _scope(scope, request)
+        request = _found(actor, pk, scope)
         scope.before = _values(request)
         _approver_check(actor, request)
         _pending(request)
@@ -278,7 +297,7 @@ def request_decision_check(
     *, actor: User, pk: int, settings: RoomSettings | None = None
 ) -> RoomRequest:
     """What deciding a request checks (approving, with `settings`), for a what-if."""
-    request = RoomRequest.objects.select_related("requester").get(pk=pk)
+    request, _ = request_for_viewer(user=actor, pk=pk)
     _approver_check(actor, request)
     _pending(request)
     if settings is not None:
@@ -295,8 +314,7 @@ def request_decision_check(
 def request_retry(*, actor: User, pk: int) -> RoomRequest:
     """Try again to create the room of an approved request whose creation failed."""
     with audited("request.retried", actor=actor, target_kind="request") as scope:
-        request = RoomRequest.objects.select_related("requester").get(pk=pk)
-        _scope(scope, request)
+        request = _found(actor, pk, scope, lock=False)
         _approver_check(actor, request)
         if request.status != Status.APPROVED:
             raise RequestConflict(
@@ -346,8 +364,7 @@ def request_decline(*, actor: User, pk: int, reason: str) -> RoomRequest:
         audited("request.declined", actor=actor, target_kind="request") as scope,
         transaction.atomic(),
     ):
-        request = _locked(pk)
-        _scope(scope, request)
+        request = _found(actor, pk, scope)
         _approver_check(actor, request)
         _pending(request)
         request.status, request.decided_by = Status.DECLINED, actor
@@ -365,7 +382,7 @@ def requests_expire(*, older_than_days: int) -> list[RoomRequest]:
     stale = RoomRequest.objects.filter(status=Status.PENDING, created_at__lt=cutoff)
     for pk in stale.values_list("pk", flat=True):
         with transaction.atomic():
-            request = _locked(pk)
+            request = RoomRequest.objects.select_for_update().get(pk=pk)
             if request.status != Status.PENDING:
                 continue  # decided meanwhile
             request.status = Status.EXPIRED

@@ -16,16 +16,19 @@ from rooms.forms.requests import DeclineForm, RoomApproveForm, RoomRequestForm
 from rooms.forms.rooms import settings_from
 from rooms.models import RoomRequest
 from rooms.selectors import requests as request_selectors
+from rooms.selectors.requests import NO_SUCH_REQUEST
 from rooms.services import requests as request_services
 from rooms.services import rooms as room_services
 from rooms.views.common import run_for_form
 
 
 def _viewed(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
+    """The request, if the person asked for it or may decide it; 404 otherwise, for
+    someone else's as for one that is not there (the middleware records the refusal)."""
     try:
         return request_selectors.request_for_viewer(user=request.user, pk=pk)
-    except (RoomRequest.DoesNotExist, ChatNotFound):
-        raise Http404("There is no such request.") from None
+    except ChatNotFound:
+        raise Http404(NO_SUCH_REQUEST) from None
 
 
 def _decidable(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
@@ -175,8 +178,6 @@ def request_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def request_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         request_services.request_cancel(actor=request.user, pk=pk)
-    except RoomRequest.DoesNotExist:
-        raise Http404("There is no such request.") from None
     except request_services.RequestConflict as exc:
         messages.error(request, str(exc))
     else:
@@ -228,8 +229,6 @@ def _tell_outcome(request: HtmxHttpRequest, room_request: RoomRequest) -> None:
 def request_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         room_request = request_services.request_retry(actor=request.user, pk=pk)
-    except RoomRequest.DoesNotExist:
-        raise Http404("There is no such request.") from None
     except request_services.RequestConflict as exc:
         messages.error(request, str(exc))
     except ChatBackendError as exc:

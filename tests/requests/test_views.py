@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from portal.models import AuditEntry, Outcome
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.models import RoomRequest
 from rooms.services import requests as request_services
-from tests.conftest import unique
+from tests.conftest import portal_user, unique
 from tests.factories import AuditorFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,12 +72,48 @@ def test_a_category_outside_the_scope_is_refused(client, chat, member):
 
 def test_check_name_flags_names_in_pending_requests(client, member, asked):
     client.force_login(member)
-    response = client.get(reverse("rooms:check_name"), {"name": asked.name.lower(), "requests": 1})
+    check = {"name": asked.name.lower(), "requests": 1, "category": asked.category_id}
+    response = client.get(reverse("rooms:check_name"), check)
     assert "is not available" in response.content.decode()
-    own = client.get(
-        reverse("rooms:check_name"), {"name": asked.name, "requests": 1, "request": asked.pk}
-    )
+    own = client.get(reverse("rooms:check_name"), check | {"request": asked.pk})
     assert "is free" in own.content.decode()
+
+
+def test_another_categorys_pending_names_are_not_told(client, chat, make_chat_user, asked):
+    """Someone asking in another category learns nothing of this category's requests: the
+    name is free to them, and their request for it is taken."""
+    elsewhere = chat.create_category(name=unique("Elsewhere "), description="")
+    stranger = portal_user(make_chat_user("stranger"))
+    chat.add_to_category_scope(elsewhere.id, [stranger.chat_id])
+    client.force_login(stranger)
+    check = {"name": asked.name, "requests": 1, "category": elsewhere.id}
+    assert "is free" in client.get(reverse("rooms:check_name"), check).content.decode()
+    response = client.post(
+        reverse("requests:new"), form_data(elsewhere.id, name=asked.name.upper())
+    )
+    assert response.status_code == 302
+    assert RoomRequest.objects.filter(name__iexact=asked.name).count() == 2
+
+
+def test_someone_elses_request_is_answered_as_one_not_there_and_audited(
+    client, make_chat_user, asked
+):
+    prober = portal_user(make_chat_user("prober"))
+    client.force_login(prober)
+    absent = asked.pk + 1000
+    for name in ("requests:detail", "requests:edit"):
+        theirs = client.get(reverse(name, args=[asked.pk]))
+        nothing = client.get(reverse(name, args=[absent]))
+        assert theirs.status_code == nothing.status_code == 404
+    for name in ("requests:cancel", "requests:approve", "requests:decline", "requests:retry"):
+        theirs = client.post(reverse(name, args=[asked.pk]), {"reason": "x"})
+        nothing = client.post(reverse(name, args=[absent]), {"reason": "x"})
+        assert theirs.status_code == nothing.status_code == 404
+    asked.refresh_from_db()
+    assert asked.status == RoomRequest.Status.PENDING
+    refusals = AuditEntry.objects.filter(outcome=Outcome.DENIED, actor_username=prober.username)
+    # Both reads of theirs, and every change asked (of theirs and of nothing).
+    assert refusals.count() == 2 + 4 * 2
 
 
 def test_my_requests_and_the_queue_with_its_badge(client, creator, member, asked):
@@ -112,17 +149,19 @@ def test_decline_needs_a_reason(client, creator, asked):
     assert asked.status == RoomRequest.Status.DECLINED
 
 
-def test_others_are_refused(client, outsider, member, asked):
+def test_others_are_told_it_is_not_there_and_the_requester_may_not_decide(
+    client, outsider, member, asked
+):
     client.force_login(outsider)
-    assert client.get(reverse("requests:detail", args=[asked.pk])).status_code == 403
-    assert client.post(reverse("requests:approve", args=[asked.pk]), {}).status_code == 403
+    assert client.get(reverse("requests:detail", args=[asked.pk])).status_code == 404
+    assert client.post(reverse("requests:approve", args=[asked.pk]), {}).status_code == 404
     assert (
         client.post(reverse("requests:decline", args=[asked.pk]), {"reason": "x"}).status_code
-        == 403
+        == 404
     )
-    assert client.post(reverse("requests:cancel", args=[asked.pk])).status_code == 403
+    assert client.post(reverse("requests:cancel", args=[asked.pk])).status_code == 404
     client.force_login(AuditorFactory())
-    assert client.get(reverse("requests:edit", args=[asked.pk])).status_code == 403
+    assert client.get(reverse("requests:edit", args=[asked.pk])).status_code == 404
     client.force_login(member)  # the requester cannot approve their own request
     own = client.post(
         reverse("requests:approve", args=[asked.pk]),
