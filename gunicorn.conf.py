@@ -4,7 +4,14 @@ line or GUNICORN_CMD_ARGS."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Threads in each worker: a connection that sends nothing (a browser's preconnect) waits
+# a few seconds in a thread and then in the worker's poller, holding none, so idle
+# connections cannot stall the pages as they did one sync worker each for 30 s.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "8"))
 
 # Each request is logged once, as a JSON line with its request ID and person, by the
 # portal itself (portal.logs.RequestLogMiddleware).

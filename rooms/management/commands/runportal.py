@@ -20,7 +20,8 @@ from rooms.index import chat_backend
 
 
 def web_server(addrport: str, *, dev: bool) -> list[str]:
-    """gunicorn, a worker per core and one more (WEB_CONCURRENCY overrides); with `dev`,
+    """gunicorn, two workers per core and one more (WEB_CONCURRENCY overrides), threaded
+    as `gunicorn.conf.py` says; with `dev`,
     Django's autoreloading development server (it restarts itself, not the chat server)."""
     if dev:
         return [sys.executable, "manage.py", "runserver", addrport]
