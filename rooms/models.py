@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -97,6 +98,9 @@ class RoomRequest(models.Model):
     auditorium = models.BooleanField(default=False)
     invitations = models.CharField(max_length=16)
     justification = models.TextField()
+    # The settings as asked for, kept when an approver changes them on approving (the
+    # fields above then hold what was approved); empty while nothing was changed.
+    asked = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
     )
@@ -115,6 +119,19 @@ class RoomRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_status_display()})"
+
+    SETTINGS = ("name", "description", "privacy", "auditorium", "invitations")
+
+    def settings_now(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in self.SETTINGS}
+
+    def as_asked(self) -> dict[str, Any]:
+        """The settings the requester asked for."""
+        return self.settings_now() | self.asked
+
+    def adjusted(self) -> list[str]:
+        """Which settings the approver changed from the ask."""
+        return [f for f in self.SETTINGS if self.asked and self.asked[f] != getattr(self, f)]
 
 
 # The index: the portal's own copy of its categories and rooms, a projection of the chat

@@ -278,9 +278,12 @@ def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequ
         problem = room_services.name_problem(settings.name)
         if problem:
             raise room_services.RoomSettingsInvalid("name", problem)
+        asked = request.settings_now()
         request.name, request.description = settings.name.strip(), settings.description
         request.privacy, request.auditorium = settings.privacy, settings.auditorium
         request.invitations = settings.invitations
+        if request.settings_now() != asked:
+            request.asked = asked  # the page goes on showing what was asked for
         request.status, request.decided_by = Status.APPROVED, actor
         request.decided_at = timezone.now()
         request.save()

@@ -139,6 +139,25 @@ def test_approve_from_the_page(client, chat, creator, member, asked):
     assert chat.get_room(asked.room_id).managers == {member.chat_id}
 
 
+def test_the_ask_stays_shown_beside_what_was_approved(client, creator, member, asked):
+    client.force_login(creator)
+    approved_name = unique("Approved ")
+    client.post(
+        reverse("requests:approve", args=[asked.pk]),
+        {"name": approved_name, "description": "", "privacy": "closed", "invitations": "off"},
+    )
+    client.force_login(member)
+    page = client.get(reverse("requests:detail", args=[asked.pk])).content.decode()
+    asked_part, approved_part = page.split("What was approved")
+    assert asked.name in asked_part
+    assert "Secret" in asked_part
+    assert "new members accept an invitation" in asked_part  # said in words, not "Inherit"
+    assert approved_name in approved_part
+    assert "Closed" in approved_part
+    assert "added directly" in approved_part
+    assert "changed the name, privacy, invitations" in approved_part
+
+
 def test_decline_needs_a_reason(client, creator, asked):
     client.force_login(creator)
     empty = client.post(reverse("requests:decline", args=[asked.pk]), {"reason": ""})
