@@ -36,6 +36,30 @@ def _text(value: str) -> str:
 Text = Annotated[str, AfterValidator(_text)]
 
 
+def _id_of(sigil: str, what: str, listing: str) -> Callable[[str], str]:
+    """A check that a filter was given an ID (a room's, in room version 12, has no server
+    name; a person's has one)."""
+
+    def check(value: str) -> str:
+        value = _text(value)
+        if value and not (value.startswith(sigil) and (sigil == "!" or ":" in value)):
+            raise ValueError(f"Give {what}'s ID ({sigil}…), not its name: {listing}.")
+        return value
+
+    return check
+
+
+# Filters that take an ID refuse a name, rather than answer an empty list as if nothing
+# matched.
+CategoryIdFilter = Annotated[
+    str, AfterValidator(_id_of("!", "the category", "GET /api/v1/categories lists them"))
+]
+ChatIdFilter = Annotated[
+    str,
+    AfterValidator(_id_of("@", "the person", "@name:server, as their page in the portal shows it")),
+]
+
+
 class Problem(Schema):
     """An RFC 9457 problem: what went wrong, in the words the pages use."""
 

@@ -16,6 +16,8 @@ from accounts.models import User
 from portal.api.common import (
     READ_ERRORS,
     WRITE_ERRORS,
+    CategoryIdFilter,
+    ChatIdFilter,
     Text,
     after_cursor,
     cursor_of,
@@ -68,11 +70,11 @@ class RoomPage(Schema):
 
 class RoomFilters(Schema):
     q: Text = Field("", max_length=NAME_MAX_LENGTH, description="Part of the name, any case")
-    category: Text = Field("", max_length=255, description="A category's ID")
+    category: CategoryIdFilter = Field("", max_length=255, description="A category's ID")
     privacy: PrivacyName | None = None
     auditorium: bool | None = None
     disabled: bool | None = None
-    person: Text = Field("", max_length=255, description="A chat ID holding a role")
+    person: ChatIdFilter = Field("", max_length=255, description="A chat ID holding a role")
     role: RoleName | None = Field(None, description="With `person`: that role only")
     cursor: Text = Field("", max_length=1000)
     limit: int = Field(50, ge=1, le=200)

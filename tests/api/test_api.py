@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -33,7 +34,7 @@ def call(client, method: str, path: str, token: str = "", body=None, **query):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     url = f"/api/v1{path}"
     if query:
-        url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        url += "?" + urlencode(query)
     if method == "GET":
         return client.get(url, **headers)
     return client.generic(
@@ -94,6 +95,19 @@ def test_rooms_are_listed_filtered_and_paged(client, member, make_room):
     assert len(seen) == len(set(seen)) >= 2
     bad = call(client, "GET", "/rooms", secret, cursor="not-a-cursor")
     assert (bad.status_code, bad["Content-Type"]) == (400, PROBLEM)
+
+
+def test_a_filter_given_a_name_where_it_takes_an_id_says_so(client, member, category_world):
+    """A category's name, or a bare username, is refused with the way to the ID, rather
+    than answered with an empty list as if nothing matched."""
+    secret = make_token(client, member, scope="read")
+    category = category_world["category"]
+    by_name = call(client, "GET", "/rooms", secret, category=category.name)
+    assert by_name.status_code == 422
+    assert "not its name" in by_name.content.decode()
+    assert call(client, "GET", "/rooms", secret, person="carol").status_code == 422
+    by_id = call(client, "GET", "/rooms", secret, category=category.id)
+    assert by_id.status_code == 200
 
 
 def test_a_change_through_the_api_is_made_and_audited_as_such(client, chat, creator, make_room):
