@@ -444,7 +444,18 @@ def privacy_change_warning(room: Room, category: Category, privacy: Privacy) -> 
             f"room. The member list ({count} {'person' if count == 1 else 'people'}) is "
             "kept, and used again if you make the room Closed or Secret later."
         )
-    return ""
+    count = len(room.members)
+    if room.settings.privacy is Privacy.SECRET:  # to Closed: the room is shown
+        return (
+            f"The room will be listed in the category “{category.name}”: everyone in its "
+            "scope will see its name and description, and can ask to join. Only its "
+            "members get in."
+        )
+    return (  # Open to Closed: the door shuts
+        f"From now on only members get in: the {count} {'person' if count == 1 else 'people'}"
+        f" in it now stay members, and everyone else in “{category.name}” can find the "
+        "room and ask to join."
+    )
 
 
 def room_set_privacy(*, actor: User, room_id: str, privacy: Privacy) -> Room:

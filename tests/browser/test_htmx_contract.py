@@ -147,6 +147,11 @@ def test_making_a_room_closed_changes_the_panel_in_place(
     log_in(page, category_world["creator"].user_id, PASSWORD)
     page.goto(f"/rooms/{room.id}/")
     page.locator("#privacy-panel").get_by_role("button", name="Closed").click()
+    # Shown to the category, or its door shut: asked first, saying which.
+    expect(page.locator("#privacy-panel")).to_contain_text(
+        "will be listed in the category" if start is Privacy.SECRET else "only members get in"
+    )
+    page.get_by_role("button", name="Make it Closed").click()
     expect(page.locator("#messages")).to_contain_text("The room is now Closed")
     expect(page.locator("#room-settings")).to_contain_text("Closed")
     expect(page.locator("#privacy-panel").get_by_role("button", name="Closed")).to_be_disabled()
@@ -181,6 +186,7 @@ def test_a_chat_server_failure_on_privacy_is_told_in_the_panel(
 
     monkeypatch.setattr(room_services, "room_set_privacy", down)
     page.locator("#privacy-panel").get_by_role("button", name="Closed").click()
+    page.get_by_role("button", name="Make it Closed").click()
     expect(page.locator("#privacy-panel")).to_contain_text("The privacy was not changed.")
     assert_whole(watched)
 
@@ -207,6 +213,7 @@ def test_without_javascript_edit_and_privacy_work_as_pages(
     assert page.locator("h1").count() == 1
     page.goto(f"/rooms/{room.id}/")
     page.locator("#privacy-panel").get_by_role("button", name="Closed").click()
+    page.get_by_role("button", name="Make it Closed").click()  # the confirmation, a page
     expect(page.locator("#messages")).to_contain_text("The room is now Closed")
     assert chat.get_room(room.id).settings.privacy is Privacy.CLOSED
 

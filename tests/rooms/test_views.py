@@ -319,11 +319,18 @@ def test_making_a_room_secret_asks_first(client, chat, creator, make_room):
     assert chat.get_room(room.id).settings.privacy is Privacy.SECRET
 
 
-def test_making_a_room_closed_needs_no_confirmation(client, chat, creator, make_room):
-    room = make_room(privacy=Privacy.SECRET)
+@pytest.mark.parametrize(
+    ("start", "said"),
+    [(Privacy.SECRET, "will be listed in the category"), (Privacy.OPEN, "only members get in")],
+)
+def test_making_a_room_closed_asks_first_too(client, chat, creator, make_room, start, said):
+    room = make_room(privacy=start)
     client.force_login(creator)
-    response = client.post(reverse("rooms:privacy", args=[room.id]), {"privacy": "closed"})
-    assert response.status_code == 302
+    url = reverse("rooms:privacy", args=[room.id])
+    ask = client.post(url, {"privacy": "closed"})
+    assert said in ask.content.decode()
+    assert chat.get_room(room.id).settings.privacy is start
+    assert client.post(url, {"privacy": "closed", "confirm": "yes"}).status_code == 302
     assert chat.get_room(room.id).settings.privacy is Privacy.CLOSED
 
 
@@ -517,7 +524,9 @@ def test_a_change_the_chat_server_cannot_take_is_audited_as_failed(
     client.force_login(creator)
     settings.CHAT_SERVER_URL = "http://127.0.0.1:9"  # nothing listens: the change fails
     response = client.post(
-        reverse("rooms:privacy", args=[room.id]), {"privacy": "closed"}, follow=True
+        reverse("rooms:privacy", args=[room.id]),
+        {"privacy": "closed", "confirm": "yes"},
+        follow=True,
     )
     assert "The privacy was not changed" in response.content.decode()
     entry = AuditEntry.objects.get(action="room.privacy")
