@@ -176,6 +176,21 @@ def test_explainer_for_managers_and_auditors(client, creator, make_room, categor
     assert client.get(url("roles:explain", room), {"person": person}).status_code == 200
 
 
+def test_the_explainer_takes_a_login_name_and_knows_nobody_when_there_is_nobody(
+    client, creator, make_room, category_world
+):
+    room = make_room()
+    client.force_login(creator)
+    member = category_world["member"].user_id
+    localpart = member[1:].split(":")[0]
+    by_login = client.get(url("roles:explain", room), {"person": localpart}).content.decode()
+    assert member in by_login
+    assert "may ask to join" in by_login  # in scope, as they are: not "out of scope"
+    nobody = client.get(url("roles:explain", room), {"person": "nobody-at-all"})
+    assert "There is nobody called" in nobody.content.decode()
+    assert "Can they" not in nobody.content.decode()
+
+
 def test_people_without_the_manager_role_are_refused_everywhere(client, member, make_room):
     room = make_room(privacy=Privacy.OPEN)
     client.force_login(member)
