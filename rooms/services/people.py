@@ -160,6 +160,7 @@ def removal_start(
     """Check the removal again, record it, and run it."""
     removal = removal_plan(actor=actor, user_id=user_id, chosen=chosen)
     named = successors_checked(removal, successors)
+    names = {room.room_id: room.name for room in removal.orphaned}
     request = current_request.get()
     op = Operation.objects.create(
         kind=KIND,
@@ -169,7 +170,9 @@ def removal_start(
         request_id=getattr(request, "request_id", "") or uuid.uuid4().hex,
         change={
             "items": [asdict(i) | {"result": ""} for i in removal.items],
-            "successors": {room: {"person": p, "result": ""} for room, p in named.items()},
+            "successors": {
+                room: {"person": p, "room": names[room], "result": ""} for room, p in named.items()
+            },
         },
     )
     return removal_run(op, actor=actor)

@@ -141,6 +141,9 @@ def test_a_removal_stopped_part_way_says_what_was_done_and_retry_finishes_it(
     ).content.decode()
     assert "The removal stopped part-way" in page
     [op] = Operation.objects.filter(kind="person.remove")
+    result = client.get(reverse("people:removal", args=[person.user_id, op.pk])).content.decode()
+    successor_line = f"{leaver['closed'].name}</bdi></a>: <bdi>{category_world['creator'].user_id}"
+    assert successor_line in result  # the successor's room, by its name
     results = {item["kind"]: item["result"] for item in op.change["items"]}
     assert results["role"] == "removed"
     assert results["creator"] == "removed"
