@@ -200,7 +200,12 @@ def put_category(record: Category) -> None:
 def put_room(record: Room) -> None:
     """Index a room as the server has it; a name another room holds is a difference."""
     key = name_key(record.name)
+    holders = record.members | record.managers | record.presenters | record.knocking
     with transaction.atomic():
+        # Names remembered for people the state names not (`remember_names`) are kept
+        # while they hold a role; a name the state carries wins.
+        known = IndexedRoom.objects.filter(room_id=record.id).values_list("names", flat=True)
+        kept = {u: n for u, n in (known.first() or {}).items() if u in holders}
         row, _ = IndexedRoom.objects.update_or_create(
             room_id=record.id,
             defaults={
@@ -212,7 +217,7 @@ def put_room(record: Room) -> None:
                 "auditorium": record.settings.auditorium,
                 "invitations": str(record.settings.invitations),
                 "disabled": record.disabled,
-                "names": record.names,
+                "names": kept | record.names,
             },
         )
         row.people.all().delete()
@@ -260,6 +265,20 @@ def add_people(room_id: str, role: Role, user_ids: Iterable[str]) -> None:
         RoomPerson.objects.bulk_create(
             [RoomPerson(room=row, user_id=u, role=str(role)) for u in sorted(people - present)]
         )
+
+
+def remember_names(room_id: str, names: dict[str, str]) -> None:
+    """Display names of people just given a role, for those the room's state does not
+    name (a Manager has no member event; an invitation may carry no name): the panel
+    shows them at once, and `put_room` keeps them while they hold a role."""
+    with transaction.atomic():
+        row = IndexedRoom.objects.select_for_update().filter(room_id=room_id).first()
+        if row is None:
+            return
+        new = {u: n for u, n in names.items() if n and u not in row.names}
+        if new:
+            row.names = row.names | new
+            row.save(update_fields=["names"])
 
 
 def link_room(category_id: str, room_id: str, *, linked: bool) -> None:

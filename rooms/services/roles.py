@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited
 from portal.models import Outcome
-from rooms import notifications
+from rooms import index, notifications
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room, is_chat_id
 from rooms.index import chat_backend
@@ -85,11 +85,12 @@ def role_add(*, actor: User, room_id: str, role: Role, user_id: str, request_id:
         room, category = _room_for_roles(actor, room_id, scope)
         if user_id in room.principals(role):
             return room
-        chat_backend().get_user(user_id)  # unknown people are refused, not invited
+        person = chat_backend().get_user(user_id)  # unknown people are refused, not invited
         problem = role_problem(room, category, role, user_id)
         if problem:
             raise RoleRefused(problem)
         chat_backend().add_to_role(room.id, role, [user_id])
+        index.remember_names(room.id, {user_id: person.display_name})
         if role is Role.MEMBER:
             _decide_join_requests(actor, room, user_id, accepted=True)
         return chat_backend().get_room(room.id)

@@ -77,6 +77,21 @@ def test_add_with_htmx_refreshes_the_panel(client, chat, creator, make_room, cat
     assert person in room.members
 
 
+def test_a_person_added_is_shown_by_name_at_once(
+    client, chat, creator, make_room, category_world, make_chat_user
+):
+    """A Manager has no member event to carry a name: the panel still names them."""
+    room = make_room()
+    person = make_chat_user("named", display_name="Zelda Quartermain").user_id
+    chat.add_to_category_scope(category_world["category"].id, [person])
+    client.force_login(creator)
+    panel = client.post(url("roles:add", room), {"role": "manager", "user_id": person}, **HTMX)
+    assert "Zelda Quartermain" in panel.content.decode()
+    chat.reindex(category_world["category"].id, room.id)  # as the sync worker reads it
+    again = client.get(url("roles:panel", room), **HTMX)
+    assert "Zelda Quartermain" in again.content.decode()
+
+
 def test_a_refused_add_says_why(client, creator, make_room, category_world):
     room = make_room()
     client.force_login(creator)
