@@ -11,6 +11,8 @@ from django.db.models import Count, Q
 
 from accounts.models import User
 from portal.models import AuditEntry
+from rooms.backend.errors import ChatBackendError
+from rooms.index import chat_backend
 from rooms.models import CategoryPerson, IndexedRoom, JoinRequest, RoomPerson, RoomRequest
 
 RECENT_ENTRIES = 20
@@ -121,13 +123,22 @@ def person_standing(*, viewer: User, user_id: str) -> Standing:
     )
 
 
-def people_found(*, viewer: User, term: str) -> list[tuple[str, str]]:
-    """People whose chat ID or name holds the term: portal accounts, and anyone the index
-    knows in a category or room; (chat ID, name) by chat ID."""
+@dataclass(frozen=True)
+class Found:
+    """People found, as (chat ID, name) by chat ID, and what could not be searched."""
+
+    people: list[tuple[str, str]]
+    problem: str = ""
+
+
+def people_found(*, viewer: User, term: str) -> Found:
+    """People whose chat ID or name holds the term: portal accounts, anyone the index
+    knows in a category or room, and the chat server's people by name (those who never
+    signed in to the portal too)."""
     require_viewer(viewer)
     term = term.strip()
     if not term:
-        return []
+        return Found([])
     found: dict[str, str] = {
         chat_id or "": name or username
         for chat_id, name, username in User.objects.filter(
@@ -146,4 +157,14 @@ def people_found(*, viewer: User, term: str) -> list[tuple[str, str]]:
             .distinct()[:FOUND_AT_MOST]
         ):
             found.setdefault(chat_id, "")
-    return sorted(found.items())[:FOUND_AT_MOST]
+    problem = ""
+    try:
+        for principal in chat_backend().search_users(term, limit=FOUND_AT_MOST):
+            if not found.get(principal.id):
+                found[principal.id] = principal.display_name
+    except ChatBackendError as exc:
+        problem = (
+            f"The chat server could not be searched ({exc.detail}): only people the portal "
+            "knows are listed."
+        )
+    return Found(sorted(found.items())[:FOUND_AT_MOST], problem)

@@ -63,6 +63,14 @@ def test_the_person_page_shows_where_they_stand(client, leaver, category_world):
     assert reverse("people:detail", args=[user_id]) in found
 
 
+def test_people_who_never_signed_in_are_found_by_display_name(client, make_chat_user):
+    person = make_chat_user("quiet", display_name="Ottoline Quietly").user_id
+    client.force_login(AuditorFactory())
+    found = client.get(reverse("people:find"), {"q": "ottoline q"}).content.decode()
+    assert reverse("people:detail", args=[person]) in found
+    assert "Ottoline Quietly" in found
+
+
 def test_removing_a_person_from_everything(client, chat, leaver, category_world):
     person, creator = leaver["person"], category_world["creator"]
     category = category_world["category"]
