@@ -161,8 +161,14 @@ def rooms(ids: Iterable[str]) -> list[Room]:
     return [_room_record(row, row.people.all()) for row in rows]
 
 
+def sort_key(name: str) -> str:
+    """How a name is sorted and searched: letter case aside."""
+    return name.strip().casefold()
+
+
 def name_taken(name: str, *, exclude_room_id: str = "") -> bool:
-    """Whether a portal room has this name (or it is being created), in any letter case."""
+    """Whether a portal room has this name (or it is being created), in any letter case
+    and however alike the letters look."""
     held = RoomName.objects.filter(name_key=name_key(name))
     return held.exclude(Q(room_id=exclude_room_id) & ~Q(room_id="")).exists()
 
@@ -176,7 +182,7 @@ def put_category(record: Category) -> None:
             category_id=record.id,
             defaults={
                 "name": record.name,
-                "name_key": name_key(record.name),
+                "name_key": sort_key(record.name),
                 "description": record.description,
                 "invitations_allowed": record.invitations_allowed,
                 "room_ids": list(record.room_ids),
@@ -199,7 +205,7 @@ def put_category(record: Category) -> None:
 
 def put_room(record: Room) -> None:
     """Index a room as the server has it; a name another room holds is a difference."""
-    key = name_key(record.name)
+    key = name_key(record.name)  # the name's claim: look-alikes are one name
     holders = record.members | record.managers | record.presenters | record.knocking
     with transaction.atomic():
         # Names remembered for people the state names not (`remember_names`) are kept
@@ -211,7 +217,7 @@ def put_room(record: Room) -> None:
             defaults={
                 "category_id": record.settings.category_id or None,
                 "name": record.name,
-                "name_key": key,
+                "name_key": sort_key(record.name),
                 "description": record.settings.description,
                 "privacy": str(record.settings.privacy),
                 "auditorium": record.settings.auditorium,
@@ -242,7 +248,7 @@ def put_room(record: Room) -> None:
         elif held.room_id != record.id:
             note_difference(
                 record.id,
-                "name held twice",
+                IndexDifference.NAME_HELD_TWICE,
                 f"Another room ({held.room_id}) already has the name “{record.name}”.",
             )
 

@@ -234,9 +234,10 @@ class RoomPerson(models.Model):
 
 
 class RoomName(models.Model):
-    """A room name held, case-folded: the unique key makes two rooms of one name (in any
-    letter case) impossible, even when two people create them at the same moment. A
-    name is claimed before its room is made (room_id empty until then)."""
+    """A room name held, by its key (`rooms.chatserver.text.unique_key`: letter case and
+    look-alike letters aside): the unique key makes two rooms of one name impossible,
+    even when two people create them at the same moment. A name is claimed before its
+    room is made (room_id empty until then)."""
 
     name_key = models.CharField(max_length=1024, unique=True)
     room_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -266,6 +267,8 @@ class IndexStream(models.Model):
 class IndexDifference(models.Model):
     """Something on the server the index could not take as it is: a room whose category
     link is broken, a name held by two rooms, state the portal does not understand."""
+
+    NAME_HELD_TWICE = "name held twice"
 
     target_id = models.CharField(max_length=255, db_index=True)
     kind = models.CharField(max_length=64)

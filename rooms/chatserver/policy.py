@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from rooms.chatserver.text import name_problem, unique_key
+
 MANAGER_LEVEL = 100
 PRESENTER_LEVEL = 50
 # Above every human level, so nobody posts in a disabled room.
@@ -66,8 +68,9 @@ State = Mapping[StateKey, Mapping[str, Any]]
 
 
 def name_key(name: str) -> str:
-    """What makes two room names the same: letter case and surrounding spaces aside."""
-    return name.strip().casefold()
+    """What makes two room names the same: letter case, invisible joiners, look-alike
+    letters and surrounding spaces aside (`rooms.chatserver.text.unique_key`)."""
+    return unique_key(name)
 
 
 class Rule(StrEnum):
@@ -373,13 +376,16 @@ def _name(room: Governed) -> Iterable[Breach]:
     if not name.strip() or len(name) > NAME_MAX_LENGTH:
         yield Breach(Rule.NAME, subject, f"a room's name is 1 to {NAME_MAX_LENGTH} characters.")
         return
+    if problem := name_problem(name):
+        yield Breach(Rule.NAME, subject, problem[0].lower() + problem[1:])
+        return
     holder = room.name_holder(name_key(name))
     if holder and holder != room.room_id:
         yield Breach(
             Rule.NAME,
             subject,
             f"the name “{name.strip()}” is not available: room names are unique, in any "
-            "letter case; choose another.",
+            "letter case and however alike their letters look; choose another.",
         )
 
 

@@ -20,6 +20,7 @@ from rooms.backend.records import (
     RoomSettings,
     is_one_line,
 )
+from rooms.chatserver.text import clean
 from rooms.services.rooms import name_problem
 
 INVITATION_CHOICES = [
@@ -74,6 +75,10 @@ class NameField(forms.CharField):
             },
             **kwargs,
         )
+
+    def to_python(self, value: Any) -> str:
+        """Kept in Unicode NFC: one spelling for what looks like one name."""
+        return clean(super().to_python(value) or "")
 
 
 class NameCheckForm(forms.Form):

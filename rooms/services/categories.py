@@ -7,20 +7,23 @@ scope lose their roles in its rooms (docs/architecture.md §3.4), and are listed
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited, current_request
 from portal.models import Outcome
-from rooms import operations
+from rooms import index, operations
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.matrix.adoption import RoomFit, SpaceFit
 from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
+from rooms.chatserver.policy import name_key
+from rooms.chatserver.text import name_problem
 from rooms.index import chat_backend
 from rooms.locks import one_writer
 from rooms.models import Operation
+from rooms.services import rooms as room_services
 from rooms.services.roles import parse_people, role_remove
 
 
@@ -366,7 +369,26 @@ def adoption_fit(*, actor: User, space_id: str) -> SpaceFit:
         raise CategoryInvalid("space", "Choose a space to adopt.")
     if chat_backend().held_by_portal(space_id):
         raise CategoryInvalid("space", "That is one of the portal's categories already.")
-    return chat_backend().adoption_fit(space_id)
+    fit = chat_backend().adoption_fit(space_id)
+    seen: set[str] = set()
+    return replace(fit, rooms=tuple(_name_fit(room, seen) for room in fit.rooms))
+
+
+def _name_fit(room: RoomFit, seen: set[str]) -> RoomFit:
+    """A room whose name would deceive, or looks like a portal room's (or another of the
+    space's), is not adopted until it is renamed: the rules hold for adopted rooms too."""
+    if room.impossible:
+        return room
+    key = name_key(room.name)
+    problem = name_problem(room.name) or (
+        room_services.name_unavailable(room.name)
+        if key in seen or index.name_taken(room.name)
+        else ""
+    )
+    seen.add(key)
+    if not problem:
+        return room
+    return replace(room, impossible=f"{problem} Rename it in a chat client, then adopt the space.")
 
 
 def last_adoption(space_id: str) -> Operation | None:

@@ -21,6 +21,7 @@ from portal.models import Outcome
 from rooms import index, notifications
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSettings
+from rooms.chatserver.text import clean
 from rooms.index import chat_backend
 from rooms.models import RoomRequest
 from rooms.permissions import can_create_in, can_manage
@@ -178,7 +179,7 @@ def request_submit(*, actor: User, settings: RoomSettings, justification: str) -
             requester=actor,
             category_id=category.id,
             category_label=category.name,
-            name=settings.name.strip(),
+            name=clean(settings.name),
             description=settings.description,
             privacy=settings.privacy,
             auditorium=settings.auditorium,
@@ -229,7 +230,7 @@ def request_edit(
             _pending(request)
             category = _check(actor, settings, exclude_pk=request.pk)
             request.category_id, request.category_label = category.id, category.name
-            request.name, request.description = settings.name.strip(), settings.description
+            request.name, request.description = clean(settings.name), settings.description
             request.privacy, request.auditorium = settings.privacy, settings.auditorium
             request.invitations, request.justification = settings.invitations, justification
             request.save()
@@ -279,7 +280,7 @@ def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequ
         if problem:
             raise room_services.RoomSettingsInvalid("name", problem)
         asked = request.settings_now()
-        request.name, request.description = settings.name.strip(), settings.description
+        request.name, request.description = clean(settings.name), settings.description
         request.privacy, request.auditorium = settings.privacy, settings.auditorium
         request.invitations = settings.invitations
         if request.settings_now() != asked:

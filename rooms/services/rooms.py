@@ -32,6 +32,8 @@ from rooms.backend.records import (
     RoomSettings,
     is_one_line,
 )
+from rooms.chatserver import text
+from rooms.chatserver.text import clean
 from rooms.index import chat_backend
 from rooms.locks import one_writer
 from rooms.models import JoinRequest, Operation, RoomSubmission
@@ -82,7 +84,10 @@ def room_version(room: Room) -> str:
 def name_unavailable(name: str) -> str:
     """The one answer for a taken name: it says nothing of the room or request that has
     it (which may be Secret, or in a category the person cannot see)."""
-    return f"The name “{name.strip()}” is not available: names are unique, in any letter case."
+    return (
+        f"The name “{name.strip()}” is not available: names are unique, in any letter case "
+        "and however alike their letters look."
+    )
 
 
 def name_problem(name: str, *, exclude_room_id: str = "") -> str:
@@ -94,6 +99,8 @@ def name_problem(name: str, *, exclude_room_id: str = "") -> str:
         return f"A room name has at most {NAME_MAX_LENGTH} characters (this one has {len(name)})."
     if not is_one_line(name):
         return NOT_ONE_LINE
+    if problem := text.name_problem(name):
+        return problem
     if chat_backend().room_name_taken(name, exclude_room_id=exclude_room_id):
         return name_unavailable(name)
     return ""
@@ -114,6 +121,8 @@ def _check_settings(settings: RoomSettings, *, exclude_room_id: str = "") -> Non
         raise RoomSettingsInvalid(
             "description", f"A description has at most {DESCRIPTION_MAX_LENGTH} characters."
         )
+    if problem := text.description_problem(settings.description):
+        raise RoomSettingsInvalid("description", problem)
 
 
 def _effective(settings: RoomSettings, category: Category) -> RoomSettings:
@@ -156,7 +165,7 @@ def room_create(
         scope.category_label = category.name
         if not can_create_in(actor, category):
             raise PermissionDenied(f"You cannot create rooms in the category “{category.name}”.")
-        settings = _effective(replace(settings, name=settings.name.strip()), category)
+        settings = _effective(replace(settings, name=clean(settings.name)), category)
         scope.after = snapshot(settings)
         try:
             with transaction.atomic():
@@ -204,7 +213,7 @@ def room_create_check(*, actor: User, settings: RoomSettings) -> RoomSettings:
     category = chat_backend().get_category(settings.category_id)
     if not can_create_in(actor, category):
         raise PermissionDenied(f"You cannot create rooms in the category “{category.name}”.")
-    settings = _effective(replace(settings, name=settings.name.strip()), category)
+    settings = _effective(replace(settings, name=clean(settings.name)), category)
     _check_settings(settings)
     return settings
 
@@ -260,7 +269,7 @@ def room_update(
     """
     change = {
         "settings": {
-            "name": name.strip(),
+            "name": clean(name),
             "description": description,
             "auditorium": auditorium,
             "invitations": str(invitations),
@@ -277,7 +286,7 @@ def room_update(
         settings = _effective(
             replace(
                 room.settings,
-                name=name.strip(),
+                name=clean(name),
                 description=description,
                 auditorium=auditorium,
                 invitations=invitations,
@@ -313,7 +322,7 @@ def room_change_preview(
     if "invitations" in typed:
         typed["invitations"] = Invitations(typed["invitations"])
     if "name" in typed:
-        typed["name"] = typed["name"].strip()
+        typed["name"] = clean(typed["name"])
     settings = _effective(replace(room.settings, **typed), category)
     _check_settings(settings, exclude_room_id=room.id)
     after = snapshot(settings) | {"disabled": changes.get("disabled", room.disabled)}

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.http import HtmxHttpRequest
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
-from rooms.models import Operation, PolicyBreach
+from rooms.models import IndexDifference, IndexedRoom, Operation, PolicyBreach
 from rooms.services import categories as category_services
 from rooms.services import people as people_services
 from rooms.services import rooms as room_services
@@ -50,6 +50,11 @@ def breach_list(request: HtmxHttpRequest) -> TemplateResponse:
             "open": PolicyBreach.objects.filter(undone_at__isnull=True),
             "undone": PolicyBreach.objects.filter(undone_at__isnull=False)[:BREACHES_SHOWN],
             "shown": BREACHES_SHOWN,
+            "twice": IndexedRoom.objects.filter(
+                room_id__in=IndexDifference.objects.filter(
+                    kind=IndexDifference.NAME_HELD_TWICE
+                ).values("target_id")
+            ).order_by("name_key", "room_id"),
         },
     )
 

@@ -219,7 +219,7 @@ def test_without_javascript_edit_and_privacy_work_as_pages(
 
 
 def test_names_are_isolated_and_wrapped(browser: Browser, live_server, make_room, category_world):
-    right_to_left = unique("\u202eevil ")
+    right_to_left = unique("\u05e9\u05dc\u05d5\u05dd evil ")  # Hebrew, then Latin
     long_name = "x" * 250
     make_room(name=right_to_left)
     room = make_room(name=long_name)

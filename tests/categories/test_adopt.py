@@ -12,7 +12,7 @@ from portal.models import AuditEntry, Outcome
 from rooms.backend.matrix.adoption import SERVICE_LEVEL
 from rooms.backend.records import Privacy
 from rooms.models import Operation
-from tests.conftest import portal_user
+from tests.conftest import link, made, portal_user, unique
 from tests.factories import AdministratorFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,23 @@ def test_a_space_made_in_a_chat_client_is_previewed_and_adopted(client, chat, sp
     assert set(entries.values_list("outcome", flat=True)) == {Outcome.SUCCEEDED}
     summary = entries.get(action="category.adopt")
     assert space["old"] in summary.after["impossible"]
+
+
+def test_a_room_named_to_deceive_or_like_a_portal_room_is_not_adopted(client, space, make_room):
+    alice = space["alice"]
+    portal_room = make_room(name=unique("Payroll "))
+    look_alike = made(alice, name=portal_room.name.replace("a", "\u0430"), preset="private_chat")
+    reversed_name = made(alice, name=unique("PA \u202egnp.exe "), preset="private_chat")
+    for room in (look_alike, reversed_name):
+        link(alice, space["id"], room)
+    client.force_login(AdministratorFactory())
+    fits = {r.room_id: r for r in client.get(ADOPT, {"space": space["id"]}).context["fit"].rooms}
+    assert "is not available" in fits[look_alike].impossible
+    assert "U+202E" in fits[reversed_name].impossible
+    assert not fits[space["knock"]].impossible
+    client.post(ADOPT, {"space": space["id"]})
+    [op] = Operation.objects.filter(kind="category.adopt")
+    assert sorted(op.change["rooms"]) == sorted([space["knock"], space["public"]])
 
 
 def test_adopting_twice_or_a_category_is_refused(client, space, category_world):

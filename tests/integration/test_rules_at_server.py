@@ -158,6 +158,27 @@ def test_a_name_another_room_holds_is_refused_in_any_letter_case(arena, make_roo
     assert manager.state(room.id, "m.room.name")["name"] == room.name
 
 
+def test_a_look_alike_or_deceiving_name_is_refused_from_a_chat_client(arena, make_room):
+    room, manager = arena["room"], arena["manager"]
+    other = make_room(name=unique("Payroll "))
+    look_alikes = (
+        other.name.replace("a", "\u0430"),  # Cyrillic a
+        other.name.replace("l", "I"),  # capital i for small L
+        other.name[:3] + "\u200d" + other.name[3:],  # a zero-width joiner inside
+    )
+    for name in look_alikes:
+        refused(manager.put_state(room.id, "m.room.name", {"name": name}), "not available")
+    refused(
+        manager.put_state(room.id, "m.room.name", {"name": "PA \u202egnp.exe"}),
+        "U+202E RIGHT-TO-LEFT OVERRIDE",
+    )
+    refused(
+        manager.put_state(room.id, "m.room.name", {"name": "Zalgo e" + "\u0301" * 9}),
+        "accents or marks",
+    )
+    assert manager.state(room.id, "m.room.name")["name"] == room.name
+
+
 def test_a_chat_client_cannot_link_its_own_room_into_a_category(arena):
     manager, category = arena["manager"], arena["category"]
     answer = manager.http.post(

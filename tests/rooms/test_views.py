@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 
 import pytest
@@ -97,6 +98,46 @@ def test_a_name_taken_in_other_letter_case_is_refused(client, creator, make_room
     data = create_data(category_world["category"].id, name=room.name.upper())
     response = client.post(reverse("rooms:create"), data)
     assert "is not available" in response.context["form"].errors["name"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "said"),
+    [
+        (lambda n: n[:3] + "\u200d" + n[3:], "name", "is not available"),  # a hidden joiner
+        (lambda n: n.replace("o", "\u043e"), "name", "is not available"),  # Cyrillic o
+        (lambda n: n[:3] + "\u200b" + n[3:], "name", "U+200B ZERO WIDTH SPACE"),
+        (lambda n: "PA \u202egnp.exe", "name", "reverses how text is shown"),
+    ],
+)
+def test_look_alike_and_deceiving_names_are_refused_and_kept(
+    client, creator, make_room, category_world, change, field, said
+):
+    room = make_room(name=unique("Lookalike room "))
+    client.force_login(creator)
+    data = create_data(category_world["category"].id, name=change(room.name))
+    response = client.post(reverse("rooms:create"), data)
+    assert response.status_code == 400
+    assert said in response.context["form"].errors[field][0]
+    assert response.context["form"]["description"].value() == data["description"]
+
+
+def test_a_description_of_stacked_marks_is_refused(client, creator, category_world):
+    client.force_login(creator)
+    data = create_data(category_world["category"].id, description="e" + "\u0301" * 200)
+    response = client.post(reverse("rooms:create"), data)
+    assert response.status_code == 400
+    assert "accents or marks" in response.context["form"].errors["description"][0]
+
+
+def test_a_name_is_kept_in_one_spelling(client, chat, creator, category_world):
+    client.force_login(creator)
+    decomposed = unique("Cafe\u0301 ")
+    made = client.post(
+        reverse("rooms:create"), create_data(category_world["category"].id, name=decomposed)
+    )
+    room = chat.get_room(made["Location"].split("/")[-2])
+    assert room.name == unicodedata.normalize("NFC", decomposed)
+    assert room.name != decomposed
 
 
 def test_a_tampered_category_is_refused_with_403_and_audited(client, chat, creator, category_world):
