@@ -226,15 +226,22 @@ AUDIT_CHAIN_KEYS = parse_keys(os.environ.get("AUDIT_CHAIN_KEYS", "")) or {
 AUDIT_CHAIN_KEY_ID = next(iter(AUDIT_CHAIN_KEYS))
 AUDIT_ANCHOR_FILE = Path(os.environ.get("AUDIT_ANCHOR_FILE", STATE_DIR / "audit-anchors.jsonl"))
 
-# Room requests: e-mail to approvers and requesters; pending requests expire.
+# E-mail (rooms.outbox): SMTP to EMAIL_HOST when it is set (EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS); otherwise each message is written as a file to
+# MAIL_DIR (.state/mail), the mail sink `make run` names, where a person reads it.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+EMAIL_FILE_PATH = os.environ.get("MAIL_DIR", str(STATE_DIR / "mail"))
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
 )
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Room portal <rooms@localhost>")
 PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
 ROOM_REQUEST_EXPIRY_DAYS = int(os.environ.get("ROOM_REQUEST_EXPIRY_DAYS", "14"))

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class RoomLock(models.Model):
@@ -410,3 +411,42 @@ class JoinRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.requester} → {self.room_id} ({self.status})"
+
+
+class Mail(models.Model):
+    """An e-mail the portal owes someone, kept until it is delivered (rooms.outbox): a
+    page never says a person was told while their mail waits or failed."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Could not be sent"
+
+    # What it is about, as pages look it up: "request:12", "join:34".
+    about = models.CharField(max_length=64, db_index=True)
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="mail",
+        help_text="Whom it is for, when it is for one person with a portal account.",
+    )
+    recipients = models.JSONField(default=list)
+    subject = models.CharField(max_length=998)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.WAITING, db_index=True
+    )
+    tries = models.PositiveSmallIntegerField(default=0)
+    next_try_at = models.DateTimeField(default=timezone.now)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.get_status_display()})"

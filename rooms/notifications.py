@@ -1,33 +1,19 @@
-"""E-mail about room requests, through Django's mail settings (the console in development)."""
+"""E-mail about room requests and requests to join, through the outbox (rooms.outbox):
+recorded, delivered with Django's mail settings, tried again, and shown on the pages."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.mail import send_mail
 
 from accounts.models import User
+from rooms import outbox
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.records import Category
 from rooms.index import chat_backend
 from rooms.models import JoinRequest, RoomRequest
-
-log = logging.getLogger(__name__)
-
-
-def _send(subject: str, body: str, recipients: list[str]) -> None:
-    if not recipients:
-        return
-    # A subject is one header line: names from older data may hold line breaks.
-    subject = " ".join(subject.split())
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-    except OSError:
-        # Mail trouble must not undo a decision already made and audited.
-        log.exception("Could not send “%s” to %s", subject, recipients)
 
 
 def _addresses(chat_ids: Iterable[str], known: Iterable[str] = ()) -> list[str]:
@@ -42,12 +28,13 @@ def _addresses(chat_ids: Iterable[str], known: Iterable[str] = ()) -> list[str]:
 def request_submitted(request: RoomRequest, category: Category) -> None:
     """Tell the category's Creators, and the portal administrators, of a new request."""
     administrators = User.objects.filter(is_portal_admin=True).values_list("email", flat=True)
-    _send(
+    outbox.post(
         f"Room request: “{request.name}” in {request.category_label}",
         f"{request.requester.label} asks for a room “{request.name}” in the category "
         f"“{request.category_label}”.\n\nWhy: {request.justification}\n\n"
         f"Review it: {settings.PORTAL_URL}/requests/{request.pk}/\n",
         _addresses(sorted(category.creators), administrators),
+        about=outbox.about("request", request.pk),
     )
 
 
@@ -68,10 +55,12 @@ def request_decided(request: RoomRequest) -> None:
     else:
         return
     requester = request.requester
-    _send(
+    outbox.post(
         subject,
         body,
         _addresses([requester.chat_id] if requester.chat_id else [], [requester.email]),
+        about=outbox.about("request", request.pk),
+        person=requester,
     )
 
 
@@ -86,4 +75,10 @@ def join_request_decided(request: JoinRequest, *, room_name: str) -> None:
         if request.decision_reason:
             body += f"\n\nThe reason given: {request.decision_reason}"
     person = request.requester
-    _send(subject, body, _addresses([person.chat_id] if person.chat_id else [], [person.email]))
+    outbox.post(
+        subject,
+        body,
+        _addresses([person.chat_id] if person.chat_id else [], [person.email]),
+        about=outbox.about("join", request.pk),
+        person=person,
+    )

@@ -37,7 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.audit import audit_record
-from rooms import enforcement, index, operations
+from rooms import enforcement, index, operations, outbox
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.chatserver.policy import REFUSAL_EVENT
@@ -364,6 +364,7 @@ def run(
                 )
             if changed := bulk_change_step():
                 log.info("Changed %d room(s) of changes to many rooms.", changed)
+            outbox.deliver_due()
     finally:
         let_go(name)
 

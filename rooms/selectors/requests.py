@@ -11,7 +11,7 @@ from accounts.models import User
 from rooms import index
 from rooms.backend.records import Category
 from rooms.index import chat_backend
-from rooms.models import IndexedRoom, JoinRequest, RoomPerson, RoomRequest
+from rooms.models import IndexedRoom, JoinRequest, Mail, RoomPerson, RoomRequest
 from rooms.permissions import can_create_in
 from rooms.selectors import Hidden, NotFound
 
@@ -107,3 +107,8 @@ def join_queue_count(*, user: User) -> int:
     if rooms is not None:
         requests, knocks = requests.filter(room_id__in=rooms), knocks.filter(room_id__in=rooms)
     return requests.count() + knocks.count()
+
+
+def mails_about(request: RoomRequest) -> QuerySet[Mail]:
+    """The e-mail the request caused (to its approvers, to its requester), newest first."""
+    return Mail.objects.filter(about=f"request:{request.pk}")

@@ -161,6 +161,19 @@ def asked_to_join(*, user: User) -> set[str]:
     )
 
 
+def turned_down(*, user: User) -> dict[str, JoinRequest]:
+    """The person's latest request to join each room, where it was turned down (with the
+    reason given): told in the portal itself, whatever became of the e-mail."""
+    latest: dict[str, JoinRequest] = {}
+    for request in JoinRequest.objects.filter(requester=user).order_by("created_at", "pk"):
+        latest[request.room_id] = request
+    return {
+        room_id: request
+        for room_id, request in latest.items()
+        if request.status == JoinRequest.Status.DECLINED
+    }
+
+
 def join_requests(*, room: Room) -> list[JoinRequest]:
     """The portal requests waiting to join this room, oldest first (for its Managers)."""
     return list(

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.http import HtmxHttpRequest
-from rooms import operations
+from rooms import operations, outbox
 from rooms.backend.errors import ChatBackendError
 from rooms.models import IndexDifference, IndexedRoom, Operation, PolicyBreach
 from rooms.services import categories as category_services
@@ -32,7 +32,9 @@ def _admin(request: HtmxHttpRequest) -> None:
 def operation_list(request: HtmxHttpRequest) -> TemplateResponse:
     _admin(request)
     return TemplateResponse(
-        request, "operations/operation_list.html", {"unfinished": operations.unfinished()}
+        request,
+        "operations/operation_list.html",
+        {"unfinished": operations.unfinished(), "undelivered": outbox.undelivered()},
     )
 
 

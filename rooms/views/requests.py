@@ -121,6 +121,7 @@ def _detail(
         "pending": pending,
         "approve_form": approve_form,
         "decline_form": decline_form or DeclineForm(),
+        "mails": request_selectors.mails_about(room_request),
     }
     return TemplateResponse(request, "requests/request_detail.html", context, status=status)
 

@@ -45,6 +45,7 @@ from rooms.selectors.rooms import (
     room_for_manager,
     room_for_viewer,
     rooms_for_user,
+    turned_down,
 )
 from rooms.services import rooms as room_services
 from rooms.services.requests import name_check
@@ -95,6 +96,7 @@ def room_find(request: HtmxHttpRequest) -> TemplateResponse:
     the Open ones."""
     context = _filtered_page(request, directory_rooms(user=request.user))
     context["asked"] = asked_to_join(user=request.user)
+    context["turned_down"] = turned_down(user=request.user)
     template = "rooms/room_find.html#results" if request.htmx else "rooms/room_find.html"
     return TemplateResponse(request, template, context)
 
@@ -113,8 +115,8 @@ def room_ask(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
         messages.success(
             request,
             format_html(
-                "You asked to join “<bdi>{}</bdi>”. Its Managers decide; you will be told "
-                "by e-mail.",
+                "You asked to join “<bdi>{}</bdi>”. Its Managers decide: their answer is "
+                "shown here, and sent to you by e-mail.",
                 room.name,
             ),
         )

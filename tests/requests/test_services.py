@@ -14,7 +14,7 @@ from portal.models import AuditEntry, Outcome
 from rooms.backend.matrix.base import TRIES
 from rooms.backend.records import Privacy, RoomSettings
 from rooms.index import IndexedChatBackend
-from rooms.models import RoomRequest
+from rooms.models import Mail, RoomRequest
 from rooms.selectors import requests as request_selectors
 from rooms.services import requests as request_services
 from rooms.services import rooms as room_services
@@ -55,14 +55,19 @@ def test_submit_tells_the_approvers(chat, asked, category_world):
     assert mail.outbox == []  # these approvers have no e-mail address: nobody to tell
 
 
-def test_approvers_are_mailed_at_their_chat_server_address(chat, category_world, member):
+def test_approvers_are_mailed_at_their_chat_server_address(
+    chat, category_world, member, django_capture_on_commit_callbacks
+):
     creator = category_world["creator"].user_id
     localpart = creator[1:].split(":")[0]
     chat.ensure_user(localpart, password="x" * 12, display_name="C", email="approver@example.org")
-    request_services.request_submit(
-        actor=member, settings=settings_for(category_world["category"].id), justification="Why"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_services.request_submit(
+            actor=member, settings=settings_for(category_world["category"].id), justification="Why"
+        )
     assert mail.outbox[-1].to == ["approver@example.org"]
+    [sent] = Mail.objects.filter(about=f"request:{request.pk}")
+    assert (sent.status, sent.tries) == (Mail.Status.SENT, 1)
     assert "asks for a room" in mail.outbox[-1].body
 
 
@@ -171,10 +176,13 @@ def test_creation_failure_is_kept_visible_and_retry_makes_one_room(
     assert names.count(asked.name) == 1
 
 
-def test_decline_tells_the_requester_why(chat, creator, member, asked):
+def test_decline_tells_the_requester_why(
+    chat, creator, member, asked, django_capture_on_commit_callbacks
+):
     localpart = member.chat_id[1:].split(":")[0]
     chat.ensure_user(localpart, password="x" * 12, display_name="M", email="asker@example.org")
-    request_services.request_decline(actor=creator, pk=asked.pk, reason="Use the existing room")
+    with django_capture_on_commit_callbacks(execute=True):
+        request_services.request_decline(actor=creator, pk=asked.pk, reason="Use the existing room")
     assert RoomRequest.objects.get(pk=asked.pk).status == Status.DECLINED
     assert mail.outbox[-1].to == ["asker@example.org"]
     assert "Use the existing room" in mail.outbox[-1].body

@@ -97,7 +97,7 @@ def test_with_the_chat_server_down_nobody_is_told_they_joined(client, member, ro
 
 
 def test_asking_to_join_a_closed_room_the_managers_let_in_or_turn_down(
-    client, chat, creator, make_room, category_world, mailoutbox
+    client, chat, creator, make_room, category_world, mailoutbox, django_capture_on_commit_callbacks
 ):
     """From Find a room a person in scope asks to join a Closed room, with a message; the
     room's Managers see it, let them in (a Member on the chat server) or turn them down;
@@ -125,11 +125,14 @@ def test_asking_to_join_a_closed_room_the_managers_let_in_or_turn_down(
     assert "Asking to join" in page
     assert "On the team" in page
     decide = "roles:decide"
-    client.post(reverse(decide, args=[let_in.id]), {"user_id": asker.chat_id, "decision": "accept"})
-    client.post(
-        reverse(decide, args=[turned_down.id]),
-        {"user_id": asker.chat_id, "decision": "decline", "reason": "Staff only"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the mail, once committed
+        client.post(
+            reverse(decide, args=[let_in.id]), {"user_id": asker.chat_id, "decision": "accept"}
+        )
+        client.post(
+            reverse(decide, args=[turned_down.id]),
+            {"user_id": asker.chat_id, "decision": "decline", "reason": "Staff only"},
+        )
     assert asker.chat_id in chat.get_room(let_in.id).members
     assert asker.chat_id not in chat.get_room(turned_down.id).members
     assert sorted(JoinRequest.objects.values_list("status", flat=True)) == [
@@ -144,6 +147,11 @@ def test_asking_to_join_a_closed_room_the_managers_let_in_or_turn_down(
     assert any("You were let into" in s for s in subjects)
     turned = next(mail for mail in mailoutbox if "was turned down" in mail.subject)
     assert "The reason given: Staff only" in turned.body
+    # Told in the portal too, whatever became of the mail; and free to ask again.
+    client.force_login(asker)
+    found = client.get(reverse("rooms:find"), {"q": turned_down.name}).content.decode()
+    assert "Your request was turned down: “Staff only”" in found
+    assert "Ask to join" in found
 
 
 def test_people_asking_to_join_are_in_the_approval_queue_and_decided_there(
@@ -184,7 +192,7 @@ def test_people_asking_to_join_are_in_the_approval_queue_and_decided_there(
 
 
 def test_accepting_someone_who_left_the_scope_turns_them_down(
-    client, chat, creator, make_room, category_world, mailoutbox
+    client, chat, creator, make_room, category_world, mailoutbox, django_capture_on_commit_callbacks
 ):
     from rooms.models import JoinRequest
     from tests.conftest import portal_user
@@ -196,11 +204,12 @@ def test_accepting_someone_who_left_the_scope_turns_them_down(
     asked = JoinRequest.objects.create(room_id=room.id, requester=asker)
     chat.remove_from_category_scope(room.settings.category_id, [asker.chat_id])
     client.force_login(creator)
-    told = client.post(
-        reverse("roles:decide", args=[room.id]),
-        {"user_id": asker.chat_id, "decision": "accept"},
-        follow=True,
-    ).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # the mail, once committed
+        told = client.post(
+            reverse("roles:decide", args=[room.id]),
+            {"user_id": asker.chat_id, "decision": "accept"},
+            follow=True,
+        ).content.decode()
     assert "no longer in the scope" in told
     asked.refresh_from_db()
     assert (asked.status, asked.decision_reason) == ("declined", "outside the category's scope")

@@ -40,6 +40,15 @@ def web_server(addrport: str, *, dev: bool) -> list[str]:
     ]
 
 
+def mail_destination() -> str:
+    """Where the portal's e-mail goes, as the start-up lines say it."""
+    if settings.EMAIL_HOST:
+        return f"SMTP to {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+        return f"each message a file in {settings.EMAIL_FILE_PATH} (set EMAIL_HOST to send it)"
+    return settings.EMAIL_BACKEND
+
+
 class Command(BaseCommand):
     help = (
         "Serve the portal: start the embedded chat server (unless CHAT_SERVER_URL names one) "
@@ -96,6 +105,7 @@ class Command(BaseCommand):
                 for login in logins:
                     self.stdout.write(login.line())
                 self.stdout.write("")
+            self.stdout.write(f"Mail: {mail_destination()}")
             # gunicorn's workers share their metrics through files: a fresh folder each start.
             metrics_dir = settings.STATE_DIR / "metrics"
             shutil.rmtree(metrics_dir, ignore_errors=True)
