@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from portal.metrics import exposition
 from rooms.enforcement import open_breaches
 from rooms.selectors.rooms import chat_server_reachable
-from rooms.sync import STALE_AFTER, index_age
+from rooms.sync import STALE_AFTER, index_age, worker_state
 
 
 @require_GET
@@ -52,9 +52,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
     """Readiness, for load balancers and monitoring: 200 when the database and chat
-    server answer and
-    the room index is not stale (its sync worker heard from the server in the last minute,
-    or has not started yet)."""
+    server answer and the room index is not stale (its sync worker heard from the server
+    in the last minute, or has not started yet). Also told, not judged: rooms outside the
+    rules, and the sync worker (who leads; how often it died and was started again)."""
     checks = {"database": "ok", "chat_server": "ok", "index": "ok"}
     try:
         with connection.cursor() as cursor:
@@ -70,8 +70,14 @@ def health(request: HttpRequest) -> JsonResponse:
     # Rooms whose state on the chat server breaks the rules (not a reason to take the
     # portal out of a load balancer: counted, for monitoring).
     breaches = open_breaches() if checks["database"] == "ok" else None
+    worker = worker_state() if checks["database"] == "ok" else None
     return JsonResponse(
-        {"status": "ok" if healthy else "degraded", **checks, "open_breaches": breaches},
+        {
+            "status": "ok" if healthy else "degraded",
+            **checks,
+            "open_breaches": breaches,
+            "sync_worker": worker,
+        },
         status=200 if healthy else 503,
     )
 

@@ -260,6 +260,10 @@ class IndexStream(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     # The last full rebuild from the server.
     rebuilt_at = models.DateTimeField(null=True, blank=True)
+    # Deaths of the sync worker that its supervisor (`runportal`) restarted it after.
+    worker_restarts = models.PositiveIntegerField(default=0)
+    worker_died_at = models.DateTimeField(null=True, blank=True)
+    worker_death = models.CharField(max_length=255, blank=True)
 
     def __str__(self) -> str:
         return f"{self.key} at {self.next_batch or 'the start'}"

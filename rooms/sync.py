@@ -21,6 +21,7 @@ wait, and take over when the lease lapses.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,7 +34,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from portal.audit import audit_record
@@ -318,6 +320,35 @@ def index_age() -> timedelta | None:
     return None if synced_at is None else timezone.now() - synced_at
 
 
+def worker_died(code: int) -> None:
+    """What the sync worker's supervisor records of its death, for /health/ready."""
+    death = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+    log.error("The sync worker died (%s); starting it again.", death)
+    with contextlib.suppress(DatabaseError):  # the log line stands when the database is away
+        IndexStream.objects.get_or_create(key=STREAM)
+        IndexStream.objects.filter(key=STREAM).update(
+            worker_restarts=F("worker_restarts") + 1,
+            worker_died_at=timezone.now(),
+            worker_death=death,
+        )
+
+
+def worker_state() -> dict[str, object]:
+    """The sync worker as /health/ready shows it: who leads (its lease still runs), and
+    how often its supervisor restarted it, when and why last."""
+    stream = IndexStream.objects.filter(key=STREAM).first()
+    if stream is None:
+        return {"leader": "", "restarts": 0}
+    leading = stream.lease_until is not None and stream.lease_until > timezone.now()
+    state: dict[str, object] = {
+        "leader": stream.leader if leading else "",
+        "restarts": stream.worker_restarts,
+    }
+    if stream.worker_died_at:
+        state["last_death"] = f"{stream.worker_death} at {stream.worker_died_at.isoformat()}"
+    return state
+
+
 def _synced_at() -> datetime | None:
     return IndexStream.objects.filter(key=STREAM).values_list("synced_at", flat=True).first()
 
@@ -329,44 +360,52 @@ def run(
     name: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Follow the stream until told to stop: lead or wait, back off while the server is
-    away, and let go of the lead on the way out."""
+    """Follow the stream until told to stop: lead or wait, back off while the chat server
+    or the database is away (a locked SQLite file, a PostgreSQL restart: waited out,
+    never fatal), and let go of the lead on the way out."""
     name = name or worker_name()
     backoff = 1.0
     leading = False
     try:
         while not should_stop():
-            if not take_lead(name):
-                if leading:
-                    log.warning("Another sync worker took the lead; waiting.")
-                leading = False
-                pause(POLL_SECONDS, should_stop=should_stop, sleep=sleep)
-                continue
-            if not leading:
-                log.info("Sync worker %s leads.", name)
-            leading = True
             try:
-                result = sync_once(server_factory())
-            except ChatBackendError as exc:
-                log.warning("The chat server is away (%s); trying again in %.0f s.", exc, backoff)
+                leading = _turn(server_factory, name, leading=leading)
+            except (ChatBackendError, DatabaseError) as exc:
+                away = "chat server" if isinstance(exc, ChatBackendError) else "database"
+                log.warning("The %s is away (%s); trying again in %.0f s.", away, exc, backoff)
+                if isinstance(exc, DatabaseError):
+                    close_old_connections()
                 pause(backoff, should_stop=should_stop, sleep=sleep)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             backoff = 1.0
-            if result.rooms:
-                log.debug("Indexed %d changed room(s).", result.rooms)
-            for op in operations.resume_abandoned():
-                log.warning(
-                    "Took up %s on %s, left by a stopped process: %s",
-                    op.kind,
-                    op.target_id,
-                    op.status,
-                )
-            if changed := bulk_change_step():
-                log.info("Changed %d room(s) of changes to many rooms.", changed)
-            outbox.deliver_due()
+            if not leading:
+                pause(POLL_SECONDS, should_stop=should_stop, sleep=sleep)
     finally:
-        let_go(name)
+        with contextlib.suppress(DatabaseError):
+            let_go(name)
+
+
+def _turn(server_factory: Callable[[], MatrixChatBackend], name: str, *, leading: bool) -> bool:
+    """One turn of the worker, if it leads: the stream's next batch, then the recorded
+    work that is due. Whether it leads."""
+    if not take_lead(name):
+        if leading:
+            log.warning("Another sync worker took the lead; waiting.")
+        return False
+    if not leading:
+        log.info("Sync worker %s leads.", name)
+    result = sync_once(server_factory())
+    if result.rooms:
+        log.debug("Indexed %d changed room(s).", result.rooms)
+    for op in operations.resume_abandoned():
+        log.warning(
+            "Took up %s on %s, left by a stopped process: %s", op.kind, op.target_id, op.status
+        )
+    if changed := bulk_change_step():
+        log.info("Changed %d room(s) of changes to many rooms.", changed)
+    outbox.deliver_due()
+    return True
 
 
 def pause(

@@ -17,8 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,61 @@ def child_process(
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextlib.contextmanager
+def supervised(
+    command: list[str],
+    *,
+    cwd: Path,
+    on_death: Callable[[int], None],
+    max_backoff: float = 30.0,
+) -> Iterator[None]:
+    """A process of the portal's kept running for as long as the block runs: started
+    again whenever it dies (after 1, 2, 4… seconds, at most `max_backoff`; a process that
+    ran a minute starts the count again), each death told to `on_death` with its exit code
+    (negative: the signal that killed it); stopped with the block, however it ends."""
+    stopping = threading.Event()
+    lock = threading.Lock()
+    current: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, cwd=cwd, preexec_fn=prepare_child)
+        current[:] = [process]
+        return process
+
+    def watch(process: subprocess.Popen[bytes]) -> None:
+        backoff = 1.0
+        while True:
+            started = time.monotonic()
+            code = process.wait()
+            if stopping.is_set():
+                return
+            on_death(code)
+            if time.monotonic() - started > 60:
+                backoff = 1.0
+            if stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, max_backoff)
+            with lock:
+                if stopping.is_set():
+                    return
+                process = start()
+
+    watcher = threading.Thread(target=watch, args=(start(),), daemon=True, name="supervisor")
+    watcher.start()
+    try:
+        yield
+    finally:
+        with lock:
+            stopping.set()
+            process = current[0]
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        watcher.join(timeout=5)
 
 
 class EmbeddedSynapse:

@@ -1,8 +1,9 @@
 """`runportal` (what `make run` runs) serves the portal through gunicorn, with its sync
-worker, and stops all of it when it is stopped."""
+worker (started again when it dies), and stops all of it when it is stopped."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -50,6 +51,10 @@ def portal(portal_on_chat: dict[str, str], tmp_path):
             process.kill()
 
 
+def commands_of(pids: set[int]) -> set[str]:
+    return {Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in pids}
+
+
 def children(pid: int) -> set[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return {int(p) for p in found.stdout.split()}
@@ -84,9 +89,24 @@ def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal):
     metrics = httpx.get(f"{url}/metrics").text
     assert "portal_index_lag_seconds" in metrics
     workers = children(process.pid)
-    commands = {Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in workers}
+    commands = commands_of(workers)
     assert any("index_sync" in c for c in commands)
     assert any("gunicorn" in c for c in commands)
+
+    # The sync worker, killed, is started again by its supervisor; /health/ready says so.
+    [worker] = [pid for pid in workers if "index_sync" in commands_of({pid}).pop()]
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while True:
+        state = httpx.get(f"{url}/health/ready", timeout=20).json()["sync_worker"]
+        if state["restarts"] == 1 and any(
+            "index_sync" in c for c in commands_of(children(process.pid) - {worker})
+        ):
+            break
+        assert time.monotonic() < deadline, f"the sync worker was not started again: {state}"
+        time.sleep(0.5)
+    assert state["last_death"].startswith("killed by signal 9")
+    workers = children(process.pid)
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0

@@ -276,6 +276,30 @@ def test_with_the_chat_server_away_the_worker_backs_off_and_comes_back(chat):
     assert IndexStream.objects.get(key=sync.STREAM).leader == ""  # let go on the way out
 
 
+def test_a_locked_database_is_waited_out_not_fatal(chat, monkeypatch):
+    """SQLite's "database is locked" (another writer held it too long) once killed the
+    worker: now it backs off, as for the chat server, and goes on."""
+    from django.db import OperationalError
+
+    IndexStream.objects.update_or_create(
+        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+    )
+    real_take_lead = sync.take_lead
+    tries: list[str] = []
+
+    def locked_twice(name: str, **kwargs) -> bool:
+        tries.append(name)
+        if len(tries) <= 2:
+            raise OperationalError("database is locked")
+        return real_take_lead(name, **kwargs)
+
+    monkeypatch.setattr(sync, "take_lead", locked_twice)
+    slept: list[float] = []
+    sync.run(lambda: chat, should_stop=lambda: len(tries) >= 4, name="test", sleep=slept.append)
+    assert sum(slept) == pytest.approx(1.0 + 2.0)  # backed off twice, then worked
+    assert IndexStream.objects.get(key=sync.STREAM).synced_at is not None
+
+
 def test_a_worker_told_to_stop_while_it_backs_off_stops_at_once():
     """SIGTERM during half a minute of backoff is not kept waiting."""
     from rooms.backend.errors import ChatServerUnavailable

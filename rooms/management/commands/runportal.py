@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from portal.secrets import tighten
 from rooms import sync
 from rooms.backend import server_client
-from rooms.backend.embedded import EmbeddedSynapse, child_process
+from rooms.backend.embedded import EmbeddedSynapse, child_process, supervised
 from rooms.demo import seed_demo
 from rooms.index import chat_backend
 
@@ -95,8 +95,13 @@ class Command(BaseCommand):
             # The index first: seeding reads it to never make twice what exists.
             self.stdout.write("Bringing the room index up to date...")
             sync.sync_once(server_client(), timeout_ms=0)
+            # Supervised: restarted whenever it dies, each death logged and on /health/ready.
             stack.enter_context(
-                child_process([sys.executable, "manage.py", "index_sync"], cwd=settings.BASE_DIR)
+                supervised(
+                    [sys.executable, "manage.py", "index_sync"],
+                    cwd=settings.BASE_DIR,
+                    on_death=sync.worker_died,
+                )
             )
             if seed:
                 self.stdout.write("Seeding demo data...")
