@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from rooms.models import Operation, PolicyBreach
 from rooms.selectors.requests import approval_queue, join_queue_count
-from rooms.sync import STALE_AFTER, index_age
+from rooms.sync import STALE_AFTER, index_age, worker_state
 
 
 def approvals(request: HttpRequest) -> dict[str, int]:
@@ -39,4 +39,9 @@ def index_status(request: HttpRequest) -> dict[str, Any]:
     age = index_age()
     if age is None or age < STALE_AFTER:
         return {}
-    return {"index_minutes_old": max(1, int(age.total_seconds() // 60))}
+    # What is stale: no sync worker follows the stream, or the one that does cannot
+    # reach the chat server (only then do changes fail too).
+    return {
+        "index_minutes_old": max(1, int(age.total_seconds() // 60)),
+        "index_worker_down": not worker_state()["leader"],
+    }
