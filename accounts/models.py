@@ -103,6 +103,8 @@ class IdempotentAnswer(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     path = models.CharField(max_length=255)
+    # SHA-256 of the request's body (its JSON in canonical form): the key is bound to it.
+    request_digest = models.CharField(max_length=64, blank=True)
     status = models.PositiveSmallIntegerField()
     body = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,6 +4,8 @@ cursors for paging."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -80,25 +82,49 @@ READ_ERRORS: dict[int, type[Problem]] = {
 WRITE_ERRORS = READ_ERRORS | {409: Problem, 502: Problem, 503: Problem}
 
 
+def body_digest(request: HttpRequest) -> str:
+    """The request body's SHA-256, of its JSON in canonical form (key order and spacing
+    aside), or of its bytes when it is not JSON."""
+    raw = request.body
+    with contextlib.suppress(ValueError):
+        raw = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
 def once(
     request: HttpRequest, key: str, make: Callable[[], tuple[int, dict[str, Any]]]
 ) -> tuple[int, dict[str, Any]]:
     """Make something at most once per `Idempotency-Key`: the same key from the same person
-    gets the first answer again; a key used for another address is refused."""
+    with the same body gets the first answer again; the key with another body, or for
+    another address, is refused (422)."""
     if not key:
         return make()
     owner = request.user
+    digest = body_digest(request)
     earlier = IdempotentAnswer.objects.filter(user=owner, key=key).first()  # type: ignore[misc]
     if earlier is None:
         status, made = make()
         body = json.loads(json.dumps(made, cls=DjangoJSONEncoder))  # as it is kept
         with transaction.atomic():
             IdempotentAnswer.objects.get_or_create(
-                user=owner, key=key, defaults={"path": request.path, "status": status, "body": body}
+                user=owner,
+                key=key,
+                defaults={
+                    "path": request.path,
+                    "request_digest": digest,
+                    "status": status,
+                    "body": body,
+                },
             )
         return status, body
     if earlier.path != request.path:
         raise HttpError(422, "That Idempotency-Key was used for another request: use a new one.")
+    if earlier.request_digest and earlier.request_digest != digest:
+        raise HttpError(
+            422,
+            "That Idempotency-Key was used with another body: a key stands for one request; "
+            "use a new one for a different request.",
+        )
     return earlier.status, earlier.body
 
 

@@ -21,6 +21,7 @@ from portal.api.common import (
     Text,
     after_cursor,
     cursor_of,
+    once,
     settings_of,
     writes,
 )
@@ -386,9 +387,19 @@ def room_create(
         }
     writes(request)
     key = idempotency_key or uuid.uuid4().hex
+    # The key's first answer is kept (and bound to this body); a room made by a request
+    # whose answer was never kept is found again by the submission the key names.
     submission = uuid.uuid5(uuid.NAMESPACE_URL, f"roomportal:{actor.pk}:{key}")
-    room = room_services.room_create(actor=actor, settings=settings, submission=submission)
-    return 201, _room_out(room)
+    return once(
+        request,
+        idempotency_key,
+        lambda: (
+            201,
+            _room_out(
+                room_services.room_create(actor=actor, settings=settings, submission=submission)
+            ),
+        ),
+    )
 
 
 @router.post("/{room_id}/move", response={200: MoveResult} | WRITE_ERRORS, summary="Move a room")

@@ -202,6 +202,25 @@ def test_create_with_an_idempotency_key_makes_one_room(client, chat, creator, ca
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json()["id"] == again.json()["id"]  # a lost answer asked again: one room
     assert creator.chat_id in chat.get_room(first.json()["id"]).managers
+    # The key is bound to its body: key order and spacing aside, another body is refused.
+    reordered = json.dumps(dict(reversed(body.items())), indent=2)
+    same = client.post(
+        url,
+        reordered,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+        **headers,
+    )
+    assert (same.status_code, same.json()["id"]) == (201, first.json()["id"])
+    other = client.post(
+        url,
+        json.dumps(body | {"name": unique("Another ")}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+        **headers,
+    )
+    assert (other.status_code, other["Content-Type"]) == (422, PROBLEM)
+    assert "used with another body" in other.json()["detail"]
     taken = call(client, "POST", "/rooms", secret, body)  # a new key, the same name
     assert (taken.status_code, taken["Content-Type"]) == (422, PROBLEM)
     assert "not available" in taken.json()["detail"]
