@@ -1,11 +1,14 @@
-"""Reads of the roles area: the people a Manager may give a role to."""
+"""Reads of the roles area: the people a Manager may give a role to, and what one person
+can do in a room."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
 from rooms.index import chat_backend
+from rooms.permissions import Capability, effective_permissions
 from rooms.services.roles import role_problem
 
 
@@ -34,3 +37,33 @@ def role_candidates(*, room: Room, category: Category, role: Role, term: str) ->
         )
         for person in found
     ]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What one person can do in a room, and why; or why that cannot be said."""
+
+    person: str  # the chat ID asked about ("paul" is asked as @paul:server)
+    display_name: str = ""
+    capabilities: tuple[Capability, ...] = ()
+    roles_held: tuple[str, ...] = ()
+    unknown: bool = False  # the chat server has nobody by that ID
+    problem: str = ""  # the chat server could not be asked
+
+
+def explained(*, room: Room, category: Category, asked: str) -> Explanation:
+    """The explainer's answer for a chat ID or login name: a person the chat server does
+    not know is said so, not explained as if they were someone."""
+    person = chat_backend().user_id_for(asked)
+    try:
+        principal = chat_backend().get_user(person)
+    except ChatNotFound:
+        return Explanation(person, unknown=True)
+    except ChatBackendError as exc:
+        return Explanation(person, problem=f"The person could not be looked up: {exc.detail}")
+    return Explanation(
+        person,
+        display_name=principal.display_name,
+        capabilities=tuple(effective_permissions(room, category, person)),
+        roles_held=tuple(r.label for r in room.roles_of(person)),
+    )

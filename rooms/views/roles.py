@@ -26,10 +26,9 @@ from rooms.forms.roles import (
     PeopleSearchForm,
     RoleChangeForm,
 )
-from rooms.index import chat_backend
 from rooms.models import BulkRun
-from rooms.permissions import can_manage, effective_permissions
-from rooms.selectors.roles import role_candidates
+from rooms.permissions import can_manage
+from rooms.selectors.roles import explained, role_candidates
 from rooms.selectors.rooms import join_requests, room_for_manager, room_for_viewer
 from rooms.services import roles as role_services
 from rooms.views.common import valid_or_400
@@ -259,20 +258,8 @@ def room_explain(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     if not (can_manage(request.user, room) or request.user.can_audit):
         raise PermissionDenied("Only Managers, administrators and auditors see this.")
     asked = valid_or_400(ExplainForm(request.GET))["person"].strip()
-    # A login name ("paul") is the chat ID on this server; a person the chat server does
-    # not know is said so, not explained as if they were someone.
-    person = chat_backend().user_id_for(asked) if asked else ""
-    context: dict[str, Any] = {"room": room, "category": category, "person": person}
-    if person:
-        try:
-            principal = chat_backend().get_user(person)
-        except ChatNotFound:
-            context["unknown"] = True
-        except ChatBackendError as exc:
-            context["problem"] = f"The person could not be looked up: {exc.detail}"
-        else:
-            context["display_name"] = principal.display_name
-            context["capabilities"] = effective_permissions(room, category, person)
-            context["roles_held"] = [r.label for r in room.roles_of(person)]
+    context: dict[str, Any] = {"room": room, "category": category}
+    if asked:
+        context["explained"] = explained(room=room, category=category, asked=asked)
     template = "roles/room_explain.html#result" if request.htmx else "roles/room_explain.html"
     return TemplateResponse(request, template, context)
