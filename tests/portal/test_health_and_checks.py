@@ -19,6 +19,7 @@ def test_health_ok(client):
         "chat_server": "ok",
         "index": "ok",
         "open_breaches": 0,
+        "sync_worker": {"leader": "", "restarts": 0},  # none runs in the tests
     }
 
 
