@@ -285,6 +285,7 @@ def test_with_the_chat_server_away_the_worker_backs_off_and_comes_back(chat):
     assert IndexStream.objects.get(key=sync.STREAM).leader == ""  # let go on the way out
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit, as the worker runs
 def test_a_locked_database_is_waited_out_not_fatal(chat, monkeypatch):
     """SQLite's "database is locked" (another writer held it too long) once killed the
     worker: now it backs off, as for the chat server, and goes on."""
