@@ -6,10 +6,11 @@ import ipaddress
 import logging
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import reswap, retarget
@@ -19,6 +20,7 @@ from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 from rooms.selectors import NotFound
 
 log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
 
 
 class ClientAddressMiddleware:
@@ -124,3 +126,49 @@ class HtmxContractMiddleware:
             retarget(response, "body")
             reswap(response, "innerHTML")
         return response
+
+
+class ApiProblemMiddleware:
+    """Every error answer under /api/v1/ is problem details (RFC 9457), also those no API
+    operation made: an unknown address (404), a method the address does not take (405,
+    with `Allow`), a failure of the portal (500), a throttled sign-in. Scripts read one
+    shape, never an HTML page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            not request.path.startswith("/api/v1/")
+            or response.status_code < 400
+            or response.get("Content-Type", "").startswith(PROBLEM)
+        ):
+            return response
+        status = response.status_code
+        body = {
+            "type": "about:blank",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": _problem_detail(request, response),
+        }
+        answer = JsonResponse(body, status=status, content_type=PROBLEM)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate", "Vary"):
+            if header in response:
+                answer[header] = response[header]
+        return answer
+
+
+def _problem_detail(request: HttpRequest, response: HttpResponse) -> str:
+    status = response.status_code
+    if status == 404:
+        return f"There is no {request.path} in the API: GET /api/v1/docs lists its addresses."
+    if status == 405:
+        return f"{request.path} does not take {request.method}; it takes {response['Allow']}."
+    if status >= 500:
+        request_id = getattr(request, "request_id", "")
+        return (
+            f"The portal failed on this request (request ID {request_id}): read the "
+            "resource again before sending it again, it may have been changed."
+        )
+    return HTTPStatus(status).description

@@ -21,12 +21,11 @@ from ninja.errors import ValidationError as NinjaValidationError
 from portal.api import audit, categories, operations, requests, rooms, tokens
 from portal.api.common import TokenAuth
 from portal.audit import audit_missing, audit_unrecorded
+from portal.middleware import PROBLEM
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.services import categories as category_services
 from rooms.services import requests as request_services
 from rooms.services import rooms as room_services
-
-PROBLEM = "application/problem+json"
 
 
 class PortalAPI(NinjaAPI):
@@ -42,6 +41,11 @@ class PortalAPI(NinjaAPI):
                         content[PROBLEM] = content.pop("application/json")
         return schema
 
+
+# When to ask again: a request with the same Idempotency-Key still being carried out, and
+# a chat server that does not answer (the client has already tried three times).
+IN_PROGRESS_RETRY_SECONDS = 5
+UNAVAILABLE_RETRY_SECONDS = 30
 
 api = PortalAPI(
     title="Room portal API",
@@ -135,12 +139,16 @@ def decided(request: HttpRequest, exc: request_services.RequestConflict) -> Http
 @api.exception_handler(room_services.StaleEdit)
 def stale(request: HttpRequest, exc: room_services.StaleEdit) -> HttpResponse:
     detail = "Someone else changed the room at the same moment: read it again and retry."
-    return problem(request, 409, "Changed meanwhile", detail)
+    response = problem(request, 409, "Changed meanwhile", detail)
+    response["Retry-After"] = "1"
+    return response
 
 
 @api.exception_handler(room_services.SubmissionInProgress)
 def in_progress(request: HttpRequest, exc: room_services.SubmissionInProgress) -> HttpResponse:
-    return problem(request, 409, "Already being made", str(exc))
+    response = problem(request, 409, "Already being made", str(exc))
+    response["Retry-After"] = str(IN_PROGRESS_RETRY_SECONDS)
+    return response
 
 
 @api.exception_handler(ChatNotFound)
@@ -152,5 +160,8 @@ def chat_not_found(request: HttpRequest, exc: ChatNotFound) -> HttpResponse:
 @api.exception_handler(ChatBackendError)
 def chat_failed(request: HttpRequest, exc: ChatBackendError) -> HttpResponse:
     audit_unrecorded(request, exc)
-    status = 503 if isinstance(exc, ChatServerUnavailable) else 502
-    return problem(request, status, "The chat server failed", exc.detail)
+    if not isinstance(exc, ChatServerUnavailable):
+        return problem(request, 502, "The chat server failed", exc.detail)
+    response = problem(request, 503, "The chat server failed", exc.detail)
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_SECONDS)
+    return response

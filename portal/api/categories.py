@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Header, Router, Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from accounts.models import User
 from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, writes
@@ -40,7 +40,7 @@ class CategoryIn(Schema):
 
     name: Text = Field(min_length=1, max_length=NAME_MAX_LENGTH)
     description: Text = Field("", max_length=DESCRIPTION_MAX_LENGTH)
-    invitations_allowed: bool = True
+    invitations_allowed: StrictBool = True
 
 
 class ScopeIn(Schema):

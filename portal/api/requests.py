@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Header, Router, Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from accounts.models import User
 from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, settings_of, writes
@@ -32,7 +32,7 @@ class RequestIn(Schema):
     description: Text = Field("", max_length=DESCRIPTION_MAX_LENGTH)
     category: Text = Field(max_length=255, description="The category's ID")
     privacy: Literal["open", "closed", "secret"] = "closed"
-    auditorium: bool = False
+    auditorium: StrictBool = False
     invitations: Literal["inherit", "off"] = "inherit"
     justification: Text = Field(min_length=1, max_length=2000)
 
@@ -45,7 +45,7 @@ class Adjustments(Schema):
     name: Text | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
     description: Text | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
     privacy: Literal["open", "closed", "secret"] | None = None
-    auditorium: bool | None = None
+    auditorium: StrictBool | None = None
     invitations: Literal["inherit", "off"] | None = None
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from accounts.models import User
 from portal.api.common import (
@@ -88,10 +88,10 @@ class RoomChange(Schema):
 
     name: Text | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
     description: Text | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
-    auditorium: bool | None = None
+    auditorium: StrictBool | None = None
     invitations: Literal["inherit", "off"] | None = None
     privacy: PrivacyName | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
 
 
 class RoomChangeResult(Schema):
@@ -333,7 +333,7 @@ class RoomCreate(Schema):
     description: Text = Field("", max_length=DESCRIPTION_MAX_LENGTH)
     category: Text = Field(max_length=255, description="The category's ID")
     privacy: PrivacyName = "closed"
-    auditorium: bool = False
+    auditorium: StrictBool = False
     invitations: Literal["inherit", "off"] = "inherit"
 
 

@@ -1,0 +1,68 @@
+"""Every error answer under /api/v1/ is problem details, also those no operation made
+(an unknown address, a wrong method, a failure of the portal); JSON booleans are booleans;
+answers that invite asking again say when."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from portal.api import UNAVAILABLE_RETRY_SECONDS, categories
+from rooms.backend.errors import ChatServerUnavailable
+from tests.api.test_api import PROBLEM, call, make_token
+from tests.factories import AdministratorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token(client):
+    return make_token(client, AdministratorFactory())
+
+
+def test_an_unknown_address_is_a_problem_not_a_page(client, token):
+    answer = call(client, "GET", "/no-such-thing", token)
+    assert (answer.status_code, answer["Content-Type"]) == (404, PROBLEM)
+    assert answer.json()["title"] == "Not Found"
+    assert "/api/v1/no-such-thing" in answer.json()["detail"]
+
+
+def test_a_method_the_address_does_not_take_is_a_problem_naming_those_it_does(client, token):
+    answer = call(client, "PUT", "/rooms", token)
+    assert (answer.status_code, answer["Content-Type"]) == (405, PROBLEM)
+    assert set(answer["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert "does not take PUT" in answer.json()["detail"]
+
+
+def test_a_failure_of_the_portal_is_a_problem_with_its_request_id(client, token, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(categories, "_visible", broken)
+    failing = Client(raise_request_exception=False)
+    answer = failing.get("/api/v1/categories/!x", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert (answer.status_code, answer["Content-Type"]) == (500, PROBLEM)
+    assert answer["X-Request-ID"] in answer.json()["detail"]
+
+
+def test_pages_outside_the_api_keep_their_html_errors(client, token):
+    answer = client.get("/no-such-page/")
+    assert answer.status_code == 404
+    assert answer["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true", 0])
+def test_a_boolean_must_be_a_json_boolean(client, token, value):
+    answer = call(client, "PATCH", "/rooms/!any", token, {"auditorium": value})
+    assert (answer.status_code, answer["Content-Type"]) == (422, PROBLEM)
+    assert "auditorium" in answer.json()["detail"]
+
+
+def test_a_chat_server_that_does_not_answer_says_when_to_ask_again(client, token, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise ChatServerUnavailable()
+
+    monkeypatch.setattr(categories, "_visible", unavailable)
+    answer = call(client, "GET", "/categories/!x", token)
+    assert (answer.status_code, answer["Content-Type"]) == (503, PROBLEM)
+    assert answer["Retry-After"] == str(UNAVAILABLE_RETRY_SECONDS)
