@@ -43,6 +43,16 @@ class CategoryIn(Schema):
     invitations_allowed: StrictBool = True
 
 
+class CategoryChange(Schema):
+    """Any of these; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
+    description: Text | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
+    invitations_allowed: StrictBool | None = None
+
+
 class ScopeIn(Schema):
     """Chat IDs to put in the scope, take out of it, deny, and allow again."""
 
@@ -139,22 +149,19 @@ def category_get(request: HttpRequest, category_id: str) -> dict[str, Any]:
     "/{category_id}", response={200: CategoryOut} | WRITE_ERRORS, summary="Change a category"
 )
 def category_update(
-    request: HttpRequest, category_id: str, change: CategoryIn, dry_run: bool = False
+    request: HttpRequest, category_id: str, change: CategoryChange, dry_run: bool = False
 ) -> dict[str, Any]:
-    """Its name, description and invitations; with `dry_run=true`, checked and shown as it
-    would be."""
+    """Its name, description and invitations, each left as it is when left out; with
+    `dry_run=true`, checked and shown as it would be."""
     actor: User = request.user  # type: ignore[assignment]
+    asked = change.model_dump(exclude_none=True)
     if dry_run:
         now = category_services.category_change_check(
-            actor=actor, category_id=category_id, name=change.name
+            actor=actor, category_id=category_id, name=asked.get("name", "")
         )
-        return _out(now) | change.model_dump()
+        return _out(now) | asked
     writes(request)
-    return _out(
-        category_services.category_update(
-            actor=actor, category_id=category_id, **change.model_dump()
-        )
-    )
+    return _out(category_services.category_update(actor=actor, category_id=category_id, **asked))
 
 
 @router.post(

@@ -129,9 +129,15 @@ def _no_rooms(category: Category) -> None:
 
 
 def category_update(
-    *, actor: User, category_id: str, name: str, description: str, invitations_allowed: bool
+    *,
+    actor: User,
+    category_id: str,
+    name: str | None = None,
+    description: str | None = None,
+    invitations_allowed: bool | None = None,
 ) -> Category:
-    """Change a category's name, description and invitations."""
+    """Change a category's name, description and invitations; what is not given (None)
+    stays as it is at the moment of the change."""
     with (
         audited("category.update", actor=actor, target_kind="category") as scope,
         one_writer(category_id),
@@ -141,14 +147,17 @@ def category_update(
         before = client.get_category(category_id)
         _in(scope, before)
         scope.before = _values(before)
+        name = before.name if name is None else name
         problem = category_name_problem(name, exclude_id=category_id)
         if problem:
             raise CategoryInvalid("name", problem)
         after = client.update_category(
             category_id,
             name=name.strip(),
-            description=description,
-            invitations_allowed=invitations_allowed,
+            description=before.description if description is None else description,
+            invitations_allowed=(
+                before.invitations_allowed if invitations_allowed is None else invitations_allowed
+            ),
         )
         scope.after = _values(after)
         return after

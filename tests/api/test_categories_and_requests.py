@@ -140,3 +140,25 @@ def test_every_change_to_categories_and_requests_has_a_what_if(
     assert not AuditEntry.objects.filter(
         action__in=["request.approved", "request.declined"]
     ).exists()
+
+
+def test_changing_a_category_changes_only_what_is_given(client, chat, category_world):
+    admin = make_token(client, AdministratorFactory(), name="ops")
+    category = category_world["category"]
+    path = f"/categories/{category.id}"
+    call(client, "PATCH", path, admin, {"description": "Kept", "invitations_allowed": False})
+
+    renamed = call(client, "PATCH", path, admin, {"name": unique("Renamed ")})
+    assert renamed.status_code == 200
+    assert (renamed.json()["description"], renamed.json()["invitations_allowed"]) == (
+        "Kept",
+        False,
+    )
+    reopened = call(client, "PATCH", path, admin, {"invitations_allowed": True})
+    assert reopened.status_code == 200
+    now = chat.get_category(category.id)
+    assert (now.name, now.description, now.invitations_allowed) == (
+        renamed.json()["name"],
+        "Kept",
+        True,
+    )
