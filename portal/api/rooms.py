@@ -7,7 +7,7 @@ import uuid
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field, StrictBool
@@ -18,6 +18,7 @@ from portal.api.common import (
     WRITE_ERRORS,
     CategoryIdFilter,
     ChatIdFilter,
+    Problem,
     Text,
     after_cursor,
     cursor_of,
@@ -25,6 +26,7 @@ from portal.api.common import (
     settings_of,
     writes,
 )
+from portal.middleware import PROBLEM
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
@@ -92,6 +94,10 @@ class RoomChange(Schema):
     invitations: Literal["inherit", "off"] | None = None
     privacy: PrivacyName | None = None
     disabled: StrictBool | None = None
+
+
+class RoomStale(Problem):
+    current: RoomOut
 
 
 class RoomChangeResult(Schema):
@@ -215,41 +221,84 @@ def room_bulk_change(
     return 200, {"applied": not dry_run, "results": results}
 
 
+def etag(room: Room) -> str:
+    """A room's entity tag: the version of its settings (what PATCH changes), which the
+    pages' edit forms carry too. Roles are changed person by person and have none."""
+    return f'"{room_services.room_version(room)}"'
+
+
 @router.get("/{room_id}", response={200: RoomOut} | READ_ERRORS, summary="Get a room")
-def room_get(request: HttpRequest, room_id: str) -> dict[str, Any]:
+def room_get(request: HttpRequest, response: HttpResponse, room_id: str) -> dict[str, Any]:
+    """The room, with its `ETag`: send it back as `If-Match` to change the room only if
+    nobody changed it meanwhile."""
     room, _ = room_for_viewer(user=request.user, room_id=room_id)  # type: ignore[arg-type]
+    response["ETag"] = etag(room)
     return _room_out(room)
 
 
 @router.patch(
-    "/{room_id}", response={200: RoomChangeResult} | WRITE_ERRORS, summary="Change a room"
+    "/{room_id}",
+    response={200: RoomChangeResult, 412: RoomStale} | WRITE_ERRORS,
+    summary="Change a room",
 )
 def room_change(
-    request: HttpRequest, room_id: str, change: RoomChange, dry_run: bool = False
-) -> dict[str, Any]:
+    request: HttpRequest,
+    response: HttpResponse,
+    room_id: str,
+    change: RoomChange,
+    dry_run: bool = False,
+    if_match: str = Header("", alias="If-Match", description="The room's `ETag` as read"),
+) -> Any:
     """Change any settings of a room, make it Open, Closed or Secret, disable or enable it:
     each as the room's page does it (the same rules, operations and audit entries). With
-    `dry_run=true`, what would change is checked and said, and nothing is changed."""
+    `dry_run=true`, what would change is checked and said, and nothing is changed. With
+    `If-Match`, refused (412, with the room as it is now) if the room changed since that
+    `ETag` was read."""
+    actor: User = request.user  # type: ignore[assignment]
     asked = change.model_dump(exclude_none=True)
     if asked and not dry_run:
         writes(request)
-    return _change_one(request.user, room_id, asked, dry_run)  # type: ignore[arg-type]
+    room, _ = room_for_viewer(user=actor, room_id=room_id)  # 404 if not theirs to see
+    version = if_match.strip().removeprefix("W/").strip('"') or None
+    try:
+        if version is not None and version != room_services.room_version(room):
+            raise room_services.StaleEdit(room)
+        answer, room = _change_one(actor, room, asked, dry_run, version=version)
+    except room_services.StaleEdit as exc:
+        if version is None:
+            raise  # two changes met without If-Match: 409, as before
+        stale = {
+            "type": "about:blank",
+            "title": "Changed since read",
+            "status": 412,
+            "detail": "The room changed since that ETag was read: here it is now; send the "
+            "change again with its new ETag if it still stands.",
+            "current": _room_out(exc.current),
+        }
+        return JsonResponse(
+            stale, status=412, content_type=PROBLEM, headers={"ETag": etag(exc.current)}
+        )
+    response["ETag"] = etag(room)
+    return answer
 
 
-def _change_one(actor: User, room_id: str, asked: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-    room_for_viewer(user=actor, room_id=room_id)  # 404 if not theirs to see
+def _change_one(
+    actor: User, room: Room, asked: dict[str, Any], dry_run: bool, *, version: str | None
+) -> tuple[dict[str, Any], Room]:
     before, after, losing = room_services.room_change_preview(
-        actor=actor, room_id=room_id, changes=asked
+        actor=actor, room_id=room.id, changes=asked
     )
     if dry_run or not asked:
-        return {"applied": False, "before": before, "after": after, "presenters_losing": losing}
-    room = room_services.room_change(actor=actor, room_id=room_id, changes=asked)
-    return {
+        answer = {"applied": False, "before": before, "after": after, "presenters_losing": losing}
+        return answer, room
+    room = room_services.room_change(actor=actor, room_id=room.id, changes=asked, version=version)
+    answer = {
         "applied": True,
         "before": before,
         "after": room_services.snapshot(room),
         "presenters_losing": losing,
     }
+    return answer, room
 
 
 class RoleChange(Schema):

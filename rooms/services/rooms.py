@@ -330,10 +330,16 @@ def room_change_preview(
     return snapshot(room), after, losing
 
 
-def room_change(*, actor: User, room_id: str, changes: dict[str, Any]) -> Room:
+def room_change(
+    *, actor: User, room_id: str, changes: dict[str, Any], version: str | None = None
+) -> Room:
     """Change any of a room's settings, its privacy and whether it is disabled, each part as
-    its own page does it (its own operation and audit entry)."""
+    its own page does it (its own operation and audit entry).
+
+    With `version` (an API `If-Match`), refused with StaleEdit unless the room is still at
+    that version when its first part is made, under the room's lock."""
     room = current = chat_backend().get_room(room_id)
+    expected = version
     if {"name", "description", "auditorium", "invitations"} & changes.keys():
         room = room_update(
             actor=actor,
@@ -342,12 +348,18 @@ def room_change(*, actor: User, room_id: str, changes: dict[str, Any]) -> Room:
             description=changes.get("description", current.settings.description),
             auditorium=changes.get("auditorium", current.settings.auditorium),
             invitations=Invitations(changes.get("invitations", current.settings.invitations)),
-            version=room_version(current),
+            version=expected or room_version(current),
         )
+        expected = None
     if "privacy" in changes:
-        room = room_set_privacy(actor=actor, room_id=room_id, privacy=Privacy(changes["privacy"]))
+        room = room_set_privacy(
+            actor=actor, room_id=room_id, privacy=Privacy(changes["privacy"]), version=expected
+        )
+        expected = None
     if "disabled" in changes:
-        room = room_set_disabled(actor=actor, room_id=room_id, disabled=changes["disabled"])
+        room = room_set_disabled(
+            actor=actor, room_id=room_id, disabled=changes["disabled"], version=expected
+        )
     return room
 
 
@@ -467,8 +479,10 @@ def privacy_change_warning(room: Room, category: Category, privacy: Privacy) -> 
     )
 
 
-def room_set_privacy(*, actor: User, room_id: str, privacy: Privacy) -> Room:
-    """Make a room Open, Closed or Secret."""
+def room_set_privacy(
+    *, actor: User, room_id: str, privacy: Privacy, version: str | None = None
+) -> Room:
+    """Make a room Open, Closed or Secret; with `version`, only if the room is still at it."""
     change = {"settings": {"privacy": str(privacy)}}
     with (
         audited("room.privacy", actor=actor, target_kind="room") as scope,
@@ -476,6 +490,7 @@ def room_set_privacy(*, actor: User, room_id: str, privacy: Privacy) -> Room:
         one_writer(room_id),
     ):
         room, _ = _managed_room(actor, room_id, scope)
+        _still_at(room, version)
         scope.after = snapshot(replace(room.settings, privacy=privacy))
         if privacy is room.settings.privacy:
             return room
@@ -484,8 +499,11 @@ def room_set_privacy(*, actor: User, room_id: str, privacy: Privacy) -> Room:
         return updated
 
 
-def room_set_disabled(*, actor: User, room_id: str, disabled: bool) -> Room:
-    """Disable a room (nobody joins or posts) or enable it again; settings and roles stay."""
+def room_set_disabled(
+    *, actor: User, room_id: str, disabled: bool, version: str | None = None
+) -> Room:
+    """Disable a room (nobody joins or posts) or enable it again; settings and roles stay.
+    With `version`, only if the room is still at it."""
     action = "room.disable" if disabled else "room.enable"
     with (
         audited(action, actor=actor, target_kind="room") as scope,
@@ -495,9 +513,15 @@ def room_set_disabled(*, actor: User, room_id: str, disabled: bool) -> Room:
         one_writer(room_id),
     ):
         room, _ = _managed_room(actor, room_id, scope)
+        _still_at(room, version)
         updated = op.run(room)
         scope.after = snapshot(updated)
         return updated
+
+
+def _still_at(room: Room, version: str | None) -> None:
+    if version is not None and version != room_version(room):
+        raise StaleEdit(room)
 
 
 def join_problem(actor: User, room: Room, category: Category, *, asking: bool = False) -> str:
