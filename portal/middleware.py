@@ -131,7 +131,7 @@ class HtmxContractMiddleware:
 class ApiProblemMiddleware:
     """Every error answer under /api/v1/ is problem details (RFC 9457), also those no API
     operation made: an unknown address (404), a method the address does not take (405,
-    with `Allow`), a failure of the portal (500), a throttled sign-in. Scripts read one
+    with `Allow`), a failure of the portal (500). Scripts read one
     shape, never an HTML page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
