@@ -71,6 +71,9 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "django_prometheus",
+    # Its templates and static files: /api/v1/docs loads Swagger UI from the portal itself,
+    # not from a public CDN (blank without internet, and seen by a third party otherwise).
+    "ninja",
     "portal",
     "rooms",
 ]

@@ -11,6 +11,8 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import timezone
 
@@ -176,7 +178,14 @@ def test_the_schema_and_its_docs_are_served(client):
     schema = client.get("/api/v1/openapi.json")
     assert schema.status_code == 200
     assert "/api/v1/rooms" in schema.json()["paths"]
-    assert client.get("/api/v1/docs").status_code == 200
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200
+    # Swagger UI comes from the portal's own static files, never from a CDN.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.content.decode())
+    assert assets
+    for asset in assets:
+        assert asset.startswith(settings.STATIC_URL), asset
+        assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
 
 
 def test_create_with_an_idempotency_key_makes_one_room(client, chat, creator, category_world):
