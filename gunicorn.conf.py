@@ -17,6 +17,10 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 # portal itself (portal.logs.RequestLogMiddleware).
 accesslog = None
 
+# No control socket (`gunicornc`): its default path is one per account, shared by every
+# gunicorn that account starts, so two portals would manage each other's workers.
+control_socket_disable = True
+
 
 def child_exit(server: Any, worker: Any) -> None:
     """A worker that stops takes its live metrics with it."""

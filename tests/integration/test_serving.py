@@ -25,7 +25,14 @@ def portal(portal_on_chat: dict[str, str], tmp_path):
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runportal", f"127.0.0.1:{port}"],
         cwd=ROOT,
-        env=portal_on_chat | {"WEB_CONCURRENCY": "2", "STATIC_ROOT": str(tmp_path / "static")},
+        env=portal_on_chat
+        | {
+            "WEB_CONCURRENCY": "2",
+            "STATIC_ROOT": str(tmp_path / "static"),
+            # Where gunicorn would put its control socket: one per account, shared by
+            # every gunicorn it starts. The portal's has none.
+            "XDG_RUNTIME_DIR": str(tmp_path),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -60,7 +67,7 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in found.stdout.split()}
 
 
-def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal):
+def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal, tmp_path):
     url, process = portal
     live = httpx.get(f"{url}/health/live")
     assert live.headers["Server"].startswith("gunicorn")
@@ -74,6 +81,12 @@ def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal):
     assert css.status_code == 200
     assert css.headers.get("Content-Encoding") == "gzip"
     assert "max-age=315360000" in css.headers["Cache-Control"]
+    # The API's docs load Swagger UI from the portal, with no internet needed.
+    docs = httpx.get(f"{url}/api/v1/docs")
+    bundle = re.search(r'src="(/static/ninja/swagger-ui-bundle[^"]*\.js)"', docs.text)
+    assert bundle, "the docs load Swagger UI from the portal's static files"
+    assert httpx.get(url + bundle.group(1)).status_code == 200
+    assert not (tmp_path / "gunicorn.ctl").exists()
     # Idle connections (a browser's preconnects) hold no worker: with more of them than
     # the workers' threads, once the workers have taken them in, pages are served well
     # within the 30 s a sync worker once waited on each before it was killed.
