@@ -24,6 +24,7 @@ from portal.audit import audit_missing, audit_unrecorded
 from portal.middleware import PROBLEM
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.services import categories as category_services
+from rooms.services import operations as operation_services
 from rooms.services import requests as request_services
 from rooms.services import rooms as room_services
 
@@ -134,6 +135,11 @@ def category_invalid(request: HttpRequest, exc: category_services.CategoryInvali
 @api.exception_handler(request_services.RequestConflict)
 def decided(request: HttpRequest, exc: request_services.RequestConflict) -> HttpResponse:
     return problem(request, 409, "Decided meanwhile", str(exc))
+
+
+@api.exception_handler(operation_services.OperationConflict)
+def not_unfinished(request: HttpRequest, exc: operation_services.OperationConflict) -> HttpResponse:
+    return problem(request, 409, "Nothing to finish", str(exc))
 
 
 @api.exception_handler(room_services.StaleEdit)

@@ -1,46 +1,189 @@
-"""Long changes through the API: how far a change to many rooms got, room by room."""
+"""Operations through the API: the recorded changes that take several steps (a room's
+privacy, a move, a change to many rooms, a person's removal, an adoption), listed, read
+with their results a page at a time, and — for portal administrators — finished (Retry)
+or put back (Undo) when they did not finish, as the Operations page does."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, after_cursor, cursor_of, writes
 from rooms.models import Operation
+from rooms.services import operations as operation_services
 from rooms.services.rooms import BULK
 
 router = Router(tags=["operations"])
 
+RESULTS_AT_MOST = 1000
 
-class OperationOut(Schema):
+
+class OperationSummary(Schema):
     id: str
     kind: str
+    label: str
     status: str
-    done: int
+    target: str = Field(description="A room's or a person's ID; for a change to many, ''.")
+    target_label: str
+    actor: str
+    done: int = Field(description="Rooms (or steps) done so far")
     total: int
-    results: list[dict[str, Any]]
     error: str
+    what_if: bool = Field(description="A what-if run in the background: nothing was changed")
+    created_at: str
+    updated_at: str
 
 
-@router.get("/{operation_id}", response={200: OperationOut} | READ_ERRORS, summary="Poll")
-def operation_get(request: HttpRequest, operation_id: uuid.UUID) -> dict[str, Any]:
-    """A change to many rooms started with `background=true`: its own or, for
-    administrators, anyone's."""
-    viewer: User = request.user  # type: ignore[assignment]
-    op = Operation.objects.filter(pk=operation_id, kind=BULK).first()
-    if op is None or (op.actor_id != viewer.pk and not viewer.is_administrator):
-        raise ObjectDoesNotExist("There is no such operation, or it is not yours.")
+class OperationOut(OperationSummary):
+    change: dict[str, Any]
+    before: dict[str, Any]
+    results: list[dict[str, Any]] = Field(description="From `results_from`, at most a page")
+    results_from: int
+    next_results_from: int | None = Field(description="Ask again with this to read on")
+
+
+class OperationPage(Schema):
+    items: list[OperationSummary]
+    count: int = Field(description="How many operations match, over every page")
+    next_cursor: str | None
+
+
+class ResultsPage(Schema):
+    results_from: int = Field(default=0, ge=0, description="The first result to answer")
+    results_limit: int = Field(default=200, ge=1, le=RESULTS_AT_MOST)
+
+
+class OperationFilters(Schema):
+    status: Operation.Status | None = None
+    kind: str = ""
+    everyone: bool = Field(False, description="Everyone's operations (administrators)")
+    cursor: str = ""
+    limit: int = Field(50, ge=1, le=200)
+
+
+def _results(op: Operation) -> list[dict[str, Any]]:
+    """What became of each room (a change to many) or each step (a person's removal)."""
+    if op.kind == BULK:
+        return list(op.change["results"])
+    if op.of_person:
+        return list(op.change.get("items", []))
+    return []
+
+
+def _summary(op: Operation) -> dict[str, Any]:
+    results = _results(op)
+    if op.kind == BULK:
+        done, total = len(results), len(op.change["rooms"])
+    elif op.of_person:
+        done, total = sum(1 for r in results if r.get("result")), len(results)
+    else:
+        done, total = int(op.status in (Operation.Status.SUCCEEDED, Operation.Status.UNDONE)), 1
     return {
         "id": str(op.pk),
         "kind": op.kind,
+        "label": op.label,
         "status": op.status,
-        "done": len(op.change["results"]),
-        "total": len(op.change["rooms"]),
-        "results": op.change["results"],
+        "target": "" if op.kind == BULK else op.target_id,
+        "target_label": op.target_label,
+        "actor": (op.actor.chat_id or op.actor.username) if op.actor else "",
+        "done": done,
+        "total": total,
         "error": op.error,
+        "what_if": bool(op.change.get("dry_run")) if op.kind == BULK else False,
+        "created_at": op.created_at.isoformat(),
+        "updated_at": op.updated_at.isoformat(),
     }
+
+
+def _visible(request: HttpRequest, operation_id: uuid.UUID) -> Operation:
+    """One operation: its owner's or, for administrators, anyone's. Another person's is
+    answered as one that is not there."""
+    viewer: User = request.user  # type: ignore[assignment]
+    op = Operation.objects.select_related("actor").filter(pk=operation_id).first()
+    if op is None or (op.actor_id != viewer.pk and not viewer.is_administrator):
+        raise ObjectDoesNotExist("There is no such operation, or it is not yours.")
+    return op
+
+
+@router.get("", response={200: OperationPage} | READ_ERRORS, summary="List operations")
+def operation_list(request: HttpRequest, filters: Query[OperationFilters]) -> dict[str, Any]:
+    """Your operations, newest first (with `everyone=true`, everyone's: administrators);
+    `status=unfinished` lists what waits for Retry or Undo."""
+    viewer: User = request.user  # type: ignore[assignment]
+    ops = Operation.objects.select_related("actor")
+    if not filters.everyone:
+        ops = ops.filter(actor=viewer)
+    elif not viewer.is_administrator:
+        raise PermissionDenied("Only portal administrators list everyone's operations.")
+    if filters.status:
+        ops = ops.filter(status=filters.status)
+    if filters.kind:
+        ops = ops.filter(kind=filters.kind)
+    count = ops.count()
+    if filters.cursor:
+        created, pk = after_cursor(filters.cursor, size=2)
+        ops = ops.filter(created_at__lt=created) | ops.filter(created_at=created, pk__lt=pk)
+    rows = list(ops.order_by("-created_at", "-pk")[: filters.limit + 1])
+    more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    return {
+        "items": [_summary(op) for op in rows],
+        "count": count,
+        "next_cursor": cursor_of([rows[-1].created_at.isoformat(), str(rows[-1].pk)])
+        if more
+        else None,
+    }
+
+
+def _out(op: Operation, page: ResultsPage) -> dict[str, Any]:
+    results = _results(op)
+    shown = results[page.results_from : page.results_from + page.results_limit]
+    following = page.results_from + len(shown)
+    change = op.change.get("changes", {}) if op.kind == BULK else op.change
+    return _summary(op) | {
+        "change": change if op.of_room or op.kind == BULK else {},
+        "before": op.before,
+        "results": shown,
+        "results_from": page.results_from,
+        "next_results_from": following if following < len(results) else None,
+    }
+
+
+@router.get("/{operation_id}", response={200: OperationOut} | READ_ERRORS, summary="Poll")
+def operation_get(
+    request: HttpRequest, operation_id: uuid.UUID, page: Query[ResultsPage]
+) -> dict[str, Any]:
+    """One operation and a page of its results: poll it until its status is no longer
+    `running`, reading the results on from where the last poll stopped (`results_from`),
+    so that a poll of a 5,000-room change does not carry every result each time."""
+    return _out(_visible(request, operation_id), page)
+
+
+def _finish(request: HttpRequest, operation_id: uuid.UUID, *, undo: bool) -> dict[str, Any]:
+    writes(request)
+    op = operation_services.operation_finish(
+        _visible(request, operation_id),
+        actor=request.user,  # type: ignore[arg-type]
+        undo=undo,
+    )
+    return _out(op, ResultsPage())
+
+
+@router.post("/{operation_id}/retry", response={200: OperationOut} | WRITE_ERRORS, summary="Retry")
+def operation_retry(request: HttpRequest, operation_id: uuid.UUID) -> dict[str, Any]:
+    """Finish an unfinished operation (administrators): a room's change is applied again,
+    a category's or a person's run again, a change to many rooms goes back to the sync
+    worker for the rooms not changed (the answer is then `running`: poll it)."""
+    return _finish(request, operation_id, undo=False)
+
+
+@router.post("/{operation_id}/undo", response={200: OperationOut} | WRITE_ERRORS, summary="Undo")
+def operation_undo(request: HttpRequest, operation_id: uuid.UUID) -> dict[str, Any]:
+    """Put an unfinished room change back as it was (administrators); other kinds are
+    finished by Retry (409)."""
+    return _finish(request, operation_id, undo=True)

@@ -201,14 +201,19 @@ def room_bulk_change(
     room: one refused, missing or failed at the chat server does not stop the others, and
     sending the same call again completes what failed (rooms already changed come back
     `unchanged`). Up to 200 rooms are answered at once; with `background=true` up to 5,000
-    are changed by the sync worker, and the answer is an operation to poll."""
+    are changed by the sync worker, and the answer is an operation to poll. A what-if
+    (`dry_run=true`) of more than 200 rooms runs in the background the same way."""
     asked = bulk.change.model_dump(exclude_none=True)
+    if not asked:
+        raise HttpError(422, "Say what to change: the change is empty.")
     rooms = list(dict.fromkeys(bulk.rooms))
     actor: User = request.user  # type: ignore[assignment]
     if not dry_run:
         writes(request)
-    if background and not dry_run:
-        op = room_services.bulk_change_start(actor=actor, room_ids=rooms, changes=asked)
+    if background:
+        op = room_services.bulk_change_start(
+            actor=actor, room_ids=rooms, changes=asked, dry_run=dry_run
+        )
         return 202, {"operation": str(op.pk), "total": len(rooms)}
     if len(rooms) > BULK_AT_MOST:
         raise HttpError(422, f"At most {BULK_AT_MOST} rooms at once; more with background=true.")

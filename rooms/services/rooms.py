@@ -394,16 +394,24 @@ BULK = "rooms.bulk"
 BULK_CHUNK = 20
 
 
-def bulk_change_start(*, actor: User, room_ids: list[str], changes: dict[str, Any]) -> Operation:
+def bulk_change_start(
+    *, actor: User, room_ids: list[str], changes: dict[str, Any], dry_run: bool = False
+) -> Operation:
     """Record a change for many rooms, applied a chunk at a time by the sync worker
-    (`bulk_change_step`); its operation says how far it got and what became of each room."""
+    (`bulk_change_step`); its operation says how far it got and what became of each room.
+    A what-if (`dry_run`) is run the same way and changes nothing."""
     request = current_request.get()
     return Operation.objects.create(
         kind=BULK,
-        target_label=f"{len(room_ids)} rooms",
+        target_label=f"{len(room_ids)} rooms" + (" (what-if)" if dry_run else ""),
         actor=actor,
         request_id=getattr(request, "request_id", "") if request is not None else "",
-        change={"rooms": list(dict.fromkeys(room_ids)), "changes": changes, "results": []},
+        change={
+            "rooms": list(dict.fromkeys(room_ids)),
+            "changes": changes,
+            "results": [],
+            "dry_run": dry_run,
+        },
     )
 
 
@@ -420,16 +428,22 @@ def bulk_change_step(*, chunk: int = BULK_CHUNK) -> int:
             op.status, op.error = Operation.Status.UNFINISHED, "Its owner's account is gone."
             op.save()
             continue
+        dry_run = bool(op.change.get("dry_run"))
         for room_id in todo:
             results.append(
                 room_change_result(
-                    actor=actor, room_id=room_id, changes=op.change["changes"], dry_run=False
+                    actor=actor, room_id=room_id, changes=op.change["changes"], dry_run=dry_run
                 )
             )
             op.save(update_fields=["change", "updated_at"])
             done += 1
         if len(results) == len(op.change["rooms"]):
-            failed = [r for r in results if r["result"] in ("failed", "refused", "not found")]
+            # A what-if has nothing to finish: its refusals are its answer.
+            failed = [
+                r
+                for r in results
+                if r["result"] in ("failed", "refused", "not found") and not dry_run
+            ]
             op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
             op.error = f"{len(failed)} of {len(results)} rooms were not changed." if failed else ""
             op.save()

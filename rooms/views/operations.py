@@ -13,11 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.http import HtmxHttpRequest
 from rooms import operations, outbox
-from rooms.backend.errors import ChatBackendError
 from rooms.models import IndexDifference, IndexedRoom, Operation, PolicyBreach
-from rooms.services import categories as category_services
-from rooms.services import people as people_services
-from rooms.services import rooms as room_services
+from rooms.services import operations as operation_services
 
 BREACHES_SHOWN = 100
 
@@ -66,25 +63,13 @@ def _decide(request: HtmxHttpRequest, pk: str, *, undo: bool) -> HttpResponse:
     op = Operation.objects.filter(pk=pk, status=Operation.Status.UNFINISHED).first()
     if op is None:
         raise Http404("There is no such unfinished change (it may have been finished already).")
-    if op.of_room:
-        op = operations.finish(op, actor=request.user, undo=undo)
-    elif undo:
-        raise BadRequest(f"A {op.label.lower()} is finished by Retry, not undone.")
-    elif op.kind == people_services.KIND:
-        op = people_services.removal_run(op, actor=request.user)
-    elif op.kind == category_services.ADOPT:
-        op = category_services.adoption_run(op, actor=request.user)
-    elif op.kind == room_services.BULK:
-        op = room_services.bulk_change_retry(op)
+    try:
+        op = operation_services.operation_finish(op, actor=request.user, undo=undo)
+    except operation_services.OperationConflict as exc:
+        raise BadRequest(str(exc)) from None
+    if op.status == Operation.Status.RUNNING:  # a change to many rooms, back with the worker
         messages.success(request, "The rooms not changed are being changed again.")
-        return redirect("operations:list")
-    else:
-        try:
-            category_services.scope_change_retry(actor=request.user, operation=op)
-        except (ChatBackendError, category_services.CategoryInvalid) as exc:
-            op.error = getattr(exc, "detail", None) or str(exc)
-        op.refresh_from_db()
-    if op.status == Operation.Status.UNFINISHED:
+    elif op.status == Operation.Status.UNFINISHED:
         messages.error(request, f"It is still unfinished: {op.error}")
     elif undo:
         messages.success(request, f"The change to “{op.target_label}” was undone.")

@@ -1,0 +1,62 @@
+"""Finishing what did not finish: Retry and Undo of an unfinished operation, one rule for
+the Operations page and the API alike."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+from accounts.models import User
+from portal.audit import Outcome, audit_record
+from rooms import operations
+from rooms.backend.errors import ChatBackendError
+from rooms.models import Operation
+from rooms.services import categories as category_services
+from rooms.services import people as people_services
+from rooms.services import rooms as room_services
+
+
+class OperationConflict(Exception):
+    """The operation is not unfinished, or it cannot be undone (only retried)."""
+
+
+def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
+    """Retry (or undo) an unfinished operation, as its kind is finished: a room's change
+    is applied again (or put back), a category's or a person's is run again, a change to
+    many rooms is handed back to the sync worker for the rooms that were not changed (the
+    answer is then running). Portal administrators only; each kind audits how it ended."""
+    if not actor.is_administrator:
+        raise PermissionDenied("Only portal administrators finish or undo unfinished changes.")
+    if op.status != Operation.Status.UNFINISHED:
+        raise OperationConflict(
+            f"This {op.label.lower()} is {op.get_status_display().lower()}, not unfinished: "
+            "there is nothing to finish or undo."
+        )
+    if op.of_room:
+        return operations.finish(op, actor=actor, undo=undo)
+    if undo:
+        raise OperationConflict(f"A {op.label.lower()} is finished by Retry, not undone.")
+    if op.kind == people_services.KIND:
+        return people_services.removal_run(op, actor=actor)
+    if op.kind == category_services.ADOPT:
+        return category_services.adoption_run(op, actor=actor)
+    if op.kind == room_services.BULK:
+        op = room_services.bulk_change_retry(op)
+        audit_record(
+            action="operation.retry",
+            outcome=Outcome.SUCCEEDED,
+            actor=actor,
+            target_kind="operation",
+            target_id=str(op.pk),
+            target_label=op.target_label,
+            before={"operation": str(op.pk), "kind": op.kind},
+            after={"rooms": len(op.change["rooms"]) - len(op.change["results"])},
+            request_id=op.request_id,
+        )
+        return op
+    try:
+        category_services.scope_change_retry(actor=actor, operation=op)
+    except (ChatBackendError, category_services.CategoryInvalid) as exc:
+        op.error = getattr(exc, "detail", None) or str(exc)
+        op.save(update_fields=["error", "updated_at"])
+    op.refresh_from_db()
+    return op

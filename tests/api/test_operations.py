@@ -1,0 +1,121 @@
+"""Operations through the API: listed, polled a page of results at a time, retried and
+undone by administrators as the Operations page does, what-ifs of any size."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from portal.models import AuditEntry, Outcome
+from rooms.models import Operation
+from rooms.services.rooms import bulk_change_step
+from tests.api.test_api import call, make_token
+from tests.factories import AdministratorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run_worker() -> None:
+    while bulk_change_step(chunk=2):  # the sync worker's rounds
+        pass
+
+
+def test_operations_are_listed_polled_by_the_page_and_retried_by_an_administrator(
+    client, chat, creator, make_room
+):
+    rooms = [make_room() for _ in range(3)]
+    mine = make_token(client, creator)
+    body = {"rooms": [r.id for r in rooms] + ["!gone:portal.test"], "change": {"disabled": True}}
+    started = call(client, "POST", "/rooms/bulk", mine, body, background="true").json()
+    run_worker()
+
+    listed = call(client, "GET", "/operations", mine, status="unfinished").json()
+    assert listed["count"] == 1
+    [summary] = listed["items"]
+    assert (summary["id"], summary["done"], summary["total"]) == (started["operation"], 4, 4)
+    assert "results" not in summary  # a list carries no results
+
+    path = f"/operations/{started['operation']}"
+    first = call(client, "GET", path, mine, results_limit=3).json()
+    assert [r["result"] for r in first["results"]] == ["changed"] * 3
+    assert first["next_results_from"] == 3
+    rest = call(client, "GET", path, mine, results_from=3, results_limit=3).json()
+    assert [r["result"] for r in rest["results"]] == ["not found"]
+    assert rest["next_results_from"] is None
+    assert first["change"] == {"disabled": True}
+
+    denied_before = AuditEntry.objects.filter(outcome=Outcome.DENIED).count()
+    assert call(client, "POST", f"{path}/retry", mine).status_code == 403
+    assert call(client, "GET", "/operations", mine, everyone="true").status_code == 403
+    assert AuditEntry.objects.filter(outcome=Outcome.DENIED).count() == denied_before + 2
+
+    admin = make_token(client, AdministratorFactory(), name="admin")
+    everyone = call(client, "GET", "/operations", admin, everyone="true").json()
+    assert started["operation"] in [item["id"] for item in everyone["items"]]
+    assert call(client, "GET", "/operations", admin).json()["count"] == 0  # none of theirs
+    retried = call(client, "POST", f"{path}/retry", admin)
+    assert retried.status_code == 200, retried.json()
+    assert (retried.json()["status"], retried.json()["done"]) == ("running", 3)
+    assert AuditEntry.objects.filter(action="operation.retry", target_id=started["operation"])
+    again = call(client, "POST", f"{path}/undo", admin)
+    assert again.status_code == 409  # running again: nothing to finish or undo
+    assert "not unfinished" in again.json()["detail"]
+    run_worker()
+    assert call(client, "GET", path, mine).json()["status"] == "unfinished"  # still gone
+
+
+def test_a_room_change_left_unfinished_is_undone_through_the_api(client, chat, make_room):
+    room = make_room()
+    chat.update_room(
+        room.id, dataclasses.replace(room.settings, description="Half made"), current=room
+    )
+    op = Operation.objects.create(  # what a change stopped part-way leaves
+        kind="room.update",
+        target_id=room.id,
+        target_label=room.name,
+        change={"settings": {"description": "Half made"}},
+        before={"settings": {"description": room.settings.description}},
+        status=Operation.Status.UNFINISHED,
+        error="The chat server stopped answering.",
+    )
+    admin = make_token(client, AdministratorFactory(), name="admin")
+    listed = call(client, "GET", "/operations", admin, everyone="true", status="unfinished")
+    assert [item["target"] for item in listed.json()["items"]] == [room.id]
+    assert call(client, "GET", f"/operations/{op.pk}", admin).json()["before"] == op.before
+    undone = call(client, "POST", f"/operations/{op.pk}/undo", admin)
+    assert undone.status_code == 200, undone.json()
+    assert undone.json()["status"] == "undone"
+    assert chat.get_room(room.id).settings.description == room.settings.description
+    entry = AuditEntry.objects.get(action="operation.undo", target_id=room.id)
+    assert entry.outcome == Outcome.SUCCEEDED
+
+
+def test_a_what_if_of_more_than_200_rooms_runs_in_the_background_and_changes_nothing(
+    client, chat, creator, make_room
+):
+    rooms = [make_room() for _ in range(2)]
+    mine = make_token(client, creator)
+    asked = [r.id for r in rooms] + [f"!missing{n}:portal.test" for n in range(199)]
+    body = {"rooms": asked, "change": {"privacy": "open"}}
+    assert call(client, "POST", "/rooms/bulk", mine, body, dry_run="true").status_code == 422
+    started = call(client, "POST", "/rooms/bulk", mine, body, dry_run="true", background="true")
+    assert started.status_code == 202
+    run_worker()
+    path = f"/operations/{started.json()['operation']}"
+    polled = call(client, "GET", path, mine, results_limit=1000).json()
+    assert (polled["status"], polled["what_if"], polled["done"]) == ("succeeded", True, 201)
+    results = [r["result"] for r in polled["results"]]
+    assert results == ["would change"] * 2 + ["not found"] * 199
+    assert all(chat.get_room(r.id).settings.privacy == r.settings.privacy for r in rooms)
+    assert call(client, "GET", "/operations", mine, status="unfinished").json()["count"] == 0
+
+
+def test_a_change_to_many_rooms_that_changes_nothing_is_refused(client, creator, make_room):
+    mine = make_token(client, creator)
+    body = {"rooms": [make_room().id], "change": {}}
+    for query in ({}, {"background": "true"}):
+        empty = call(client, "POST", "/rooms/bulk", mine, body, **query)
+        assert empty.status_code == 422
+        assert "empty" in empty.json()["detail"]
+    assert not Operation.objects.filter(kind="rooms.bulk").exists()
