@@ -131,7 +131,8 @@ class HtmxContractMiddleware:
 class ApiProblemMiddleware:
     """Every error answer under /api/v1/ is problem details (RFC 9457), also those no API
     operation made: an unknown address (404), a method the address does not take (405,
-    with `Allow`), a failure of the portal (500). Scripts read one
+    with `Allow`), the sign-in's failure limit (429, with `Retry-After`), a failure of the
+    portal (500). Scripts read one
     shape, never an HTML page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -156,6 +157,8 @@ class ApiProblemMiddleware:
         for header in ("Allow", "Retry-After", "WWW-Authenticate", "Vary"):
             if header in response:
                 answer[header] = response[header]
+        if status == 429 and "Retry-After" not in answer:  # the sign-in's failure limit
+            answer["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
         return answer
 
 
@@ -165,6 +168,9 @@ def _problem_detail(request: HttpRequest, response: HttpResponse) -> str:
         return f"There is no {request.path} in the API: GET /api/v1/docs lists its addresses."
     if status == 405:
         return f"{request.path} does not take {request.method}; it takes {response['Allow']}."
+    if status == 429:
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        return f"Too many failed sign-ins: try again in {minutes} minutes."
     if status >= 500:
         request_id = getattr(request, "request_id", "")
         return (

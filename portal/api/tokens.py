@@ -1,17 +1,22 @@
-"""Tokens through the API: list your own (administrators: everyone's) and revoke one.
-Making a token is done on its page, where it is shown once."""
+"""Tokens through the API: list your own (administrators: everyone's), revoke one, and
+make one by signing in with a username and password (what `roomctl login` does) — the
+same sign-in as the login page: the same failure limit, the same audit entries."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+from pydantic import ConfigDict
 
 from accounts import tokens
 from accounts.models import ApiToken, User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Problem, Text, writes
 
 router = Router(tags=["tokens"])
 
@@ -54,3 +59,48 @@ def token_revoke(request: HttpRequest, token_id: int) -> dict[str, Any]:
     """Revoke your token (administrators: anyone's); it stops working at once."""
     writes(request)
     return _out(tokens.token_revoke(actor=request.user, pk=token_id))  # type: ignore[arg-type]
+
+
+class SignIn(Schema):
+    """A chat username (or a local account's) and its password, and the token to make."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Text = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=4096)
+    name: Text = Field(min_length=1, max_length=100, description="What the token is for")
+    scope: Literal["read", "write"] = "read"
+    days: int = Field(30, ge=1, le=tokens.LONGEST_LIFE.days)
+
+
+class TokenMade(TokenOut):
+    secret: str = Field(description="The token itself: shown this once, kept only as a hash")
+
+
+@router.post(
+    "",
+    auth=None,
+    response={201: TokenMade, 429: Problem} | WRITE_ERRORS,
+    summary="Sign in for a token",
+)
+def token_sign_in(request: HttpRequest, given: SignIn) -> tuple[int, dict[str, Any]]:
+    """Make a token for the person who signs in, with no browser: the login page's
+    sign-in (the chat server checks a chat user's password), its failure limit (429 once
+    it is reached) and its audit entries. The token is answered once, in `secret`."""
+    # Past the failure limit, the failure-limit middleware (axes) answers 429 instead.
+    user = authenticate(request, username=given.username, password=given.password)
+    if user is None:
+        raise HttpError(
+            401,
+            getattr(request, "login_refusal", "")
+            or "That username and password do not match an account.",
+        )
+    # Signed in, as on the login page: audited, and the failure count starts again.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    token, secret = tokens.token_create(
+        actor=user,
+        name=given.name,
+        scope=given.scope,
+        days=given.days,
+    )
+    return 201, _out(token) | {"secret": secret}
