@@ -15,15 +15,18 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-# roomctl too (`pip install .`: the command-line tool alone), for its end-to-end tests.
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml portal/cli/__init__.py | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt
+# roomctl, the command-line tool alone (`pip install .`), for `make run` and its tests.
+$(BIN)/roomctl: pyproject.toml $(wildcard portal/cli/*.py) | $(BIN)/python
 	$(BIN)/pip install -q .
 	rm -rf build roomportal.egg-info
 	touch $@
 
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/roomctl | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
 # The state folder holds the chat server's secrets: owner only (umask 077).
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(BIN)/roomctl
 	umask 077 && mkdir -p .state && chmod -R go-rwx .state && $(BIN)/python manage.py migrate --no-input
 	umask 077 && $(BIN)/python manage.py runportal
 

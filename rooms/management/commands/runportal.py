@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -111,6 +112,9 @@ class Command(BaseCommand):
                     self.stdout.write(login.line())
                 self.stdout.write("")
             self.stdout.write(f"Mail: {mail_destination()}")
+            roomctl = Path(sys.executable).parent / "roomctl"
+            if roomctl.exists():  # `make run` installs it
+                self.stdout.write(f"Shell: {roomctl} login http://{addrport} --user <a login>")
             # gunicorn's workers share their metrics through files: a fresh folder each start.
             metrics_dir = settings.STATE_DIR / "metrics"
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,333 @@
+"""roomctl room … and roomctl role …: rooms listed, shown, made, changed (one, a pipe of
+them, or thousands in the background), moved and deleted; roles given and taken."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .core import (
+    FAILED,
+    SOME_FAILED,
+    USAGE,
+    Portal,
+    category_id,
+    each_room,
+    fail,
+    portal,
+    room_ids,
+    show,
+    table,
+)
+
+PRIVACY = click.Choice(["open", "closed", "secret"])
+ROLE = click.Choice(["member", "manager", "presenter"])
+WAIT_SECONDS = 3600
+
+
+def dry(what_if: bool) -> dict[str, str]:
+    return {"dry_run": str(what_if).lower()}
+
+
+@click.group()
+def room() -> None:
+    """List, show, make, change, move and delete rooms."""
+
+
+@room.command("list")
+@click.option("--category", default="", help="A category's name or ID.")
+@click.option("--privacy", type=PRIVACY)
+@click.option("--disabled/--enabled", default=None, help="Only disabled, or only enabled, rooms.")
+@click.option("--person", default="", help="Rooms where this chat ID holds a role.")
+@click.option("--role", type=ROLE)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@click.option("--ids", is_flag=True, help="Room IDs only, one per line (to pipe on).")
+def room_list(
+    category: str,
+    privacy: str | None,
+    disabled: bool | None,
+    person: str,
+    role: str | None,
+    as_json: bool,
+    ids: bool,
+) -> None:
+    """The rooms you may find, by name."""
+    api = portal()
+    found = list(
+        api.pages(
+            "/rooms",
+            category=category_id(api, category),
+            privacy=privacy,
+            disabled=None if disabled is None else str(disabled).lower(),
+            person=person,
+            role=role,
+            limit=200,
+        )
+    )
+    if ids:
+        for each in found:
+            click.echo(each["id"])
+    else:
+        show(found, as_json, ["name", "privacy", "auditorium", "disabled", "id"])
+
+
+@room.command("get")
+@click.argument("room_id")
+@click.option("--json", "as_json", is_flag=True)
+def room_get(room_id: str, as_json: bool) -> None:
+    """One room, with its Managers, Presenters and Members."""
+    show(portal().call("GET", f"/rooms/{room_id}"), as_json, [])
+
+
+@room.command("create")
+@click.option("--name", required=True)
+@click.option("--category", required=True, help="A category's name or ID.")
+@click.option("--description", default="")
+@click.option("--privacy", type=PRIVACY, default="closed")
+@click.option("--auditorium", is_flag=True)
+@click.option("--invitations", type=click.Choice(["inherit", "off"]), default="inherit")
+@click.option(
+    "--idempotency-key",
+    default="",
+    help="Sent again (after a lost answer), it returns the room made the first time.",
+)
+@click.option("--what-if", is_flag=True, help="Check the settings; make nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def room_create(idempotency_key: str, what_if: bool, as_json: bool, **settings: Any) -> None:
+    """Create a room in a category where you create rooms."""
+    api = portal()
+    settings["category"] = category_id(api, settings["category"])
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    made = api.call("POST", "/rooms", json=settings, headers=headers, params=dry(what_if))
+    if as_json:
+        show(made, True, [])
+    elif what_if:
+        click.echo(f"would create “{made['name']}” ({made['privacy']})")
+    else:
+        click.echo(made["id"])
+
+
+def _room_lines(as_json: bool) -> Any:
+    """How a result per room is shown: JSON, or one line per room with what changed (or
+    why not) and the Presenters who lose the role."""
+
+    def shown(results: list[dict[str, Any]]) -> None:
+        if as_json:
+            show(results, True, [])
+            return
+        for each in results:
+            detail = ", ".join(f"{k}: {v}" for k, v in each.get("changes", {}).items())
+            detail = detail or each.get("detail", "")
+            if each.get("presenters_losing"):
+                detail += f"; Presenters losing the role: {', '.join(each['presenters_losing'])}"
+            click.echo(f"{each['room']}  {each['result']}{'  ' + detail if detail else ''}")
+
+    return shown
+
+
+@room.command("set")
+@click.argument("room")
+@click.option("--name")
+@click.option("--description")
+@click.option("--privacy", type=PRIVACY)
+@click.option("--auditorium/--no-auditorium", default=None)
+@click.option("--invitations", type=click.Choice(["inherit", "off"]))
+@click.option("--disabled/--enabled", default=None)
+@click.option("--what-if", is_flag=True, help="Say what would change; change nothing.")
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Up to 5,000 rooms as one operation run by the portal, with progress.",
+)
+@click.option("--timeout", default=WAIT_SECONDS, help="Seconds to wait for a background run.")
+@click.option("--json", "as_json", is_flag=True)
+def room_set(
+    room: str, what_if: bool, background: bool, timeout: int, as_json: bool, **settings: Any
+) -> None:
+    """Change a room, or every room whose ID is piped in (ROOM is `-`)."""
+    change = {key: value for key, value in settings.items() if value is not None}
+    if not change:
+        fail(USAGE, "Say what to change (see roomctl room set --help).")
+    api = portal()
+    if background:
+        _in_background(api, room_ids(room), change, what_if, timeout, _room_lines(as_json))
+        return
+
+    def one(room_id: str) -> dict[str, Any]:
+        answer = api.call("PATCH", f"/rooms/{room_id}", json=change, params=dry(what_if))
+        changed = {k: v for k, v in answer["after"].items() if answer["before"].get(k) != v}
+        return {
+            "room": room_id,
+            "result": "would change" if what_if else "changed" if changed else "unchanged",
+            "changes": changed,
+            "before": answer["before"],
+            "presenters_losing": answer["presenters_losing"],
+        }
+
+    each_room(room, one, _room_lines(as_json))
+
+
+def _in_background(
+    api: Portal,
+    ids: list[str],
+    change: dict[str, Any],
+    what_if: bool,
+    timeout: int,
+    shown: Any,
+) -> None:
+    started = api.call(
+        "POST",
+        "/rooms/bulk",
+        json={"rooms": ids, "change": change},
+        params=dry(what_if) | {"background": "true"},
+    )
+    operation = started["operation"]
+    click.echo(f"Operation {operation}: {started['total']} rooms", err=True)
+    ended = api.wait(operation, timeout=timeout)
+    shown(ended["results"])
+    if ended["status"] == "running":
+        fail(SOME_FAILED, f"Still running after {timeout} s: roomctl operation wait {operation}")
+    if any(r["result"] in FAILED for r in ended["results"]):
+        sys.exit(SOME_FAILED)
+
+
+@room.command("move")
+@click.argument("room")
+@click.option("--category", required=True, help="The category to move to: its name or ID.")
+@click.option("--what-if", is_flag=True, help="Say who would lose their roles; move nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def room_move(room: str, category: str, what_if: bool, as_json: bool) -> None:
+    """Move a room (or each room piped in) to another category where you create rooms;
+    people outside its scope lose their roles in the room."""
+    api = portal()
+    target = category_id(api, category)
+
+    def one(room_id: str) -> dict[str, Any]:
+        answer = api.call(
+            "POST", f"/rooms/{room_id}/move", json={"category": target}, params=dry(what_if)
+        )
+        losing = ", ".join(f"{p} ({'/'.join(r)})" for p, r in answer["losing"].items())
+        return {
+            "room": room_id,
+            "result": "would move" if what_if else "moved",
+            "detail": f"losing their roles: {losing}" if losing else "",
+            "losing": answer["losing"],
+        }
+
+    each_room(room, one, _room_lines(as_json))
+
+
+@room.command("delete")
+@click.argument("room")
+@click.option("--what-if", is_flag=True, help="Show the room that would go; delete nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask (scripts).")
+@click.option("--json", "as_json", is_flag=True)
+def room_delete(room: str, what_if: bool, yes: bool, as_json: bool) -> None:
+    """Delete a room (or each room piped in) and its history: portal administrators."""
+    api = portal()
+    if not (what_if or yes):
+        if not sys.stdin.isatty() or room == "-":
+            fail(USAGE, "Deleting cannot be undone: add --yes (or --what-if to look first).")
+        click.confirm(f"Delete {room} and its history? This cannot be undone", abort=True)
+
+    def one(room_id: str) -> dict[str, Any]:
+        answer = api.call("DELETE", f"/rooms/{room_id}", params=dry(what_if))
+        named = f"“{answer['name']}”" if answer else ""
+        done = "would delete" if what_if else "deleted"
+        return {"room": room_id, "result": done, "detail": named}
+
+    each_room(room, one, _room_lines(as_json))
+
+
+@click.group()
+def role() -> None:
+    """Give and take Member, Manager and Presenter."""
+
+
+def _people(given: tuple[str, ...], from_file: str, room: str) -> list[str]:
+    people = list(given)
+    if from_file == "-" and room == "-":
+        fail(USAGE, "Standard input carries the rooms (ROOM `-`): give people in a file.")
+    if from_file:
+        text = sys.stdin.read() if from_file == "-" else Path(from_file).read_text()
+        people += [line.strip() for line in text.splitlines() if line.strip()]
+    if not people:
+        fail(USAGE, "Name people, or give --from-file.")
+    return people
+
+
+def _role_change(
+    room: str,
+    role_name: str,
+    verb: str,
+    given: tuple[str, ...],
+    from_file: str,
+    what_if: bool,
+    as_json: bool,
+) -> None:
+    people = _people(given, from_file, room)
+    api = portal()
+    results: list[dict[str, Any]] = []
+
+    def one(room_id: str) -> dict[str, Any]:
+        answer = api.call(
+            "POST",
+            f"/rooms/{room_id}/roles/{role_name}",
+            json={verb: people},
+            params=dry(what_if),
+        )
+        results.extend({"room": room_id} | each for each in answer["results"])
+        return {"room": room_id, "result": "done"}
+
+    def shown(rooms: list[dict[str, Any]]) -> None:
+        """A row per person, and one for each room that was refused or not found."""
+        rows = results + [r | {"person": ""} for r in rooms if r["result"] in FAILED]
+        if as_json:
+            show(rows, True, [])
+        else:
+            table(rows, ["room", "person", "result", "detail"])
+
+    each_room(room, one, shown)
+    if any(r["result"] in FAILED for r in results):
+        sys.exit(SOME_FAILED)
+
+
+@role.command("add")
+@click.argument("room")
+@click.argument("people", nargs=-1)
+@click.option("--role", "role_name", type=ROLE, required=True)
+@click.option("--from-file", default="", help="Chat IDs, one per line (`-`: standard input).")
+@click.option("--what-if", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def role_add(
+    room: str,
+    people: tuple[str, ...],
+    role_name: str,
+    from_file: str,
+    what_if: bool,
+    as_json: bool,
+) -> None:
+    """Give people a role in a room (or each room piped in); a result per person."""
+    _role_change(room, role_name, "add", people, from_file, what_if, as_json)
+
+
+@role.command("remove")
+@click.argument("room")
+@click.argument("people", nargs=-1)
+@click.option("--role", "role_name", type=ROLE, required=True)
+@click.option("--from-file", default="", help="Chat IDs, one per line (`-`: standard input).")
+@click.option("--what-if", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def role_remove(
+    room: str,
+    people: tuple[str, ...],
+    role_name: str,
+    from_file: str,
+    what_if: bool,
+    as_json: bool,
+) -> None:
+    """Take a role from people in a room (or each room piped in); a result per person."""
+    _role_change(room, role_name, "remove", people, from_file, what_if, as_json)
