@@ -4,8 +4,9 @@ API with the token's name. Errors are RFC 9457 problem details with the messages
 pages show; lists are paged by cursor; a change can be asked as a what-if
 (`?dry_run=true`), which says what would change and changes nothing.
 
-Personal access tokens (made on the API tokens page) authenticate:
-`Authorization: Bearer rp_…`.
+Personal access tokens authenticate: `Authorization: Bearer rp_…`. Make one on the API
+tokens page, or sign in for one with `POST /api/v1/tokens` (a username and password, as
+`roomctl login` does). Long changes are operations (`/api/v1/operations`), polled.
 """
 
 from __future__ import annotations
@@ -30,13 +31,20 @@ from rooms.services import rooms as room_services
 
 
 class PortalAPI(NinjaAPI):
-    """The schema says what errors really are: problem details (RFC 9457)."""
+    """The schema says what errors really are: problem details (RFC 9457), and has one
+    entry per status."""
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
         schema = super().get_openapi_schema(*args, **kwargs)
         for methods in schema["paths"].values():
             for operation in methods.values():
+                # One key per status: an answer described in `openapi_extra` ("200") and
+                # its schema (200) would otherwise be two keys, which readers refuse.
+                merged: dict[str, Any] = {}
                 for status, answer in operation.get("responses", {}).items():
+                    merged[str(status)] = merged.get(str(status), {}) | answer
+                operation["responses"] = merged
+                for status, answer in merged.items():
                     content = answer.get("content", {})
                     if int(status) >= 400 and "application/json" in content:
                         content[PROBLEM] = content.pop("application/json")

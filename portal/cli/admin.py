@@ -130,7 +130,11 @@ def category_scope(name_or_id: str, what_if: bool, as_json: bool, **people: Any)
         for each in answer["leaving"]
         for room_id, roles in each["roles"].items()
     ]
-    click.echo(("Changed." if answer["applied"] else "Would change.") + " Losing room roles:")
+    done = "Changed." if answer["applied"] else "Would change."
+    if not rows:
+        click.echo(f"{done} Nobody loses a room role.")
+        return
+    click.echo(f"{done} Losing room roles:")
     table(rows, ["person", "room", "roles"])
 
 

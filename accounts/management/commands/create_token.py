@@ -16,7 +16,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("username", help="A local username, or a chat ID such as @a:b.org")
+        parser.add_argument(
+            "username", help="A local username, a chat ID such as @a:b.org, or its first part"
+        )
         parser.add_argument("--name", required=True, help="What the token is for.")
         parser.add_argument("--scope", choices=["read", "write"], default="read")
         parser.add_argument(
@@ -26,7 +28,11 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, username: str, name: str, scope: str, days: int, **options: Any
     ) -> None:
-        user = User.objects.filter(username=username, is_active=True).first()
+        active = User.objects.filter(is_active=True)
+        user = active.filter(username=username).first()
+        if user is None and not username.startswith("@"):  # alice for @alice:example.org
+            chat_users = list(active.filter(chat_id__startswith=f"@{username}:")[:2])
+            user = chat_users[0] if len(chat_users) == 1 else None
         if user is None:
             raise CommandError(
                 f"No active account named {username!r}: a chat user has one once they have "
