@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, Text, after_cursor, cursor_of
+from portal.api.common import READ_ERRORS, Text, after_cursor, cursor_of, page_of
 from portal.audit.export import export_response
 from portal.audit.filters import SEARCH_MAX, AuditFilterForm
 from portal.models import AuditEntry
@@ -53,6 +53,7 @@ class AuditEntryOut(Schema):
 
 class AuditPage(Schema):
     items: list[AuditEntryOut]
+    count: int = Field(description="How many entries match, over every page")
     next_cursor: str | None = None
 
 
@@ -96,9 +97,12 @@ def audit_export(request: HttpRequest, filters: Query[ExportFilters]) -> Streami
 
 
 @router.get("", response={200: AuditPage} | READ_ERRORS, summary="Query the log")
-def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
+def audit_list(
+    request: HttpRequest, response: HttpResponse, filters: Query[AuditFilters]
+) -> dict[str, Any]:
     """Entries matching the filters, newest first."""
     _, entries = _filtered(request, filters)
+    count = entries.count()
     if filters.cursor:
         [last] = after_cursor(filters.cursor, size=1)
         if not last.isdigit():
@@ -107,8 +111,10 @@ def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, 
     rows = list(entries.order_by("-id")[: filters.limit + 1])
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
-    return {
-        "items": [
+    return page_of(
+        request,
+        response,
+        [
             {
                 "id": e.pk,
                 "created_at": e.created_at,
@@ -128,5 +134,6 @@ def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, 
             }
             for e in rows
         ],
-        "next_cursor": cursor_of([str(rows[-1].pk)]) if more else None,
-    }
+        count,
+        cursor_of([str(rows[-1].pk)]) if more else None,
+    )

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
@@ -158,6 +158,21 @@ def writes(request: HttpRequest) -> None:
         raise PermissionDenied(
             "This token is read-only: make a read-and-write token to change things."
         )
+
+
+def page_of(
+    request: HttpRequest, response: HttpResponse, items: list[Any], count: int, cursor: str | None
+) -> dict[str, Any]:
+    """A page of a list: its items, how many there are over every page (also as
+    `X-Total-Count`), and the cursor of the next page (also as a `Link` header, rel=next,
+    the address to ask)."""
+    response["X-Total-Count"] = str(count)
+    if cursor:
+        query = request.GET.copy()
+        query["cursor"] = cursor
+        following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        response["Link"] = f'<{following}>; rel="next"'
+    return {"items": items, "count": count, "next_cursor": cursor}
 
 
 def cursor_of(values: list[Any]) -> str:

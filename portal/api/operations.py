@@ -9,11 +9,18 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, after_cursor, cursor_of, writes
+from portal.api.common import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    after_cursor,
+    cursor_of,
+    page_of,
+    writes,
+)
 from rooms.models import Operation
 from rooms.services import operations as operation_services
 from rooms.services.rooms import BULK
@@ -111,7 +118,9 @@ def _visible(request: HttpRequest, operation_id: uuid.UUID) -> Operation:
 
 
 @router.get("", response={200: OperationPage} | READ_ERRORS, summary="List operations")
-def operation_list(request: HttpRequest, filters: Query[OperationFilters]) -> dict[str, Any]:
+def operation_list(
+    request: HttpRequest, response: HttpResponse, filters: Query[OperationFilters]
+) -> dict[str, Any]:
     """Your operations, newest first (with `everyone=true`, everyone's: administrators);
     `status=unfinished` lists what waits for Retry or Undo."""
     viewer: User = request.user  # type: ignore[assignment]
@@ -131,13 +140,8 @@ def operation_list(request: HttpRequest, filters: Query[OperationFilters]) -> di
     rows = list(ops.order_by("-created_at", "-pk")[: filters.limit + 1])
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
-    return {
-        "items": [_summary(op) for op in rows],
-        "count": count,
-        "next_cursor": cursor_of([rows[-1].created_at.isoformat(), str(rows[-1].pk)])
-        if more
-        else None,
-    }
+    following = cursor_of([rows[-1].created_at.isoformat(), str(rows[-1].pk)]) if more else None
+    return page_of(request, response, [_summary(op) for op in rows], count, following)
 
 
 def _out(op: Operation, page: ResultsPage) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from portal.api.common import (
     after_cursor,
     cursor_of,
     once,
+    page_of,
     settings_of,
     writes,
 )
@@ -66,6 +67,7 @@ class RoomOut(RoomSummary):
 
 class RoomPage(Schema):
     items: list[RoomSummary]
+    count: int = Field(description="How many rooms match, over every page")
     next_cursor: str | None = Field(
         None, description="Give it as `cursor` for the next page; none after the last."
     )
@@ -123,7 +125,9 @@ def _summary(row: IndexedRoom) -> dict[str, Any]:
 
 
 @router.get("", response={200: RoomPage} | READ_ERRORS, summary="List rooms")
-def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, Any]:
+def room_list(
+    request: HttpRequest, response: HttpResponse, filters: Query[RoomFilters]
+) -> dict[str, Any]:
     """The rooms the token's owner may find (every room for administrators and auditors),
     by name."""
     rooms = directory_rooms(user=request.user)  # type: ignore[arg-type]
@@ -144,6 +148,7 @@ def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, An
         rooms = rooms.filter(room_id__in=held.values("room_id"))
     elif filters.role:
         raise HttpError(400, "A role filters the rooms of a person: give `person` too.")
+    count = rooms.count()
     if filters.cursor:
         name_key, room_id = after_cursor(filters.cursor, size=2)
         rooms = rooms.filter(name_key__gt=name_key) | rooms.filter(
@@ -152,10 +157,13 @@ def room_list(request: HttpRequest, filters: Query[RoomFilters]) -> dict[str, An
     rows = list(rooms.order_by("name_key", "room_id")[: filters.limit + 1])
     more = len(rows) > filters.limit
     rows = rows[: filters.limit]
-    return {
-        "items": [_summary(row) for row in rows],
-        "next_cursor": cursor_of([rows[-1].name_key, rows[-1].room_id]) if more else None,
-    }
+    return page_of(
+        request,
+        response,
+        [_summary(row) for row in rows],
+        count,
+        cursor_of([rows[-1].name_key, rows[-1].room_id]) if more else None,
+    )
 
 
 # Before /{room_id}: the first pattern that matches an address takes it.

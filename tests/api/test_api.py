@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.conf import settings
@@ -90,14 +90,21 @@ def test_rooms_are_listed_filtered_and_paged(client, member, make_room):
 
     seen, cursor = [], ""
     while True:
-        page = call(
+        answer = call(
             client, "GET", "/rooms", secret, limit=1, **({"cursor": cursor} if cursor else {})
-        ).json()
+        )
+        page = answer.json()
         seen += [room["id"] for room in page["items"]]
+        assert int(answer["X-Total-Count"]) == page["count"]
         cursor = page["next_cursor"]
         if not cursor:
+            assert "Link" not in answer
             break
-    assert len(seen) == len(set(seen)) >= 2
+        # The next page's address, as scripts that follow Link headers ask for it.
+        assert answer["Link"] == (
+            f'<http://testserver/api/v1/rooms?limit=1&cursor={quote(cursor)}>; rel="next"'
+        )
+    assert len(seen) == len(set(seen)) == page["count"] >= 2
     bad = call(client, "GET", "/rooms", secret, cursor="not-a-cursor")
     assert (bad.status_code, bad["Content-Type"]) == (400, PROBLEM)
 

@@ -118,3 +118,24 @@ def test_a_change_to_many_rooms_that_changes_nothing_is_refused(client, creator,
         assert empty.status_code == 422
         assert "empty" in empty.json()["detail"]
     assert not Operation.objects.filter(kind="rooms.bulk").exists()
+
+
+def test_operations_are_paged_newest_first_with_a_total(client, creator):
+    made = [
+        Operation.objects.create(kind="room.update", target_id=f"!r{n}:portal.test", actor=creator)
+        for n in range(3)
+    ]
+    mine = make_token(client, creator)
+    seen, cursor = [], ""
+    while True:
+        answer = call(
+            client, "GET", "/operations", mine, limit=1, **({"cursor": cursor} if cursor else {})
+        )
+        assert (answer.json()["count"], answer["X-Total-Count"]) == (3, "3")
+        seen += [item["id"] for item in answer.json()["items"]]
+        cursor = answer.json()["next_cursor"]
+        if not cursor:
+            break
+        assert 'rel="next"' in answer["Link"]
+    newest_first = sorted(made, key=lambda op: (op.created_at, op.pk), reverse=True)
+    assert seen == [str(op.pk) for op in newest_first]
