@@ -145,6 +145,11 @@ def decided(request: HttpRequest, exc: request_services.RequestConflict) -> Http
     return problem(request, 409, "Decided meanwhile", str(exc))
 
 
+@api.exception_handler(category_services.CategoryStale)
+def category_stale(request: HttpRequest, exc: category_services.CategoryStale) -> HttpResponse:
+    return categories.stale(request, exc)
+
+
 @api.exception_handler(operation_services.OperationConflict)
 def not_unfinished(request: HttpRequest, exc: operation_services.OperationConflict) -> HttpResponse:
     return problem(request, 409, "Nothing to finish", str(exc))

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Problem, Text, once, version_of, writes
+from portal.middleware import PROBLEM
 from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Category
 from rooms.selectors.requests import categories_for_requests
 from rooms.services import categories as category_services
@@ -140,16 +141,50 @@ def category_create(
     )
 
 
+def etag(category: Category) -> str:
+    """A category's entity tag: its version (name, description, invitations, scope,
+    Creators)."""
+    return f'"{category_services.category_version(category)}"'
+
+
+IF_MATCH = Header("", alias="If-Match", description="The category's `ETag` as read")
+STALE = {412: Problem}
+
+
+def stale(request: HttpRequest, exc: category_services.CategoryStale) -> HttpResponse:
+    """412: the category changed since its ETag was read; here it is now."""
+    body = {
+        "type": "about:blank",
+        "title": "Changed since read",
+        "status": 412,
+        "detail": "The category changed since that ETag was read: here it is now; send the "
+        "change again with its new ETag if it still stands.",
+        "current": _out(exc.current),
+    }
+    return JsonResponse(body, status=412, content_type=PROBLEM, headers={"ETag": etag(exc.current)})
+
+
 @router.get("/{category_id}", response={200: CategoryOut} | READ_ERRORS, summary="Get a category")
-def category_get(request: HttpRequest, category_id: str) -> dict[str, Any]:
-    return _out(_visible(request.user, category_id))  # type: ignore[arg-type]
+def category_get(request: HttpRequest, response: HttpResponse, category_id: str) -> dict[str, Any]:
+    """The category, with its `ETag`: send it back as `If-Match` to change the category
+    only if nobody changed it meanwhile (412 otherwise, with the category as it is now)."""
+    category = _visible(request.user, category_id)  # type: ignore[arg-type]
+    response["ETag"] = etag(category)
+    return _out(category)
 
 
 @router.patch(
-    "/{category_id}", response={200: CategoryOut} | WRITE_ERRORS, summary="Change a category"
+    "/{category_id}",
+    response={200: CategoryOut} | STALE | WRITE_ERRORS,
+    summary="Change a category",
 )
 def category_update(
-    request: HttpRequest, category_id: str, change: CategoryChange, dry_run: bool = False
+    request: HttpRequest,
+    response: HttpResponse,
+    category_id: str,
+    change: CategoryChange,
+    dry_run: bool = False,
+    if_match: str = IF_MATCH,
 ) -> dict[str, Any]:
     """Its name, description and invitations, each left as it is when left out; with
     `dry_run=true`, checked and shown as it would be."""
@@ -161,16 +196,25 @@ def category_update(
         )
         return _out(now) | asked
     writes(request)
-    return _out(category_services.category_update(actor=actor, category_id=category_id, **asked))
+    after = category_services.category_update(
+        actor=actor, category_id=category_id, version=version_of(if_match), **asked
+    )
+    response["ETag"] = etag(after)
+    return _out(after)
 
 
 @router.post(
     "/{category_id}/scope",
-    response={200: ScopeResult} | WRITE_ERRORS,
+    response={200: ScopeResult} | STALE | WRITE_ERRORS,
     summary="Change who is in scope",
 )
 def category_scope(
-    request: HttpRequest, category_id: str, change: ScopeIn, dry_run: bool = False
+    request: HttpRequest,
+    response: HttpResponse,
+    category_id: str,
+    change: ScopeIn,
+    dry_run: bool = False,
+    if_match: str = IF_MATCH,
 ) -> dict[str, Any]:
     """Put people in the scope, take them out, deny them or allow them again. People who
     leave the scope lose their roles in the category's rooms: listed first, as the page does,
@@ -189,18 +233,24 @@ def category_scope(
         return {"applied": False, "leaving": leaving}
     writes(request)
     after = category_services.scope_change_apply(
-        actor=actor, category_id=category_id, change=checked
+        actor=actor, category_id=category_id, change=checked, version=version_of(if_match)
     )
+    response["ETag"] = etag(after)
     return {"applied": True, "leaving": leaving, "category": _out(after)}
 
 
 @router.put(
     "/{category_id}/creators",
-    response={200: CategoryOut} | WRITE_ERRORS,
+    response={200: CategoryOut} | STALE | WRITE_ERRORS,
     summary="Set the Creators",
 )
 def category_creators(
-    request: HttpRequest, category_id: str, given: CreatorsIn, dry_run: bool = False
+    request: HttpRequest,
+    response: HttpResponse,
+    category_id: str,
+    given: CreatorsIn,
+    dry_run: bool = False,
+    if_match: str = IF_MATCH,
 ) -> dict[str, Any]:
     """Make exactly these people (who must be in scope) the category's Creators."""
     actor: User = request.user  # type: ignore[assignment]
@@ -211,17 +261,20 @@ def category_creators(
         )
         return _out(now) | {"creators": sorted(creators)}
     writes(request)
-    after = category_services.creators_set(actor=actor, category_id=category_id, creators=creators)
+    after = category_services.creators_set(
+        actor=actor, category_id=category_id, creators=creators, version=version_of(if_match)
+    )
+    response["ETag"] = etag(after)
     return _out(after)
 
 
 @router.delete(
     "/{category_id}",
-    response={204: None, 200: CategoryOut} | WRITE_ERRORS,
+    response={204: None, 200: CategoryOut} | STALE | WRITE_ERRORS,
     summary="Delete a category",
 )
 def category_delete(
-    request: HttpRequest, category_id: str, dry_run: bool = False
+    request: HttpRequest, category_id: str, dry_run: bool = False, if_match: str = IF_MATCH
 ) -> tuple[int, dict[str, Any] | None]:
     """Delete a category that has no rooms (administrators); with `dry_run=true`, the
     category that would go (200)."""
@@ -232,5 +285,7 @@ def category_delete(
         )
         return 200, _out(now)
     writes(request)
-    category_services.category_delete(actor=actor, category_id=category_id)
+    category_services.category_delete(
+        actor=actor, category_id=category_id, version=version_of(if_match)
+    )
     return 204, None

@@ -160,6 +160,11 @@ def writes(request: HttpRequest) -> None:
         )
 
 
+def version_of(if_match: str) -> str | None:
+    """The version an `If-Match` header names (an ETag, weak or strong), or None."""
+    return if_match.strip().removeprefix("W/").strip('"') or None
+
+
 def page_of(
     request: HttpRequest, response: HttpResponse, items: list[Any], count: int, cursor: str | None
 ) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from portal.api.common import (
     once,
     page_of,
     settings_of,
+    version_of,
     writes,
 )
 from portal.middleware import PROBLEM
@@ -275,7 +276,7 @@ def room_change(
     if asked and not dry_run:
         writes(request)
     room, _ = room_for_viewer(user=actor, room_id=room_id)  # 404 if not theirs to see
-    version = if_match.strip().removeprefix("W/").strip('"') or None
+    version = version_of(if_match)
     try:
         if version is not None and version != room_services.room_version(room):
             raise room_services.StaleEdit(room)

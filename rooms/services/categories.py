@@ -6,6 +6,8 @@ scope lose their roles in its rooms (docs/architecture.md §3.4), and are listed
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import asdict, dataclass, replace
 
@@ -49,6 +51,27 @@ def _values(category: Category) -> dict:
     for key in ("allowed_members", "denied_members", "creators", "room_ids"):
         values[key] = sorted(values[key])
     return values
+
+
+def category_version(category: Category) -> str:
+    """Changes whenever what an administrator sets of the category changes (its name,
+    description, invitations, scope and Creators); rooms coming and going do not."""
+    values = _values(category)
+    del values["room_ids"]
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class CategoryStale(Exception):
+    """The category changed since the version the change was asked against."""
+
+    def __init__(self, current: Category) -> None:
+        super().__init__("Someone else changed this category since it was read.")
+        self.current = current
+
+
+def _still_at(category: Category, version: str | None) -> None:
+    if version is not None and version != category_version(category):
+        raise CategoryStale(category)
 
 
 def _in(scope: AuditScope, category: Category) -> None:
@@ -135,9 +158,11 @@ def category_update(
     name: str | None = None,
     description: str | None = None,
     invitations_allowed: bool | None = None,
+    version: str | None = None,
 ) -> Category:
     """Change a category's name, description and invitations; what is not given (None)
-    stays as it is at the moment of the change."""
+    stays as it is at the moment of the change. With `version`, only if the category is
+    still at that version (`CategoryStale` otherwise), checked under its writer lock."""
     with (
         audited("category.update", actor=actor, target_kind="category") as scope,
         one_writer(category_id),
@@ -147,6 +172,7 @@ def category_update(
         before = client.get_category(category_id)
         _in(scope, before)
         scope.before = _values(before)
+        _still_at(before, version)
         name = before.name if name is None else name
         problem = category_name_problem(name, exclude_id=category_id)
         if problem:
@@ -223,8 +249,11 @@ def scope_change_check(
     )
 
 
-def scope_change_apply(*, actor: User, category_id: str, change: ScopeChange) -> Category:
-    """Apply a previewed scope change: room roles of people leaving first, then the scope.
+def scope_change_apply(
+    *, actor: User, category_id: str, change: ScopeChange, version: str | None = None
+) -> Category:
+    """Apply a previewed scope change: room roles of people leaving first, then the scope
+    (with `version`, only if the category is still at it).
 
     It is recorded as an operation before its first request; every step is safe to
     repeat, so one that stops part-way is listed as unfinished and finished by applying
@@ -239,6 +268,7 @@ def scope_change_apply(*, actor: User, category_id: str, change: ScopeChange) ->
             "allowed": sorted(category.allowed_members),
             "denied": sorted(category.denied_members),
         }
+        _still_at(category, version)
         lists = {k: list(getattr(change, k)) for k in ("add", "remove", "deny", "undeny")}
         with operations.recorded(
             "category.scope", actor=actor, target_id=category.id, target_label=category.name
@@ -292,8 +322,11 @@ def _remove_room_roles(
             role_remove(actor=actor, room_id=room.id, role=role, user_id=person)
 
 
-def creators_set(*, actor: User, category_id: str, creators: list[str]) -> Category:
-    """Make these people, who must be in scope, the category's Creators."""
+def creators_set(
+    *, actor: User, category_id: str, creators: list[str], version: str | None = None
+) -> Category:
+    """Make these people, who must be in scope, the category's Creators (with `version`,
+    only if the category is still at it)."""
     client = chat_backend()
     with (
         audited("category.creators", actor=actor, target_kind="category") as scope,
@@ -303,14 +336,15 @@ def creators_set(*, actor: User, category_id: str, creators: list[str]) -> Categ
         category = client.get_category(category_id)
         _in(scope, category)
         scope.before = {"creators": sorted(category.creators)}
+        _still_at(category, version)
         _creators_in_scope(category, creators)
         after = client.set_category_creators(category.id, creators)
         scope.after = {"creators": sorted(after.creators)}
         return after
 
 
-def category_delete(*, actor: User, category_id: str) -> None:
-    """Delete a category that has no rooms."""
+def category_delete(*, actor: User, category_id: str, version: str | None = None) -> None:
+    """Delete a category that has no rooms (with `version`, only if it is still at it)."""
     client = chat_backend()
     with (
         audited("category.delete", actor=actor, target_kind="category") as scope,
@@ -320,6 +354,7 @@ def category_delete(*, actor: User, category_id: str) -> None:
         category = client.get_category(category_id)
         _in(scope, category)
         scope.before = _values(category)
+        _still_at(category, version)
         _no_rooms(category)
         client.delete_category(category.id)
 

@@ -162,3 +162,35 @@ def test_changing_a_category_changes_only_what_is_given(client, chat, category_w
         "Kept",
         True,
     )
+
+
+def test_a_category_change_with_if_match_is_refused_once_the_category_changed(
+    client, chat, category_world
+):
+    admin = make_token(client, AdministratorFactory(), name="ops")
+    category = category_world["category"]
+    path = f"/categories/{category.id}"
+    read = call(client, "GET", path, admin)
+    tag = read["ETag"]
+    assert call(client, "GET", path, admin)["ETag"] == tag  # the same while nothing changes
+
+    first = call(client, "PATCH", path, admin, {"description": "One"}, HTTP_IF_MATCH=tag)
+    assert first.status_code == 200, first.json()
+    assert first["ETag"] != tag
+    # A second script, still holding what it read: refused, told what it is now.
+    for method, where, body in (
+        ("PATCH", path, {"description": "Two"}),
+        ("PUT", f"{path}/creators", {"creators": []}),
+        ("POST", f"{path}/scope", {"add": [category_world["outsider"].user_id]}),
+        ("DELETE", path, None),
+    ):
+        late = call(client, method, where, admin, body, HTTP_IF_MATCH=tag)
+        assert (late.status_code, late["Content-Type"]) == (412, PROBLEM), (method, where)
+        assert late.json()["current"]["description"] == "One"
+        assert late["ETag"] == first["ETag"]
+    now = chat.get_category(category.id)
+    assert now.description == "One"
+    assert now.creators == category.creators
+    assert category_world["outsider"].user_id not in now.allowed_members
+    fresh = call(client, "PATCH", path, admin, {"description": "Two"}, HTTP_IF_MATCH=first["ETag"])
+    assert fresh.status_code == 200
