@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Header, Query, Router, Schema
 
 from accounts.models import User
 from portal.api.common import (
@@ -19,6 +19,7 @@ from portal.api.common import (
     after_cursor,
     cursor_of,
     page_of,
+    version_of,
     writes,
 )
 from rooms.models import Operation
@@ -158,14 +159,31 @@ def _out(op: Operation, page: ResultsPage) -> dict[str, Any]:
     }
 
 
-@router.get("/{operation_id}", response={200: OperationOut} | READ_ERRORS, summary="Poll")
+def etag(op: Operation) -> str:
+    """An operation's entity tag: it changes with every step it takes."""
+    return f'"{op.status}-{op.updated_at.timestamp():.6f}"'
+
+
+@router.get(
+    "/{operation_id}", response={200: OperationOut, 304: None} | READ_ERRORS, summary="Poll"
+)
 def operation_get(
-    request: HttpRequest, operation_id: uuid.UUID, page: Query[ResultsPage]
-) -> dict[str, Any]:
+    request: HttpRequest,
+    response: HttpResponse,
+    operation_id: uuid.UUID,
+    page: Query[ResultsPage],
+    if_none_match: str = Header("", alias="If-None-Match", description="Its `ETag` as polled"),
+) -> Any:
     """One operation and a page of its results: poll it until its status is no longer
     `running`, reading the results on from where the last poll stopped (`results_from`),
-    so that a poll of a 5,000-room change does not carry every result each time."""
-    return _out(_visible(request, operation_id), page)
+    so that a poll of a 5,000-room change does not carry every result each time. Sent
+    with its `ETag` as `If-None-Match`, a poll of an operation that has not moved since is
+    answered 304, with no body."""
+    op = _visible(request, operation_id)
+    if version_of(if_none_match) == version_of(etag(op)):
+        return HttpResponse(status=304, headers={"ETag": etag(op)})
+    response["ETag"] = etag(op)
+    return _out(op, page)
 
 
 def _finish(request: HttpRequest, operation_id: uuid.UUID, *, undo: bool) -> dict[str, Any]:

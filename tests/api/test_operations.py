@@ -44,6 +44,9 @@ def test_operations_are_listed_polled_by_the_page_and_retried_by_an_administrato
     assert [r["result"] for r in rest["results"]] == ["not found"]
     assert rest["next_results_from"] is None
     assert first["change"] == {"disabled": True}
+    tag = call(client, "GET", path, mine)["ETag"]
+    unmoved = call(client, "GET", path, mine, HTTP_IF_NONE_MATCH=tag)
+    assert (unmoved.status_code, unmoved.content) == (304, b"")  # a cheap poll
 
     denied_before = AuditEntry.objects.filter(outcome=Outcome.DENIED).count()
     assert call(client, "POST", f"{path}/retry", mine).status_code == 403
@@ -58,6 +61,7 @@ def test_operations_are_listed_polled_by_the_page_and_retried_by_an_administrato
     assert retried.status_code == 200, retried.json()
     assert (retried.json()["status"], retried.json()["done"]) == ("running", 3)
     assert AuditEntry.objects.filter(action="operation.retry", target_id=started["operation"])
+    assert call(client, "GET", path, mine, HTTP_IF_NONE_MATCH=tag).status_code == 200  # moved
     again = call(client, "POST", f"{path}/undo", admin)
     assert again.status_code == 409  # running again: nothing to finish or undo
     assert "not unfinished" in again.json()["detail"]
