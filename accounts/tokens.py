@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
@@ -100,14 +100,23 @@ def tokens_of(user: User, *, everyone: bool = False) -> QuerySet[ApiToken]:
 
 def token_user(secret: str) -> ApiToken | None:
     """The live token this secret is (not revoked, not expired, its owner active), with
-    its use noted; None otherwise."""
+    its use noted and counted in the current minute's window (`window_count`, this use
+    included); None otherwise."""
     now = timezone.now()
     token = (
         ApiToken.objects.select_related("user")
         .filter(digest=digest(secret), revoked_at=None, expires_at__gt=now, user__is_active=True)
         .first()
     )
-    if token is not None:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    if token is None:
+        return None
+    window = now.replace(second=0, microsecond=0)
+    used = ApiToken.objects.filter(pk=token.pk)
+    if token.window_start == window:
+        used.update(last_used_at=now, window_count=F("window_count") + 1)
+        token.window_count += 1
+    else:
+        used.update(last_used_at=now, window_start=window, window_count=1)
+        token.window_start, token.window_count = window, 1
+    token.last_used_at = now
     return token

@@ -162,6 +162,23 @@ class ApiProblemMiddleware:
         return answer
 
 
+class RateLimitHeadersMiddleware:
+    """Every answer to a token says its rate limit: `RateLimit-Limit`, `-Remaining` and
+    `-Reset` (seconds until the count starts again), so scripts can pace themselves."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        rate = getattr(request, "rate_limit", None)
+        if rate is not None:
+            response["RateLimit-Limit"] = str(rate.limit)
+            response["RateLimit-Remaining"] = str(rate.remaining)
+            response["RateLimit-Reset"] = str(rate.reset)
+        return response
+
+
 def _problem_detail(request: HttpRequest, response: HttpResponse) -> str:
     status = response.status_code
     if status == 404:

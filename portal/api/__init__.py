@@ -20,7 +20,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from portal.api import audit, categories, operations, requests, rooms, tokens
-from portal.api.common import TokenAuth
+from portal.api.common import RateLimited, TokenAuth
 from portal.audit import audit_missing, audit_unrecorded
 from portal.middleware import PROBLEM
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
@@ -91,6 +91,13 @@ def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRespo
         "The token is missing, unknown, revoked or expired: make one on your API tokens page.",
     )
     response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(RateLimited)
+def rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = problem(request, 429, "Too many requests", str(exc))
+    response["Retry-After"] = str(exc.rate.reset)
     return response
 
 

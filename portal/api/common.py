@@ -8,12 +8,15 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
@@ -78,6 +81,7 @@ READ_ERRORS: dict[int, type[Problem]] = {
     403: Problem,
     404: Problem,
     422: Problem,
+    429: Problem,  # the token's rate limit
 }
 WRITE_ERRORS = READ_ERRORS | {409: Problem, 502: Problem, 503: Problem}
 
@@ -140,14 +144,44 @@ def settings_of(new: Any) -> RoomSettings:
     )
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """A token's requests this minute: how many it may make, how many are left, and in how
+    many seconds the count starts again. Every answer says it (`RateLimit-*` headers)."""
+
+    limit: int
+    remaining: int
+    reset: int
+
+
+class RateLimited(Exception):
+    """More requests this minute than a token may make: 429, with when to ask again."""
+
+    def __init__(self, rate: RateLimit) -> None:
+        super().__init__(
+            f"This token made more than {rate.limit} requests this minute: "
+            f"ask again in {rate.reset} s."
+        )
+        self.rate = rate
+
+
 class TokenAuth(HttpBearer):
-    """A live personal access token; the request then acts as its owner."""
+    """A live personal access token, within its rate limit; the request then acts as its
+    owner."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         found = token_user(token)
-        if found is not None:
-            request.user = found.user
-            request.api_token = found  # type: ignore[attr-defined]  # audit entries name it
+        if found is None:
+            return None
+        request.user = found.user
+        request.api_token = found  # type: ignore[attr-defined]  # audit entries name it
+        limit = settings.API_RATE_LIMIT_PER_MINUTE
+        assert found.window_start is not None  # counted just now
+        reset = max(1, 60 - int((timezone.now() - found.window_start).total_seconds()))
+        rate = RateLimit(limit, max(0, limit - found.window_count), reset)
+        request.rate_limit = rate  # type: ignore[attr-defined]
+        if found.window_count > limit:
+            raise RateLimited(rate)
         return found
 
 

@@ -16,7 +16,7 @@ from pydantic import ConfigDict
 
 from accounts import tokens
 from accounts.models import ApiToken, User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Problem, Text, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, writes
 
 router = Router(tags=["tokens"])
 
@@ -80,7 +80,7 @@ class TokenMade(TokenOut):
 @router.post(
     "",
     auth=None,
-    response={201: TokenMade, 429: Problem} | WRITE_ERRORS,
+    response={201: TokenMade} | WRITE_ERRORS,
     summary="Sign in for a token",
 )
 def token_sign_in(request: HttpRequest, given: SignIn) -> tuple[int, dict[str, Any]]:

@@ -19,6 +19,7 @@ import httpx
 DONE, SOME_FAILED, USAGE, TOKEN_REFUSED, NOT_FOUND, UNAVAILABLE = 0, 1, 2, 3, 4, 5
 CONFIG = Path("~/.config/roomctl.toml")
 POLL_SECONDS = 1.0
+RATE_LIMITED_TRIES = 5
 FAILED = ("refused", "not found", "failed")  # a room's or a person's result that was not done
 
 
@@ -63,11 +64,20 @@ class Portal:
         )
 
     def answer(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The portal's answer when it did what was asked; `Refused` otherwise."""
-        try:
-            return checked(self.http.request(method, path, **kwargs))
-        except httpx.HTTPError as exc:
-            raise Refused(UNAVAILABLE, 0, f"The portal cannot be reached: {exc}") from None
+        """The portal's answer when it did what was asked; `Refused` otherwise. Past the
+        token's rate limit, it waits as long as the portal says (up to a minute a time)
+        and asks again."""
+        for _ in range(RATE_LIMITED_TRIES):
+            try:
+                answer = self.http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise Refused(UNAVAILABLE, 0, f"The portal cannot be reached: {exc}") from None
+            wait = answer.headers.get("Retry-After", "")
+            if answer.status_code != 429 or not wait.isdigit() or int(wait) > 60:
+                break
+            click.echo(f"Rate limited: asking again in {wait} s", err=True)
+            time.sleep(int(wait))
+        return checked(answer)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.answer(method, path, **kwargs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from portal.api import UNAVAILABLE_RETRY_SECONDS, categories
 from rooms.backend.errors import ChatServerUnavailable
@@ -66,3 +67,22 @@ def test_a_chat_server_that_does_not_answer_says_when_to_ask_again(client, token
     answer = call(client, "GET", "/categories/!x", token)
     assert (answer.status_code, answer["Content-Type"]) == (503, PROBLEM)
     assert answer["Retry-After"] == str(UNAVAILABLE_RETRY_SECONDS)
+
+
+def test_a_token_past_its_rate_limit_is_told_when_to_ask_again(
+    client, token, settings, monkeypatch
+):
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    now = timezone.now().replace(second=20)  # one minute throughout: 40 s left in it
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    answers = [call(client, "GET", "/categories", token) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200] * 3
+    assert [a["RateLimit-Remaining"] for a in answers] == ["2", "1", "0"]
+    assert all(a["RateLimit-Limit"] == "3" for a in answers)
+    assert all(a["RateLimit-Reset"] == "40" for a in answers)
+    limited = call(client, "GET", "/categories", token)
+    assert (limited.status_code, limited["Content-Type"]) == (429, PROBLEM)
+    assert limited["Retry-After"] == "40"
+    assert "more than 3 requests this minute" in limited.json()["detail"]
+    other = make_token(client, AdministratorFactory(), name="another")
+    assert call(client, "GET", "/categories", other).status_code == 200  # each token its own
