@@ -117,11 +117,30 @@ def not_found(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
 @api.exception_handler(NinjaValidationError)
 def invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = [
-        {"field": _field(error.get("loc", ())), "message": error.get("msg", "")}
-        for error in exc.errors
+        {"field": _field(error.get("loc", ())), "message": _message(error)} for error in exc.errors
     ]
     detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:10])
     return problem(request, 422, "Invalid request", detail, errors=errors)
+
+
+# What a list in a body holds, for a message about its length: "at most 1000 people".
+LISTED = {"rooms": "rooms", "creators": "people", "add": "people", "remove": "people"}
+LISTED |= {"deny": "people", "undeny": "people"}
+
+
+def _message(error: dict[str, Any]) -> str:
+    """A validation error in the pages' words; a list too long or too short says of what."""
+    context = error.get("ctx") or {}
+    if context.get("field_type") == "List" and error.get("type") in ("too_long", "too_short"):
+        what = LISTED.get(str(list(error.get("loc", ()))[-1]), "entries")
+        if error["type"] == "too_long":
+            return (
+                f"At most {context['max_length']} {what} at once "
+                f"(this has {context['actual_length']})."
+            )
+        least = context["min_length"]
+        return "Give at least one." if least == 1 else f"Give at least {least} {what}."
+    return str(error.get("msg", ""))
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -11,7 +11,16 @@ from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Problem, Text, once, version_of, writes
+from portal.api.common import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Problem,
+    Text,
+    chat_ids,
+    once,
+    version_of,
+    writes,
+)
 from portal.middleware import PROBLEM
 from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Category
 from rooms.selectors.requests import categories_for_requests
@@ -254,7 +263,7 @@ def category_creators(
 ) -> dict[str, Any]:
     """Make exactly these people (who must be in scope) the category's Creators."""
     actor: User = request.user  # type: ignore[assignment]
-    creators = list(dict.fromkeys(given.creators))
+    creators = chat_ids(given.creators, "creators")
     if dry_run:
         now = category_services.category_change_check(
             actor=actor, category_id=category_id, creators=creators

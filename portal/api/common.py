@@ -25,6 +25,7 @@ from pydantic import AfterValidator
 from accounts.models import ApiToken, IdempotentAnswer
 from accounts.tokens import token_user
 from rooms.backend.records import Invitations, Privacy, RoomSettings
+from rooms.services.roles import NotAChatId, chat_id_of
 
 
 def _text(value: str) -> str:
@@ -84,6 +85,22 @@ READ_ERRORS: dict[int, type[Problem]] = {
     429: Problem,  # the token's rate limit
 }
 WRITE_ERRORS = READ_ERRORS | {409: Problem, 502: Problem, 503: Problem}
+
+
+def chat_ids(typed: list[str], field: str) -> list[str]:
+    """People named in a body, read as everywhere else (`chat_id_of`: a chat ID, or a name
+    alone on this server), each once; 422 naming what is not a chat ID."""
+    found, bad = [], []
+    for each in typed:
+        try:
+            found.append(chat_id_of(each))
+        except NotAChatId:
+            bad.append(each)
+    if bad:
+        raise HttpError(
+            422, f"{field}: not chat IDs (they look like @name:server): {', '.join(bad[:5])}."
+        )
+    return list(dict.fromkeys(found))
 
 
 def body_digest(request: HttpRequest) -> str:

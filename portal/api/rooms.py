@@ -369,6 +369,10 @@ def role_change(
 def _one(
     actor: User, room: Room, category: Category, role: Role, person: str, verb: str, dry_run: bool
 ) -> dict[str, str]:
+    try:
+        person = role_services.chat_id_of(person)
+    except role_services.NotAChatId as exc:
+        return {"person": person, "change": verb, "result": "refused", "detail": str(exc)}
     room = room_for_viewer(user=actor, room_id=room.id)[0]  # as the last change left it
     held = person in room.principals(role)
     if verb == "add" and held:

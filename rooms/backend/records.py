@@ -10,6 +10,8 @@ from enum import StrEnum
 NAME_MAX_LENGTH = 256
 DESCRIPTION_MAX_LENGTH = 256
 # A Matrix user ID: @localpart:server, at most 255 characters.
+# A chat ID's first part (its localpart), as the Matrix spec allows it.
+LOCALPART = re.compile(r"[a-z0-9._=\-/+]+")
 _CHAT_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-\[\]:]+$")
 
 

@@ -268,6 +268,23 @@ FATE_LABELS = {
 }
 
 
+class NotAChatId(ValueError):
+    """What was typed for a person is not a chat ID (nor a name alone on this server)."""
+
+
+def chat_id_of(typed: str) -> str:
+    """The one reading of a person typed anywhere (pages, API, roomctl): a chat ID as
+    given (@alice:example.org), or a name alone (alice) on this chat server; `NotAChatId`,
+    saying so, for anything else."""
+    user_id = chat_backend().user_id_for(typed)
+    if not is_chat_id(user_id):
+        raise NotAChatId(
+            f"“{typed.strip()}” is not a chat ID: chat IDs look like @name:server "
+            "(or name alone, on this chat server)."
+        )
+    return user_id
+
+
 def parse_people(text: str) -> list[str]:
     """Chat IDs pasted one per line or separated by commas or semicolons."""
     return [item.strip() for item in re.split(r"[\n,;]+", text) if item.strip()]

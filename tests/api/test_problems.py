@@ -86,3 +86,45 @@ def test_a_token_past_its_rate_limit_is_told_when_to_ask_again(
     assert "more than 3 requests this minute" in limited.json()["detail"]
     other = make_token(client, AdministratorFactory(), name="another")
     assert call(client, "GET", "/categories", other).status_code == 200  # each token its own
+
+
+def test_people_are_read_one_way_and_what_is_not_a_chat_id_is_called_so(
+    client, chat, token, category_world, make_room
+):
+    category = category_world["category"]
+    scoped = call(
+        client, "POST", f"/categories/{category.id}/scope", token, {"add": ["+eng:portal.test"]}
+    )
+    assert scoped.status_code == 422
+    assert "Not chat IDs: +eng:portal.test" in scoped.json()["detail"]  # not @+eng:…:…
+    creators = call(
+        client, "PUT", f"/categories/{category.id}/creators", token, {"creators": ["bob smith"]}
+    )
+    assert creators.status_code == 422
+    assert "not chat IDs" in creators.json()["detail"]
+    room = make_room()
+    member = category_world["member"].user_id
+    localpart = member[1:].split(":")[0]
+    added = call(
+        client,
+        "POST",
+        f"/rooms/{room.id}/roles/member",
+        token,
+        {"add": ["bob smith", localpart]},
+    ).json()["results"]
+    assert added[0]["result"] == "refused"
+    assert "is not a chat ID" in added[0]["detail"]  # not "not in the scope"
+    assert (added[1]["person"], added[1]["result"]) == (member, "done")  # a name alone
+    assert member in chat.get_room(room.id).members
+
+
+def test_a_list_too_long_says_of_what(client, token):
+    many = call(
+        client,
+        "POST",
+        "/rooms/bulk",
+        token,
+        {"rooms": [f"!r{n}:portal.test" for n in range(5001)], "change": {"disabled": True}},
+    )
+    assert many.status_code == 422
+    assert "At most 5000 rooms at once (this has 5001)" in many.json()["detail"]

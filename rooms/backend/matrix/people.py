@@ -10,7 +10,7 @@ from django.views.decorators.debug import sensitive_variables
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound, ChatServerDenied
 from rooms.backend.matrix.base import ADMIN, CLIENT, MatrixBase
 from rooms.backend.matrix.transport import segment
-from rooms.backend.records import Principal
+from rooms.backend.records import LOCALPART, Principal
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,11 @@ class PeopleOperations(MatrixBase):
         return bool(body.get("admin"))
 
     def user_id_for(self, name: str) -> str:
-        """The full chat ID for a login name ("alice" or "@alice:server")."""
+        """The full chat ID for a login name ("alice" or "@alice:server"). What is neither
+        (`+eng:server`, `bob smith`) is given back as it is, for the caller's check to call
+        it not a chat ID, rather than made into one (`@+eng:server:server`)."""
         name = name.strip()
-        if name.startswith("@"):
+        if name.startswith("@") or not LOCALPART.fullmatch(name.lower()):
             return name
         return f"@{name.lower()}:{self.server_name}"
 
