@@ -128,6 +128,7 @@ def category_list(request: HttpRequest) -> list[dict[str, Any]]:
 )
 def category_create(
     request: HttpRequest,
+    response: HttpResponse,
     new: CategoryIn,
     dry_run: bool = False,
     idempotency_key: str = Header("", alias="Idempotency-Key", max_length=255),
@@ -145,6 +146,7 @@ def category_create(
     writes(request)
     return once(
         request,
+        response,
         idempotency_key,
         lambda: (201, _out(category_services.category_create(actor=actor, **new.model_dump()))),
     )

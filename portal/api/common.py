@@ -112,12 +112,18 @@ def body_digest(request: HttpRequest) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+REPLAYED = "Idempotent-Replayed"
+
+
 def once(
-    request: HttpRequest, key: str, make: Callable[[], tuple[int, dict[str, Any]]]
+    request: HttpRequest,
+    response: HttpResponse,
+    key: str,
+    make: Callable[[], tuple[int, dict[str, Any]]],
 ) -> tuple[int, dict[str, Any]]:
     """Make something at most once per `Idempotency-Key`: the same key from the same person
-    with the same body gets the first answer again; the key with another body, or for
-    another address, is refused (422)."""
+    with the same body gets the first answer again (marked `Idempotent-Replayed: true`);
+    the key with another body, or for another address, is refused (422)."""
     if not key:
         return make()
     owner = request.user
@@ -146,6 +152,7 @@ def once(
             "That Idempotency-Key was used with another body: a key stands for one request; "
             "use a new one for a different request.",
         )
+    response[REPLAYED] = "true"
     return earlier.status, earlier.body
 
 

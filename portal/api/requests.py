@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
@@ -110,6 +110,7 @@ def request_queue(request: HttpRequest) -> list[dict[str, Any]]:
 )
 def request_submit(
     request: HttpRequest,
+    response: HttpResponse,
     new: RequestIn,
     dry_run: bool = False,
     idempotency_key: str = Header("", alias="Idempotency-Key", max_length=255),
@@ -124,6 +125,7 @@ def request_submit(
     writes(request)
     return once(
         request,
+        response,
         idempotency_key,
         lambda: (
             201,

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, StrictBool
 from accounts.models import User
 from portal.api.common import (
     READ_ERRORS,
+    REPLAYED,
     WRITE_ERRORS,
     CategoryIdFilter,
     ChatIdFilter,
@@ -438,16 +439,24 @@ def _room_out(room: Room) -> dict[str, Any]:
     }
 
 
+# How long a request repeated while the first is still making the room (a retry after a
+# dropped connection) waits for that room, to answer with it rather than a 409.
+FIRST_REQUEST_WAIT_SECONDS = 20
+
+
 @router.post("", response={201: RoomOut, 200: RoomSummary} | WRITE_ERRORS, summary="Create a room")
 def room_create(
     request: HttpRequest,
+    response: HttpResponse,
     new: RoomCreate,
     dry_run: bool = False,
     idempotency_key: str = Header("", alias="Idempotency-Key", max_length=255),
 ) -> tuple[int, dict[str, Any]]:
     """Create a room, as the New room page does. The same `Idempotency-Key` sent again
-    (after a lost answer) returns the room made the first time, never a second one. With
-    `dry_run=true` the settings are checked and the room is not made (200)."""
+    (after a lost answer) returns the room made the first time, never a second one — also
+    while the first request is still making it (the repeat waits for it, up to 20 s; 409
+    with `Retry-After` after that). With `dry_run=true` the settings are checked and the
+    room is not made (200)."""
     actor: User = request.user  # type: ignore[assignment]
     settings = settings_of(new)
     if dry_run:
@@ -460,16 +469,19 @@ def room_create(
     # The key's first answer is kept (and bound to this body); a room made by a request
     # whose answer was never kept is found again by the submission the key names.
     submission = uuid.uuid5(uuid.NAMESPACE_URL, f"roomportal:{actor.pk}:{key}")
-    return once(
-        request,
-        idempotency_key,
-        lambda: (
-            201,
-            _room_out(
-                room_services.room_create(actor=actor, settings=settings, submission=submission)
-            ),
-        ),
-    )
+
+    def make() -> tuple[int, dict[str, Any]]:
+        try:
+            room = room_services.room_create(actor=actor, settings=settings, submission=submission)
+        except room_services.SubmissionInProgress:
+            made = room_services.submission_room(submission, wait=FIRST_REQUEST_WAIT_SECONDS)
+            if made is None:
+                raise
+            response[REPLAYED] = "true"
+            return 201, _room_out(made)
+        return 201, _room_out(room)
+
+    return once(request, response, idempotency_key, make)
 
 
 @router.post("/{room_id}/move", response={200: MoveResult} | WRITE_ERRORS, summary="Move a room")

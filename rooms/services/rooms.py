@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import asdict, replace
 from typing import Any
@@ -205,6 +206,24 @@ def room_create(
         record.save(update_fields=["room_id"])
         scope.target_id = room.id
         return room
+
+
+SUBMISSION_POLL_SECONDS = 0.25
+
+
+def submission_room(submission: uuid.UUID, *, wait: float) -> Room | None:
+    """The room a submission still being carried out makes, once it is made (waiting up
+    to `wait` seconds); None if it is not made by then, or its making failed."""
+    deadline = time.monotonic() + wait
+    while True:
+        record = RoomSubmission.objects.filter(token=submission).first()
+        if record is None:  # the first request failed, and let the form go
+            return None
+        if record.room_id:
+            return chat_backend().get_room(record.room_id)
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(SUBMISSION_POLL_SECONDS)
 
 
 def room_create_check(*, actor: User, settings: RoomSettings) -> RoomSettings:

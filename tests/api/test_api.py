@@ -227,6 +227,7 @@ def test_create_with_an_idempotency_key_makes_one_room(client, chat, creator, ca
     )
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json()["id"] == again.json()["id"]  # a lost answer asked again: one room
+    assert (first.get("Idempotent-Replayed"), again["Idempotent-Replayed"]) == (None, "true")
     assert creator.chat_id in chat.get_room(first.json()["id"]).managers
     # The key is bound to its body: key order and spacing aside, another body is refused.
     reordered = json.dumps(dict(reversed(body.items())), indent=2)
@@ -499,3 +500,36 @@ def test_a_change_sent_with_if_match_is_refused_once_the_room_changed(
             actor=creator, room_id=room.id, privacy=Privacy.OPEN, version="not-its-version"
         )
     assert chat.get_room(room.id).settings.privacy == room.settings.privacy
+
+
+def test_a_repeat_while_the_first_request_is_still_making_the_room_gets_that_room(
+    client, creator, make_room, monkeypatch
+):
+    """A script's connection dropped and it asked again at once: the first request is
+    still at work. The repeat waits for the room and answers with it, not with a 409."""
+    import uuid
+
+    from portal.api import rooms as room_api
+    from rooms.models import RoomSubmission
+    from rooms.services import rooms as room_services
+
+    secret = make_token(client, creator)
+    key = "dropped-connection"
+    submission = uuid.uuid5(uuid.NAMESPACE_URL, f"roomportal:{creator.pk}:{key}")
+    first = RoomSubmission.objects.create(token=submission, actor=creator, owner=creator)
+    room = make_room()  # what the first request is making
+    body = {"name": room.name, "category": room.settings.category_id}
+
+    monkeypatch.setattr(room_api, "FIRST_REQUEST_WAIT_SECONDS", 0)
+    early = call(client, "POST", "/rooms", secret, body, HTTP_IDEMPOTENCY_KEY=key)
+    assert (early.status_code, early["Retry-After"]) == (409, "5")  # not made in time
+
+    def first_request_finishes(seconds):
+        first.room_id = room.id
+        first.save(update_fields=["room_id"])
+
+    monkeypatch.setattr(room_api, "FIRST_REQUEST_WAIT_SECONDS", 20)
+    monkeypatch.setattr(room_services.time, "sleep", first_request_finishes)
+    again = call(client, "POST", "/rooms", secret, body, HTTP_IDEMPOTENCY_KEY=key)
+    assert (again.status_code, again.json()["id"]) == (201, room.id)
+    assert again["Idempotent-Replayed"] == "true"
