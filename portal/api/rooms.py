@@ -7,6 +7,7 @@ import uuid
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
@@ -75,7 +76,9 @@ class RoomPage(Schema):
     )
 
 
-class RoomFilters(Schema):
+class RoomWhere(Schema):
+    """Which rooms: those the token's owner may find that match every filter given."""
+
     q: Text = Field("", max_length=NAME_MAX_LENGTH, description="Part of the name, any case")
     category: CategoryIdFilter = Field("", max_length=255, description="A category's ID")
     privacy: PrivacyName | None = None
@@ -83,6 +86,9 @@ class RoomFilters(Schema):
     disabled: bool | None = None
     person: ChatIdFilter = Field("", max_length=255, description="A chat ID holding a role")
     role: RoleName | None = Field(None, description="With `person`: that role only")
+
+
+class RoomFilters(RoomWhere):
     cursor: Text = Field("", max_length=1000)
     limit: int = Field(50, ge=1, le=200)
 
@@ -126,30 +132,37 @@ def _summary(row: IndexedRoom) -> dict[str, Any]:
     }
 
 
+def _matching(user: User, where: RoomWhere) -> QuerySet[IndexedRoom]:
+    """The rooms the person may find (every room for administrators and auditors) that
+    match every filter given."""
+    rooms = directory_rooms(user=user)
+    if where.q.strip():
+        rooms = rooms.filter(name_key__contains=where.q.strip().casefold())
+    if where.category:
+        rooms = rooms.filter(category_id=where.category)
+    if where.privacy:
+        rooms = rooms.filter(privacy=where.privacy)
+    if where.auditorium is not None:
+        rooms = rooms.filter(auditorium=where.auditorium)
+    if where.disabled is not None:
+        rooms = rooms.filter(disabled=where.disabled)
+    if where.person:
+        held = RoomPerson.objects.filter(user_id=where.person)
+        if where.role:
+            held = held.filter(role=where.role)
+        rooms = rooms.filter(room_id__in=held.values("room_id"))
+    elif where.role:
+        raise HttpError(400, "A role filters the rooms of a person: give `person` too.")
+    return rooms
+
+
 @router.get("", response={200: RoomPage} | READ_ERRORS, summary="List rooms")
 def room_list(
     request: HttpRequest, response: HttpResponse, filters: Query[RoomFilters]
 ) -> dict[str, Any]:
     """The rooms the token's owner may find (every room for administrators and auditors),
     by name."""
-    rooms = directory_rooms(user=request.user)  # type: ignore[arg-type]
-    if filters.q.strip():
-        rooms = rooms.filter(name_key__contains=filters.q.strip().casefold())
-    if filters.category:
-        rooms = rooms.filter(category_id=filters.category)
-    if filters.privacy:
-        rooms = rooms.filter(privacy=filters.privacy)
-    if filters.auditorium is not None:
-        rooms = rooms.filter(auditorium=filters.auditorium)
-    if filters.disabled is not None:
-        rooms = rooms.filter(disabled=filters.disabled)
-    if filters.person:
-        held = RoomPerson.objects.filter(user_id=filters.person)
-        if filters.role:
-            held = held.filter(role=filters.role)
-        rooms = rooms.filter(room_id__in=held.values("room_id"))
-    elif filters.role:
-        raise HttpError(400, "A role filters the rooms of a person: give `person` too.")
+    rooms = _matching(request.user, filters)  # type: ignore[arg-type]
     count = rooms.count()
     if filters.cursor:
         name_key, room_id = after_cursor(filters.cursor, size=2)
@@ -178,11 +191,14 @@ BACKGROUND_AT_MOST = 5000
 
 
 class BulkChange(Schema):
-    """One change for many rooms (their IDs, as `GET /rooms` lists them)."""
+    """One change for many rooms: their IDs (as `GET /rooms` lists them), or `where`, the
+    list's filters (every Closed room in a category: `{"category": "!…", "privacy":
+    "closed"}`), read when the change is asked."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rooms: list[Text] = Field(min_length=1, max_length=BACKGROUND_AT_MOST)
+    rooms: list[Text] = Field(default_factory=list, max_length=BACKGROUND_AT_MOST)
+    where: RoomWhere | None = None
     change: RoomChange
 
 
@@ -220,8 +236,18 @@ def room_bulk_change(
     asked = bulk.change.model_dump(exclude_none=True)
     if not asked:
         raise HttpError(422, "Say what to change: the change is empty.")
-    rooms = list(dict.fromkeys(bulk.rooms))
     actor: User = request.user  # type: ignore[assignment]
+    if (bulk.where is None) == (not bulk.rooms):
+        raise HttpError(422, "Give the rooms either by their IDs (`rooms`) or by `where`.")
+    if bulk.where is not None:
+        found = _matching(actor, bulk.where).order_by("name_key", "room_id")
+        rooms = list(found.values_list("room_id", flat=True)[: BACKGROUND_AT_MOST + 1])
+        if len(rooms) > BACKGROUND_AT_MOST:
+            raise HttpError(422, f"At most {BACKGROUND_AT_MOST} rooms at once: narrow `where`.")
+        if not rooms:
+            return 200, {"applied": not dry_run, "results": []}
+    else:
+        rooms = list(dict.fromkeys(bulk.rooms))
     if not dry_run:
         writes(request)
     answered = ANSWERED_WHAT_IFS_AT_MOST if dry_run else ANSWERED_CHANGES_AT_MOST

@@ -143,3 +143,23 @@ def test_operations_are_paged_newest_first_with_a_total(client, creator):
         assert 'rel="next"' in answer["Link"]
     newest_first = sorted(made, key=lambda op: (op.created_at, op.pk), reverse=True)
     assert seen == [str(op.pk) for op in newest_first]
+
+
+def test_a_change_to_every_room_a_filter_finds(client, chat, creator, make_room, category_world):
+    from rooms.backend.records import Privacy
+
+    closed = [make_room(), make_room()]
+    opened = make_room(privacy=Privacy.OPEN)
+    mine = make_token(client, creator)
+    where = {"category": category_world["category"].id, "privacy": "closed"}
+    body = {"where": where, "change": {"description": "Every Closed one"}}
+    what_if = call(client, "POST", "/rooms/bulk", mine, body, dry_run="true").json()
+    assert {r["room"] for r in what_if["results"]} == {r.id for r in closed}
+    done = call(client, "POST", "/rooms/bulk", mine, body).json()
+    assert [r["result"] for r in done["results"]] == ["changed", "changed"]
+    assert all(chat.get_room(r.id).settings.description == "Every Closed one" for r in closed)
+    assert chat.get_room(opened.id).settings.description == opened.settings.description
+    for wrong in ({"change": {"disabled": True}}, body | {"rooms": [opened.id]}):
+        refused = call(client, "POST", "/rooms/bulk", mine, wrong)
+        assert refused.status_code == 422
+        assert "either by their IDs" in refused.json()["detail"]
