@@ -12,6 +12,7 @@
     roomctl request queue
     roomctl audit export --action room. --format csv -o rooms.csv
     roomctl operation list --everyone --status unfinished
+    roomctl token list
 
 The portal's address and a personal access token come from ROOMCTL_URL and ROOMCTL_TOKEN,
 or from ~/.config/roomctl.toml (`url = "…"`, `token = "…"`), which `roomctl login` writes.
@@ -105,3 +106,4 @@ main.add_command(admin.category)
 main.add_command(admin.request)
 main.add_command(admin.audit)
 main.add_command(admin.operation)
+main.add_command(admin.token)

@@ -1,6 +1,6 @@
-"""roomctl category …, request …, audit … and operation …: categories with their scope
-and Creators, room requests asked and decided, the audit log queried and exported, and
-operations listed, waited on, retried and undone."""
+"""roomctl category …, request …, audit …, operation … and token …: categories with
+their scope and Creators, room requests asked and decided, the audit log queried and
+exported, operations listed, waited on, retried and undone, tokens listed and revoked."""
 
 from __future__ import annotations
 
@@ -387,3 +387,25 @@ def operation_retry(operation_id: str, as_json: bool) -> None:
 def operation_undo(operation_id: str, as_json: bool) -> None:
     """Put an unfinished room change back as it was (portal administrators)."""
     _ended(portal().call("POST", f"/operations/{operation_id}/undo"), as_json)
+
+
+@click.group()
+def token() -> None:
+    """Personal access tokens: yours (or everyone's, administrators), revoke one."""
+
+
+@token.command("list")
+@click.option("--everyone", is_flag=True, help="Everyone's (portal administrators).")
+@click.option("--json", "as_json", is_flag=True)
+def token_list(everyone: bool, as_json: bool) -> None:
+    """Tokens, with when each was last used."""
+    found = portal().call("GET", "/tokens", params={"everyone": str(everyone).lower()})
+    show(found, as_json, ["id", "name", "owner", "scope", "expires_at", "last_used_at"])
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token (yours, or anyone's for administrators): it stops working at once."""
+    revoked = portal().call("DELETE", f"/tokens/{token_id}")
+    click.echo(f"revoked “{revoked['name']}”")

@@ -163,3 +163,38 @@ def test_a_change_to_every_room_a_filter_finds(client, chat, creator, make_room,
         refused = call(client, "POST", "/rooms/bulk", mine, wrong)
         assert refused.status_code == 422
         assert "either by their IDs" in refused.json()["detail"]
+
+
+def test_a_change_to_many_rooms_goes_on_after_its_worker_dies_mid_way(
+    client, chat, creator, make_room, monkeypatch
+):
+    """The sync worker is killed after its second room: the next worker goes on from
+    there; every room changed once, with one result and one audit entry each."""
+    from rooms.services import rooms as room_services
+
+    rooms = [make_room() for _ in range(4)]
+    mine = make_token(client, creator)
+    body = {"rooms": [r.id for r in rooms], "change": {"disabled": True}}
+    started = call(client, "POST", "/rooms/bulk", mine, body, background="true").json()
+    real = room_services.room_change_result
+    done = []
+
+    def dies_at_the_third(**kwargs):
+        if len(done) == 2:
+            raise SystemExit(1)  # the worker is killed
+        done.append(kwargs["room_id"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(room_services, "room_change_result", dies_at_the_third)
+    with pytest.raises(SystemExit):
+        room_services.bulk_change_step(chunk=20)
+    monkeypatch.setattr(room_services, "room_change_result", real)
+    path = f"/operations/{started['operation']}"
+    assert call(client, "GET", path, mine).json()["done"] == 2  # kept as it went
+    run_worker()  # the worker, started again
+    polled = call(client, "GET", path, mine).json()
+    assert (polled["status"], polled["done"]) == ("succeeded", 4)
+    assert [r["result"] for r in polled["results"]] == ["changed"] * 4
+    assert all(chat.get_room(r.id).disabled for r in rooms)
+    for room in rooms:
+        assert AuditEntry.objects.filter(action="room.disable", target_id=room.id).count() == 1

@@ -284,3 +284,7 @@ def test_login_keeps_a_token_readable_by_its_owner_alone(live_server, category_w
     assert listed.returncode == 0, listed.stderr
     no_terminal = run(f"roomctl login {live_server.url} --user {person}", "")
     assert no_terminal.returncode == 2
+    [made] = json.loads(run("ROOMCTL_URL= roomctl token list --json").stdout)
+    assert made["owner"] == person
+    assert run(f"ROOMCTL_URL= roomctl token revoke {made['id']}").returncode == 0
+    assert run("ROOMCTL_URL= roomctl room list").returncode == 3  # revoked: at once
