@@ -171,6 +171,11 @@ def decided(request: HttpRequest, exc: request_services.RequestConflict) -> Http
     return problem(request, 409, "Decided meanwhile", str(exc))
 
 
+@api.exception_handler(request_services.RequestStale)
+def request_stale(request: HttpRequest, exc: request_services.RequestStale) -> HttpResponse:
+    return requests.stale(request, exc)
+
+
 @api.exception_handler(category_services.CategoryStale)
 def category_stale(request: HttpRequest, exc: category_services.CategoryStale) -> HttpResponse:
     return categories.stale(request, exc)

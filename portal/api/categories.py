@@ -159,7 +159,7 @@ def etag(category: Category) -> str:
 
 
 IF_MATCH = Header("", alias="If-Match", description="The category's `ETag` as read")
-STALE = {412: Problem}
+STALE: dict[int, type[Problem]] = {412: Problem}
 
 
 def stale(request: HttpRequest, exc: category_services.CategoryStale) -> HttpResponse:

@@ -6,12 +6,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
 from accounts.models import User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, once, settings_of, writes
+from portal.api.common import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Problem,
+    Text,
+    once,
+    settings_of,
+    version_of,
+    writes,
+)
+from portal.middleware import PROBLEM
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -138,11 +148,47 @@ def request_submit(
     )
 
 
+def etag(asked: RoomRequest) -> str:
+    """A request's entity tag: it changes when the request is edited or decided."""
+    return f'"{request_services.request_version(asked)}"'
+
+
+def stale(request: HttpRequest, exc: request_services.RequestStale) -> HttpResponse:
+    """412: the request changed since its ETag was read; here it is now."""
+    body = {
+        "type": "about:blank",
+        "title": "Changed since read",
+        "status": 412,
+        "detail": "The request changed since that ETag was read: here it is now; decide "
+        "again with its new ETag if the decision still stands.",
+        "current": _out(exc.current),
+    }
+    return JsonResponse(body, status=412, content_type=PROBLEM, headers={"ETag": etag(exc.current)})
+
+
+IF_MATCH = Header("", alias="If-Match", description="The request's `ETag` as read")
+
+
+@router.get("/{pk}", response={200: RequestOut} | READ_ERRORS, summary="Get a request")
+def request_get(request: HttpRequest, response: HttpResponse, pk: int) -> dict[str, Any]:
+    """A request you asked for or may decide, with its `ETag`: decide with it as
+    `If-Match` to decide only what you read (412 otherwise, with the request now)."""
+    asked, _ = request_selectors.request_for_viewer(user=request.user, pk=pk)  # type: ignore[arg-type]
+    response["ETag"] = etag(asked)
+    return _out(asked)
+
+
 @router.post(
-    "/{pk}/approve", response={200: RequestOut} | WRITE_ERRORS, summary="Approve a request"
+    "/{pk}/approve",
+    response={200: RequestOut, 412: Problem} | WRITE_ERRORS,
+    summary="Approve a request",
 )
 def request_approve(
-    request: HttpRequest, pk: int, adjust: Adjustments, dry_run: bool = False
+    request: HttpRequest,
+    pk: int,
+    adjust: Adjustments,
+    dry_run: bool = False,
+    if_match: str = IF_MATCH,
 ) -> dict[str, Any]:
     """Approve, with any adjustments, and make the room (its requester its Manager); with
     `dry_run=true`, checked and shown as it would be approved."""
@@ -158,14 +204,24 @@ def request_approve(
         request_services.request_decision_check(actor=actor, pk=asked.pk, settings=settings)
         return _out(asked) | adjust.model_dump(exclude_none=True)
     writes(request)
-    return _out(request_services.request_approve(actor=actor, pk=asked.pk, settings=settings))
+    return _out(
+        request_services.request_approve(
+            actor=actor, pk=asked.pk, settings=settings, version=version_of(if_match)
+        )
+    )
 
 
 @router.post(
-    "/{pk}/decline", response={200: RequestOut} | WRITE_ERRORS, summary="Decline a request"
+    "/{pk}/decline",
+    response={200: RequestOut, 412: Problem} | WRITE_ERRORS,
+    summary="Decline a request",
 )
 def request_decline(
-    request: HttpRequest, pk: int, decline: Decline, dry_run: bool = False
+    request: HttpRequest,
+    pk: int,
+    decline: Decline,
+    dry_run: bool = False,
+    if_match: str = IF_MATCH,
 ) -> dict[str, Any]:
     """Decline, saying why; with `dry_run=true`, only checked."""
     actor: User = request.user  # type: ignore[assignment]
@@ -173,4 +229,8 @@ def request_decline(
         asked = request_services.request_decision_check(actor=actor, pk=pk)
         return _out(asked) | {"decision_reason": decline.reason}
     writes(request)
-    return _out(request_services.request_decline(actor=actor, pk=pk, reason=decline.reason))
+    return _out(
+        request_services.request_decline(
+            actor=actor, pk=pk, reason=decline.reason, version=version_of(if_match)
+        )
+    )

@@ -7,6 +7,8 @@ failure returns the room made the first time instead of making a second one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict
 from datetime import timedelta
 from typing import TypedDict
@@ -52,6 +54,25 @@ def _values(request: RoomRequest) -> dict:
         "status": request.status,
         "justification": request.justification,
     }
+
+
+def request_version(request: RoomRequest) -> str:
+    """Changes whenever the request does: edited by its requester, decided."""
+    values = _values(request) | {"decision_reason": request.decision_reason}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class RequestStale(Exception):
+    """The request changed since the version the decision was asked against."""
+
+    def __init__(self, current: RoomRequest) -> None:
+        super().__init__("This request changed since it was read.")
+        self.current = current
+
+
+def _still_at(request: RoomRequest, version: str | None) -> None:
+    if version is not None and version != request_version(request):
+        raise RequestStale(request)
 
 
 class Target(TypedDict):
@@ -262,8 +283,11 @@ def _approver_check(actor: User, request: RoomRequest) -> Category:
     return category
 
 
-def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequest:
-    """Approve a pending request, with the approver's adjustments, and create its room."""
+def request_approve(
+    *, actor: User, pk: int, settings: RoomSettings, version: str | None = None
+) -> RoomRequest:
+    """Approve a pending request, with the approver's adjustments, and create its room
+    (with `version`, only if the request is still at it: `RequestStale` otherwise)."""
     with (
         audited("request.approved", actor=actor, target_kind="request") as scope,
         transaction.atomic(),
@@ -271,6 +295,7 @@ def request_approve(*, actor: User, pk: int, settings: RoomSettings) -> RoomRequ
         request = _found(actor, pk, scope)
         scope.before = _values(request)
         _approver_check(actor, request)
+        _still_at(request, version)
         _pending(request)
         if settings.category_id != request.category_id:
             raise room_services.RoomSettingsInvalid(
@@ -362,14 +387,17 @@ def _create_room(actor: User, request: RoomRequest) -> RoomRequest:
     return request
 
 
-def request_decline(*, actor: User, pk: int, reason: str) -> RoomRequest:
-    """Decline a pending request, saying why."""
+def request_decline(
+    *, actor: User, pk: int, reason: str, version: str | None = None
+) -> RoomRequest:
+    """Decline a pending request, saying why (with `version`, only if it is still at it)."""
     with (
         audited("request.declined", actor=actor, target_kind="request") as scope,
         transaction.atomic(),
     ):
         request = _found(actor, pk, scope)
         _approver_check(actor, request)
+        _still_at(request, version)
         _pending(request)
         request.status, request.decided_by = Status.DECLINED, actor
         request.decided_at, request.decision_reason = timezone.now(), reason

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from portal.models import AuditEntry, Outcome
-from rooms.backend.records import Role
+from rooms.backend.records import Privacy, Role
+from rooms.models import RoomRequest
 from tests.api.test_api import PROBLEM, call, make_token
 from tests.conftest import unique
 from tests.factories import AdministratorFactory
@@ -97,8 +98,6 @@ def test_a_request_is_asked_approved_with_a_change_and_a_second_decision_told(
 def test_every_change_to_categories_and_requests_has_a_what_if(
     client, chat, member, creator, category_world, make_room
 ):
-    from rooms.models import RoomRequest
-
     admin = make_token(client, AdministratorFactory(), name="ops")
     category = category_world["category"]
     make_room()  # the category has a room: it cannot be deleted
@@ -194,3 +193,39 @@ def test_a_category_change_with_if_match_is_refused_once_the_category_changed(
     assert category_world["outsider"].user_id not in now.allowed_members
     fresh = call(client, "PATCH", path, admin, {"description": "Two"}, HTTP_IF_MATCH=first["ETag"])
     assert fresh.status_code == 200
+
+
+def test_a_decision_sent_with_if_match_is_refused_once_the_requester_changed_the_request(
+    client, member, creator, category_world
+):
+    from dataclasses import replace
+
+    from rooms.services import requests as request_services
+
+    asker = make_token(client, member, name="asker")
+    body = {
+        "name": unique("Asked "),
+        "category": category_world["category"].id,
+        "justification": "The team needs it",
+    }
+    pk = call(client, "POST", "/requests", asker, body).json()["id"]
+    decider = make_token(client, creator, name="decider")
+    read = call(client, "GET", f"/requests/{pk}", decider)
+    assert read.status_code == 200
+    assert call(client, "GET", f"/requests/{pk}", asker)["ETag"] == read["ETag"]
+    asked = request_services.request_settings(RoomRequest.objects.get(pk=pk))
+    request_services.request_edit(  # the requester makes it Secret meanwhile
+        actor=member, pk=pk, settings=replace(asked, privacy=Privacy.SECRET), justification="Now"
+    )
+    for decision, body in (("approve", {}), ("decline", {"reason": "No"})):
+        late = call(
+            client, "POST", f"/requests/{pk}/{decision}", decider, body, HTTP_IF_MATCH=read["ETag"]
+        )
+        assert (late.status_code, late["Content-Type"]) == (412, PROBLEM)
+        assert late.json()["current"]["privacy"] == "secret"
+    assert RoomRequest.objects.get(pk=pk).status == "pending"
+    fresh = call(client, "GET", f"/requests/{pk}", decider)["ETag"]
+    approved = call(client, "POST", f"/requests/{pk}/approve", decider, {}, HTTP_IF_MATCH=fresh)
+    assert approved.json()["status"] == "created"  # approved, and its room made
+    other = make_token(client, AdministratorFactory(), name="nosy")
+    assert call(client, "GET", "/requests/999999", other).status_code == 404
