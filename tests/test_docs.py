@@ -1,0 +1,42 @@
+"""The README and docs/ say what the code is: every repository path they name exists,
+and every `manage.py` command and `make` target they name is there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.core.management import get_commands
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Paths in backticks that name the repository's own files and folders (not URL paths, the
+# state folder made at run time, or a server's files).
+NAMED_PATH = re.compile(
+    r"`((?:portal|rooms|accounts|templates|static|tests|bench|docs)/[\w./-]*"
+    r"|[\w-]+\.(?:py|toml|txt|cfg))`"
+)
+COMMAND = re.compile(r"manage\.py ([a-z_]+)")
+TARGET = re.compile(r"`make ([a-z]+)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_every_path_a_doc_names_exists(doc):
+    missing = [
+        path
+        for path in NAMED_PATH.findall(doc.read_text())
+        if not (ROOT / path.rstrip("/")).exists() and not list(ROOT.glob(f"**/{path}"))
+    ]
+    assert not missing, f"{doc.name} names what is not there: {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_every_command_and_make_target_a_doc_names_exists(doc):
+    text = doc.read_text()
+    commands = set(get_commands())
+    makefile = (ROOT / "Makefile").read_text()
+    assert not {c for c in COMMAND.findall(text) if c not in commands}, doc.name
+    assert not {
+        t for t in TARGET.findall(text) if not re.search(rf"^{t}:", makefile, re.MULTILINE)
+    }, doc.name
