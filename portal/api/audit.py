@@ -7,13 +7,12 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
 
-from accounts.models import User
-from portal.api.common import READ_ERRORS, Text, after_cursor, cursor_of, page_of
+from portal.api.common import READ_ERRORS, ApiRequest, Text, after_cursor, cursor_of, page_of
 from portal.audit.export import export_response
 from portal.audit.filters import SEARCH_MAX, AuditFilterForm
 from portal.models import AuditEntry
@@ -57,9 +56,9 @@ class AuditPage(Schema):
     next_cursor: str | None = None
 
 
-def _filtered(request: HttpRequest, filters: AuditFilters) -> tuple[AuditFilterForm, Any]:
+def _filtered(request: ApiRequest, filters: AuditFilters) -> tuple[AuditFilterForm, Any]:
     """The page's filter form over these filters, and the entries it lets through."""
-    viewer: User = request.user  # type: ignore[assignment]
+    viewer = request.user
     if not viewer.can_audit:
         raise PermissionDenied("Only auditors and portal administrators read the audit log.")
     values = filters.model_dump(exclude={"cursor", "limit", "format"}, exclude_none=True)
@@ -89,7 +88,7 @@ class ExportFilters(AuditFilters):
         }
     },
 )
-def audit_export(request: HttpRequest, filters: Query[ExportFilters]) -> StreamingHttpResponse:
+def audit_export(request: ApiRequest, filters: Query[ExportFilters]) -> StreamingHttpResponse:
     """The filtered log as CSV or JSON Lines, streamed, as the page exports it; the export is
     itself an audit entry."""
     form, entries = _filtered(request, filters)
@@ -98,7 +97,7 @@ def audit_export(request: HttpRequest, filters: Query[ExportFilters]) -> Streami
 
 @router.get("", response={200: AuditPage} | READ_ERRORS, summary="Query the log")
 def audit_list(
-    request: HttpRequest, response: HttpResponse, filters: Query[AuditFilters]
+    request: ApiRequest, response: HttpResponse, filters: Query[AuditFilters]
 ) -> dict[str, Any]:
     """Entries matching the filters, newest first."""
     _, entries = _filtered(request, filters)

@@ -14,6 +14,7 @@ from accounts.models import User
 from portal.api.common import (
     READ_ERRORS,
     WRITE_ERRORS,
+    ApiRequest,
     Problem,
     Text,
     chat_ids,
@@ -114,9 +115,9 @@ def _visible(user: User, category_id: str) -> Category:
 
 
 @router.get("", response={200: list[CategorySummary]} | READ_ERRORS, summary="List categories")
-def category_list(request: HttpRequest) -> list[dict[str, Any]]:
+def category_list(request: ApiRequest) -> list[dict[str, Any]]:
     """The categories whose scope holds the token's owner (every one, for administrators)."""
-    found = categories_for_requests(user=request.user)  # type: ignore[arg-type]
+    found = categories_for_requests(user=request.user)
     return [
         {"id": c.id, "name": c.name, "description": c.description, "room_count": c.room_count}
         for c in sorted(found, key=lambda c: c.name.casefold())
@@ -127,7 +128,7 @@ def category_list(request: HttpRequest) -> list[dict[str, Any]]:
     "", response={201: CategoryOut, 200: CategoryIn} | WRITE_ERRORS, summary="Create a category"
 )
 def category_create(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     new: CategoryIn,
     dry_run: bool = False,
@@ -135,7 +136,7 @@ def category_create(
 ) -> tuple[int, dict[str, Any]]:
     """A category with nobody in its scope yet (administrators). The same `Idempotency-Key`
     sent again returns the first answer, and no second category."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     if not actor.is_administrator:
         raise PermissionDenied("Only portal administrators manage categories.")
     if dry_run:
@@ -176,10 +177,10 @@ def stale(request: HttpRequest, exc: category_services.CategoryStale) -> HttpRes
 
 
 @router.get("/{category_id}", response={200: CategoryOut} | READ_ERRORS, summary="Get a category")
-def category_get(request: HttpRequest, response: HttpResponse, category_id: str) -> dict[str, Any]:
+def category_get(request: ApiRequest, response: HttpResponse, category_id: str) -> dict[str, Any]:
     """The category, with its `ETag`: send it back as `If-Match` to change the category
     only if nobody changed it meanwhile (412 otherwise, with the category as it is now)."""
-    category = _visible(request.user, category_id)  # type: ignore[arg-type]
+    category = _visible(request.user, category_id)
     response["ETag"] = etag(category)
     return _out(category)
 
@@ -190,7 +191,7 @@ def category_get(request: HttpRequest, response: HttpResponse, category_id: str)
     summary="Change a category",
 )
 def category_update(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     category_id: str,
     change: CategoryChange,
@@ -199,7 +200,7 @@ def category_update(
 ) -> dict[str, Any]:
     """Its name, description and invitations, each left as it is when left out; with
     `dry_run=true`, checked and shown as it would be."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     asked = change.model_dump(exclude_none=True)
     if dry_run:
         now = category_services.category_change_check(
@@ -220,7 +221,7 @@ def category_update(
     summary="Change who is in scope",
 )
 def category_scope(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     category_id: str,
     change: ScopeIn,
@@ -230,7 +231,7 @@ def category_scope(
     """Put people in the scope, take them out, deny them or allow them again. People who
     leave the scope lose their roles in the category's rooms: listed first, as the page does,
     and only listed with `dry_run=true`."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     checked = category_services.scope_change_check(
         actor=actor,
         category_id=category_id,
@@ -256,7 +257,7 @@ def category_scope(
     summary="Set the Creators",
 )
 def category_creators(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     category_id: str,
     given: CreatorsIn,
@@ -264,7 +265,7 @@ def category_creators(
     if_match: str = IF_MATCH,
 ) -> dict[str, Any]:
     """Make exactly these people (who must be in scope) the category's Creators."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     creators = chat_ids(given.creators, "creators")
     if dry_run:
         now = category_services.category_change_check(
@@ -285,11 +286,11 @@ def category_creators(
     summary="Delete a category",
 )
 def category_delete(
-    request: HttpRequest, category_id: str, dry_run: bool = False, if_match: str = IF_MATCH
+    request: ApiRequest, category_id: str, dry_run: bool = False, if_match: str = IF_MATCH
 ) -> tuple[int, dict[str, Any] | None]:
     """Delete a category that has no rooms (administrators); with `dry_run=true`, the
     category that would go (200)."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     if dry_run:
         now = category_services.category_change_check(
             actor=actor, category_id=category_id, deleting=True

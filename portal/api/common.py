@@ -22,7 +22,7 @@ from ninja.errors import HttpError
 from ninja.security import HttpBearer
 from pydantic import AfterValidator
 
-from accounts.models import ApiToken, IdempotentAnswer
+from accounts.models import ApiToken, IdempotentAnswer, User
 from accounts.tokens import token_user
 from rooms.backend.records import Invitations, Privacy, RoomSettings
 from rooms.services.roles import NotAChatId, chat_id_of
@@ -116,7 +116,7 @@ REPLAYED = "Idempotent-Replayed"
 
 
 def once(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     key: str,
     make: Callable[[], tuple[int, dict[str, Any]]],
@@ -128,7 +128,7 @@ def once(
         return make()
     owner = request.user
     digest = body_digest(request)
-    earlier = IdempotentAnswer.objects.filter(user=owner, key=key).first()  # type: ignore[misc]
+    earlier = IdempotentAnswer.objects.filter(user=owner, key=key).first()
     if earlier is None:
         status, made = make()
         body = json.loads(json.dumps(made, cls=DjangoJSONEncoder))  # as it is kept
@@ -189,6 +189,17 @@ class RateLimited(Exception):
         self.rate = rate
 
 
+class ApiRequest(HttpRequest):
+    """A request the token authentication let in, as the API's operations see it: `user`
+    is the token's owner, `auth` (and `api_token`, which audit entries name) the token,
+    `rate_limit` what is left of its minute."""
+
+    user: User
+    auth: ApiToken
+    api_token: ApiToken
+    rate_limit: RateLimit
+
+
 class TokenAuth(HttpBearer):
     """A live personal access token, within its rate limit; the request then acts as its
     owner."""
@@ -198,7 +209,7 @@ class TokenAuth(HttpBearer):
         if found is None:
             return None
         request.user = found.user
-        request.api_token = found  # type: ignore[attr-defined]  # audit entries name it
+        request.api_token = found  # type: ignore[attr-defined]  # it becomes an ApiRequest
         limit = settings.API_RATE_LIMIT_PER_MINUTE
         assert found.window_start is not None  # counted just now
         reset = max(1, 60 - int((timezone.now() - found.window_start).total_seconds()))
@@ -209,10 +220,9 @@ class TokenAuth(HttpBearer):
         return found
 
 
-def writes(request: HttpRequest) -> None:
+def writes(request: ApiRequest) -> None:
     """Refuse a change asked with a read-only token."""
-    token: ApiToken = request.auth  # type: ignore[attr-defined]
-    if not token.writes:
+    if not request.auth.writes:
         raise PermissionDenied(
             "This token is read-only: make a read-and-write token to change things."
         )

@@ -9,13 +9,13 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Field, Header, Query, Router, Schema
 
-from accounts.models import User
 from portal.api.common import (
     READ_ERRORS,
     WRITE_ERRORS,
+    ApiRequest,
     after_cursor,
     cursor_of,
     page_of,
@@ -108,10 +108,10 @@ def _summary(op: Operation) -> dict[str, Any]:
     }
 
 
-def _visible(request: HttpRequest, operation_id: uuid.UUID) -> Operation:
+def _visible(request: ApiRequest, operation_id: uuid.UUID) -> Operation:
     """One operation: its owner's or, for administrators, anyone's. Another person's is
     answered as one that is not there."""
-    viewer: User = request.user  # type: ignore[assignment]
+    viewer = request.user
     op = Operation.objects.select_related("actor").filter(pk=operation_id).first()
     if op is None or (op.actor_id != viewer.pk and not viewer.is_administrator):
         raise ObjectDoesNotExist("There is no such operation, or it is not yours.")
@@ -120,11 +120,11 @@ def _visible(request: HttpRequest, operation_id: uuid.UUID) -> Operation:
 
 @router.get("", response={200: OperationPage} | READ_ERRORS, summary="List operations")
 def operation_list(
-    request: HttpRequest, response: HttpResponse, filters: Query[OperationFilters]
+    request: ApiRequest, response: HttpResponse, filters: Query[OperationFilters]
 ) -> dict[str, Any]:
     """Your operations, newest first (with `everyone=true`, everyone's: administrators);
     `status=unfinished` lists what waits for Retry or Undo."""
-    viewer: User = request.user  # type: ignore[assignment]
+    viewer = request.user
     ops = Operation.objects.select_related("actor")
     if not filters.everyone:
         ops = ops.filter(actor=viewer)
@@ -168,7 +168,7 @@ def etag(op: Operation) -> str:
     "/{operation_id}", response={200: OperationOut, 304: None} | READ_ERRORS, summary="Poll"
 )
 def operation_get(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     operation_id: uuid.UUID,
     page: Query[ResultsPage],
@@ -186,18 +186,18 @@ def operation_get(
     return _out(op, page)
 
 
-def _finish(request: HttpRequest, operation_id: uuid.UUID, *, undo: bool) -> dict[str, Any]:
+def _finish(request: ApiRequest, operation_id: uuid.UUID, *, undo: bool) -> dict[str, Any]:
     writes(request)
     op = operation_services.operation_finish(
         _visible(request, operation_id),
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         undo=undo,
     )
     return _out(op, ResultsPage())
 
 
 @router.post("/{operation_id}/retry", response={200: OperationOut} | WRITE_ERRORS, summary="Retry")
-def operation_retry(request: HttpRequest, operation_id: uuid.UUID) -> dict[str, Any]:
+def operation_retry(request: ApiRequest, operation_id: uuid.UUID) -> dict[str, Any]:
     """Finish an unfinished operation (administrators): a room's change is applied again,
     a category's or a person's run again, a change to many rooms goes back to the sync
     worker for the rooms not changed (the answer is then `running`: poll it)."""
@@ -205,7 +205,7 @@ def operation_retry(request: HttpRequest, operation_id: uuid.UUID) -> dict[str, 
 
 
 @router.post("/{operation_id}/undo", response={200: OperationOut} | WRITE_ERRORS, summary="Undo")
-def operation_undo(request: HttpRequest, operation_id: uuid.UUID) -> dict[str, Any]:
+def operation_undo(request: ApiRequest, operation_id: uuid.UUID) -> dict[str, Any]:
     """Put an unfinished room change back as it was (administrators); other kinds are
     finished by Retry (409)."""
     return _finish(request, operation_id, undo=True)

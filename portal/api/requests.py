@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
-from accounts.models import User
 from portal.api.common import (
     READ_ERRORS,
     WRITE_ERRORS,
+    ApiRequest,
     Problem,
     Text,
     once,
@@ -102,16 +102,16 @@ def _out(asked: RoomRequest) -> dict[str, Any]:
 
 
 @router.get("", response={200: list[RequestOut]} | READ_ERRORS, summary="My requests")
-def request_list(request: HttpRequest) -> list[dict[str, Any]]:
-    owner: User = request.user  # type: ignore[assignment]
+def request_list(request: ApiRequest) -> list[dict[str, Any]]:
+    owner = request.user
     mine = RoomRequest.objects.filter(requester=owner).select_related("requester")
     return [_out(asked) for asked in mine.order_by("-created_at")]
 
 
 @router.get("/queue", response={200: list[RequestOut]} | READ_ERRORS, summary="To decide")
-def request_queue(request: HttpRequest) -> list[dict[str, Any]]:
+def request_queue(request: ApiRequest) -> list[dict[str, Any]]:
     """Pending requests the token's owner may decide, oldest first."""
-    queue = request_selectors.approval_queue(user=request.user)  # type: ignore[arg-type]
+    queue = request_selectors.approval_queue(user=request.user)
     return [_out(asked) for asked in queue.order_by("created_at")]
 
 
@@ -119,7 +119,7 @@ def request_queue(request: HttpRequest) -> list[dict[str, Any]]:
     "", response={201: RequestOut, 200: dict[str, Any]} | WRITE_ERRORS, summary="Ask for a room"
 )
 def request_submit(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     new: RequestIn,
     dry_run: bool = False,
@@ -127,7 +127,7 @@ def request_submit(
 ) -> tuple[int, dict[str, Any]]:
     """Ask for a room; the same `Idempotency-Key` sent again returns the first answer.
     With `dry_run=true` the request is checked (200) and not made."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     settings = settings_of(new)
     if dry_run:
         category = request_services.request_submit_check(actor=actor, settings=settings)
@@ -170,10 +170,10 @@ IF_MATCH = Header("", alias="If-Match", description="The request's `ETag` as rea
 
 
 @router.get("/{pk}", response={200: RequestOut} | READ_ERRORS, summary="Get a request")
-def request_get(request: HttpRequest, response: HttpResponse, pk: int) -> dict[str, Any]:
+def request_get(request: ApiRequest, response: HttpResponse, pk: int) -> dict[str, Any]:
     """A request you asked for or may decide, with its `ETag`: decide with it as
     `If-Match` to decide only what you read (412 otherwise, with the request now)."""
-    asked, _ = request_selectors.request_for_viewer(user=request.user, pk=pk)  # type: ignore[arg-type]
+    asked, _ = request_selectors.request_for_viewer(user=request.user, pk=pk)
     response["ETag"] = etag(asked)
     return _out(asked)
 
@@ -184,7 +184,7 @@ def request_get(request: HttpRequest, response: HttpResponse, pk: int) -> dict[s
     summary="Approve a request",
 )
 def request_approve(
-    request: HttpRequest,
+    request: ApiRequest,
     pk: int,
     adjust: Adjustments,
     dry_run: bool = False,
@@ -192,7 +192,7 @@ def request_approve(
 ) -> dict[str, Any]:
     """Approve, with any adjustments, and make the room (its requester its Manager); with
     `dry_run=true`, checked and shown as it would be approved."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     asked, _ = request_selectors.request_for_viewer(user=actor, pk=pk)  # 404 / 403 first
     changes = adjust.model_dump(exclude_none=True)
     if "privacy" in changes:
@@ -217,14 +217,14 @@ def request_approve(
     summary="Decline a request",
 )
 def request_decline(
-    request: HttpRequest,
+    request: ApiRequest,
     pk: int,
     decline: Decline,
     dry_run: bool = False,
     if_match: str = IF_MATCH,
 ) -> dict[str, Any]:
     """Decline, saying why; with `dry_run=true`, only checked."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     if dry_run:
         asked = request_services.request_decision_check(actor=actor, pk=pk)
         return _out(asked) | {"decision_reason": decline.reason}

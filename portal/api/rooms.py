@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field, StrictBool
@@ -18,6 +18,7 @@ from portal.api.common import (
     READ_ERRORS,
     REPLAYED,
     WRITE_ERRORS,
+    ApiRequest,
     CategoryIdFilter,
     ChatIdFilter,
     Problem,
@@ -158,11 +159,11 @@ def _matching(user: User, where: RoomWhere) -> QuerySet[IndexedRoom]:
 
 @router.get("", response={200: RoomPage} | READ_ERRORS, summary="List rooms")
 def room_list(
-    request: HttpRequest, response: HttpResponse, filters: Query[RoomFilters]
+    request: ApiRequest, response: HttpResponse, filters: Query[RoomFilters]
 ) -> dict[str, Any]:
     """The rooms the token's owner may find (every room for administrators and auditors),
     by name."""
-    rooms = _matching(request.user, filters)  # type: ignore[arg-type]
+    rooms = _matching(request.user, filters)
     count = rooms.count()
     if filters.cursor:
         name_key, room_id = after_cursor(filters.cursor, size=2)
@@ -225,7 +226,7 @@ class BulkStarted(Schema):
     summary="Change many rooms",
 )
 def room_bulk_change(
-    request: HttpRequest, bulk: BulkChange, dry_run: bool = False, background: bool = False
+    request: ApiRequest, bulk: BulkChange, dry_run: bool = False, background: bool = False
 ) -> tuple[int, dict[str, Any]]:
     """Apply one change to each room, each as `PATCH /rooms/{id}` would, with a result per
     room: one refused, missing or failed at the chat server does not stop the others, and
@@ -236,7 +237,7 @@ def room_bulk_change(
     asked = bulk.change.model_dump(exclude_none=True)
     if not asked:
         raise HttpError(422, "Say what to change: the change is empty.")
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     if (bulk.where is None) == (not bulk.rooms):
         raise HttpError(422, "Give the rooms either by their IDs (`rooms`) or by `where`.")
     if bulk.where is not None:
@@ -272,10 +273,10 @@ def etag(room: Room) -> str:
 
 
 @router.get("/{room_id}", response={200: RoomOut} | READ_ERRORS, summary="Get a room")
-def room_get(request: HttpRequest, response: HttpResponse, room_id: str) -> dict[str, Any]:
+def room_get(request: ApiRequest, response: HttpResponse, room_id: str) -> dict[str, Any]:
     """The room, with its `ETag`: send it back as `If-Match` to change the room only if
     nobody changed it meanwhile."""
-    room, _ = room_for_viewer(user=request.user, room_id=room_id)  # type: ignore[arg-type]
+    room, _ = room_for_viewer(user=request.user, room_id=room_id)
     response["ETag"] = etag(room)
     return _room_out(room)
 
@@ -286,7 +287,7 @@ def room_get(request: HttpRequest, response: HttpResponse, room_id: str) -> dict
     summary="Change a room",
 )
 def room_change(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     room_id: str,
     change: RoomChange,
@@ -298,7 +299,7 @@ def room_change(
     `dry_run=true`, what would change is checked and said, and nothing is changed. With
     `If-Match`, refused (412, with the room as it is now) if the room changed since that
     `ETag` was read."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     asked = change.model_dump(exclude_none=True)
     if asked and not dry_run:
         writes(request)
@@ -373,14 +374,14 @@ class RoleChangeResult(Schema):
     summary="Change a role",
 )
 def role_change(
-    request: HttpRequest, room_id: str, role: RoleName, change: RoleChange, dry_run: bool = False
+    request: ApiRequest, room_id: str, role: RoleName, change: RoleChange, dry_run: bool = False
 ) -> dict[str, Any]:
     """Give a role to people and take it from others, each person as the room's page does
     it (its rules, one audit entry each), with a result per person. A chat-server failure
     for one person is that person's result; asking again completes the rest."""
     actor = request.user
-    room, category = room_for_viewer(user=actor, room_id=room_id)  # type: ignore[arg-type]
-    if not can_manage(actor, room):  # type: ignore[arg-type]
+    room, category = room_for_viewer(user=actor, room_id=room_id)
+    if not can_manage(actor, room):
         raise PermissionDenied("Only the room's Managers and portal administrators change roles.")
     if len(change.add) + len(change.remove) > role_services.MAX_BULK_LINES:
         raise HttpError(422, f"At most {role_services.MAX_BULK_LINES} people at once.")
@@ -389,7 +390,7 @@ def role_change(
         writes(request)
     results = []
     for person, verb in [(p, "add") for p in change.add] + [(p, "remove") for p in change.remove]:
-        results.append(_one(actor, room, category, wanted, person, verb, dry_run))  # type: ignore[arg-type]
+        results.append(_one(actor, room, category, wanted, person, verb, dry_run))
     return {"applied": not dry_run, "results": results}
 
 
@@ -472,7 +473,7 @@ FIRST_REQUEST_WAIT_SECONDS = 20
 
 @router.post("", response={201: RoomOut, 200: RoomSummary} | WRITE_ERRORS, summary="Create a room")
 def room_create(
-    request: HttpRequest,
+    request: ApiRequest,
     response: HttpResponse,
     new: RoomCreate,
     dry_run: bool = False,
@@ -483,7 +484,7 @@ def room_create(
     while the first request is still making it (the repeat waits for it, up to 20 s; 409
     with `Retry-After` after that). With `dry_run=true` the settings are checked and the
     room is not made (200)."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     settings = settings_of(new)
     if dry_run:
         checked = room_services.room_create_check(actor=actor, settings=settings)
@@ -512,11 +513,11 @@ def room_create(
 
 @router.post("/{room_id}/move", response={200: MoveResult} | WRITE_ERRORS, summary="Move a room")
 def room_move(
-    request: HttpRequest, room_id: str, move: RoomMove, dry_run: bool = False
+    request: ApiRequest, room_id: str, move: RoomMove, dry_run: bool = False
 ) -> dict[str, Any]:
     """Move a room to another category where you create rooms; people outside its scope
     lose their roles in the room (listed, and nothing moved, with `dry_run=true`)."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     room, _ = room_for_viewer(user=actor, room_id=room_id)
     target = room_services.move_check(actor=actor, room=room, category_id=move.category)
     losing = {
@@ -538,10 +539,10 @@ def room_move(
 @router.delete(
     "/{room_id}", response={204: None, 200: RoomOut} | WRITE_ERRORS, summary="Delete a room"
 )
-def room_delete(request: HttpRequest, room_id: str, dry_run: bool = False) -> Any:
+def room_delete(request: ApiRequest, room_id: str, dry_run: bool = False) -> Any:
     """Delete a room and its history (portal administrators only). With `dry_run=true`,
     the room that would go is shown (200) and nothing is deleted."""
-    actor: User = request.user  # type: ignore[assignment]
+    actor = request.user
     room, _ = room_for_viewer(user=actor, room_id=room_id)
     if not can_delete(actor):
         raise PermissionDenied("Only portal administrators delete rooms.")

@@ -15,8 +15,8 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict
 
 from accounts import tokens
-from accounts.models import ApiToken, User
-from portal.api.common import READ_ERRORS, WRITE_ERRORS, Text, writes
+from accounts.models import ApiToken
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, ApiRequest, Text, writes
 
 router = Router(tags=["tokens"])
 
@@ -48,17 +48,17 @@ def _out(token: ApiToken) -> dict[str, Any]:
 
 
 @router.get("", response={200: list[TokenOut]} | READ_ERRORS, summary="List tokens")
-def token_list(request: HttpRequest, everyone: bool = False) -> list[dict[str, Any]]:
+def token_list(request: ApiRequest, everyone: bool = False) -> list[dict[str, Any]]:
     """Your tokens; with `everyone=true`, every person's (administrators)."""
-    owner: User = request.user  # type: ignore[assignment]
+    owner = request.user
     return [_out(token) for token in tokens.tokens_of(owner, everyone=everyone)]
 
 
 @router.delete("/{token_id}", response={200: TokenOut} | WRITE_ERRORS, summary="Revoke a token")
-def token_revoke(request: HttpRequest, token_id: int) -> dict[str, Any]:
+def token_revoke(request: ApiRequest, token_id: int) -> dict[str, Any]:
     """Revoke your token (administrators: anyone's); it stops working at once."""
     writes(request)
-    return _out(tokens.token_revoke(actor=request.user, pk=token_id))  # type: ignore[arg-type]
+    return _out(tokens.token_revoke(actor=request.user, pk=token_id))
 
 
 class SignIn(Schema):
