@@ -1,4 +1,5 @@
-"""Every URL, method and role: the answer each person gets, and nothing changed on refusal.
+"""Every URL, method and role: the answer each person gets, and nothing changed on refusal;
+the API with a token of each role as well.
 
 The table below is the portal's access policy written out. A URL pattern added without
 its row fails `test_every_url_pattern_has_a_row`. Refusals (a redirect to the login
@@ -344,7 +345,9 @@ def world(
     """A world of its own for a write that is allowed: it may really change something.
     The shared one is indexed in each test's database, as the sync worker would."""
     name, method, role = request.node.callspec.params.values()
-    allowed_write = method == "POST" and not refused(role, MATRIX[(name, method)][role])
+    with_token = request.node.originalname == "test_the_answer_each_role_gets_with_a_token"
+    expected = (API_MATRIX if with_token else MATRIX)[(name, method)][role]
+    allowed_write = method == "POST" and expected < 400 and not refused(role, expected)
     if allowed_write:
         return make_world(chat)
     chat.reindex(shared_world.category_id, shared_world.room_id)
@@ -497,4 +500,108 @@ def test_the_answer_each_role_gets(name, method, role, chat, world, users, recor
     if refused(role, expected):
         assert state(chat, world) == before
     if expected == 403 or (expected == 404 and name != "api:api-root"):  # 404: it is there
+        assert AuditEntry.objects.filter(outcome=Outcome.DENIED).count() > denied_before
+
+
+# The API with a read-and-write token of each signed-in role (the session is ignored
+# there): a GET reads, a POST sends an empty JSON body. Refused: 403, or 404 for what the
+# person may not see (audited), and an empty body that says nothing is 422 before any
+# change. `rows` as above; the anonymous column is the session table's.
+def api_row(default: int, **by_role: int) -> dict[str, int]:
+    return {r: by_role.get(r, default) for r in ROLES[1:]}
+
+
+API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("api:audit_export", "GET"): api_row(403, auditor=200, administrator=200),
+    ("api:audit_export", "POST"): api_row(405),
+    ("api:audit_list", "GET"): api_row(403, auditor=200, administrator=200),
+    ("api:audit_list", "POST"): api_row(405),
+    ("api:category_create", "GET"): api_row(200),  # the same address as category_list
+    ("api:category_create", "POST"): api_row(422),
+    ("api:category_creators", "GET"): api_row(405),
+    ("api:category_creators", "POST"): api_row(405),
+    # the same address as category_get
+    ("api:category_delete", "GET"): api_row(200, outsider=404, auditor=404),
+    ("api:category_delete", "POST"): api_row(405),
+    ("api:category_get", "GET"): api_row(200, outsider=404, auditor=404),
+    ("api:category_get", "POST"): api_row(405),
+    ("api:category_list", "GET"): api_row(200),
+    ("api:category_list", "POST"): api_row(422),
+    ("api:category_scope", "GET"): api_row(405),
+    ("api:category_scope", "POST"): api_row(403, administrator=200),  # an empty change, shown
+    # the same address as category_get
+    ("api:category_update", "GET"): api_row(200, outsider=404, auditor=404),
+    ("api:category_update", "POST"): api_row(405),
+    ("api:operation_get", "GET"): api_row(404, administrator=200),  # someone else's: not there
+    ("api:operation_get", "POST"): api_row(405),
+    ("api:operation_list", "GET"): api_row(200),
+    ("api:operation_list", "POST"): api_row(405),
+    ("api:operation_retry", "GET"): api_row(405),
+    ("api:operation_retry", "POST"): api_row(404, administrator=200),
+    ("api:operation_undo", "GET"): api_row(405),
+    ("api:operation_undo", "POST"): api_row(404, administrator=200),
+    ("api:request_approve", "GET"): api_row(405),
+    # the requester may not decide
+    ("api:request_approve", "POST"): api_row(404, in_scope=403, creator=200, administrator=200),
+    ("api:request_decline", "GET"): api_row(405),
+    ("api:request_decline", "POST"): api_row(422),  # a reason is needed first
+    ("api:request_get", "GET"): api_row(404, in_scope=200, creator=200, administrator=200),
+    ("api:request_get", "POST"): api_row(405),
+    ("api:request_list", "GET"): api_row(200),
+    ("api:request_list", "POST"): api_row(422),
+    ("api:request_queue", "GET"): api_row(200),
+    ("api:request_queue", "POST"): api_row(405),
+    ("api:request_submit", "GET"): api_row(200),  # the same address as request_list
+    ("api:request_submit", "POST"): api_row(422),
+    ("api:role_change", "GET"): api_row(405),
+    # an empty change
+    ("api:role_change", "POST"): api_row(403, outsider=404, manager=200, administrator=200),
+    ("api:room_bulk_change", "GET"): api_row(405),
+    ("api:room_bulk_change", "POST"): api_row(422),
+    ("api:room_change", "GET"): api_row(200, outsider=404),  # the same address as room_get
+    ("api:room_change", "POST"): api_row(405),
+    ("api:room_create", "GET"): api_row(200),  # the same address as room_list
+    ("api:room_create", "POST"): api_row(422),
+    ("api:room_delete", "GET"): api_row(200, outsider=404),  # the same address as room_get
+    ("api:room_delete", "POST"): api_row(405),
+    ("api:room_get", "GET"): api_row(200, outsider=404),
+    ("api:room_get", "POST"): api_row(405),
+    ("api:room_list", "GET"): api_row(200),
+    ("api:room_list", "POST"): api_row(422),
+    ("api:room_move", "GET"): api_row(405),
+    ("api:room_move", "POST"): api_row(422),
+    ("api:token_list", "GET"): api_row(200),
+    ("api:token_list", "POST"): api_row(422),
+    ("api:token_revoke", "GET"): api_row(405),
+    ("api:token_revoke", "POST"): api_row(405),
+    ("api:token_sign_in", "GET"): api_row(200),  # the same address as token_list
+    ("api:token_sign_in", "POST"): api_row(422),
+}
+TOKEN_CELLS = [(name, method, role) for (name, method) in API_MATRIX for role in ROLES[1:]]
+
+
+def test_every_api_address_has_a_token_row():
+    api_rows = {(name, method) for name, method in MATRIX if name.startswith("api:")}
+    api_rows -= {(n, m) for n, m in api_rows if n in ("api:api-root", "api:openapi-json")}
+    api_rows -= {(n, m) for n, m in api_rows if n == "api:openapi-view"}
+    assert api_rows == set(API_MATRIX), sorted(api_rows ^ set(API_MATRIX))
+
+
+@pytest.mark.parametrize(("name", "method", "role"), TOKEN_CELLS)
+def test_the_answer_each_role_gets_with_a_token(name, method, role, chat, world, users, records):
+    expected = API_MATRIX[(name, method)][role]
+    _, secret = token_create(actor=users[role], name=f"matrix {role}", scope="write", days=1)
+    client = Client()
+    url = address(name, world, records)
+    before = state(chat, world)
+    denied_before = AuditEntry.objects.filter(outcome=Outcome.DENIED).count()
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    if method == "GET":
+        response = client.get(url, **bearer)
+    else:
+        response = client.post(url, "{}", content_type="application/json", **bearer)
+    assert response.status_code == expected, (name, method, role, response.status_code)
+    if expected >= 400:
+        assert state(chat, world) == before
+    if expected in (403, 404):  # a 404 here is for what is there
         assert AuditEntry.objects.filter(outcome=Outcome.DENIED).count() > denied_before

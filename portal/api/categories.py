@@ -24,11 +24,15 @@ from portal.api.common import (
 )
 from portal.middleware import PROBLEM
 from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Category
+from rooms.models import IndexedCategory
+from rooms.selectors import Hidden, NotFound
 from rooms.selectors.requests import categories_for_requests
 from rooms.services import categories as category_services
 from rooms.services.roles import MAX_BULK_LINES
 
 router = Router(tags=["categories"])
+
+NO_SUCH_CATEGORY = "There is no such category, or you may not see it."
 
 
 class CategorySummary(Schema):
@@ -107,11 +111,14 @@ def _out(category: Category) -> dict[str, Any]:
 
 
 def _visible(user: User, category_id: str) -> Category:
-    """The category, if the person may see it (in its scope, or an administrator)."""
+    """The category, if the person may see it (in its scope, or an administrator); one
+    that is there but not theirs is answered alike, and the probe audited."""
     for category in categories_for_requests(user=user):
         if category.id == category_id:
             return category
-    raise category_services.CategoryNotFound("There is no such category, or you may not see it.")
+    if IndexedCategory.objects.filter(category_id=category_id).exists():
+        raise Hidden(NO_SUCH_CATEGORY)
+    raise NotFound(NO_SUCH_CATEGORY)
 
 
 @router.get("", response={200: list[CategorySummary]} | READ_ERRORS, summary="List categories")

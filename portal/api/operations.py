@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from ninja import Field, Header, Query, Router, Schema
 
@@ -23,10 +23,13 @@ from portal.api.common import (
     writes,
 )
 from rooms.models import Operation
+from rooms.selectors import Hidden, NotFound
 from rooms.services import operations as operation_services
 from rooms.services.rooms import BULK
 
 router = Router(tags=["operations"])
+
+NO_SUCH_OPERATION = "There is no such operation, or it is not yours."
 
 RESULTS_AT_MOST = 1000
 
@@ -110,11 +113,13 @@ def _summary(op: Operation) -> dict[str, Any]:
 
 def _visible(request: ApiRequest, operation_id: uuid.UUID) -> Operation:
     """One operation: its owner's or, for administrators, anyone's. Another person's is
-    answered as one that is not there."""
+    answered as one that is not there (and the probe is audited)."""
     viewer = request.user
     op = Operation.objects.select_related("actor").filter(pk=operation_id).first()
-    if op is None or (op.actor_id != viewer.pk and not viewer.is_administrator):
-        raise ObjectDoesNotExist("There is no such operation, or it is not yours.")
+    if op is None:
+        raise NotFound(NO_SUCH_OPERATION)
+    if op.actor_id != viewer.pk and not viewer.is_administrator:
+        raise Hidden(NO_SUCH_OPERATION)
     return op
 
 

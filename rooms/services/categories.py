@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, replace
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited, current_request
@@ -35,10 +35,6 @@ class CategoryInvalid(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field, self.message = field, message
-
-
-class CategoryNotFound(ObjectDoesNotExist):
-    """No such category, or not one the person may see."""
 
 
 def _require_admin(actor: User) -> None:
