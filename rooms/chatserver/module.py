@@ -120,6 +120,11 @@ class PortalRules:
             return True, None  # nothing to check, nothing to note
         room = await self.governed(event, state_events, ask_scope=not ours)
         if room is None:
+            if ours and event.type == "m.room.name" and event.state_key == "":
+                # A room the portal makes is named in the same batch that links it to its
+                # category, and may not look linked yet: its name is taken from now on
+                # (an entry for a room that is not linked is dropped when it is checked).
+                self.note_name(event.room_id, event.content.get("name"))
             return True, None
         content = dict(event.content)
         if ours:
@@ -268,10 +273,14 @@ class PortalRules:
             name = content.get("name")
         elif event_type == "m.space.parent":
             name = room.content("m.room.name").get("name")
+        self.note_name(room.room_id, name)
+
+    def note_name(self, room_id: str, name: Any) -> None:
+        """This room holds this name now (and no other)."""
         if isinstance(name, str) and name.strip():
-            for key in [k for k, holder in self.names.items() if holder == room.room_id]:
+            for key in [k for k, holder in self.names.items() if holder == room_id]:
                 del self.names[key]
-            self.names[name_key(name)] = room.room_id
+            self.names[name_key(name)] = room_id
 
     def report(self, event: EventBase, room: Governed, breach: Breach) -> None:
         """Tell the portal of a refusal, through the stream its sync worker follows."""
