@@ -40,3 +40,10 @@ def test_every_command_and_make_target_a_doc_names_exists(doc):
     assert not {
         t for t in TARGET.findall(text) if not re.search(rf"^{t}:", makefile, re.MULTILINE)
     }, doc.name
+
+
+def test_the_architecture_sections_are_in_order():
+    """§ references (README: "§1c") find their section where its number says."""
+    numbers = re.findall(r"(?m)^## (\d+)([a-z]?)\. ", (ROOT / "docs/architecture.md").read_text())
+    keys = [(int(number), letter) for number, letter in numbers]
+    assert keys == sorted(keys), keys
