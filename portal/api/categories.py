@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
@@ -17,12 +17,12 @@ from portal.api.common import (
     ApiRequest,
     Problem,
     Text,
+    changed_since_read,
     chat_ids,
     once,
     version_of,
     writes,
 )
-from portal.middleware import PROBLEM
 from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Category
 from rooms.models import IndexedCategory
 from rooms.selectors import Hidden, NotFound
@@ -172,15 +172,7 @@ STALE: dict[int, type[Problem]] = {412: Problem}
 
 def stale(request: HttpRequest, exc: category_services.CategoryStale) -> HttpResponse:
     """412: the category changed since its ETag was read; here it is now."""
-    body = {
-        "type": "about:blank",
-        "title": "Changed since read",
-        "status": 412,
-        "detail": "The category changed since that ETag was read: here it is now; send the "
-        "change again with its new ETag if it still stands.",
-        "current": _out(exc.current),
-    }
-    return JsonResponse(body, status=412, content_type=PROBLEM, headers={"ETag": etag(exc.current)})
+    return changed_since_read("category", _out(exc.current), etag(exc.current))
 
 
 @router.get("/{category_id}", response={200: CategoryOut} | READ_ERRORS, summary="Get a category")

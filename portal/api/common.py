@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Schema
 from ninja.errors import HttpError
@@ -24,6 +24,7 @@ from pydantic import AfterValidator
 
 from accounts.models import ApiToken, IdempotentAnswer, User
 from accounts.tokens import token_user
+from portal.middleware import PROBLEM
 from rooms.backend.records import Invitations, Privacy, RoomSettings
 from rooms.services.roles import NotAChatId, chat_id_of
 
@@ -226,6 +227,20 @@ def writes(request: ApiRequest) -> None:
         raise PermissionDenied(
             "This token is read-only: make a read-and-write token to change things."
         )
+
+
+def changed_since_read(what: str, current: dict[str, Any], tag: str) -> JsonResponse:
+    """412 for a change sent with an `If-Match` that no longer holds: the thing as it is
+    now (`current`, and its `ETag`), to decide again on."""
+    body = {
+        "type": "about:blank",
+        "title": "Changed since read",
+        "status": 412,
+        "detail": f"The {what} changed since that ETag was read: here it is now; send the "
+        "change again with its new ETag if it still stands.",
+        "current": current,
+    }
+    return JsonResponse(body, status=412, content_type=PROBLEM, headers={"ETag": tag})
 
 
 def version_of(if_match: str) -> str | None:

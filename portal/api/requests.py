@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
@@ -16,12 +16,12 @@ from portal.api.common import (
     ApiRequest,
     Problem,
     Text,
+    changed_since_read,
     once,
     settings_of,
     version_of,
     writes,
 )
-from portal.middleware import PROBLEM
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -155,15 +155,7 @@ def etag(asked: RoomRequest) -> str:
 
 def stale(request: HttpRequest, exc: request_services.RequestStale) -> HttpResponse:
     """412: the request changed since its ETag was read; here it is now."""
-    body = {
-        "type": "about:blank",
-        "title": "Changed since read",
-        "status": 412,
-        "detail": "The request changed since that ETag was read: here it is now; decide "
-        "again with its new ETag if the decision still stands.",
-        "current": _out(exc.current),
-    }
-    return JsonResponse(body, status=412, content_type=PROBLEM, headers={"ETag": etag(exc.current)})
+    return changed_since_read("request", _out(exc.current), etag(exc.current))
 
 
 IF_MATCH = Header("", alias="If-Match", description="The request's `ETag` as read")

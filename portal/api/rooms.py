@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from ninja import Header, Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field, StrictBool
@@ -24,6 +24,7 @@ from portal.api.common import (
     Problem,
     Text,
     after_cursor,
+    changed_since_read,
     cursor_of,
     once,
     page_of,
@@ -31,7 +32,6 @@ from portal.api.common import (
     version_of,
     writes,
 )
-from portal.middleware import PROBLEM
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
@@ -312,17 +312,7 @@ def room_change(
     except room_services.StaleEdit as exc:
         if version is None:
             raise  # two changes met without If-Match: 409, as before
-        stale = {
-            "type": "about:blank",
-            "title": "Changed since read",
-            "status": 412,
-            "detail": "The room changed since that ETag was read: here it is now; send the "
-            "change again with its new ETag if it still stands.",
-            "current": _room_out(exc.current),
-        }
-        return JsonResponse(
-            stale, status=412, content_type=PROBLEM, headers={"ETag": etag(exc.current)}
-        )
+        return changed_since_read("room", _room_out(exc.current), etag(exc.current))
     response["ETag"] = etag(room)
     return answer
 
