@@ -295,39 +295,26 @@ def _role_change(
         sys.exit(SOME_FAILED)
 
 
-@role.command("add")
-@click.argument("room")
-@click.argument("people", nargs=-1)
-@click.option("--role", "role_name", type=ROLE, required=True)
-@click.option("--from-file", default="", help="Chat IDs, one per line (`-`: standard input).")
-@click.option("--what-if", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
-def role_add(
-    room: str,
-    people: tuple[str, ...],
-    role_name: str,
-    from_file: str,
-    what_if: bool,
-    as_json: bool,
-) -> None:
-    """Give people a role in a room (or each room piped in); a result per person."""
-    _role_change(room, role_name, "add", people, from_file, what_if, as_json)
+def _role_command(verb: str, summary: str) -> None:
+    """`role add` and `role remove`: the same arguments, a different change."""
+
+    @role.command(verb, help=f"{summary} in a room (or each room piped in); a result per person.")
+    @click.argument("room")
+    @click.argument("people", nargs=-1)
+    @click.option("--role", "role_name", type=ROLE, required=True)
+    @click.option("--from-file", default="", help="Chat IDs, one per line (`-`: standard input).")
+    @click.option("--what-if", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True)
+    def change(
+        room: str,
+        people: tuple[str, ...],
+        role_name: str,
+        from_file: str,
+        what_if: bool,
+        as_json: bool,
+    ) -> None:
+        _role_change(room, role_name, verb, people, from_file, what_if, as_json)
 
 
-@role.command("remove")
-@click.argument("room")
-@click.argument("people", nargs=-1)
-@click.option("--role", "role_name", type=ROLE, required=True)
-@click.option("--from-file", default="", help="Chat IDs, one per line (`-`: standard input).")
-@click.option("--what-if", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
-def role_remove(
-    room: str,
-    people: tuple[str, ...],
-    role_name: str,
-    from_file: str,
-    what_if: bool,
-    as_json: bool,
-) -> None:
-    """Take a role from people in a room (or each room piped in); a result per person."""
-    _role_change(room, role_name, "remove", people, from_file, what_if, as_json)
+_role_command("add", "Give people a role")
+_role_command("remove", "Take a role from people")

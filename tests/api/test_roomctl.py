@@ -166,6 +166,9 @@ def test_roles_for_piped_rooms_with_the_presenters_a_what_if_would_drop(
     assert losing.returncode == 0, losing.stderr
     assert f"Presenters losing the role: {member}" in losing.stdout
     assert chat.get_room(rooms[1].id).settings.auditorium
+    taken = roomctl(f"roomctl role remove - {member} --role presenter", stdin=ids)
+    assert taken.returncode == 0, taken.stderr
+    assert not any(member in chat.get_room(r.id).principals(Role.PRESENTER) for r in rooms)
     both = roomctl(f"roomctl role add - {member} --role member --from-file -", stdin=ids)
     assert both.returncode == 2  # standard input cannot carry rooms and people at once
 
