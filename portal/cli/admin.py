@@ -66,17 +66,8 @@ def category_create(
     as_json: bool,
 ) -> None:
     """Make a category (portal administrators); its ID is printed."""
-    made = portal().call(
-        "POST",
-        "/categories",
-        json={"name": name, "description": description, "invitations_allowed": invitations},
-        headers={"Idempotency-Key": idempotency_key} if idempotency_key else {},
-        params=dry(what_if),
-    )
-    if as_json or what_if:
-        show(made, as_json, [])
-    else:
-        click.echo(made["id"])
+    body = {"name": name, "description": description, "invitations_allowed": invitations}
+    portal().make("/categories", body, key=idempotency_key, what_if=what_if, as_json=as_json)
 
 
 @category.command("set")
@@ -205,17 +196,7 @@ def request_submit(idempotency_key: str, what_if: bool, as_json: bool, **asked: 
     """Ask for a room in a category; its request number is printed."""
     api = portal()
     asked["category"] = category_id(api, asked["category"])
-    made = api.call(
-        "POST",
-        "/requests",
-        json=asked,
-        headers={"Idempotency-Key": idempotency_key} if idempotency_key else {},
-        params=dry(what_if),
-    )
-    if as_json or what_if:
-        show(made, as_json, [])
-    else:
-        click.echo(made["id"])
+    api.make("/requests", asked, key=idempotency_key, what_if=what_if, as_json=as_json)
 
 
 @request.command("approve")

@@ -83,6 +83,23 @@ class Portal:
         answer = self.answer(method, path, **kwargs)
         return answer.json() if answer.content else None
 
+    def make(
+        self, path: str, body: dict[str, Any], *, key: str, what_if: bool, as_json: bool
+    ) -> None:
+        """Make something once per `Idempotency-Key` (or, with `what_if`, only check it),
+        and print its ID — or all of it, for `--json` and a what-if."""
+        made = self.call(
+            "POST",
+            path,
+            json=body,
+            headers={"Idempotency-Key": key} if key else {},
+            params={"dry_run": str(what_if).lower()},
+        )
+        if as_json or what_if:
+            show(made, as_json, [])
+        else:
+            click.echo(made["id"])
+
     def pages(self, path: str, **query: Any) -> Iterator[dict[str, Any]]:
         """Every item of a list paged by cursor."""
         query = {k: v for k, v in query.items() if v not in (None, "")}

@@ -247,6 +247,13 @@ def test_categories_requests_and_the_audit_export_from_a_shell(
     assert AuditEntry.objects.filter(action="audit.export").exists()
     assert roomctl("roomctl audit export").returncode == 1  # not an auditor: refused
     assert admin_roomctl(f"roomctl category delete {category.id}").returncode == 2  # no --yes
+    name = f"From a shell {uuid.uuid4().hex[:6]}"
+    looked = admin_roomctl(f"roomctl category create --name '{name}' --what-if")
+    assert looked.returncode == 0, looked.stderr
+    assert name in looked.stdout
+    made = admin_roomctl(f"roomctl category create --name '{name}' --idempotency-key c1")
+    assert made.returncode == 0, made.stderr
+    assert chat.get_category(made.stdout.strip()).name == name
 
 
 def test_move_and_delete_with_what_ifs(roomctl, admin_roomctl, chat, make_room, category_world):
