@@ -7,19 +7,31 @@ Loaded by the homeserver from its configuration (docs/deploy.md):
         config:
           service_user: "@roomportal:example.org"
 
-It registers one third-party-rules callback, `check_event_allowed`, which Synapse calls
-for every event a local user sends. Messages pass at once. A state event in a governed
-room or category is checked with `rooms.chatserver.policy.refusal` and, when it breaks a
-rule, refused with an error (403, M_FORBIDDEN) whose text names the rule and where to go
-instead; the chat client shows that text.
+It registers Synapse's spam-checker callbacks, which Synapse calls before a local user's
+change is made, and refuses with an error (403, M_FORBIDDEN) whose text names the rule and
+where to go instead; the chat client shows that text:
+
+- `check_event_for_spam`: every event but memberships. Messages pass at once; a state
+  event in a governed room or category is checked with `rooms.chatserver.policy.refusal`;
+- `user_may_invite`, `user_may_join_room`: an invitation or a join, checked the same way;
+- `user_may_create_room`: a chat user's new room linked to a category from its first
+  moment, and the upgrade of a governed room (its successor names it as predecessor).
+
+Why these and not the third-party-rules `check_event_allowed`: Synapse loads the whole
+state of the room for every event, messages included, once any module registers that
+callback, which made every message in a room of thousands slower. Two things pass these
+callbacks, and the sync worker is the line that holds there: a knock (Synapse has no
+spam check for knocks) from outside the scope is turned away, and the homeserver's own
+administrators, whom Synapse lets past joins and invitations, are put back like anyone.
 
 What it decides from, never asking the portal:
-- the event's room state, which Synapse hands to the callback;
+- the room's current state, just the pieces the rules read (`policy.CHECKED_STATE`) and
+  the memberships of the people an event touches or the power levels name;
 - whether a space is a category (its creator is the service account): read once per
   space from the homeserver's state, kept in memory (a room's creator never changes);
 - whether a person is in a category's scope: their membership of the category's space,
   read from the homeserver's current state for just that person, when an event touches
-  them (invites, joins, knocks, new Managers and Presenters);
+  them (invitations, joins, new Managers and Presenters);
 - which room holds a name: a table in memory of every governed room's name, loaded from
   the homeserver's database at start and every minute after, kept current by the events
   this process sees, and read afresh when a new name is not in it (at most once a
@@ -37,7 +49,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from synapse.api.errors import Codes, SynapseError
 from synapse.events import EventBase
@@ -47,11 +59,14 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from rooms.chatserver.policy import (
+    CHECKED_STATE,
     REFUSAL_EVENT,
     REFUSALS_ALIAS,
     SPACE_TYPE,
+    UPGRADE,
     Breach,
     Governed,
+    kind_refused,
     name_key,
     refusal,
     touched,
@@ -64,6 +79,9 @@ STATUS_PATH = "/_synapse/client/roomportal/rules"  # rooms.backend.matrix.base a
 RELOAD_MS = 60_000
 FRESH_MS = 1_000
 REPORT_TRIES = 5
+NOT_SPAM: Literal["NOT_SPAM"] = "NOT_SPAM"
+INVITE = {"membership": "invite"}
+JOIN = {"membership": "join"}
 
 
 class Status(Resource):
@@ -87,6 +105,9 @@ class Status(Resource):
         ).encode()
 
 
+Decision = Literal["NOT_SPAM"] | tuple[Codes, dict[str, str]]
+
+
 class PortalRules:
     def __init__(self, config: Mapping[str, Any], api: ModuleApi) -> None:
         self.api = api
@@ -95,7 +116,12 @@ class PortalRules:
         self.names: dict[str, str] = {}  # name key: the room holding it
         self.refusals_room = ""
         self.loaded_at = 0
-        api.register_third_party_rules_callbacks(check_event_allowed=self.check_event_allowed)
+        api.register_spam_checker_callbacks(
+            check_event_for_spam=self.check_event_for_spam,
+            user_may_invite=self.user_may_invite,
+            user_may_join_room=self.user_may_join_room,
+            user_may_create_room=self.user_may_create_room,
+        )
         api.register_web_resource(STATUS_PATH, Status(self))
         api.looping_background_call(
             self.load_names, RELOAD_MS, desc="roomportal_names", run_on_all_instances=True
@@ -108,62 +134,98 @@ class PortalRules:
             raise ValueError("The room portal's module needs `service_user`.")
         return config
 
-    # The callback.
+    # The callbacks.
 
-    async def check_event_allowed(
-        self, event: EventBase, state_events: StateMap[EventBase]
-    ) -> tuple[bool, dict[str, Any] | None]:
+    async def check_event_for_spam(self, event: EventBase) -> Decision:
+        """Every event but memberships, before it is sent: a state event is checked."""
         if not event.is_state():
-            return True, None
-        ours = event.sender == self.service_user
-        if ours and event.type not in ("m.room.name", "m.space.parent"):
-            return True, None  # nothing to check, nothing to note
-        room = await self.governed(event, state_events, ask_scope=not ours)
+            return NOT_SPAM
+        if event.sender == self.service_user:
+            await self.noted(event)
+            return NOT_SPAM
+        return await self.decide(
+            event.room_id, event.sender, event.type, event.state_key, dict(event.content)
+        )
+
+    async def user_may_invite(self, inviter: str, invitee: str, room_id: str) -> Decision:
+        return await self.decide(room_id, inviter, "m.room.member", invitee, INVITE)
+
+    async def user_may_join_room(self, user_id: str, room_id: str, is_invited: bool) -> Decision:
+        return await self.decide(room_id, user_id, "m.room.member", user_id, JOIN)
+
+    async def user_may_create_room(self, user_id: str, config: Mapping[str, Any]) -> Decision:
+        """A new room linked to a category from its first moment, or a governed room's
+        upgrade (its successor's creation names it as predecessor)."""
+        if user_id == self.service_user:
+            return NOT_SPAM
+        creation = config.get("creation_content")
+        predecessor = creation.get("predecessor") if isinstance(creation, Mapping) else None
+        old_room = predecessor.get("room_id") if isinstance(predecessor, Mapping) else None
+        if isinstance(old_room, str):
+            room = await self.governed(old_room, user_id, "m.room.tombstone", "", {})
+            if room is not None:
+                return self.refuse(room, user_id, "m.room.tombstone", "", UPGRADE)
+        initial = config.get("initial_state")
+        for item in initial if isinstance(initial, list) else []:
+            key = item.get("state_key") if isinstance(item, Mapping) else None
+            if item.get("type") != "m.space.parent" or not isinstance(key, str):
+                continue
+            is_category, name = await self.space(key)
+            if is_category and item.get("content"):
+                room = Governed(
+                    key, {}, self.service_user, key, name, in_scope=lambda user_id: True
+                )
+                breach = kind_refused(room, "m.space.parent", key)
+                if breach is not None:
+                    return self.refuse(room, user_id, "m.space.parent", key, breach)
+        return NOT_SPAM
+
+    async def decide(
+        self, room_id: str, sender: str, event_type: str, state_key: str, content: dict
+    ) -> Decision:
+        if sender == self.service_user:
+            return NOT_SPAM
+        room = await self.governed(room_id, sender, event_type, state_key, content)
         if room is None:
-            if ours and event.type == "m.room.name" and event.state_key == "":
-                # A room the portal makes is named in the same batch that links it to its
-                # category, and may not look linked yet: its name is taken from now on
-                # (an entry for a room that is not linked is dropped when it is checked).
-                self.note_name(event.room_id, event.content.get("name"))
-            return True, None
-        content = dict(event.content)
-        if ours:
-            self.note(room, event.type, event.state_key, content)
-            return True, None
+            return NOT_SPAM
         breach = refusal(
-            room,
-            event_type=event.type,
-            state_key=event.state_key,
-            content=content,
-            sender=event.sender,
+            room, event_type=event_type, state_key=state_key, content=content, sender=sender
         )
         if breach is None:
-            self.note(room, event.type, event.state_key, content)
-            return True, None
-        self.report(event, room, breach)
-        raise SynapseError(403, breach.message, Codes.FORBIDDEN)
+            self.note(room, event_type, state_key, content)
+            return NOT_SPAM
+        return self.refuse(room, sender, event_type, state_key, breach)
+
+    def refuse(
+        self, room: Governed, sender: str, event_type: str, state_key: str, breach: Breach
+    ) -> Decision:
+        """Refused with the rule's words: Synapse answers 403 M_FORBIDDEN with them."""
+        self.report(room, sender, event_type, state_key, breach)
+        return Codes.FORBIDDEN, {"error": breach.message}
 
     async def governed(
-        self, event: EventBase, state_events: StateMap[EventBase], *, ask_scope: bool = True
+        self, room_id: str, sender: str, event_type: str, state_key: str, content: dict
     ) -> Governed | None:
-        """The room or category this event is in, if the portal governs it; with what a
-        check of this event needs (the people it touches, the name it takes)."""
-        state = {key: dict(ev.content) for key, ev in state_events.items()}
-        create = state_events.get(("m.room.create", ""))
-        creators = frozenset(
-            [create.sender, *create.content.get("additional_creators", [])] if create else []
-        )
-        if create is not None and create.content.get("type") == SPACE_TYPE:
+        """The room or category the portal governs, with what a check of this event needs:
+        the settings the rules read, the memberships of the people it touches and of
+        those holding levels, their scope, and the holder of the name it gives."""
+        state = await self.read_state(room_id, [(kind, None) for kind in CHECKED_STATE])
+        create = state.get(("m.room.create", ""))
+        if create is None:
+            return None
+        creators = frozenset([create.sender, *create.content.get("additional_creators", [])])
+        contents = {key: dict(ev.content) for key, ev in state.items()}
+        if create.content.get("type") == SPACE_TYPE:
             if create.sender != self.service_user:
                 return None
-            name = str(state.get(("m.room.name", ""), {}).get("name", ""))
+            name = str(contents.get(("m.room.name", ""), {}).get("name", ""))
             return Governed(
-                event.room_id, state, self.service_user, event.room_id, name,
+                room_id, contents, self.service_user, room_id, name,
                 in_scope=lambda user_id: True, creators=creators, is_space=True,
             )  # fmt: skip
-        parents = [key for (kind, key), c in state.items() if kind == "m.space.parent" and c]
-        if event.type == "m.space.parent" and event.state_key:
-            parents.append(event.state_key)  # linking a room to a category is checked too
+        parents = [key for (kind, key), c in contents.items() if kind == "m.space.parent" and c]
+        if event_type == "m.space.parent" and state_key:
+            parents.append(state_key)  # linking a room to a category is checked too
         category_id, category_name = "", ""
         for parent in parents:
             is_category, name = await self.space(parent)
@@ -173,21 +235,32 @@ class PortalRules:
         if not category_id:
             return None
         room = Governed(
-            event.room_id, state, self.service_user, category_id, category_name,
+            room_id, contents, self.service_user, category_id, category_name,
             in_scope=lambda user_id: True, creators=creators,
         )  # fmt: skip
-        if not ask_scope:
-            return room
-        people = touched(room, event.type, event.state_key or "", dict(event.content))
+        people = touched(room, event_type, state_key, content)
+        named = content.get("users") if event_type == "m.room.power_levels" else None
+        held = {*room.user_levels(), *(named if isinstance(named, Mapping) else {})}
+        members = await self.read_state(
+            room_id, [("m.room.member", user_id) for user_id in sorted(people | held)]
+        )
         scope = {person: await self.in_scope(category_id, person) for person in people}
-        holder, key = await self.holder_of(event, event.room_id), holder_key(event)
+        key = holder_key(event_type, state_key, content)
+        holder = await self.holder_of(key, room_id)
         return replace(
             room,
+            state=contents | {key: dict(ev.content) for key, ev in members.items()},
             in_scope=lambda user_id: scope.get(user_id, True),
             name_holder=lambda wanted: holder if wanted == key else None,
         )
 
     # What it reads from the homeserver.
+
+    async def read_state(
+        self, room_id: str, wanted: list[tuple[str, str | None]]
+    ) -> StateMap[EventBase]:
+        """Just these pieces of a room's current state (never every membership)."""
+        return await self.api.get_room_state(room_id, wanted) if wanted else {}
 
     async def space(self, space_id: str) -> tuple[bool, str]:
         """Whether this space is one of the portal's categories, and its name."""
@@ -213,10 +286,9 @@ class PortalRules:
         member = state.get(("m.room.member", user_id))
         return member is not None and member.content.get("membership") in ("join", "invite")
 
-    async def holder_of(self, event: EventBase, room_id: str) -> str | None:
-        """The governed room that holds the name this event gives, checked against that
-        room's current state (the table may be a minute behind)."""
-        key = holder_key(event)
+    async def holder_of(self, key: str | None, room_id: str) -> str | None:
+        """The governed room that holds this name key, checked against that room's
+        current state (the table may be a minute behind)."""
         if key is None:
             return None
         holder = self.names.get(key)
@@ -264,8 +336,20 @@ class PortalRules:
 
     # What it keeps and tells.
 
+    async def noted(self, event: EventBase) -> None:
+        """Keep the name table current with the portal's own changes: a rename, and a
+        room linked to its category (a room the portal makes is named in its creation,
+        which no callback sees, and linked right after)."""
+        if event.type == "m.room.name" and event.state_key == "":
+            self.note_name(event.room_id, event.content.get("name"))
+        elif event.type in ("m.space.parent", "m.space.child") and event.content:
+            room_id = event.room_id if event.type == "m.space.parent" else event.state_key
+            state = await self.read_state(room_id, [("m.room.name", "")])
+            name = state.get(("m.room.name", ""))
+            self.note_name(room_id, name.content.get("name") if name is not None else None)
+
     def note(self, room: Governed, event_type: str, state_key: str | None, content: dict) -> None:
-        """Keep the name table current with an event that passes."""
+        """Keep the name table current with a chat user's change that passes."""
         if room.is_space:
             return
         name = None
@@ -282,15 +366,17 @@ class PortalRules:
                 del self.names[key]
             self.names[name_key(name)] = room_id
 
-    def report(self, event: EventBase, room: Governed, breach: Breach) -> None:
+    def report(
+        self, room: Governed, sender: str, event_type: str, state_key: str, breach: Breach
+    ) -> None:
         """Tell the portal of a refusal, through the stream its sync worker follows."""
-        log.info("Refused %s from %s in %s: %s", event.type, event.sender, room.room_id, breach)
+        log.info("Refused %s from %s in %s: %s", event_type, sender, room.room_id, breach)
         content = {
             "room_id": room.room_id,
             "category_id": room.category_id,
-            "sender": event.sender,
-            "type": event.type,
-            "state_key": event.state_key,
+            "sender": sender,
+            "type": event_type,
+            "state_key": state_key,
             "rule": str(breach.rule),
             "detail": breach.detail,
             "person": breach.person,
@@ -336,9 +422,9 @@ class PortalRules:
         return self.refusals_room
 
 
-def holder_key(event: EventBase) -> str | None:
+def holder_key(event_type: str, state_key: str, content: Mapping[str, Any]) -> str | None:
     """The name key an event gives its room, if it names it."""
-    if event.type == "m.room.name" and event.state_key == "":
-        name = event.content.get("name")
+    if event_type == "m.room.name" and state_key == "":
+        name = content.get("name")
         return name_key(name) if isinstance(name, str) else None
     return None

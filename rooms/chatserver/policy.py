@@ -31,6 +31,8 @@ DISABLED_LEVEL = MANAGER_LEVEL + 1
 # The service account's level in a room it did not create (an adopted room).
 SERVICE_LEVEL = MANAGER_LEVEL + 50
 ROLE_LEVELS = (0, PRESENTER_LEVEL, MANAGER_LEVEL)
+# Memberships that make someone present in a room: each needs the category's scope.
+PRESENT = ("join", "invite", "knock")
 NAME_MAX_LENGTH = 256
 
 SPACE_TYPE = "m.space"
@@ -65,6 +67,23 @@ OPEN_SERVER_ACL = {"allow": ["*"], "deny": [], "allow_ip_literals": True}
 
 StateKey = tuple[str, str]
 State = Mapping[StateKey, Mapping[str, Any]]
+
+# Every piece of a room's state the checks below read, but people's memberships: the
+# homeserver module reads these (and the memberships of the people an event touches or
+# the power levels name), not the whole state of a room of thousands.
+CHECKED_STATE = (
+    "m.room.create",
+    "m.room.name",
+    "m.room.join_rules",
+    "m.room.history_visibility",
+    "m.room.guest_access",
+    "m.room.encryption",
+    "m.room.server_acl",
+    "m.room.tombstone",
+    "m.room.power_levels",
+    "m.space.parent",
+    ROOM_SETTINGS_EVENT,
+)
 
 
 def name_key(name: str) -> str:
@@ -130,6 +149,13 @@ class Breach:
     def message(self) -> str:
         """The refusal a chat client shows: the rule, and where to go instead."""
         return f"The room portal's rules refuse this: {self.detail}"
+
+
+UPGRADE = Breach(
+    Rule.UPGRADE,
+    ("m.room.tombstone", ""),
+    "an upgraded room would leave its category; ask the portal's administrators.",
+)
 
 
 @dataclass(frozen=True)
@@ -212,7 +238,7 @@ def _scope(room: Governed, asked: set[str] | None) -> Iterable[Breach]:
     for user_id, content in room.of_type("m.room.member").items():
         if asked is not None and user_id not in asked:
             continue
-        present = content.get("membership") in ("join", "invite", "knock")
+        present = content.get("membership") in PRESENT
         if present and not room.exempt(user_id) and not room.in_scope(user_id):
             yield Breach(
                 Rule.SCOPE,
@@ -271,11 +297,7 @@ def _settings(room: Governed) -> Iterable[Breach]:
             "which servers may take part is set by the homeserver's administrators.",
         )
     if room.content("m.room.tombstone").get("replacement_room"):
-        yield Breach(
-            Rule.UPGRADE,
-            ("m.room.tombstone", ""),
-            "an upgraded room would leave its category; ask the portal's administrators.",
-        )
+        yield UPGRADE
 
 
 def _levels(room: Governed) -> Iterable[Breach]:
@@ -415,9 +437,21 @@ def refusal(
     if by_kind is not None:
         return by_kind
     people = touched(room, event_type, state_key, content)
+    if event_type == "m.room.member" and _nearer(room.membership(state_key), content):
+        # Someone outside the scope never comes further in, invited before or not (a
+        # new display name of someone already there is not coming in).
+        arriving = room.with_event(event_type, state_key, content)
+        return next(iter(_scope(arriving, {state_key})), None)
     before = {b.key for b in breaches(room, people=people)}
     after = breaches(room.with_event(event_type, state_key, content), people=people)
     return next((b for b in after if b.key not in before), None)
+
+
+def _nearer(membership: str, content: Mapping[str, Any]) -> bool:
+    """Whether this membership brings a person nearer the room: invited or knocking
+    from outside, joined from there."""
+    order = {"invite": 1, "knock": 1, "join": 2}
+    return order.get(str(content.get("membership")), 0) > order.get(membership, 0)
 
 
 def kind_refused(room: Governed, event_type: str, state_key: str) -> Breach | None:

@@ -43,16 +43,30 @@ def levels_with(person, room_id: str, **changes) -> dict:
     return content | {"users": users} | changes
 
 
-def test_an_outsider_cannot_be_invited_join_or_knock(arena):
+def test_an_outsider_cannot_be_invited_or_join(arena, chat):
     room, manager, outsider = arena["room"], arena["manager"], arena["outsider"]
     refused(manager.invite(room.id, outsider.user_id), outsider.user_id, "outside the scope")
-    refused(outsider.knock(room.id), "outside the scope", arena["category"].name)
-    assert (
-        "membership"
-        not in outsider.http.get(
-            f"/_matrix/client/v3/rooms/{room.id}/state/m.room.member/{outsider.user_id}"
-        ).json()
+    # Invited before the module ran: the join itself is refused.
+    chat.http.request(
+        "POST", f"/_matrix/client/v3/rooms/{room.id}/invite", json={"user_id": outsider.user_id}
     )
+    refused(outsider.join(room.id), "outside the scope", arena["category"].name)
+    membership = manager.state(room.id, "m.room.member", outsider.user_id)
+    assert membership["membership"] == "invite"
+
+
+def test_a_knock_from_outside_passes_the_module_and_the_sync_worker_turns_it_away(arena, chat):
+    """Synapse has no spam check for knocks: the second line answers them."""
+    from rooms import sync
+    from rooms.models import IndexStream
+
+    IndexStream.objects.update_or_create(
+        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+    )
+    room, manager, outsider = arena["room"], arena["manager"], arena["outsider"]
+    assert outsider.knock(room.id).is_success
+    sync.sync_once(chat, timeout_ms=500)
+    assert manager.state(room.id, "m.room.member", outsider.user_id)["membership"] == "leave"
 
 
 def test_the_join_rule_stays_one_of_the_three_privacies(arena):
@@ -199,6 +213,16 @@ def test_a_chat_client_cannot_link_its_own_room_into_a_category(arena):
         },
     )
     refused(answer, "only the room portal links")
+
+
+def test_a_governed_room_cannot_be_upgraded_from_a_chat_client(arena):
+    room, manager = arena["room"], arena["manager"]
+    answer = manager.http.post(
+        f"/_matrix/client/v3/rooms/{room.id}/upgrade", json={"new_version": "11"}
+    )
+    refused(answer, "upgraded room would leave its category")
+    tombstone = manager.http.get(f"/_matrix/client/v3/rooms/{room.id}/state/m.room.tombstone/")
+    assert tombstone.status_code == 404
 
 
 def test_a_category_is_changed_in_the_portal_only(arena):

@@ -3,7 +3,16 @@ what the homeserver's module refuses and what the sync worker repairs start here
 
 from __future__ import annotations
 
-from rooms.chatserver.policy import Governed, Rule, breaches, refusal, repaired_levels
+from dataclasses import replace
+
+from rooms.chatserver.policy import (
+    CHECKED_STATE,
+    Governed,
+    Rule,
+    breaches,
+    refusal,
+    repaired_levels,
+)
 
 SERVICE, CATEGORY = "@roomportal:portal.test", "!cat:portal.test"
 CAROL, PAUL, OLIVIA = "@carol:portal.test", "@paul:portal.test", "@olivia:portal.test"
@@ -88,6 +97,54 @@ def test_a_breach_already_there_does_not_block_other_changes_nor_a_new_display_n
         sender=OLIVIA,
     )
     assert renamed is None
+
+
+def test_someone_outside_the_scope_never_comes_further_in_invited_before_or_not():
+    invited = room({("m.room.member", OLIVIA): {"membership": "invite"}})
+    joined = refusal(
+        invited, event_type="m.room.member", state_key=OLIVIA, content={"membership": "join"},
+        sender=OLIVIA,
+    )  # fmt: skip
+    assert joined is not None
+    assert joined.rule is Rule.SCOPE
+    assert joined.person == OLIVIA
+    left = refusal(
+        invited, event_type="m.room.member", state_key=OLIVIA, content={"membership": "leave"},
+        sender=OLIVIA,
+    )  # fmt: skip
+    assert left is None
+    paul_joins = refusal(
+        room({("m.room.member", PAUL): {"membership": "invite"}}),
+        event_type="m.room.member", state_key=PAUL, content={"membership": "join"}, sender=PAUL,
+    )  # fmt: skip
+    assert paul_joins is None
+
+
+def test_the_state_the_homeserver_reads_is_all_the_rules_need():
+    """The module reads `CHECKED_STATE` and memberships, not a room's whole state: every
+    other kind of state leaves what the rules find unchanged."""
+    full = room(
+        {
+            ("m.room.member", OLIVIA): {"membership": "invite"},
+            ("m.room.member", PAUL): {"membership": "join"},
+            ("m.room.join_rules", ""): {"join_rule": "public"},
+            ("m.room.history_visibility", ""): {"history_visibility": "joined"},
+            ("m.room.guest_access", ""): {"guest_access": "can_join"},
+            ("m.room.server_acl", ""): {"allow": ["a.org"]},
+            ("m.room.tombstone", ""): {"replacement_room": "!n:portal.test"},
+            ("m.room.topic", ""): {"topic": "anything"},
+            ("m.room.avatar", ""): {"url": "mxc://portal.test/a"},
+            ("org.example.custom", "x"): {"any": "thing"},
+            ("org.roomportal.room", ""): {"disabled": False, "auditorium": True},
+        }
+    )
+    read = {
+        key: content
+        for key, content in full.state.items()
+        if key[0] in CHECKED_STATE or key[0] == "m.room.member"
+    }
+    assert breaches(replace(full, state=read)) == breaches(full)
+    assert len(breaches(full)) >= 6
 
 
 def test_the_service_account_is_never_refused_and_messages_pass():
