@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run dev scaleout test unit nginx lint typecheck format chromium axe clean bench
+.PHONY: run dev scaleout test unit nginx lint typecheck format chromium axe idp node clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/roomctl | $
 	touch $@
 
 # The state folder holds the chat server's secrets: owner only (umask 077).
-run: $(VENV)/.installed $(BIN)/roomctl
+# `make run SSO=1`: the demo signs people in through an identity provider as well.
+run: $(VENV)/.installed $(BIN)/roomctl $(if $(SSO),idp)
 	umask 077 && mkdir -p .state && chmod -R go-rwx .state && $(BIN)/python manage.py migrate --no-input
-	umask 077 && $(BIN)/python manage.py runportal
+	umask 077 && $(BIN)/python manage.py runportal $(if $(SSO),--sso)
 
 # For people changing the code: the same, with DEBUG on, served by Django's autoreloading
 # development server (static files as they are, no collectstatic).
@@ -44,7 +45,7 @@ TEST_WORKERS ?= 2
 # is one: Synapse waits for the disk on every event it stores.
 TEST_TMPDIR := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
 
-test: $(VENV)/.installed-dev chromium nginx axe lint typecheck
+test: $(VENV)/.installed-dev chromium nginx axe idp lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest -n $(TEST_WORKERS)
 
@@ -88,13 +89,29 @@ scaleout: $(VENV)/.installed nginx
 # axe-core (accessibility checks), injected into pages by the browser tests.
 AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
 axe: $(AXE)
-$(AXE): tests/browser/axe/package.json
+$(AXE): tests/browser/axe/package.json | node
 	npm install --prefix tests/browser/axe --no-audit --no-fund --silent
 	@test -f $(AXE) || { echo "axe-core did not install at $(AXE)."; exit 1; }
 	touch $(AXE)
 
+# Node.js and npm (Debian's packages), for axe-core and the identity provider.
+node:
+	@if ! command -v npm >/dev/null; then \
+		echo "Installing Node.js from Debian's packages..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; \
+	fi
+
+# The demo's and the tests' OpenID Connect provider (accounts/idp: oidc-provider).
+IDP := accounts/idp/node_modules/oidc-provider/package.json
+idp: $(IDP)
+$(IDP): accounts/idp/package.json accounts/idp/package-lock.json | node
+	npm ci --prefix accounts/idp --no-audit --no-fund --silent
+	@test -f $(IDP) || { echo "oidc-provider did not install at $(IDP)."; exit 1; }
+	touch $(IDP)
+
 clean:
-	rm -rf $(VENV) .state .pytest_cache .ruff_cache tests/browser/axe/node_modules
+	rm -rf $(VENV) .state .pytest_cache .ruff_cache tests/browser/axe/node_modules accounts/idp/node_modules
 
 # Benchmarks run on demand, never as part of the tests.
 bench: $(VENV)/.installed-dev

@@ -8,10 +8,11 @@ from django.conf import settings
 from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.http import HttpRequest
 
+from accounts import sso
 from accounts.models import User
 from rooms.backend import server_client
 from rooms.backend.errors import ChatServerDenied
-from rooms.backend.records import is_chat_id
+from rooms.backend.records import Principal, is_chat_id
 
 
 def canonical_login(raw: str) -> str:
@@ -97,21 +98,50 @@ class ChatServerBackend(BaseBackend):
             principal = client.login(user_id, password)
         except ChatServerDenied:
             return None
-        if User.objects.filter(username=principal.id, chat_id__isnull=True).exists():
-            # A local account took this chat ID as its name (made before such names were
-            # refused): the chat user cannot have their account until it is renamed.
-            refuse_login(request, NAME_TAKEN_BY_LOCAL)
-            return None
-        user, _ = User.objects.get_or_create(
-            chat_id=principal.id, defaults={"username": principal.id}
-        )
-        if not user.is_active:
-            return None
-        if user.display_name != principal.display_name or user.has_usable_password():
-            user.display_name = principal.display_name
-            user.set_unusable_password()
-            user.save(update_fields=["display_name", "password"])
-        return user
+        return chat_account(request, principal)
 
     def get_user(self, user_id: int) -> User | None:
         return User.objects.filter(pk=user_id, is_active=True).first()
+
+
+SSO_REFUSED = (
+    "The single sign-on did not finish: the chat server did not accept its login token "
+    "(used already, or expired). Sign in again."
+)
+
+
+class SingleSignOnBackend(ChatServerBackend):
+    """A login token of the homeserver's single sign-on (`accounts.sso`), exchanged once
+    for the person's Matrix ID; roles follow the provider's groups where so configured."""
+
+    def authenticate(  # type: ignore[override]  # takes a login token, not a password
+        self, request: HttpRequest | None, login_token: str | None = None, **kwargs: Any
+    ) -> User | None:
+        if not login_token:
+            return None
+        try:
+            principal, attributes = server_client().login_with_token(login_token)
+        except ChatServerDenied:
+            refuse_login(request, SSO_REFUSED)
+            return None
+        user = chat_account(request, principal)
+        if user is not None:
+            sso.follow_claims(user, sso.groups_of(attributes))
+        return user
+
+
+def chat_account(request: HttpRequest | None, principal: Principal) -> User | None:
+    """The portal account of a chat user the chat server has just vouched for."""
+    if User.objects.filter(username=principal.id, chat_id__isnull=True).exists():
+        # A local account took this chat ID as its name (made before such names were
+        # refused): the chat user cannot have their account until it is renamed.
+        refuse_login(request, NAME_TAKEN_BY_LOCAL)
+        return None
+    user, _ = User.objects.get_or_create(chat_id=principal.id, defaults={"username": principal.id})
+    if not user.is_active:
+        return None
+    if user.display_name != principal.display_name or user.has_usable_password():
+        user.display_name = principal.display_name
+        user.set_unusable_password()
+        user.save(update_fields=["display_name", "password"])
+    return user

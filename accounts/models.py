@@ -42,6 +42,9 @@ class User(AbstractUser):
     is_auditor = models.BooleanField(
         "auditor", default=False, help_text="Reviews and exports the audit log."
     )
+    # The roles the single sign-on's group claim granted (accounts.sso.follow_claims),
+    # taken away again when the claim no longer carries them; roles granted by hand stay.
+    roles_from_sso = models.JSONField(default=list, blank=True)
     # Every session begun before this moment has ended (an administrator ended them, or
     # the chat account was found deactivated).
     sessions_ended_at = models.DateTimeField(null=True, blank=True)

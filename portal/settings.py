@@ -151,6 +151,7 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "accounts.backends.LocalAccountBackend",
     "accounts.backends.ChatServerBackend",
+    "accounts.backends.SingleSignOnBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -218,6 +219,15 @@ if any(_chat_settings) and not all(_chat_settings):
 CHAT_EMBEDDED_DIR = STATE_DIR / "synapse"
 CHAT_EMBEDDED_PORT = int(os.environ.get("CHAT_EMBEDDED_PORT", "8008"))
 CHAT_EMBEDDED_SERVER_NAME = os.environ.get("CHAT_EMBEDDED_SERVER_NAME", "portal.localhost")
+# Where people's browsers reach the chat server for its single sign-on (accounts.sso),
+# when not at CHAT_SERVER_URL (an address inside the organisation's network, say).
+CHAT_SERVER_PUBLIC_URL = os.environ.get("CHAT_SERVER_PUBLIC_URL", "")
+# Roles from the single sign-on: the attribute of the login's answer holding the
+# provider's groups (the homeserver's `extra_attributes`), and the group for each role
+# (empty: that role is granted by hand only).
+SSO_GROUPS_ATTRIBUTE = os.environ.get("SSO_GROUPS_ATTRIBUTE", "groups")
+SSO_ADMIN_GROUP = os.environ.get("SSO_ADMIN_GROUP", "")
+SSO_AUDITOR_GROUP = os.environ.get("SSO_AUDITOR_GROUP", "")
 CHAT_TIMEOUT_SECONDS = float(os.environ.get("CHAT_TIMEOUT_SECONDS", "10"))
 
 # The audit chain's keys, kept outside the database: "id:key,id:key" (the first seals

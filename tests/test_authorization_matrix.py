@@ -91,6 +91,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("login", "POST"): row(302, anonymous=200),
     ("logout", "GET"): row(405, anonymous=405),
     ("logout", "POST"): row(302, anonymous=302),
+    # Single sign-on, on a homeserver that offers none: back to the login page; a return
+    # not begun in this session is refused (and audited as a failed sign-in).
+    ("sso_start", "GET"): row(302, anonymous=302),
+    ("sso_start", "POST"): NOT_ALLOWED,
+    ("sso_return", "GET"): row(403, anonymous=403),
+    ("sso_return", "POST"): NOT_ALLOWED,
+    ("sso_failed", "GET"): row(302, anonymous=302),
+    ("sso_failed", "POST"): NOT_ALLOWED,
     ("rooms:list", "GET"): row(200),
     ("rooms:list", "POST"): NOT_ALLOWED,
     ("rooms:find", "GET"): row(200),
@@ -431,6 +439,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "api:token_revoke": {"token_id": records["token"]},
         "api:request_decline": {"pk": records["request"]},
         "token_revoke": {"pk": records["token"]},
+        "sso_start": {"provider_id": "oidc-demo"},
         "people:remove": {"user_id": world.people["member"]},
         "people:end_sessions": {"user_id": world.people["member"]},
         "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},

@@ -170,6 +170,63 @@ def supervised(
         watcher.join(timeout=5)
 
 
+@dataclass(frozen=True)
+class SingleSignOn:
+    """An OpenID Connect provider the embedded homeserver signs people in through
+    (`accounts/idp/provider.mjs` in the demo and the tests)."""
+
+    issuer: str
+    client_secret: str
+    # The portal's address: the homeserver sends people back there with a login token
+    # without asking them first, and there when a sign-in did not finish.
+    portal_url: str
+    idp_id: str = "demo"
+    idp_name: str = "Demo sign-in"
+
+    def config(self, homeserver_url: str, templates: Path) -> dict[str, Any]:
+        return {
+            "public_baseurl": f"{homeserver_url}/",
+            "oidc_providers": [
+                {
+                    "idp_id": self.idp_id,
+                    "idp_name": self.idp_name,
+                    "issuer": self.issuer,
+                    "client_id": "synapse",
+                    "client_secret": self.client_secret,
+                    "scopes": ["openid", "profile", "groups"],
+                    "skip_verification": True,  # a provider on loopback, over plain HTTP
+                    "user_profile_method": "userinfo_endpoint",
+                    # The demo people made with passwords sign in as themselves.
+                    "allow_existing_users": True,
+                    "user_mapping_provider": {
+                        "config": {
+                            "localpart_template": "{{ user.preferred_username }}",
+                            "display_name_template": "{{ user.name }}",
+                            # In the login's answer, for the portal's roles (SSO_GROUPS_ATTRIBUTE).
+                            "extra_attributes": {"groups": "{{ user.groups | tojson }}"},
+                        }
+                    },
+                }
+            ],
+            "sso": {"client_whitelist": [f"{self.portal_url.rstrip('/')}/"]},
+            "templates": {"custom_template_directory": str(templates)},
+        }
+
+    def error_page(self) -> str:
+        """Synapse's page for a sign-in that did not finish (cancelled, refused): it
+        sends the person back to the portal, which says so and audits it."""
+        back = (
+            f"{self.portal_url.rstrip('/')}/accounts/sso/failed/?error={{{{ error | urlencode }}}}"
+        )
+        return (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="refresh" content="0; url={back}">'
+            "<title>Sign-in did not finish</title></head><body>"
+            "<p>{{ error_description }}</p>"
+            f'<p><a href="{back}">Back to the room portal</a></p></body></html>'
+        )
+
+
 class EmbeddedSynapse:
     """One Synapse process with its configuration and state in `directory`."""
 
@@ -181,8 +238,10 @@ class EmbeddedSynapse:
         server_name: str,
         bcrypt_rounds: int = 12,
         rules: bool = True,
+        sso: SingleSignOn | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self.sso = sso
         self.port = port
         self.server_name = server_name
         # The portal's module (rooms.chatserver.module), which refuses what breaks the
@@ -229,6 +288,9 @@ class EmbeddedSynapse:
         tighten(self.directory)
         # JSON is valid YAML, so the config is written without a YAML library.
         write_private(self.config_path, json.dumps(self.config(), indent=2))
+        if self.sso is not None:
+            private_dir(self.directory / "templates")
+            write_private(self.directory / "templates" / "sso_error.html", self.sso.error_page())
         if not (self.directory / "signing.key").exists():
             subprocess.run(
                 [*self._command(), "--generate-keys"],
@@ -283,7 +345,7 @@ class EmbeddedSynapse:
             "modules": [{"module": RULES_MODULE, "config": {"service_user": self.service_user}}]
             if self.rules
             else [],
-        }
+        } | (self.sso.config(self.url, d / "templates") if self.sso is not None else {})
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.config_path)]

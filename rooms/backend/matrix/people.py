@@ -13,6 +13,9 @@ from rooms.backend.matrix.transport import segment
 from rooms.backend.records import LOCALPART, Principal
 
 log = logging.getLogger(__name__)
+# What every login answer holds; anything else was added by the homeserver's SSO.
+LOGIN_ANSWER = {"user_id", "access_token", "device_id", "home_server", "well_known",
+                "expires_in_ms", "refresh_token"}  # fmt: skip
 
 
 class PeopleOperations(MatrixBase):
@@ -30,21 +33,48 @@ class PeopleOperations(MatrixBase):
             return name
         return f"@{name.lower()}:{self.server_name}"
 
-    @sensitive_variables("password", "body", "token")
+    @sensitive_variables("password")
     def login(self, username: str, password: str) -> Principal:
         """Check a person's chat-server password; the session made to check it is ended at once.
 
         The portal keeps no chat password or token of the person.
         """
-        body = self.http.request(
-            "POST",
-            f"{CLIENT}/login",
-            json={
+        return self._log_in(
+            {
                 "type": "m.login.password",
                 "identifier": {"type": "m.id.user", "user": username},
                 "password": password,
-                "initial_device_display_name": "Room portal login check",
-            },
+            }
+        )[0]
+
+    @sensitive_variables("login_token")
+    def login_with_token(self, login_token: str) -> tuple[Principal, dict[str, Any]]:
+        """Who a single sign-on's login token is for (the homeserver takes each token
+        once), with what else the homeserver's SSO added to the login's answer (its
+        `extra_attributes`: the provider's groups, where it is so configured). The
+        session the token made is ended at once."""
+        return self._log_in({"type": "m.login.token", "token": login_token})
+
+    def login_flows(self) -> list[tuple[str, str]]:
+        """The identity providers the homeserver signs people in through (its
+        `m.login.sso` flow): (ID, name) each."""
+        body = self.http.request("GET", f"{CLIENT}/login", authenticated=False)
+        flows = body.get("flows")
+        providers = []
+        for flow in flows if isinstance(flows, list) else []:
+            if not isinstance(flow, dict) or flow.get("type") != "m.login.sso":
+                continue
+            for idp in flow.get("identity_providers") or []:
+                if isinstance(idp, dict) and isinstance(idp.get("id"), str):
+                    providers.append((idp["id"], str(idp.get("name") or idp["id"])))
+        return providers
+
+    @sensitive_variables("credentials", "body", "token")
+    def _log_in(self, credentials: dict[str, Any]) -> tuple[Principal, dict[str, Any]]:
+        body = self.http.request(
+            "POST",
+            f"{CLIENT}/login",
+            json=credentials | {"initial_device_display_name": "Room portal login check"},
             authenticated=False,
         )
         user_id, token = body.get("user_id"), body.get("access_token")
@@ -56,7 +86,9 @@ class PeopleOperations(MatrixBase):
             profile = {}
         finally:
             self._end_login_check(user_id, token, str(body.get("device_id") or ""))
-        return Principal(id=user_id, display_name=str(profile.get("displayname") or ""))
+        principal = Principal(id=user_id, display_name=str(profile.get("displayname") or ""))
+        extra = {k: v for k, v in body.items() if k not in LOGIN_ANSWER}
+        return principal, extra
 
     @sensitive_variables("token")
     def _end_login_check(self, user_id: str, token: str, device_id: str) -> None:

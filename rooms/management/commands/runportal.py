@@ -5,18 +5,20 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.idp import Person, identity_provider
 from portal.secrets import tighten
 from rooms import sync
 from rooms.backend import server_client
-from rooms.backend.embedded import EmbeddedSynapse, child_process, supervised
-from rooms.demo import seed_demo
+from rooms.backend.embedded import EmbeddedSynapse, SingleSignOn, child_process, supervised
+from rooms.demo import CHAT_PEOPLE, seed_demo
 from rooms.index import chat_backend
 
 
@@ -39,6 +41,30 @@ def web_server(addrport: str, *, dev: bool) -> list[str]:
         "--graceful-timeout",
         "10",
     ]
+
+
+SSO_DEMO_ADMIN = "erin"
+DEMO_IDP_PORT = int(os.environ.get("DEMO_IDP_PORT", "8091"))
+
+
+@contextlib.contextmanager
+def demo_identity_provider(portal_url: str) -> Iterator[SingleSignOn]:
+    """The demo's identity provider, signing in the demo's chat people with their demo
+    passwords; one of them in the group that makes a portal administrator."""
+    group = os.environ.setdefault("SSO_ADMIN_GROUP", "portal-administrators")
+    settings.SSO_ADMIN_GROUP = group  # the web server, a child, reads it from the environment
+    people = [
+        Person(localpart, name, password, (group,) if localpart == SSO_DEMO_ADMIN else ())
+        for localpart, name, password, _ in CHAT_PEOPLE
+    ]
+    with identity_provider(
+        settings.STATE_DIR / "idp",
+        people,
+        homeserver_url=f"http://127.0.0.1:{settings.CHAT_EMBEDDED_PORT}",
+        portal_url=portal_url,
+        port=DEMO_IDP_PORT,
+    ) as sso:
+        yield sso
 
 
 def mail_destination() -> str:
@@ -65,12 +91,19 @@ class Command(BaseCommand):
             help="Seed demo data on an existing homeserver too (always done on the embedded one).",
         )
         parser.add_argument(
+            "--sso",
+            action="store_true",
+            help="Sign people in through a demo identity provider too (the embedded server only).",
+        )
+        parser.add_argument(
             "--dev",
             action="store_true",
             help="Serve with Django's autoreloading development server instead of gunicorn.",
         )
 
-    def handle(self, *args: Any, addrport: str, seed: bool, dev: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, addrport: str, seed: bool, dev: bool, sso: bool, **options: Any
+    ) -> None:
         # SIGTERM and Ctrl-C end the command (even where SIGINT came ignored, as in a
         # background job): its children are stopped on the way out.
         for stop in (signal.SIGTERM, signal.SIGINT):
@@ -80,12 +113,23 @@ class Command(BaseCommand):
         if not dev:
             call_command("collectstatic", interactive=False, verbosity=0)
         with contextlib.ExitStack() as stack:
+            if sso and settings.CHAT_SERVER_URL:
+                raise CommandError(
+                    "--sso starts a demo identity provider for the embedded chat server; "
+                    "a chat server of your own signs people in through its own SSO."
+                )
             if not settings.CHAT_SERVER_URL:
+                single_sign_on = (
+                    stack.enter_context(demo_identity_provider(f"http://{addrport}"))
+                    if sso
+                    else None
+                )
                 server = stack.enter_context(
                     EmbeddedSynapse(
                         settings.CHAT_EMBEDDED_DIR,
                         port=settings.CHAT_EMBEDDED_PORT,
                         server_name=settings.CHAT_EMBEDDED_SERVER_NAME,
+                        sso=single_sign_on,
                     )
                 )
                 server.bootstrap()
@@ -112,6 +156,12 @@ class Command(BaseCommand):
                     self.stdout.write(login.line())
                 self.stdout.write("")
             self.stdout.write(f"Mail: {mail_destination()}")
+            if sso:
+                self.stdout.write(
+                    f"Single sign-on: “Sign in with Demo sign-in” on the login page, with the "
+                    f"demo logins above ({SSO_DEMO_ADMIN} is a portal administrator through "
+                    f"the provider's group “{os.environ['SSO_ADMIN_GROUP']}”)."
+                )
             roomctl = Path(sys.executable).parent / "roomctl"
             if roomctl.exists():  # `make run` installs it
                 self.stdout.write(f"Shell: {roomctl} login http://{addrport} --user <a login>")

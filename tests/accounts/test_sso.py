@@ -1,0 +1,86 @@
+"""Single sign-on's rules in the fast layer (accounts.sso): where a person may be sent
+after signing in, the provider's groups as the homeserver passes them, and roles that
+follow a group without undoing a grant made by hand. End to end: tests/browser/test_sso.py."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import RequestFactory
+
+from accounts import sso
+from accounts.models import User
+from portal.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("wanted", "lands"),
+    [
+        ("/rooms/?q=x", "/rooms/?q=x"),
+        ("", "/"),
+        ("https://elsewhere.example/", "/"),
+        ("//elsewhere.example/rooms/", "/"),
+        ("/\\elsewhere.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("http://testserver/audit/", "http://testserver/audit/"),
+    ],
+)
+def test_after_signing_in_a_person_stays_in_the_portal(wanted, lands):
+    assert sso.safe_next(RequestFactory().get("/"), wanted) == lands
+
+
+@pytest.mark.parametrize(
+    ("attributes", "groups"),
+    [
+        ({"groups": '["a", "b c"]'}, {"a", "b c"}),
+        ({"groups": ["a"]}, {"a"}),
+        ({"groups": "a, b"}, {"a", "b"}),
+        ({"groups": "[]"}, set()),
+        ({}, None),
+        ({"groups": 3}, None),
+    ],
+)
+def test_the_providers_groups_as_the_homeserver_passes_them(attributes, groups):
+    assert sso.groups_of(attributes) == groups
+
+
+def test_roles_follow_the_group_and_a_role_granted_by_hand_stays(settings):
+    settings.SSO_ADMIN_GROUP, settings.SSO_AUDITOR_GROUP = "admins", "auditors"
+    person = User.objects.create(username="@sam:portal.test", chat_id="@sam:portal.test")
+    person.is_auditor = True  # granted by hand
+    person.save()
+    sso.follow_claims(person, {"admins"})
+    person.refresh_from_db()
+    assert person.is_portal_admin
+    assert person.is_auditor
+    assert person.roles_from_sso == ["administrator"]
+    sso.follow_claims(person, set())
+    person.refresh_from_db()
+    assert not person.is_portal_admin
+    assert person.is_auditor
+    actions = list(
+        AuditEntry.objects.filter(target_id="@sam:portal.test")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["account.role_grant", "account.role_revoke"]
+    sso.follow_claims(person, None)  # an answer without groups changes nothing
+    person.refresh_from_db()
+    assert person.is_auditor
+    assert not person.is_portal_admin
+
+
+def test_a_return_matches_the_state_this_session_began_once(rf, settings):
+    settings.CHAT_SERVER_PUBLIC_URL = "https://matrix.example.org"
+    request = rf.get("/")
+    request.session = {}
+    address = sso.start(request, sso.Provider("oidc-demo", "Demo"), "/rooms/")
+    assert address.startswith(
+        "https://matrix.example.org/_matrix/client/v3/login/sso/redirect/oidc-demo?redirectUrl="
+    )
+    state = request.session[sso.SESSION_KEY]["state"]
+    assert sso.pending(request, "forged") is None
+    request.session[sso.SESSION_KEY] = {"state": state, "next": "/rooms/", "provider": "x"}
+    assert sso.pending(request, state)["next"] == "/rooms/"
+    assert sso.pending(request, state) is None  # used once
