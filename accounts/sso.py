@@ -28,6 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import User
 from portal.audit import audit_record
+from portal.models import Outcome
 from rooms.backend import configured_connection, server_client
 from rooms.backend.errors import ChatBackendError
 
@@ -62,11 +63,23 @@ def providers() -> list[Provider]:
 
 
 def safe_next(request: HttpRequest, wanted: str) -> str:
-    """Where to land after signing in: an address of the portal's own, or its home."""
-    if wanted and url_has_allowed_host_and_scheme(
+    """Where to land after signing in: an address of the portal's own, or its home; an
+    address elsewhere is refused (and audited: a link that tried to lead away)."""
+    if not wanted:
+        return "/"
+    if url_has_allowed_host_and_scheme(
         wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return wanted
+    audit_record(
+        action="auth.redirect",
+        outcome=Outcome.DENIED,
+        request=request,
+        target_kind="address",
+        target_id=wanted[:255],
+        target_label=wanted[:255],
+        error="After signing in, people land on the portal's own pages only.",
+    )
     return "/"
 
 

@@ -19,6 +19,7 @@ DATE_RANGE = f"Enter a date between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}."
 KNOWN_ACTIONS = [
     "auth.login",
     "auth.logout",
+    "auth.redirect",
     "access.denied",
     "page.failed",
     "account.role_grant",

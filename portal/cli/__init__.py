@@ -71,13 +71,36 @@ def main() -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
 )
+@click.option(
+    "--token-stdin",
+    is_flag=True,
+    help="Keep a token made on the portal's Tokens page instead, read from standard input "
+    "(people who sign in with single sign-on have no password to give).",
+)
 @click.option("--name", default="", help="The token's name (default: roomctl on this machine).")
 @click.option("--scope", type=click.Choice(["read", "write"]), default="write")
 @click.option("--days", default=30, help="How long the token lasts: 1 to 366 days.")
-def login(url: str, username: str, password_stdin: bool, name: str, scope: str, days: int) -> None:
+def login(
+    url: str,
+    username: str,
+    password_stdin: bool,
+    token_stdin: bool,
+    name: str,
+    scope: str,
+    days: int,
+) -> None:
     """Sign in to the portal at URL with your chat username and password, and keep the
     token it makes (and the address) in ~/.config/roomctl.toml, readable by you alone.
-    The password is sent to the portal once and kept nowhere."""
+    The password is sent to the portal once and kept nowhere. With --token-stdin, the
+    token given is checked with the portal and kept instead."""
+    if token_stdin:
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            fail(USAGE, "No token on standard input: make one on the portal's Tokens page.")
+        mine = Portal(url, secret).call("GET", "/tokens")
+        keep(url, secret)
+        click.echo(f"Signed in with the token given ({len(mine)} of yours), kept in {CONFIG}.")
+        return
     username = username or click.prompt("Chat username")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -88,16 +111,21 @@ def login(url: str, username: str, password_stdin: bool, name: str, scope: str, 
     name = name or f"roomctl on {platform.node() or 'this machine'}"
     asked = {"username": username, "password": password, "name": name, "scope": scope}
     made = Portal(url).call("POST", "/tokens", json=asked | {"days": days})
-    config = CONFIG.expanduser()
-    config.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as kept:
-        kept.write(f"url = {json.dumps(url)}\ntoken = {json.dumps(made['secret'])}\n")
-    os.chmod(config, 0o600)  # also when it was there before, readable by others
+    keep(url, made["secret"])
     click.echo(
         f"Signed in as {username}: a {scope} token “{name}” until {made['expires_at'][:10]}, "
         f"kept in {CONFIG}."
     )
+
+
+def keep(url: str, secret: str) -> None:
+    """The portal's address and the token, in a file readable by its owner alone."""
+    config = CONFIG.expanduser()
+    config.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as kept:
+        kept.write(f"url = {json.dumps(url)}\ntoken = {json.dumps(secret)}\n")
+    os.chmod(config, 0o600)  # also when it was there before, readable by others
 
 
 main.add_command(rooms.room)

@@ -9,7 +9,7 @@ from django.test import RequestFactory
 
 from accounts import sso
 from accounts.models import User
-from portal.models import AuditEntry
+from portal.models import AuditEntry, Outcome
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,8 @@ pytestmark = pytest.mark.django_db
 )
 def test_after_signing_in_a_person_stays_in_the_portal(wanted, lands):
     assert sso.safe_next(RequestFactory().get("/"), wanted) == lands
+    refused = AuditEntry.objects.filter(action="auth.redirect", outcome=Outcome.DENIED)
+    assert refused.filter(target_id=wanted).exists() == (lands != wanted and wanted != "")
 
 
 @pytest.mark.parametrize(

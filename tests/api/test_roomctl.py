@@ -298,3 +298,22 @@ def test_login_keeps_a_token_readable_by_its_owner_alone(live_server, category_w
     assert made["owner"] == person
     assert run(f"ROOMCTL_URL= roomctl token revoke {made['id']}").returncode == 0
     assert run("ROOMCTL_URL= roomctl room list").returncode == 3  # revoked: at once
+
+
+def test_login_keeps_a_token_made_on_the_tokens_page(live_server, category_world, tmp_path):
+    """People who sign in with single sign-on have no password for roomctl: they make a
+    token on the portal's Tokens page and give it to `login --token-stdin`."""
+    from accounts.models import User
+
+    person = User.objects.create(username="@sso:portal.test", chat_id="@sso:portal.test")
+    _, secret = token_create(actor=person, name="for roomctl", scope="read", days=7)
+    run = shell(live_server, AdministratorFactory(), HOME=str(tmp_path), ROOMCTL_TOKEN="")
+    refused = run(f"roomctl login {live_server.url} --token-stdin", "not-a-token\n")
+    assert refused.returncode == 3
+    assert not (tmp_path / ".config/roomctl.toml").exists()
+    kept = run(f"roomctl login {live_server.url} --token-stdin", f"{secret}\n")
+    assert kept.returncode == 0, kept.stderr
+    config = tmp_path / ".config/roomctl.toml"
+    assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
+    [mine] = json.loads(run("ROOMCTL_URL= roomctl token list --json").stdout)
+    assert mine["owner"] == "@sso:portal.test"
