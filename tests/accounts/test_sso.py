@@ -86,3 +86,19 @@ def test_a_return_matches_the_state_this_session_began_once(rf, settings):
     request.session[sso.SESSION_KEY] = {"state": state, "next": "/rooms/", "provider": "x"}
     assert sso.pending(request, state)["next"] == "/rooms/"
     assert sso.pending(request, state) is None  # used once
+
+
+def test_failed_single_sign_ons_are_counted_like_wrong_passwords(client, settings):
+    """Returns not begun here count as failed sign-ins; at the limit, a return that
+    carries a token is refused before the token reaches the chat server."""
+    forged = "/accounts/sso/return/?state=forged&loginToken=x"
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert client.get(forged).status_code == 403
+    assert client.get(forged).status_code == 429  # the limit-th failure locks, as a password's
+    session = client.session
+    session[sso.SESSION_KEY] = {"state": "mine", "next": "/", "provider": "oidc-demo"}
+    session.save()
+    locked = client.get("/accounts/sso/return/?state=mine&loginToken=x")
+    assert locked.status_code == 429
+    denied = AuditEntry.objects.filter(action="auth.login", outcome=Outcome.DENIED)
+    assert denied.count() > settings.AXES_FAILURE_LIMIT
