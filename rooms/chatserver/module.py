@@ -12,7 +12,9 @@ change is made, and refuses with an error (403, M_FORBIDDEN) whose text names th
 where to go instead; the chat client shows that text:
 
 - `check_event_for_spam`: every event but memberships. Messages pass at once; a state
-  event in a governed room or category is checked with `rooms.chatserver.policy.refusal`;
+  event in a governed room or category is checked with `rooms.chatserver.policy.refusal`,
+  and so is a redaction of state the rules read, as the change it would make (a
+  redacted link to the category is an emptied one);
 - `user_may_invite`, `user_may_join_room`: an invitation or a join, checked the same way;
 - `user_may_create_room`: a chat user's new room linked to a category from its first
   moment, and the upgrade of a governed room (its successor names it as predecessor).
@@ -53,6 +55,7 @@ from typing import Any, Literal
 
 from synapse.api.errors import Codes, SynapseError
 from synapse.events import EventBase
+from synapse.events.utils import prune_event
 from synapse.module_api import ModuleApi
 from synapse.types import StateMap
 from twisted.web.resource import Resource
@@ -137,7 +140,10 @@ class PortalRules:
     # The callbacks.
 
     async def check_event_for_spam(self, event: EventBase) -> Decision:
-        """Every event but memberships, before it is sent: a state event is checked."""
+        """Every event but memberships, before it is sent: a state event is checked, and
+        a redaction as the change to the state it would make."""
+        if event.type == "m.room.redaction" and event.sender != self.service_user:
+            return await self.redaction(event)
         if not event.is_state():
             return NOT_SPAM
         if event.sender == self.service_user:
@@ -179,6 +185,17 @@ class PortalRules:
                 if breach is not None:
                     return self.refuse(room, user_id, "m.space.parent", key, breach)
         return NOT_SPAM
+
+    async def redaction(self, event: EventBase) -> Decision:
+        """Redacting a piece of state the rules read empties what redaction does not keep
+        (a link to the category, a name, the portal's settings): checked as that change."""
+        target = event.redacts
+        state = await self.read_state(event.room_id, [(kind, None) for kind in CHECKED_STATE])
+        hit = next((ev for ev in state.values() if ev.event_id == target), None)
+        if hit is None or hit.state_key is None:
+            return NOT_SPAM  # a message, or state the rules do not read
+        kept = dict(prune_event(hit).content)
+        return await self.decide(event.room_id, event.sender, hit.type, hit.state_key, kept)
 
     async def decide(
         self, room_id: str, sender: str, event_type: str, state_key: str, content: dict
