@@ -8,6 +8,7 @@
     roomctl role add ROOM --role member --from-file people.txt
     roomctl room list --category Engineering --ids | roomctl room set - --disabled
     roomctl room list --ids | roomctl room set - --description "…" --background
+    roomctl room set --in-category Sales --now-privacy closed --disabled --what-if
     roomctl category scope Engineering --add @dave:example.org --what-if
     roomctl request queue
     roomctl audit export --action room. --format csv -o rooms.csv

@@ -129,13 +129,21 @@ def _room_lines(as_json: bool) -> Any:
 
 
 @room.command("set")
-@click.argument("room")
+@click.argument("room", required=False, default="")
 @click.option("--name")
 @click.option("--description")
 @click.option("--privacy", type=PRIVACY)
 @click.option("--auditorium/--no-auditorium", default=None)
 @click.option("--invitations", type=click.Choice(["inherit", "off"]))
 @click.option("--disabled/--enabled", default=None)
+@click.option(
+    "--in-category",
+    default="",
+    help="Instead of ROOM: every room of this category (its name or ID) you may find; the "
+    "portal chooses them, as one operation. With --now-privacy, --named: those only.",
+)
+@click.option("--now-privacy", type=PRIVACY, help="With --in-category: rooms of this privacy.")
+@click.option("--named", default="", help="With --in-category: rooms whose name contains this.")
 @click.option("--what-if", is_flag=True, help="Say what would change; change nothing.")
 @click.option(
     "--background",
@@ -145,15 +153,34 @@ def _room_lines(as_json: bool) -> Any:
 @click.option("--timeout", default=WAIT_SECONDS, help="Seconds to wait for a background run.")
 @click.option("--json", "as_json", is_flag=True)
 def room_set(
-    room: str, what_if: bool, background: bool, timeout: int, as_json: bool, **settings: Any
+    room: str,
+    in_category: str,
+    now_privacy: str | None,
+    named: str,
+    what_if: bool,
+    background: bool,
+    timeout: int,
+    as_json: bool,
+    **settings: Any,
 ) -> None:
-    """Change a room, or every room whose ID is piped in (ROOM is `-`)."""
+    """Change a room, every room whose ID is piped in (ROOM is `-`), or every room the
+    portal finds by --in-category (and --now-privacy, --named)."""
     change = {key: value for key, value in settings.items() if value is not None}
     if not change:
         fail(USAGE, "Say what to change (see roomctl room set --help).")
+    if bool(room) == bool(in_category):
+        fail(USAGE, "Name the rooms: ROOM, `-` for piped room IDs, or --in-category.")
+    if not in_category and (now_privacy or named):
+        fail(USAGE, "--now-privacy and --named choose rooms with --in-category only.")
     api = portal()
+    if in_category:
+        where = {"category": category_id(api, in_category), "q": named}
+        where |= {"privacy": now_privacy} if now_privacy else {}
+        _in_background(api, {"where": where}, change, what_if, timeout, _room_lines(as_json))
+        return
     if background:
-        _in_background(api, room_ids(room), change, what_if, timeout, _room_lines(as_json))
+        rooms = {"rooms": room_ids(room)}
+        _in_background(api, rooms, change, what_if, timeout, _room_lines(as_json))
         return
 
     def one(room_id: str) -> dict[str, Any]:
@@ -172,7 +199,7 @@ def room_set(
 
 def _in_background(
     api: Portal,
-    ids: list[str],
+    rooms: dict[str, Any],
     change: dict[str, Any],
     what_if: bool,
     timeout: int,
@@ -181,7 +208,7 @@ def _in_background(
     started = api.call(
         "POST",
         "/rooms/bulk",
-        json={"rooms": ids, "change": change},
+        json=rooms | {"change": change},
         params=dry(what_if) | {"background": "true"},
     )
     operation = started["operation"]

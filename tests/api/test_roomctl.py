@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from portal.models import AuditEntry
 from rooms.backend.records import Privacy, Role
 from rooms.models import RoomRequest
 from rooms.services.rooms import bulk_change_step
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, unique
 from tests.factories import AdministratorFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,6 +207,37 @@ def test_a_background_change_is_waited_on_with_progress_and_read_as_an_operation
         bulk_change_step(chunk=2)
     assert waiting.wait() == 1  # the room is still not there
     assert roomctl("roomctl operation get 00000000-0000-0000-0000-000000000000").returncode == 4
+
+
+def test_rooms_chosen_by_the_portal_from_filters(roomctl, chat, make_room, category_world):
+    """`room set --in-category` sends the filters; the portal chooses the rooms (those the
+    person may find) and changes them as one operation."""
+    category = category_world["category"]
+    word = unique("Batch")
+    closed = [make_room(name=f"{word} {n}") for n in range(2)]
+    open_room = make_room(name=f"{word} open", privacy=Privacy.OPEN)
+    other = make_room()
+    # Handed over without waiting (the rooms are changed below, not beside the poll).
+    started = roomctl(
+        f"roomctl room set --in-category {category.id} --now-privacy closed --named '{word}'"
+        " --description 'Chosen by the portal' --timeout 0"
+    )
+    assert started.returncode == 1, started.stderr  # still running when roomctl stopped waiting
+    operation = re.search(r"Operation ([0-9a-f-]{36}): 2 rooms", started.stderr)
+    assert operation is not None, started.stderr
+    while bulk_change_step(chunk=5):
+        pass
+    ended = roomctl(f"roomctl operation get {operation[1]} --json")
+    assert ended.returncode == 0, ended.stderr
+    assert {r["room"] for r in json.loads(ended.stdout)["results"]} == {r.id for r in closed}
+    assert [chat.get_room(r.id).settings.description for r in closed] == [
+        "Chosen by the portal"
+    ] * 2
+    assert chat.get_room(open_room.id).settings.description == "Made by a test"
+    assert chat.get_room(other.id).settings.description == "Made by a test"
+    both = roomctl(f"roomctl room set {other.id} --in-category {category.id} --disabled")
+    assert both.returncode == 2
+    assert roomctl("roomctl room set --named x --disabled").returncode == 2
 
 
 def test_categories_requests_and_the_audit_export_from_a_shell(
