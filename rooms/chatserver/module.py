@@ -69,7 +69,7 @@ from rooms.chatserver.policy import (
     UPGRADE,
     Breach,
     Governed,
-    kind_refused,
+    Rule,
     name_key,
     refusal,
     touched,
@@ -174,16 +174,18 @@ class PortalRules:
         initial = config.get("initial_state")
         for item in initial if isinstance(initial, list) else []:
             key = item.get("state_key") if isinstance(item, Mapping) else None
-            if item.get("type") != "m.space.parent" or not isinstance(key, str):
+            if not isinstance(key, str) or item.get("type") != "m.space.parent":
                 continue
             is_category, name = await self.space(key)
             if is_category and item.get("content"):
-                room = Governed(
-                    key, {}, self.service_user, key, name, in_scope=lambda user_id: True
+                category = Governed(key, {}, self.service_user, key, name, in_scope=lambda u: True)
+                breach = Breach(
+                    Rule.CATEGORY,
+                    ("m.space.parent", key),
+                    f"only the room portal links rooms to the category “{name}”; ask for a "
+                    "room there in the portal.",
                 )
-                breach = kind_refused(room, "m.space.parent", key)
-                if breach is not None:
-                    return self.refuse(room, user_id, "m.space.parent", key, breach)
+                return self.refuse(category, user_id, "m.space.parent", key, breach)
         return NOT_SPAM
 
     async def redaction(self, event: EventBase) -> Decision:
