@@ -38,6 +38,8 @@ from rooms.backend.records import Privacy, RoomSettings  # noqa: E402
 from rooms.chatserver.policy import Governed, refusal  # noqa: E402
 
 PASSWORD = "bench-pass-1"
+SERVER_NAME = "bench.test"
+ROOM_NAME = "Release train"
 # Without (False) and with (True) the module, in pairs of mirrored order: a drift that
 # slows later runs slows both alike.
 ORDER = (False, True, True, False, False, True, True, False)
@@ -70,6 +72,9 @@ def measure(
     assert server.process is not None
     pid = server.process.pid
     carol = ChatUser.login(server.url, manager, PASSWORD)
+    if not room_id:  # a reused set-up: the Manager's room of that name
+        joined = carol.http.get("/_matrix/client/v3/joined_rooms").json()["joined_rooms"]
+        room_id = next(r for r in joined if carol.state(r, "m.room.name").get("name") == ROOM_NAME)
     carol.join(room_id)
     for person in invitees:  # every run invites the same people into the same room
         carol.http.post(f"/_matrix/client/v3/rooms/{room_id}/kick", json={"user_id": person})
@@ -82,20 +87,11 @@ def measure(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scope", type=int, default=2000, help="people in the category")
-    parser.add_argument("--events", type=int, default=300, help="events of each kind")
-    parser.add_argument("--runs", type=int, default=8, help="runs, half with the module")
-    parser.epilog = "--scope must be at least --events (the people invited in each run)."
-    args = parser.parse_args()
-    # On tmpfs where there is one, as the tests do: no disk flush in what is measured.
-    shm = Path("/dev/shm")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-rules-", dir=shm if shm.is_dir() else None))
-    port = free_port()
-
+def set_up(workdir: Path, port: int, scope: int) -> tuple[str, str, list[str]]:
+    """A homeserver with a category of `scope` people, a Closed room in it and its
+    Manager: their IDs, and the people's."""
     server = EmbeddedSynapse(
-        workdir, port=port, server_name="bench.test", bcrypt_rounds=4, rules=False
+        workdir, port=port, server_name=SERVER_NAME, bcrypt_rounds=4, rules=False
     )
     with server:
         connection = server.bootstrap()
@@ -116,7 +112,7 @@ def main() -> None:
                         .ensure_user(f"p{n}", password=PASSWORD, display_name=f"P{n}")
                         .id
                     ),
-                    range(args.scope),
+                    range(scope),
                 )
             )
         category = chat.create_category(name="Engineering", description="", creators=[manager.id])
@@ -130,19 +126,44 @@ def main() -> None:
             )
         chat.add_to_category_scope(category.id, [manager.id])
         room = chat.create_room(
-            RoomSettings("Release train", "", category.id, Privacy.CLOSED),
+            RoomSettings(ROOM_NAME, "", category.id, Privacy.CLOSED),
             managers=[manager.id],
             members=[manager.id],
         )
-        print(f"set up: {args.scope} people in scope in {time.perf_counter() - started:.0f} s")
+        print(f"set up: {scope} people in scope in {time.perf_counter() - started:.0f} s")
+    return manager.id, room.id, people
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scope", type=int, default=2000, help="people in the category")
+    parser.add_argument("--events", type=int, default=300, help="events of each kind")
+    parser.add_argument("--runs", type=int, default=8, help="runs, half with the module")
+    parser.add_argument(
+        "--reuse", default="", help="the folder of an earlier set-up (it prints it): measure again"
+    )
+    parser.epilog = "--scope must be at least --events (the people invited in each run)."
+    args = parser.parse_args()
+    port = free_port()
+    if args.reuse:
+        workdir = Path(args.reuse)
+        manager_id, room_id = f"@manager:{SERVER_NAME}", ""
+        people = [f"@p{n}:{SERVER_NAME}" for n in range(args.events)]
+    else:
+        # On tmpfs where there is one, as the tests do: no disk flush in what is measured.
+        shm = Path("/dev/shm")
+        workdir = Path(tempfile.mkdtemp(prefix="bench-rules-", dir=shm if shm.is_dir() else None))
+        manager_id, room_id, people = set_up(workdir, port, args.scope)
+        print(f"(--reuse {workdir} measures the same homeserver again, without the set-up)")
     runs: dict[bool, dict[str, list[tuple[float, float]]]] = {False: {}, True: {}}
     for rules in ORDER[: args.runs]:
         server = EmbeddedSynapse(
-            workdir, port=port, server_name="bench.test", bcrypt_rounds=4, rules=rules
+            workdir, port=port, server_name=SERVER_NAME, bcrypt_rounds=4, rules=rules
         )
         with server:
             invitees = people[: args.events]
-            for kind, value in measure(server, manager.id, room.id, invitees, args.events).items():
+            measured = measure(server, manager_id, room_id, invitees, args.events)
+            for kind, value in measured.items():
                 runs[rules].setdefault(kind, []).append(value)
     print(
         f"{'median of ' + str(len(runs[True]['messages'])) + ' runs':<24}"

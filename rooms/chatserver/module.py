@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -116,6 +116,8 @@ class PortalRules:
         self.api = api
         self.service_user = str(config["service_user"])
         self.spaces: dict[str, tuple[bool, str]] = {}  # space ID: (a category?, its name)
+        # Room ID: the spaces it links to, and when that was read (`links_of`).
+        self.links: dict[str, tuple[frozenset[str], int]] = {}
         self.names: dict[str, str] = {}  # name key: the room holding it
         self.refusals_room = ""
         self.loaded_at = 0
@@ -212,6 +214,8 @@ class PortalRules:
         )
         if breach is None:
             self.note(room, event_type, state_key, content)
+            if event_type == "m.space.parent":
+                self.links.pop(room_id, None)  # read afresh at the next check
             return NOT_SPAM
         return self.refuse(room, sender, event_type, state_key, breach)
 
@@ -228,7 +232,8 @@ class PortalRules:
         """The room or category the portal governs, with what a check of this event needs:
         the settings the rules read, the memberships of the people it touches and of
         those holding levels, their scope, and the holder of the name it gives."""
-        state = await self.read_state(room_id, [(kind, None) for kind in CHECKED_STATE])
+        settings = [(kind, "") for kind in CHECKED_STATE if kind != "m.space.parent"]
+        state = dict(await self.read_state(room_id, settings))
         create = state.get(("m.room.create", ""))
         if create is None:
             return None
@@ -242,6 +247,8 @@ class PortalRules:
                 room_id, contents, self.service_user, room_id, name,
                 in_scope=lambda user_id: True, creators=creators, is_space=True,
             )  # fmt: skip
+        links = await self.links_of(room_id)
+        contents |= {key: dict(ev.content) for key, ev in links.items()}
         parents = [key for (kind, key), c in contents.items() if kind == "m.space.parent" and c]
         if event_type == "m.space.parent" and state_key:
             parents.append(state_key)  # linking a room to a category is checked too
@@ -260,8 +267,12 @@ class PortalRules:
         people = touched(room, event_type, state_key, content)
         named = content.get("users") if event_type == "m.room.power_levels" else None
         held = {*room.user_levels(), *(named if isinstance(named, Mapping) else {})}
+        # An invitation is decided by the invitee's scope alone (Synapse itself refuses
+        # inviting someone already in): their membership here is not read.
+        invited = content.get("membership") == "invite" and event_type == "m.room.member"
+        read = (people - {state_key} if invited else people) | held
         members = await self.read_state(
-            room_id, [("m.room.member", user_id) for user_id in sorted(people | held)]
+            room_id, [("m.room.member", user_id) for user_id in sorted(read)]
         )
         scope = {person: await self.in_scope(category_id, person) for person in people}
         key = holder_key(event_type, state_key, content)
@@ -276,10 +287,32 @@ class PortalRules:
     # What it reads from the homeserver.
 
     async def read_state(
-        self, room_id: str, wanted: list[tuple[str, str | None]]
+        self, room_id: str, wanted: Sequence[tuple[str, str | None]]
     ) -> StateMap[EventBase]:
-        """Just these pieces of a room's current state (never every membership)."""
+        """Just these pieces of a room's current state (never every membership). Asked by
+        type and state key, the homeserver answers from its caches; a type with any state
+        key (None) is a database query."""
         return await self.api.get_room_state(room_id, wanted) if wanted else {}
+
+    async def links_of(self, room_id: str) -> StateMap[EventBase]:
+        """The room's links to spaces (`m.space.parent`, with content) as they are now.
+        The links last found are read by their keys, from the homeserver's caches; a room
+        not seen in the last minute, or whose links are no longer those, is read whole
+        (one query). The portal's own links pass through `noted` in this process; one
+        made in another homeserver process counts here within a minute (the sync worker
+        answers a breach in that minute)."""
+        now = self.api.get_current_time_msec()
+        known, read_at = self.links.get(room_id, (frozenset(), 0))
+        if known and now - read_at < RELOAD_MS:
+            state = await self.read_state(room_id, [("m.space.parent", p) for p in known])
+            if {key for (_, key), ev in state.items() if ev.content} == known:
+                return state
+        elif not known and now - read_at < RELOAD_MS:
+            return {}
+        state = await self.read_state(room_id, [("m.space.parent", None)])
+        live = {key: ev for key, ev in state.items() if ev.content}
+        self.links[room_id] = (frozenset(key for _, key in live), now)
+        return live
 
     async def space(self, space_id: str) -> tuple[bool, str]:
         """Whether this space is one of the portal's categories, and its name."""
@@ -363,6 +396,7 @@ class PortalRules:
             self.note_name(event.room_id, event.content.get("name"))
         elif event.type in ("m.space.parent", "m.space.child") and event.content:
             room_id = event.room_id if event.type == "m.space.parent" else event.state_key
+            self.links.pop(room_id, None)  # read afresh at the next check
             state = await self.read_state(room_id, [("m.room.name", "")])
             name = state.get(("m.room.name", ""))
             self.note_name(room_id, name.content.get("name") if name is not None else None)
