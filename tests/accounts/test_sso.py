@@ -102,3 +102,12 @@ def test_failed_single_sign_ons_are_counted_like_wrong_passwords(client, setting
     assert locked.status_code == 429
     denied = AuditEntry.objects.filter(action="auth.login", outcome=Outcome.DENIED)
     assert denied.count() > settings.AXES_FAILURE_LIMIT
+
+
+def test_a_chat_server_that_does_not_answer_the_token_is_said_not_a_failure(client, chat_down):
+    session = client.session
+    session[sso.SESSION_KEY] = {"state": "mine", "next": "/", "provider": "oidc-demo"}
+    session.save()
+    answer = client.get("/accounts/sso/return/?state=mine&loginToken=x")
+    assert answer.status_code == 503
+    assert "_auth_user_id" not in client.session
