@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "sso"
 PROVIDERS_CACHE_KEY = "sso-providers"
 PROVIDERS_CACHE_SECONDS = 300
+PROVIDERS_RETRY_SECONDS = 30
 # The roles a claim can carry, by the portal's name for them, with their field.
 CLAIMED_ROLES = {"administrator": "is_portal_admin", "auditor": "is_auditor"}
 
@@ -49,16 +50,19 @@ class Provider:
 
 def providers() -> list[Provider]:
     """The identity providers the homeserver offers, read at most every five minutes (the
-    login page asks on every view). None when the homeserver cannot be asked now: the
-    password form still works."""
+    login page asks on every view). None when the homeserver cannot be asked (asked again
+    after 30 seconds): the password form still works."""
     known = cache.get(PROVIDERS_CACHE_KEY)
     if known is None:
         try:
             known = server_client().login_flows()
+            keep_for = PROVIDERS_CACHE_SECONDS
         except ChatBackendError as exc:
+            # Asked again in a while, not at every view: the login page must not wait on a
+            # chat server that does not answer.
             log.warning("The chat server's sign-in methods could not be read: %s", exc)
-            return []
-        cache.set(PROVIDERS_CACHE_KEY, known, PROVIDERS_CACHE_SECONDS)
+            known, keep_for = [], PROVIDERS_RETRY_SECONDS
+        cache.set(PROVIDERS_CACHE_KEY, known, keep_for)
     return [Provider(idp, name) for idp, name in known]
 
 

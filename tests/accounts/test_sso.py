@@ -111,3 +111,25 @@ def test_a_chat_server_that_does_not_answer_the_token_is_said_not_a_failure(clie
     answer = client.get("/accounts/sso/return/?state=mine&loginToken=x")
     assert answer.status_code == 503
     assert "_auth_user_id" not in client.session
+
+
+def test_the_login_page_does_not_wait_on_a_chat_server_that_does_not_answer(
+    client, monkeypatch, settings
+):
+    from rooms.backend.errors import ChatServerUnavailable
+    from rooms.backend.matrix.client import MatrixChatBackend
+
+    settings.CHAT_SERVER_URL, settings.CHAT_SERVER_NAME = "http://127.0.0.1:9", "portal.test"
+    settings.CHAT_SERVICE_TOKEN = "unused"
+    asked = []
+
+    def down(self):
+        asked.append(1)
+        raise ChatServerUnavailable("no answer")
+
+    monkeypatch.setattr(MatrixChatBackend, "login_flows", down)
+    for _ in range(3):
+        page = client.get("/accounts/login/")
+        assert page.status_code == 200
+        assert b"Sign in with" not in page.content
+    assert len(asked) == 1  # asked once, not at every view
