@@ -29,7 +29,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,12 +58,12 @@ STALE_AFTER = timedelta(seconds=60)
 SYNCED_AT_KEY = "index-synced-at"
 # Message-like events are left out of the stream: the worker reads state, and every piece
 # of state counts (a chat user's change the index does not map is still audited).
+# Redactions stay in: redacting a piece of state empties it without a new state event.
 MESSAGES = [
     "m.room.message",
     "m.room.encrypted",
     "m.reaction",
     "m.sticker",
-    "m.room.redaction",
     "m.call.*",
     "m.poll.*",
     "org.matrix.msc3381.poll.*",
@@ -114,11 +114,14 @@ class BatchResult:
 @dataclass
 class Batch:
     """One answer of the stream: each room that changed, with each piece of state a chat
-    user (anyone but the service account) changed in it and who did, last; and the
-    refusals the homeserver's module reported."""
+    user (anyone but the service account) changed in it and who did, last; the events a
+    chat user redacted in each room, and who did (a redacted piece of state is changed
+    too, found by `resolve_redactions`); and the refusals the homeserver's module
+    reported."""
 
     rooms: dict[str, dict[StateKey, str]]
     refusals: list[dict[str, Any]]
+    redactions: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def read_batch(body: dict[str, Any], *, service_user: str) -> Batch:
@@ -136,6 +139,16 @@ def read_batch(body: dict[str, Any], *, service_user: str) -> Batch:
                 and e.get("sender") == service_user
                 and isinstance(e.get("content"), dict)
             ]
+            redacted = {
+                target: sender
+                for e in events
+                if e.get("type") == "m.room.redaction"
+                and isinstance(sender := e.get("sender"), str)
+                and sender != service_user
+                and isinstance(target := _redacts(e), str)
+            }
+            if redacted:
+                batch.redactions.setdefault(room_id, {}).update(redacted)
             state = [e for e in events if isinstance(e.get("state_key"), str)]
             if not state and section == "join":
                 continue
@@ -150,6 +163,27 @@ def read_batch(body: dict[str, Any], *, service_user: str) -> Batch:
     return batch
 
 
+def _redacts(event: dict[str, Any]) -> Any:
+    """The event a redaction redacts: in its content from room version 11, at its top
+    level before (Synapse sends both)."""
+    content = _mapping(event.get("content"))
+    return content.get("redacts", event.get("redacts"))
+
+
+def resolve_redactions(server: MatrixChatBackend, batch: Batch) -> None:
+    """Count each redacted piece of state as a change by whoever redacted it: the
+    worker then checks the emptied state like any other change (a redacted link to the
+    category or name is a breach it puts back). A redacted message changes nothing."""
+    for room_id, redacted in batch.redactions.items():
+        for event_id, sender in redacted.items():
+            try:
+                key = server.state_key_of(room_id, event_id)
+            except ChatNotFound:
+                continue
+            if key is not None:
+                batch.rooms.setdefault(room_id, {})[key] = sender
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -162,6 +196,7 @@ def _events(part: Any) -> list[dict[str, Any]]:
 def apply_changes(server: MatrixChatBackend, batch: Batch, *, next_batch: str) -> BatchResult:
     """Undo what chat users broke, index each changed room, audit what others changed
     (and what the homeserver refused); then store the position."""
+    resolve_redactions(server, batch)
     result = BatchResult(rooms=len(batch.rooms))
     for report in batch.refusals:
         enforcement.audit_refusal(report)

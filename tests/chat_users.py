@@ -70,6 +70,17 @@ class ChatUser:
             json={"msgtype": "m.text", "body": text},
         )
 
+    def state_ids(self, room_id: str) -> dict[tuple[str, str], str]:
+        """The event ID of each piece of the room's current state."""
+        response = self.http.get(f"{CLIENT}/rooms/{_q(room_id)}/state")
+        response.raise_for_status()
+        return {(e["type"], e["state_key"]): e["event_id"] for e in response.json()}
+
+    def redact(self, room_id: str, event_id: str) -> httpx.Response:
+        return self.http.put(
+            f"{CLIENT}/rooms/{_q(room_id)}/redact/{_q(event_id)}/{uuid.uuid4().hex}", json={}
+        )
+
     def read(self, room_id: str) -> httpx.Response:
         return self.http.get(f"{CLIENT}/rooms/{_q(room_id)}/messages", params={"dir": "b"})
 

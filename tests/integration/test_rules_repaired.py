@@ -174,6 +174,26 @@ def test_an_unlinked_room_is_linked_again_and_stays_governed(bare, world):
     assert_undone(room.id, "category", manager.user_id)
 
 
+def test_a_redacted_link_and_name_are_put_back_and_a_redacted_message_is_left(bare, world):
+    """A redaction empties a piece of state without a new state event: the worker finds
+    what was redacted and puts the link to the category and the name back."""
+    room, manager, category = world["room"], world["manager"], world["category"]
+    ids = manager.state_ids(room.id)
+    said = manager.send(room.id, "a slip of the tongue").json()["event_id"]
+    assert manager.redact(room.id, ids[("m.space.parent", category.id)]).is_success
+    assert manager.redact(room.id, ids[("m.room.name", "")]).is_success
+    assert manager.redact(room.id, said).is_success
+    caught_up(bare)
+    assert manager.state(room.id, "m.space.parent", category.id)["canonical"] is True
+    assert manager.state(room.id, "m.room.name")["name"] == room.name
+    assert index.room(room.id).settings.category_id == category.id
+    assert not AuditEntry.objects.filter(action="chat.room.gone", target_id=room.id).exists()
+    assert_undone(room.id, "category", manager.user_id)
+    assert_undone(room.id, "name", manager.user_id)
+    breached = AuditEntry.objects.filter(action="policy.breach", target_id=room.id)
+    assert {e.after["rule"] for e in breached} == {"category", "name"}  # not the message
+
+
 def test_a_category_link_a_creator_took_away_is_put_back(bare, world):
     room, manager, category = world["room"], world["manager"], world["category"]
     assert manager.put_state(category.id, "m.space.child", {}, room.id).is_success  # a Creator

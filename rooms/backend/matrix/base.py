@@ -97,6 +97,15 @@ class MatrixBase:
             raise ChatBackendError("The chat server did not list the service account's rooms.")
         return [i for i in ids if isinstance(i, str)]
 
+    def state_key_of(self, room_id: str, event_id: str) -> tuple[str, str] | None:
+        """The type and state key of one event of a room, if it is state (None for a
+        message); ChatNotFound when the room or event is not there."""
+        event = self.http.request(
+            "GET", f"{CLIENT}/rooms/{segment(room_id)}/event/{segment(event_id)}"
+        )
+        kind, key = event.get("type"), event.get("state_key")
+        return (kind, key) if isinstance(kind, str) and isinstance(key, str) else None
+
     def sync(self, *, since: str, timeout_ms: int, filter_json: str) -> dict[str, Any]:
         """One long-poll of the service account's event stream (client-server /sync)."""
         params: dict[str, str | int] = {"timeout": timeout_ms, "filter": filter_json}
