@@ -26,7 +26,9 @@ from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.matrix.state import RoomState, category_from_state, room_from_state
 from rooms.backend.matrix.transport import MatrixTransport
 from rooms.backend.records import (
+    DEFAULT_OPTIONS,
     Category,
+    ChatOptions,
     Invitations,
     Principal,
     Privacy,
@@ -63,6 +65,7 @@ def _category_record(row: IndexedCategory, people: Iterable[CategoryPerson]) -> 
         denied_members=frozenset(by_standing[Standing.DENIED]),
         creators=frozenset(by_standing[Standing.CREATOR]),
         room_ids=tuple(row.room_ids),
+        options=ChatOptions(chat_history=row.chat_history, file_uploads=row.file_uploads),
     )
 
 
@@ -86,6 +89,7 @@ def _room_record(row: IndexedRoom, people: Iterable[RoomPerson]) -> Room:
         presenters=frozenset(by_role[RoomPerson.Role.PRESENTER]),
         knocking=frozenset(by_role[RoomPerson.Role.KNOCKING]),
         names=dict(row.names),
+        options=ChatOptions(chat_history=row.chat_history, file_uploads=row.file_uploads),
     )
 
 
@@ -176,6 +180,14 @@ def name_taken(name: str, *, exclude_room_id: str = "") -> bool:
 # Writes: what the server confirmed, put into the index.
 
 
+def rooms_with_other_options(category_id: str, options: ChatOptions) -> list[str]:
+    """The category's rooms whose chat options are not these (as indexed)."""
+    rows = IndexedRoom.objects.filter(category_id=category_id).exclude(
+        chat_history=options.chat_history, file_uploads=options.file_uploads
+    )
+    return sorted(rows.values_list("room_id", flat=True))
+
+
 def put_category(record: Category) -> None:
     with transaction.atomic():
         row, _ = IndexedCategory.objects.update_or_create(
@@ -185,6 +197,8 @@ def put_category(record: Category) -> None:
                 "name_key": sort_key(record.name),
                 "description": record.description,
                 "invitations_allowed": record.invitations_allowed,
+                "chat_history": record.options.chat_history,
+                "file_uploads": record.options.file_uploads,
                 "room_ids": list(record.room_ids),
             },
         )
@@ -223,6 +237,8 @@ def put_room(record: Room) -> None:
                 "auditorium": record.settings.auditorium,
                 "invitations": str(record.settings.invitations),
                 "disabled": record.disabled,
+                "chat_history": record.options.chat_history,
+                "file_uploads": record.options.file_uploads,
                 "names": kept | record.names,
             },
         )
@@ -339,6 +355,8 @@ def category_snapshot(record: Category) -> dict[str, Any]:
         "name": record.name,
         "description": record.description,
         "invitations_allowed": record.invitations_allowed,
+        "chat_history": record.options.chat_history,
+        "file_uploads": record.options.file_uploads,
         "in_scope": sorted(record.allowed_members),
         "denied": sorted(record.denied_members),
         "creators": sorted(record.creators),
@@ -355,6 +373,8 @@ def room_snapshot(record: Room) -> dict[str, Any]:
         "auditorium": settings.auditorium,
         "invitations": str(settings.invitations),
         "disabled": record.disabled,
+        "chat_history": record.options.chat_history,
+        "file_uploads": record.options.file_uploads,
         "members": sorted(record.members),
         "managers": sorted(record.managers),
         "presenters": sorted(record.presenters),
@@ -519,21 +539,33 @@ class IndexedChatBackend:
         description: str,
         invitations_allowed: bool = True,
         creators: Iterable[str] = (),
+        options: ChatOptions = DEFAULT_OPTIONS,
     ) -> Category:
         made = self.server.create_category(
             name=name,
             description=description,
             invitations_allowed=invitations_allowed,
             creators=creators,
+            options=options,
         )
         put_category(made)
         return made
 
     def update_category(
-        self, category_id: str, *, name: str, description: str, invitations_allowed: bool
+        self,
+        category_id: str,
+        *,
+        name: str,
+        description: str,
+        invitations_allowed: bool,
+        options: ChatOptions | None = None,
     ) -> Category:
         changed = self.server.update_category(
-            category_id, name=name, description=description, invitations_allowed=invitations_allowed
+            category_id,
+            name=name,
+            description=description,
+            invitations_allowed=invitations_allowed,
+            options=options,
         )
         put_category(changed)
         return changed
@@ -643,6 +675,15 @@ class IndexedChatBackend:
         if changed.settings.category_id != before.settings.category_id:
             link_room(before.settings.category_id, room_id, linked=False)
             link_room(changed.settings.category_id, room_id, linked=True)
+        return changed
+
+    def set_room_options(self, room_id: str, options: ChatOptions) -> Room:
+        try:
+            changed = self.server.set_room_options(room_id, options)
+        except ChatBackendError:
+            self._refresh_quietly(room_id)
+            raise
+        put_room(changed)
         return changed
 
     def set_room_disabled(self, room_id: str, disabled: bool) -> Room:

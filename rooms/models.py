@@ -148,6 +148,8 @@ class IndexedCategory(models.Model):
     name_key = models.CharField(max_length=1024, db_index=True)
     description = models.TextField(blank=True)
     invitations_allowed = models.BooleanField(default=True)
+    chat_history = models.BooleanField(default=True)
+    file_uploads = models.BooleanField(default=True)
     # The space's child links, in the order the server lists them.
     room_ids = models.JSONField(default=list)
     indexed_at = models.DateTimeField(auto_now=True)
@@ -203,6 +205,9 @@ class IndexedRoom(models.Model):
     auditorium = models.BooleanField(default=False)
     invitations = models.CharField(max_length=16)
     disabled = models.BooleanField(default=False)
+    # The chat options the room carries (its category's, once a change reached it).
+    chat_history = models.BooleanField(default=True)
+    file_uploads = models.BooleanField(default=True)
     # Display names the room's member events carry, by chat ID.
     names = models.JSONField(default=dict)
     indexed_at = models.DateTimeField(auto_now=True)
@@ -361,6 +366,7 @@ class Operation(models.Model):
         "room.move": "Move to another category",
         "room.disable": "Disabling",
         "room.enable": "Enabling",
+        "room.options": "Chat options change",
         "category.scope": "Scope change",
         "person.remove": "Removal of a person",
         "category.adopt": "Adoption of a space",

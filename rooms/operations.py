@@ -94,8 +94,8 @@ def apply(
 ) -> Room:
     """Make the room what `target` says, changing only what differs: people to remove
     (`remove`: person → roles), settings (`settings`: field → value), no link left with
-    the category it `leave`s (a move's other end), disabled or not, people to add back
-    (`add`). Safe to repeat."""
+    the category it `leave`s (a move's other end), disabled or not, its chat options
+    (`options`: field → value), people to add back (`add`). Safe to repeat."""
     progress = progress or Progress()
     client = chat_backend()
     # Read from the chat server, not the index: after a failure the index may not know
@@ -118,6 +118,10 @@ def apply(
     if "disabled" in target:  # block, settings, power to post: each sent only if it differs
         progress.wrote = True
         room = client.set_room_disabled(room_id, target["disabled"])
+    options = replace(room.options, **target.get("options", {}))
+    if options != room.options:
+        progress.wrote = True
+        room = client.set_room_options(room_id, options)
     added = False
     for person, roles in target.get("add", {}).items():
         for role in map(Role, roles):
@@ -199,6 +203,8 @@ def before_of(room: Room, change: dict[str, Any]) -> dict[str, Any]:
     before: dict[str, Any] = {"settings": {k: values[k] for k in change.get("settings", {})}}
     if "disabled" in change:
         before["disabled"] = room.disabled
+    if "options" in change:
+        before["options"] = {k: getattr(room.options, k) for k in change["options"]}
     return before
 
 

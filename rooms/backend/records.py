@@ -90,6 +90,31 @@ def person_label(user_id: str, display_name: str) -> str:
 
 
 @dataclass(frozen=True)
+class ChatOptions:
+    """A category's chat options (Persistent Chat's chat history and file upload),
+    which every room of the category carries on the chat server: whether people who
+    join later see what was said before, and whether files may be sent."""
+
+    chat_history: bool = True
+    file_uploads: bool = True
+
+    def values(self) -> dict[str, bool]:
+        """As the settings events, audit entries and the API hold them."""
+        return {"chat_history": self.chat_history, "file_uploads": self.file_uploads}
+
+    @property
+    def labels(self) -> list[str]:
+        return [
+            "Chat history: " + ("on" if self.chat_history else "off"),
+            "File upload: " + ("allowed" if self.file_uploads else "off"),
+        ]
+
+
+# The options of a category made without any: history kept, files allowed.
+DEFAULT_OPTIONS = ChatOptions()
+
+
+@dataclass(frozen=True)
 class Category:
     id: str
     name: str
@@ -99,6 +124,7 @@ class Category:
     denied_members: frozenset[str]
     creators: frozenset[str]
     room_ids: tuple[str, ...]
+    options: ChatOptions = DEFAULT_OPTIONS
 
     def in_scope(self, user_id: str) -> bool:
         return user_id in self.allowed_members and user_id not in self.denied_members
@@ -135,6 +161,9 @@ class Room:
     knocking: frozenset[str] = field(default_factory=frozenset)
     # Display names the room's member events carry, by chat ID.
     names: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Its category's chat options, as the room carries them (the category's since the
+    # last change of them reached the room).
+    options: ChatOptions = DEFAULT_OPTIONS
 
     def label(self, user_id: str) -> str:
         return person_label(user_id, self.names.get(user_id, ""))

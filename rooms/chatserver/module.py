@@ -11,10 +11,12 @@ It registers Synapse's spam-checker callbacks, which Synapse calls before a loca
 change is made, and refuses with an error (403, M_FORBIDDEN) whose text names the rule and
 where to go instead; the chat client shows that text:
 
-- `check_event_for_spam`: every event but memberships. Messages pass at once; a state
-  event in a governed room or category is checked with `rooms.chatserver.policy.refusal`,
-  and so is a redaction of state the rules read, as the change it would make (a
-  redacted link to the category is an emptied one);
+- `check_event_for_spam`: every event but memberships. Messages pass at once, but for
+  a file, an image, audio, video or a sticker, refused where the room's category turned
+  file upload off (the room's settings event says so, read by key); a state event in a
+  governed room or category is checked with `rooms.chatserver.policy.refusal`, and so is
+  a redaction of state the rules read, as the change it would make (a redacted link to
+  the category is an emptied one);
 - `user_may_invite`, `user_may_join_room`: an invitation or a join, checked the same way;
 - `user_may_create_room`: a chat user's new room linked to a category from its first
   moment, and the upgrade of a governed room (its successor names it as predecessor).
@@ -65,14 +67,18 @@ from rooms.chatserver.policy import (
     CHECKED_STATE,
     REFUSAL_EVENT,
     REFUSALS_ALIAS,
+    ROOM_SETTINGS_EVENT,
     SPACE_TYPE,
     UPGRADE,
     Breach,
     Governed,
     Rule,
+    carries_file,
+    file_uploads,
     name_key,
     refusal,
     touched,
+    upload_refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -147,6 +153,8 @@ class PortalRules:
         if event.type == "m.room.redaction" and event.sender != self.service_user:
             return await self.redaction(event)
         if not event.is_state():
+            if carries_file(event.type, event.content) and event.sender != self.service_user:
+                return await self.upload(event)
             return NOT_SPAM
         if event.sender == self.service_user:
             await self.noted(event)
@@ -189,6 +197,25 @@ class PortalRules:
                 )
                 return self.refuse(category, user_id, "m.space.parent", key, breach)
         return NOT_SPAM
+
+    async def upload(self, event: EventBase) -> Decision:
+        """A file sent to a room whose category turned file upload off is refused (only
+        the portal writes the room's settings event, so one that says so is governed)."""
+        room_id = event.room_id
+        state = await self.read_state(room_id, [(ROOM_SETTINGS_EVENT, "")])
+        settings = state.get((ROOM_SETTINGS_EVENT, ""))
+        if settings is None or file_uploads(settings.content):
+            return NOT_SPAM
+        category_id, category_name = "", ""
+        for _, parent in await self.links_of(room_id):
+            is_category, name = await self.space(parent)
+            if is_category:
+                category_id, category_name = parent, name
+                break
+        room = Governed(
+            room_id, {}, self.service_user, category_id, category_name, in_scope=lambda u: True
+        )
+        return self.refuse(room, event.sender, event.type, "", upload_refusal(category_name))
 
     async def redaction(self, event: EventBase) -> Decision:
         """Redacting a piece of state the rules read empties what redaction does not keep

@@ -42,9 +42,15 @@ CATEGORY_SETTINGS_EVENT = "org.roomportal.category"
 # Refusals the module reports, as events in the service account's room of that alias.
 REFUSAL_EVENT = "org.roomportal.refusal"
 REFUSALS_ALIAS = "roomportal-refusals"
-# What a chat client's change is checked as: what the portal sets, nothing else.
-HISTORY_VISIBILITY = "shared"
+# What a chat client's change is checked as: what the portal sets, nothing else. History
+# visibility follows the category's chat history option, which each room carries in its
+# settings event: "shared" with it on, "joined" (nothing from before one joined) off.
+HISTORY_SHARED = "shared"
+HISTORY_FROM_JOIN = "joined"
 GUEST_ACCESS = "forbidden"
+# Messages that carry a file (refused where the category's file upload is off), and
+# stickers, which are images.
+FILE_MESSAGES = ("m.file", "m.image", "m.audio", "m.video")
 # The levels every portal room has (rooms.backend.matrix.state.room_power_levels), with
 # the Matrix default of each where a room's levels leave it out.
 FIXED_LEVELS = {
@@ -86,6 +92,37 @@ CHECKED_STATE = (
 )
 
 
+def chat_history(settings: Mapping[str, Any]) -> bool:
+    """Whether a room's settings event says its category keeps chat history for people
+    who join later (on unless the portal turned it off)."""
+    return settings.get("chat_history") is not False
+
+
+def file_uploads(settings: Mapping[str, Any]) -> bool:
+    """Whether a room's settings event lets files be sent (on unless turned off)."""
+    return settings.get("file_uploads") is not False
+
+
+def history_visibility(chat_history_on: bool) -> str:
+    return HISTORY_SHARED if chat_history_on else HISTORY_FROM_JOIN
+
+
+def carries_file(event_type: str, content: Mapping[str, Any]) -> bool:
+    """Whether a message event sends a file, an image, audio, video or a sticker."""
+    if event_type == "m.sticker":
+        return True
+    return event_type == "m.room.message" and content.get("msgtype") in FILE_MESSAGES
+
+
+def upload_refusal(category_name: str) -> Breach:
+    return Breach(
+        Rule.UPLOADS,
+        ("m.room.message", ""),
+        f"file upload is off in the rooms of the category “{category_name}”; share a link "
+        "instead, or ask the category's administrators.",
+    )
+
+
 def name_key(name: str) -> str:
     """What makes two room names the same: letter case, invisible joiners, look-alike
     letters and surrounding spaces aside (`rooms.chatserver.text.unique_key`)."""
@@ -107,6 +144,7 @@ class Rule(StrEnum):
     SERVER_ACL = "server_acl"  # the homeserver's administrators decide
     UPGRADE = "upgrade"  # an upgrade would leave the category behind
     PORTAL_SETTINGS = "portal_settings"  # the portal's own state events
+    UPLOADS = "uploads"  # no files where the category turned file upload off
 
     @property
     def label(self) -> str:
@@ -126,6 +164,7 @@ RULE_LABELS = {
     Rule.SERVER_ACL: "Server access set by the homeserver",
     Rule.UPGRADE: "No upgrades from a chat client",
     Rule.PORTAL_SETTINGS: "Portal settings changed in the portal",
+    Rule.UPLOADS: "File upload as the category sets it",
 }
 
 
@@ -199,6 +238,15 @@ class Governed:
         return bool(self.content(ROOM_SETTINGS_EVENT).get("disabled", False))
 
     @property
+    def chat_history(self) -> bool:
+        return chat_history(self.content(ROOM_SETTINGS_EVENT))
+
+    @property
+    def history_visibility(self) -> str:
+        """What the room's history visibility must be: as its category's option says."""
+        return history_visibility(self.chat_history)
+
+    @property
     def auditorium(self) -> bool:
         if self.disabled:
             return bool(self.content(ROOM_SETTINGS_EVENT).get("auditorium", False))
@@ -268,12 +316,17 @@ def _privacy(room: Governed) -> Iterable[Breach]:
 
 def _settings(room: Governed) -> Iterable[Breach]:
     history = room.content("m.room.history_visibility").get("history_visibility", "shared")
-    if history != HISTORY_VISIBILITY:
+    if history != room.history_visibility:
+        shown = (
+            "shares a room's history with its members only"
+            if room.chat_history
+            else "keeps chat history from people who join later"
+        )
         yield Breach(
             Rule.HISTORY,
             ("m.room.history_visibility", ""),
-            f"the category “{room.category_name}” shares a room's history with its members "
-            f"only; history visibility “{history}” is not allowed.",
+            f"the category “{room.category_name}” {shown}; history visibility “{history}” "
+            "is not allowed.",
         )
     guests = room.content("m.room.guest_access").get("guest_access", "forbidden")
     if guests != GUEST_ACCESS:

@@ -19,7 +19,7 @@ from portal.models import Outcome
 from rooms import index, operations
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.matrix.adoption import RoomFit, SpaceFit
-from rooms.backend.records import NAME_MAX_LENGTH, Category, Role, Room, is_chat_id
+from rooms.backend.records import NAME_MAX_LENGTH, Category, ChatOptions, Role, Room, is_chat_id
 from rooms.chatserver.policy import name_key
 from rooms.chatserver.text import name_problem
 from rooms.index import chat_backend
@@ -89,7 +89,13 @@ def category_name_problem(name: str, *, exclude_id: str = "") -> str:
 
 
 def category_create(
-    *, actor: User, name: str, description: str, invitations_allowed: bool
+    *,
+    actor: User,
+    name: str,
+    description: str,
+    invitations_allowed: bool,
+    chat_history: bool = True,
+    file_uploads: bool = True,
 ) -> Category:
     """Create a category (a space) with no one in its scope yet."""
     with audited(
@@ -100,7 +106,10 @@ def category_create(
         if problem:
             raise CategoryInvalid("name", problem)
         category = chat_backend().create_category(
-            name=name.strip(), description=description, invitations_allowed=invitations_allowed
+            name=name.strip(),
+            description=description,
+            invitations_allowed=invitations_allowed,
+            options=ChatOptions(chat_history=chat_history, file_uploads=file_uploads),
         )
         _in(scope, category)
         scope.after = _values(category)
@@ -183,6 +192,55 @@ def category_update(
         )
         scope.after = _values(after)
         return after
+
+
+def category_options_preview(
+    *, actor: User, category_id: str, options: ChatOptions
+) -> tuple[Category, list[str]]:
+    """What changing a category's chat options would do, for a what-if: the category as
+    it is, and its rooms whose options would change (as the index has them). Nothing is
+    changed or audited."""
+    _require_admin(actor)
+    category = chat_backend().get_category(category_id)
+    return category, index.rooms_with_other_options(category.id, options)
+
+
+def category_set_options(
+    *, actor: User, category_id: str, options: ChatOptions, version: str | None = None
+) -> tuple[Category, Operation | None]:
+    """Change a category's chat options and give them to every one of its rooms: the
+    category first (rooms made from then on take them), then each room, as one
+    operation of the sync worker's with a result per room (None: no room to change).
+    With `version`, only if the category is still at it."""
+    with (
+        audited("category.options", actor=actor, target_kind="category") as scope,
+        one_writer(category_id),
+    ):
+        _require_admin(actor)
+        client = chat_backend()
+        before = client.get_category(category_id)
+        _in(scope, before)
+        scope.before = before.options.values()
+        _still_at(before, version)
+        after = client.update_category(
+            category_id,
+            name=before.name,
+            description=before.description,
+            invitations_allowed=before.invitations_allowed,
+            options=options,
+        )
+        scope.after = after.options.values()
+        rooms = index.rooms_with_other_options(after.id, options)
+        if not rooms:
+            return after, None
+        op = room_services.bulk_change_start(
+            actor=actor,
+            room_ids=rooms,
+            changes={"category_options": True},
+            label=f"Chat options of “{after.name}”: {len(rooms)} rooms",
+        )
+        scope.after |= {"operation": str(op.pk), "rooms": len(rooms)}
+        return after, op
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ def snapshot(room: Room | RoomSettings) -> dict[str, Any]:
     }
     if isinstance(room, Room):
         values["disabled"] = room.disabled
+        values |= room.options.values()
     return values
 
 
@@ -335,7 +336,9 @@ def room_change_preview(
     category = client.get_category(room.settings.category_id)
     if not can_manage(actor, room):
         raise PermissionDenied("Only the room's Managers and portal administrators change it.")
-    typed = {k: v for k, v in changes.items() if k != "disabled"}
+    if changes.get("category_options") and not actor.is_administrator:
+        raise PermissionDenied(CATEGORY_OPTIONS_ONLY)
+    typed = {k: v for k, v in changes.items() if k not in ("disabled", "category_options")}
     if "privacy" in typed:
         typed["privacy"] = Privacy(typed["privacy"])
     if "invitations" in typed:
@@ -345,6 +348,7 @@ def room_change_preview(
     settings = _effective(replace(room.settings, **typed), category)
     _check_settings(settings, exclude_room_id=room.id)
     after = snapshot(settings) | {"disabled": changes.get("disabled", room.disabled)}
+    after |= (category.options if changes.get("category_options") else room.options).values()
     losing = [] if settings.auditorium else sorted(room.presenters)
     return snapshot(room), after, losing
 
@@ -352,8 +356,9 @@ def room_change_preview(
 def room_change(
     *, actor: User, room_id: str, changes: dict[str, Any], version: str | None = None
 ) -> Room:
-    """Change any of a room's settings, its privacy and whether it is disabled, each part as
-    its own page does it (its own operation and audit entry).
+    """Change any of a room's settings, its privacy and whether it is disabled, and give
+    it its category's chat options (`category_options`), each part as its own page does
+    it (its own operation and audit entry).
 
     With `version` (an API `If-Match`), refused with StaleEdit unless the room is still at
     that version when its first part is made, under the room's lock."""
@@ -379,6 +384,9 @@ def room_change(
         room = room_set_disabled(
             actor=actor, room_id=room_id, disabled=changes["disabled"], version=expected
         )
+        expected = None
+    if changes.get("category_options"):
+        room = room_take_category_options(actor=actor, room_id=room_id, version=expected)
     return room
 
 
@@ -409,12 +417,21 @@ def room_change_result(
     return {"room": room_id, "result": "would change" if dry_run else "changed", "after": after}
 
 
+CATEGORY_OPTIONS_ONLY = (
+    "A room's chat history and file upload are its category's options: the portal's "
+    "administrators set them on the category."
+)
 BULK = "rooms.bulk"
 BULK_CHUNK = 20
 
 
 def bulk_change_start(
-    *, actor: User, room_ids: list[str], changes: dict[str, Any], dry_run: bool = False
+    *,
+    actor: User,
+    room_ids: list[str],
+    changes: dict[str, Any],
+    dry_run: bool = False,
+    label: str = "",
 ) -> Operation:
     """Record a change for many rooms, applied a chunk at a time by the sync worker
     (`bulk_change_step`); its operation says how far it got and what became of each room.
@@ -422,7 +439,7 @@ def bulk_change_start(
     request = current_request.get()
     return Operation.objects.create(
         kind=BULK,
-        target_label=f"{len(room_ids)} rooms" + (" (what-if)" if dry_run else ""),
+        target_label=(label or f"{len(room_ids)} rooms") + (" (what-if)" if dry_run else ""),
         actor=actor,
         request_id=getattr(request, "request_id", "") if request is not None else "",
         change={
@@ -548,6 +565,28 @@ def room_set_disabled(
         room, _ = _managed_room(actor, room_id, scope)
         _still_at(room, version)
         updated = op.run(room)
+        scope.after = snapshot(updated)
+        return updated
+
+
+def room_take_category_options(*, actor: User, room_id: str, version: str | None = None) -> Room:
+    """Give a room its category's chat options as the category has them now (after an
+    administrator changed them, `categories.category_set_options`). Portal
+    administrators only: a room's Managers do not choose them."""
+    with (
+        audited("room.options", actor=actor, target_kind="room") as scope,
+        operations.tracked("room.options", actor=actor, room_id=room_id, change={}) as op,
+        one_writer(room_id),
+    ):
+        room, category = _managed_room(actor, room_id, scope)
+        if not actor.is_administrator:
+            raise PermissionDenied(CATEGORY_OPTIONS_ONLY)
+        _still_at(room, version)
+        wanted = category.options.values()
+        scope.after = snapshot(room) | wanted
+        if category.options == room.options:
+            return room
+        updated = op.run(room, change={"options": wanted})
         scope.after = snapshot(updated)
         return updated
 

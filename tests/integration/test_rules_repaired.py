@@ -15,8 +15,9 @@ from django.urls import reverse
 from portal.models import AuditEntry, Outcome
 from rooms import index, sync
 from rooms.backend.embedded import Connection
-from rooms.backend.records import Privacy, Role, RoomSettings
+from rooms.backend.records import ChatOptions, Privacy, Role, RoomSettings
 from rooms.models import IndexStream, PolicyBreach
+from rooms.services import categories as category_services
 from rooms.services import rooms as room_services
 from tests.arranging import ArrangingChat
 from tests.chat_users import ChatUser
@@ -145,6 +146,24 @@ def test_a_public_room_and_open_history_are_put_back(bare, world):
     assert index.room(room.id).settings.privacy is Privacy.CLOSED
     for rule in ("privacy", "history", "guests"):
         assert_undone(room.id, rule, manager.user_id)
+
+
+def test_history_opened_where_the_category_keeps_it_closed_is_put_back(bare, world):
+    """The category's chat history is off: a Manager's chat client opening the room's
+    history to later joiners is undone to what the category says."""
+    room, manager, category = world["room"], world["manager"], world["category"]
+    admin = AdministratorFactory()
+    closed = ChatOptions(chat_history=False, file_uploads=True)
+    category_services.category_set_options(actor=admin, category_id=category.id, options=closed)
+    while room_services.bulk_change_step():
+        pass
+    caught_up(bare)
+    assert manager.put_state(
+        room.id, "m.room.history_visibility", {"history_visibility": "shared"}
+    ).is_success
+    caught_up(bare)
+    assert manager.state(room.id, "m.room.history_visibility")["history_visibility"] == "joined"
+    assert_undone(room.id, "history", manager.user_id)
 
 
 def test_an_outsider_made_manager_and_every_member_manager_level_are_undone(bare, world):

@@ -14,7 +14,7 @@ from rooms.backend.matrix.state import (
     category_power_levels,
 )
 from rooms.backend.matrix.transport import segment
-from rooms.backend.records import Category
+from rooms.backend.records import DEFAULT_OPTIONS, Category, ChatOptions
 
 
 class CategoryOperations(MatrixBase):
@@ -65,6 +65,7 @@ class CategoryOperations(MatrixBase):
         description: str,
         invitations_allowed: bool = True,
         creators: Iterable[str] = (),
+        options: ChatOptions = DEFAULT_OPTIONS,
     ) -> Category:
         """Create a category (a space only the service account and Creators change)."""
         body = self.http.request(
@@ -77,7 +78,7 @@ class CategoryOperations(MatrixBase):
                 "creation_content": {"type": SPACE_TYPE},
                 "initial_state": [
                     state_event(
-                        CATEGORY_SETTINGS_EVENT, {"invitations_allowed": invitations_allowed}
+                        CATEGORY_SETTINGS_EVENT, category_settings(invitations_allowed, options)
                     ),
                     state_event("m.room.guest_access", {"guest_access": "forbidden"}),
                 ],
@@ -122,17 +123,27 @@ class CategoryOperations(MatrixBase):
         )
 
     def update_category(
-        self, category_id: str, *, name: str, description: str, invitations_allowed: bool
+        self,
+        category_id: str,
+        *,
+        name: str,
+        description: str,
+        invitations_allowed: bool,
+        options: ChatOptions | None = None,
     ) -> Category:
-        """Change a category's name, description and whether its rooms use invitations."""
+        """Change a category's name, description, whether its rooms use invitations and
+        its chat options (None: as they are; its rooms take them in `set_room_options`)."""
         current = self.get_category(category_id)
+        options = options or current.options
         if name != current.name:
             self._put_state(category_id, "m.room.name", {"name": name})
         if description != current.description:
             self._put_state(category_id, "m.room.topic", {"topic": description})
-        if invitations_allowed != current.invitations_allowed:
+        if (invitations_allowed, options) != (current.invitations_allowed, current.options):
             self._put_state(
-                category_id, CATEGORY_SETTINGS_EVENT, {"invitations_allowed": invitations_allowed}
+                category_id,
+                CATEGORY_SETTINGS_EVENT,
+                category_settings(invitations_allowed, options),
             )
         return self.get_category(category_id)
 
@@ -157,3 +168,8 @@ class CategoryOperations(MatrixBase):
         if category.room_ids:
             raise ChatConflict("The category still has rooms.")
         self._purge(category_id, "This category was deleted.")
+
+
+def category_settings(invitations_allowed: bool, options: ChatOptions) -> dict[str, bool]:
+    """The category's settings event: invitations, and the chat options its rooms carry."""
+    return {"invitations_allowed": invitations_allowed} | options.values()

@@ -10,7 +10,6 @@ from rooms.backend.matrix.state import RoomState, category_of, join_rules_for
 from rooms.backend.records import Category, Privacy, Room
 from rooms.chatserver.policy import (
     GUEST_ACCESS,
-    HISTORY_VISIBILITY,
     OPEN_SERVER_ACL,
     ROOM_SETTINGS_EVENT,
     Breach,
@@ -92,8 +91,9 @@ class EnforcementOperations(RoomOperations):
                 self._put_state(room_id, event_type, join_rules_for(privacy, category.id))
                 done[subject] = f"put the privacy back to {privacy.label}"
             elif breach.rule is Rule.HISTORY:
-                self._put_state(room_id, event_type, {"history_visibility": HISTORY_VISIBILITY})
-                done[subject] = f"put history visibility back to “{HISTORY_VISIBILITY}”"
+                wanted = view.history_visibility
+                self._put_state(room_id, event_type, {"history_visibility": wanted})
+                done[subject] = f"put history visibility back to “{wanted}”"
             elif breach.rule is Rule.GUESTS:
                 self._put_state(room_id, event_type, {"guest_access": GUEST_ACCESS})
                 done[subject] = f"put guest access back to “{GUEST_ACCESS}”"
@@ -111,7 +111,7 @@ class EnforcementOperations(RoomOperations):
                 done[subject] = f"put the name back to “{room.name}”"
             elif breach.rule is Rule.PORTAL_SETTINGS:
                 content = (
-                    portal_settings(room.settings, room.disabled)
+                    portal_settings(room.settings, room.disabled, room.options)
                     if room is not None and subject == (ROOM_SETTINGS_EVENT, "")
                     else {}
                 )

@@ -28,7 +28,8 @@ from rooms.backend.matrix.state import (
     room_power_levels,
 )
 from rooms.backend.matrix.transport import segment
-from rooms.backend.records import Category, Role, Room, RoomSettings
+from rooms.backend.records import Category, ChatOptions, Role, Room, RoomSettings
+from rooms.chatserver.policy import history_visibility
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,15 @@ class RoomOperations(CategoryOperations):
                         {"via": [self.server_name], "canonical": True},
                         state_key=category.id,
                     ),
-                    state_event(ROOM_SETTINGS_EVENT, portal_settings(settings, disabled=False)),
+                    state_event(
+                        ROOM_SETTINGS_EVENT,
+                        portal_settings(settings, disabled=False, options=category.options),
+                    ),
                     state_event("m.room.guest_access", {"guest_access": "forbidden"}),
-                    state_event("m.room.history_visibility", {"history_visibility": "shared"}),
+                    state_event(
+                        "m.room.history_visibility",
+                        {"history_visibility": history_visibility(category.options.chat_history)},
+                    ),
                     state_event("m.room.canonical_alias", {}),
                 ],
                 "power_level_content_override": room_power_levels(
@@ -225,10 +232,15 @@ class RoomOperations(CategoryOperations):
             state = self._state(room_id)
             current = room_from_state(state, service_user=self.service_user)
         old = current.settings
+        options = current.options
         if settings.category_id != old.category_id:
             # Linked into the new category before leaving the old one: a move that stops
             # half-way leaves the room in both, never in none (invisible to the portal).
-            self.get_category(settings.category_id)
+            # The room takes its new category's chat options.
+            options = self.get_category(settings.category_id).options
+            if options.chat_history != current.options.chat_history:
+                history = {"history_visibility": history_visibility(options.chat_history)}
+                self._put_state(room_id, "m.room.history_visibility", history)
             self._put_state(
                 settings.category_id, "m.space.child", {"via": [self.server_name]}, room_id
             )
@@ -248,17 +260,37 @@ class RoomOperations(CategoryOperations):
             self._put_state(
                 room_id, "m.room.join_rules", join_rules_for(settings.privacy, settings.category_id)
             )
-        if (settings.auditorium, settings.invitations) != (old.auditorium, old.invitations):
+        if (settings.auditorium, settings.invitations, options) != (
+            old.auditorium,
+            old.invitations,
+            current.options,
+        ):
             self._put_state(
                 room_id,
                 ROOM_SETTINGS_EVENT,
-                portal_settings(settings, disabled=current.disabled),
+                portal_settings(settings, disabled=current.disabled, options=options),
             )
         if settings.auditorium != old.auditorium and not current.disabled:
             self._set_levels(
                 state,
                 events_default=events_default_for(auditorium=settings.auditorium, disabled=False),
             )
+        return self.get_room(room_id)
+
+    def set_room_options(self, room_id: str, options: ChatOptions) -> Room:
+        """Give a room its category's chat options: the settings event the module reads
+        (file upload), and the history visibility that says whether people who join later
+        see what was said before. The history visibility is written first: a half-done
+        change is read as not done (the settings event still holds the old options) and
+        is finished by doing it again."""
+        state = self._state(room_id)
+        room = room_from_state(state, service_user=self.service_user)
+        history = {"history_visibility": history_visibility(options.chat_history)}
+        if state.content("m.room.history_visibility") != history:
+            self._put_state(room_id, "m.room.history_visibility", history)
+        portal = portal_settings(room.settings, room.disabled, options)
+        if state.content(ROOM_SETTINGS_EVENT) != portal:
+            self._put_state(room_id, ROOM_SETTINGS_EVENT, portal)
         return self.get_room(room_id)
 
     def set_room_disabled(self, room_id: str, disabled: bool) -> Room:
@@ -271,7 +303,7 @@ class RoomOperations(CategoryOperations):
         state = self._state(room_id)
         room = room_from_state(state, service_user=self.service_user)
         block = f"{ADMIN}/v1/rooms/{segment(room_id)}/block"
-        portal = portal_settings(room.settings, disabled)
+        portal = portal_settings(room.settings, disabled, room.options)
         posting = events_default_for(auditorium=room.settings.auditorium, disabled=disabled)
 
         def record() -> None:
@@ -358,9 +390,11 @@ def _role_level(level: int) -> int:
     return MANAGER_LEVEL if level >= MANAGER_LEVEL else PRESENTER_LEVEL
 
 
-def portal_settings(settings: RoomSettings, disabled: bool) -> dict[str, Any]:
+def portal_settings(settings: RoomSettings, disabled: bool, options: ChatOptions) -> dict[str, Any]:
+    """The room's settings event: what the portal keeps of the room on the chat server,
+    with its category's chat options (which the homeserver's module enforces)."""
     return {
         "invitations": str(settings.invitations),
         "auditorium": settings.auditorium,
         "disabled": disabled,
-    }
+    } | options.values()

@@ -11,7 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rooms.backend.records import Category, Invitations, Privacy, Room, RoomSettings
+from rooms.backend.records import (
+    Category,
+    ChatOptions,
+    Invitations,
+    Privacy,
+    Room,
+    RoomSettings,
+)
 from rooms.chatserver.policy import (  # the levels and events the rules are written in
     CATEGORY_SETTINGS_EVENT,
     DISABLED_LEVEL,
@@ -19,6 +26,8 @@ from rooms.chatserver.policy import (  # the levels and events the rules are wri
     PRESENTER_LEVEL,
     ROOM_SETTINGS_EVENT,
     SPACE_TYPE,
+    chat_history,
+    file_uploads,
 )
 
 # In a category's space: the level to add rooms to it (send m.space.child).
@@ -104,6 +113,11 @@ class RoomState:
         return value if isinstance(value, int) else default
 
 
+def options_from(settings: dict[str, Any]) -> ChatOptions:
+    """The chat options a category's or a room's settings event holds."""
+    return ChatOptions(chat_history=chat_history(settings), file_uploads=file_uploads(settings))
+
+
 def category_from_state(state: RoomState, *, service_user: str) -> Category:
     levels = state.power_levels
     child_level = levels.get("events", {}).get("m.space.child", state.level("state_default", 50))
@@ -122,6 +136,7 @@ def category_from_state(state: RoomState, *, service_user: str) -> Category:
         denied_members=state.memberships("ban"),
         creators=frozenset(creators),
         room_ids=tuple(sorted(state.of_type("m.space.child"))),
+        options=options_from(settings),
     )
 
 
@@ -179,6 +194,7 @@ def room_from_state(state: RoomState, *, service_user: str) -> Room:
             for user, c in state.of_type("m.room.member").items()
             if c.get("displayname")
         },
+        options=options_from(portal),
     )
 
 
