@@ -175,6 +175,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("categories:scope", "POST"): row(403, administrator=400),
     ("categories:creators", "GET"): NOT_ALLOWED,
     ("categories:creators", "POST"): row(403, administrator=302),
+    # An empty form turns both options off: the what-if of that, changing nothing.
+    ("categories:options", "GET"): NOT_ALLOWED,
+    ("categories:options", "POST"): row(403, administrator=200),
+    ("categories:options_progress", "GET"): ADMINS,
+    ("categories:options_progress", "POST"): NOT_ALLOWED,
     ("categories:delete", "GET"): ADMINS,
     ("categories:delete", "POST"): row(403, administrator=302),
     ("operations:list", "GET"): ADMINS,
@@ -406,6 +411,12 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         change={"items": [], "successors": {}},
         status=Operation.Status.SUCCEEDED,
     )
+    options = Operation.objects.create(
+        kind="rooms.bulk",
+        target_label="Chat options of “Matrix”: 1 rooms",
+        change={"rooms": [world.room_id], "changes": {"category_options": True}, "results": []},
+        status=Operation.Status.SUCCEEDED,
+    )
     token, _ = token_create(actor=users["in_scope"], name="matrix", scope="read", days=1)
     return {
         "token": token.pk,
@@ -414,6 +425,7 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         "entry": entry.pk,
         "operation": unfinished.pk,
         "removal": removal.pk,
+        "options": options.pk,
     }
 
 
@@ -443,6 +455,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "people:remove": {"user_id": world.people["member"]},
         "people:end_sessions": {"user_id": world.people["member"]},
         "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},
+        "categories:options_progress": {"category_id": world.category_id, "pk": records["options"]},
     }.get(name, {})
     if (
         not kwargs
@@ -466,6 +479,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "categories:manage",
         "categories:new",
         "categories:adopt",
+        "categories:options_progress",
     }:
         kwargs = {"category_id": world.category_id}
     return reverse(name, kwargs=kwargs)

@@ -1,4 +1,5 @@
-"""Forms of the categories area: search, a category's settings, scope and Creators."""
+"""Forms of the categories area: search, a category's settings, chat options, scope and
+Creators."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django import forms
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
+    ChatOptions,
 )
 from rooms.forms.roles import PeopleListField
 
@@ -52,6 +54,37 @@ class CategoryForm(forms.Form):
         label="Invitations allowed",
         help_text="New members of its rooms get an invitation to accept; off: added directly.",
     )
+
+
+class ChatOptionsForm(forms.Form):
+    """A category's chat options, which every room of it carries."""
+
+    chat_history = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Chat history",
+        help_text="People who join a room later see what was said before; off: only what is "
+        "said from then on.",
+    )
+    file_uploads = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="File upload",
+        help_text="Files, images, audio and video may be sent in its rooms; off: the chat "
+        "server refuses them.",
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def options(self) -> ChatOptions:
+        data = self.cleaned_data
+        return ChatOptions(chat_history=data["chat_history"], file_uploads=data["file_uploads"])
+
+
+class NewCategoryForm(CategoryForm):
+    """A new category: its settings and its chat options."""
+
+    chat_history = ChatOptionsForm.base_fields["chat_history"]
+    file_uploads = ChatOptionsForm.base_fields["file_uploads"]
 
 
 class AdoptForm(forms.Form):

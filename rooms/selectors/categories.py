@@ -74,6 +74,11 @@ def category_rooms(category: Category) -> list[Room]:
     return chat_backend().get_rooms(category.room_ids)
 
 
+def some_rooms(room_ids: list[str], *, limit: int) -> list[Room]:
+    """The first of these rooms, to name a few of many."""
+    return chat_backend().get_rooms(tuple(room_ids[:limit]))
+
+
 def scope_candidates(*, category: Category, term: str) -> list[Candidate]:
     """People matching part of a name or chat ID, and where they stand in the category."""
     term = term.strip()

@@ -12,5 +12,11 @@ urlpatterns = [
     path("<str:category_id>/people/", categories.category_people, name="people"),
     path("<str:category_id>/scope/", categories.category_scope, name="scope"),
     path("<str:category_id>/creators/", categories.category_creators, name="creators"),
+    path("<str:category_id>/options/", categories.category_options, name="options"),
+    path(
+        "<str:category_id>/options/<uuid:pk>/",
+        categories.category_options_progress,
+        name="options_progress",
+    ),
     path("<str:category_id>/delete/", categories.category_delete, name="delete"),
 ]

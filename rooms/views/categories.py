@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,20 +21,26 @@ from rooms.forms.categories import (
     AdoptForm,
     CategoryForm,
     CategorySearchForm,
+    ChatOptionsForm,
     CreatorsForm,
+    NewCategoryForm,
     ScopeChangeForm,
 )
 from rooms.forms.roles import PeopleSearchForm
+from rooms.models import Operation
 from rooms.selectors.categories import (
     categories_page,
     category_by_id,
     category_rooms,
     scope_candidates,
+    some_rooms,
 )
 from rooms.services import categories as category_services
+from rooms.services import rooms as room_services
 from rooms.views.common import valid_or_400
 
 CATEGORIES_PER_PAGE = 48
+PREVIEW_ROOMS = 10  # rooms named in a what-if of the chat options
 
 
 def category_page_context(request: HtmxHttpRequest, per_page: int, *, people: bool) -> dict:
@@ -102,7 +108,7 @@ def category_manage(request: HtmxHttpRequest) -> TemplateResponse:
 @login_required
 def category_new(request: HtmxHttpRequest) -> HttpResponse:
     _admin(request)
-    form = CategoryForm(request.POST or None)
+    form = NewCategoryForm(request.POST or None)
     status = 200
     if request.method == "POST":
         status = 400
@@ -136,6 +142,8 @@ def _detail(request, category, *, form=None, status=200, **extra) -> TemplateRes
         "category": category,
         "form": form,
         "rooms": category_rooms(category),
+        "options_form": extra.pop("options_form", None)
+        or ChatOptionsForm(initial=category.options.values()),
         "allowed": sorted(category.allowed_members, key=str.casefold),
         "denied": sorted(category.denied_members, key=str.casefold),
         **extra,
@@ -224,6 +232,66 @@ def category_scope(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
     else:
         messages.success(request, "The scope was changed.")
     return redirect("categories:detail", category_id=category.id)
+
+
+@require_POST
+@login_required
+def category_options(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    """Change the category's chat options: a what-if saying how many rooms change, then
+    the change, carried to each room as one operation whose progress is shown."""
+    category = _category(request, category_id)
+    form = ChatOptionsForm(request.POST)
+    valid_or_400(form)
+    options = form.options()
+    category, rooms = category_services.category_options_preview(
+        actor=request.user, category_id=category.id, options=options
+    )
+    if options == category.options and not rooms:
+        messages.info(request, "The chat options were already so: nothing was changed.")
+        return redirect("categories:detail", category_id=category.id)
+    if rooms and not form.cleaned_data["confirm"]:
+        return TemplateResponse(
+            request,
+            "categories/options_preview.html",
+            {
+                "category": category,
+                "options": options,
+                "count": len(rooms),
+                "sample": some_rooms(rooms, limit=PREVIEW_ROOMS),
+            },
+        )
+    try:
+        category, op = category_services.category_set_options(
+            actor=request.user, category_id=category.id, options=options
+        )
+    except errors.ChatBackendError as exc:
+        messages.error(request, f"Nothing was changed. {exc.detail}")
+        return redirect("categories:detail", category_id=category.id)
+    if op is None:
+        messages.success(request, "The chat options were saved.")
+        return redirect("categories:detail", category_id=category.id)
+    return redirect("categories:options_progress", category_id=category.id, pk=op.pk)
+
+
+@require_GET
+@login_required
+def category_options_progress(request: HtmxHttpRequest, category_id: str, pk: str) -> HttpResponse:
+    """How far the change of the chat options has reached the category's rooms."""
+    category = _category(request, category_id)
+    op = get_object_or_404(Operation, pk=pk, kind=room_services.BULK)
+    results = op.change["results"]
+    total = len(op.change["rooms"])
+    context = {
+        "category": category,
+        "operation": op,
+        "results": results,
+        "total": total,
+        "done": len(results),
+        "failed": [r for r in results if r["result"] not in ("changed", "unchanged")],
+        "running": op.status == Operation.Status.RUNNING,
+    }
+    template = "categories/options_progress.html"
+    return TemplateResponse(request, template + ("#progress" if request.htmx else ""), context)
 
 
 @require_POST

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
 from rooms import index
@@ -160,3 +161,43 @@ def test_no_operation_when_no_room_changes(admin, category_world):
     )
     assert after.options == CLOSED
     assert op is None
+
+
+def test_the_pages_preview_apply_and_follow_the_change(client, admin, make_room, category_world):
+    """An administrator unticks file upload: the what-if names the rooms, the change
+    goes to the progress page, which follows the worker to the end; the room's page then
+    says so."""
+    category = category_world["category"]
+    room = make_room()
+    client.force_login(admin)
+    detail = client.get(reverse("categories:detail", args=[category.id]))
+    assert "Chat options" in detail.content.decode()
+    url = reverse("categories:options", args=[category.id])
+    preview = client.post(url, {"chat_history": "on"})
+    assert preview.status_code == 200
+    page = preview.content.decode()
+    assert "1 room" in page
+    assert room.name in page
+    assert not AuditEntry.objects.filter(action="category.options").exists()  # a what-if
+    applied = client.post(url, {"chat_history": "on", "confirm": "on"})
+    assert applied.status_code == 302
+    progress = applied["Location"]
+    assert "0 of 1" in client.get(progress).content.decode()
+    run_worker()
+    following = client.get(progress, headers={"HX-Request": "true"}).content.decode()
+    assert "1 of 1" in following
+    assert "finished" in following
+    assert "hx-get" not in following  # no more polling
+    shown = client.get(reverse("rooms:detail", args=[room.id])).content.decode()
+    assert "File upload: off" in shown
+
+
+def test_a_new_category_can_be_made_with_history_off(client, admin):
+    client.force_login(admin)
+    name = f"Options {uuid.uuid4().hex[:6]}"
+    answer = client.post(
+        reverse("categories:new"), {"name": name, "invitations_allowed": "on", "file_uploads": "on"}
+    )
+    assert answer.status_code == 302
+    (made,) = [c for c in index.categories() if c.name == name]
+    assert made.options == ChatOptions(chat_history=False, file_uploads=True)
