@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from rooms.backend.errors import ChatNotFound
-from rooms.backend.records import Invitations, Privacy, RoomSettings
+from rooms.backend.records import DEFAULT_OPTIONS, ChatOptions, Invitations, Privacy, RoomSettings
 from rooms.index import IndexedChatBackend
 
 
@@ -37,10 +37,32 @@ LOCAL_ACCOUNTS = [
     ("auditor", "auditor-demo-pass", "auditor", {"is_auditor": True}),
 ]
 CATEGORIES = [
-    # name, description, invitations allowed, creators, scope
-    ("Engineering", "Engineering teams and projects", True, ["carol"], ["carol", "paul", "erin"]),
-    ("Sales", "Sales and customer accounts", False, ["carol"], ["carol", "paul"]),
-    ("Support", "Customer support and escalations", True, ["erin"], ["erin", "paul", "olivia"]),
+    # name, description, invitations allowed, creators, scope, chat options
+    (
+        "Engineering",
+        "Engineering teams and projects",
+        True,
+        ["carol"],
+        ["carol", "paul", "erin"],
+        DEFAULT_OPTIONS,
+    ),
+    # Customer papers stay out of chat: file upload is off in Sales' rooms.
+    (
+        "Sales",
+        "Sales and customer accounts",
+        False,
+        ["carol"],
+        ["carol", "paul"],
+        ChatOptions(file_uploads=False),
+    ),
+    (
+        "Support",
+        "Customer support and escalations",
+        True,
+        ["erin"],
+        ["erin", "paul", "olivia"],
+        DEFAULT_OPTIONS,
+    ),
 ]
 ROOMS = [
     # name, description, category, privacy, auditorium, manager, members
@@ -112,7 +134,7 @@ def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
 
     existing = {c.name: c for c in client.list_categories()}
     categories = {}
-    for name, description, invitations, creators, scope in CATEGORIES:
+    for name, description, invitations, creators, scope, options in CATEGORIES:
         category = existing.get(name)
         if category is None:
             category = client.create_category(
@@ -120,6 +142,7 @@ def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
                 description=description,
                 invitations_allowed=invitations,
                 creators=[client.user_id_for(c) for c in creators],
+                options=options,
             )
             client.add_to_category_scope(category.id, [client.user_id_for(u) for u in scope])
         categories[name] = category

@@ -1,8 +1,10 @@
 """Categories through the API: list and read them; administrators create, change, set the
-scope (with who loses which room roles, as a what-if too) and Creators, and delete."""
+scope (with who loses which room roles, as a what-if too), Creators and chat options
+(given to every room as an operation), and delete."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -44,6 +46,8 @@ class CategorySummary(Schema):
 
 class CategoryOut(CategorySummary):
     invitations_allowed: bool
+    chat_history: bool = Field(description="People who join a room later see what was said")
+    file_uploads: bool = Field(description="Files may be sent in its rooms")
     allowed: list[str]
     denied: list[str]
     creators: list[str]
@@ -56,6 +60,8 @@ class CategoryIn(Schema):
     name: Text = Field(min_length=1, max_length=NAME_MAX_LENGTH)
     description: Text = Field("", max_length=DESCRIPTION_MAX_LENGTH)
     invitations_allowed: StrictBool = True
+    chat_history: StrictBool = True
+    file_uploads: StrictBool = True
 
 
 class CategoryChange(Schema):
@@ -66,6 +72,24 @@ class CategoryChange(Schema):
     name: Text | None = Field(None, min_length=1, max_length=NAME_MAX_LENGTH)
     description: Text | None = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
     invitations_allowed: StrictBool | None = None
+
+
+class OptionsIn(Schema):
+    """Either or both of the chat options; one left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chat_history: StrictBool | None = None
+    file_uploads: StrictBool | None = None
+
+
+class OptionsResult(Schema):
+    applied: bool
+    rooms: list[str] = Field(description="The rooms whose options change (or would)")
+    operation: str | None = Field(
+        None, description="Poll GET /api/v1/operations/{operation}: a result per room"
+    )
+    category: CategoryOut
 
 
 class ScopeIn(Schema):
@@ -103,6 +127,8 @@ def _out(category: Category) -> dict[str, Any]:
         "description": category.description,
         "room_count": category.room_count,
         "invitations_allowed": category.invitations_allowed,
+        "chat_history": category.options.chat_history,
+        "file_uploads": category.options.file_uploads,
         "allowed": sorted(category.allowed_members),
         "denied": sorted(category.denied_members),
         "creators": sorted(category.creators),
@@ -248,6 +274,44 @@ def category_scope(
     )
     response["ETag"] = etag(after)
     return {"applied": True, "leaving": leaving, "category": _out(after)}
+
+
+@router.put(
+    "/{category_id}/options",
+    response={200: OptionsResult, 202: OptionsResult} | STALE | WRITE_ERRORS,
+    summary="Set the chat options",
+)
+def category_options(
+    request: ApiRequest,
+    response: HttpResponse,
+    category_id: str,
+    given: OptionsIn,
+    dry_run: bool = False,
+    if_match: str = IF_MATCH,
+) -> tuple[int, dict[str, Any]]:
+    """Chat history and file upload for every room of the category (administrators):
+    the category at once, then each room whose options differ, as one operation of the
+    sync worker (202, with the operation to poll: a result per room); 200 when no room
+    changes. With `dry_run=true`, the rooms that would change."""
+    actor = request.user
+    current = category_services.category_change_check(actor=actor, category_id=category_id)
+    options = replace(current.options, **given.model_dump(exclude_none=True))
+    now, rooms = category_services.category_options_preview(
+        actor=actor, category_id=category_id, options=options
+    )
+    if dry_run:
+        shown = _out(now) | options.values()
+        return 200, {"applied": False, "rooms": rooms, "category": shown}
+    writes(request)
+    after, op = category_services.category_set_options(
+        actor=actor, category_id=category_id, options=options, version=version_of(if_match)
+    )
+    response["ETag"] = etag(after)
+    answer = {"applied": True, "rooms": rooms, "category": _out(after)}
+    if op is None:
+        return 200, answer
+    response["Location"] = f"/api/v1/operations/{op.pk}"
+    return 202, answer | {"operation": str(op.pk)}
 
 
 @router.put(

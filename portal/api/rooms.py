@@ -64,6 +64,8 @@ class RoomSummary(Schema):
 
 
 class RoomOut(RoomSummary):
+    chat_history: bool = Field(description="Its category's option, as the room has it")
+    file_uploads: bool = Field(description="Its category's option, as the room has it")
     managers: list[str]
     presenters: list[str]
     members: list[str]
@@ -450,6 +452,7 @@ def _room_out(room: Room) -> dict[str, Any]:
         "auditorium": settings.auditorium,
         "invitations": str(settings.invitations),
         "disabled": room.disabled,
+        **room.options.values(),
         "managers": sorted(room.managers),
         "presenters": sorted(room.presenters),
         "members": sorted(room.members),

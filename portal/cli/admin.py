@@ -54,6 +54,8 @@ def category_get(name_or_id: str, as_json: bool) -> None:
 @click.option("--name", required=True)
 @click.option("--description", default="")
 @click.option("--invitations/--no-invitations", default=True, help="Rooms may invite people.")
+@click.option("--chat-history/--no-chat-history", default=True, help="Later joiners see before.")
+@click.option("--file-uploads/--no-file-uploads", default=True, help="Files may be sent.")
 @click.option("--idempotency-key", default="")
 @click.option("--what-if", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -61,12 +63,20 @@ def category_create(
     name: str,
     description: str,
     invitations: bool,
+    chat_history: bool,
+    file_uploads: bool,
     idempotency_key: str,
     what_if: bool,
     as_json: bool,
 ) -> None:
     """Make a category (portal administrators); its ID is printed."""
-    body = {"name": name, "description": description, "invitations_allowed": invitations}
+    body = {
+        "name": name,
+        "description": description,
+        "invitations_allowed": invitations,
+        "chat_history": chat_history,
+        "file_uploads": file_uploads,
+    }
     portal().make("/categories", body, key=idempotency_key, what_if=what_if, as_json=as_json)
 
 
@@ -94,6 +104,58 @@ def category_set(
     api = portal()
     path = f"/categories/{category_id(api, name_or_id)}"
     show(api.call("PATCH", path, json=change, params=dry(what_if)), as_json, [])
+
+
+@category.command("options")
+@click.argument("name_or_id")
+@click.option(
+    "--chat-history/--no-chat-history",
+    default=None,
+    help="People who join a room later see what was said before.",
+)
+@click.option(
+    "--file-uploads/--no-file-uploads",
+    default=None,
+    help="Files, images, audio and video may be sent in its rooms.",
+)
+@click.option("--what-if", is_flag=True, help="List the rooms that would change.")
+@click.option("--wait", is_flag=True, help="Wait until every room has them, with progress.")
+@click.option("--json", "as_json", is_flag=True)
+def category_options(
+    name_or_id: str,
+    chat_history: bool | None,
+    file_uploads: bool | None,
+    what_if: bool,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Set a category's chat options (portal administrators): the category at once, then
+    each of its rooms, as an operation of the portal's (exit 1 if a room was not changed
+    with --wait)."""
+    change = _changed({"chat_history": chat_history, "file_uploads": file_uploads})
+    if not change:
+        fail(USAGE, "Say what to set: --[no-]chat-history, --[no-]file-uploads.")
+    api = portal()
+    path = f"/categories/{category_id(api, name_or_id)}/options"
+    answer = api.call("PUT", path, json=change, params=dry(what_if))
+    operation_id = answer.get("operation")
+    if wait and operation_id:
+        _ended(api.wait(operation_id, timeout=WAIT_SECONDS), as_json)
+        return
+    if as_json:
+        show(answer, True, [])
+        return
+    count = len(answer["rooms"])
+    if what_if:
+        click.echo(f"Would change {count} room{'s' if count != 1 else ''}.")
+        table([{"room": room} for room in answer["rooms"]], ["room"])
+    elif operation_id:
+        click.echo(
+            f"Set. {count} room{'s' if count != 1 else ''} change in the background: "
+            f"roomctl operation wait {operation_id}"
+        )
+    else:
+        click.echo("Set. No room needed a change.")
 
 
 @category.command("scope")

@@ -11,7 +11,7 @@ from portal.models import AuditEntry, Outcome
 from rooms.backend.records import Privacy, Role
 from rooms.models import RoomRequest
 from tests.api.test_api import PROBLEM, call, make_token
-from tests.conftest import unique
+from tests.conftest import portal_user, unique
 from tests.factories import AdministratorFactory
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +229,37 @@ def test_a_decision_sent_with_if_match_is_refused_once_the_requester_changed_the
     assert approved.json()["status"] == "created"  # approved, and its room made
     other = make_token(client, AdministratorFactory(), name="nosy")
     assert call(client, "GET", "/requests/999999", other).status_code == 404
+
+
+def test_chat_options_through_the_api_a_what_if_then_an_operation_to_poll(
+    client, chat, category_world, make_room
+):
+    from rooms.services.rooms import bulk_change_step
+
+    admin = make_token(client, AdministratorFactory(), name="ops")
+    category = category_world["category"].id
+    room = make_room()
+    path = f"/categories/{category}/options"
+    what_if = call(client, "PUT", path, admin, {"file_uploads": False}, dry_run="true")
+    assert what_if.status_code == 200
+    assert what_if.json()["rooms"] == [room.id]
+    assert what_if.json()["category"]["file_uploads"] is False
+    assert chat.get_category(category).options.file_uploads is True  # nothing changed
+    started = call(client, "PUT", path, admin, {"file_uploads": False})
+    assert started.status_code == 202
+    operation = started.json()["operation"]
+    assert started["Location"] == f"/api/v1/operations/{operation}"
+    assert started.json()["category"]["chat_history"] is True  # left as it was
+    while bulk_change_step(chunk=2):  # the sync worker's rounds
+        pass
+    polled = call(client, "GET", f"/operations/{operation}", admin).json()
+    assert polled["status"] == "succeeded"
+    got = call(client, "GET", f"/rooms/{room.id}", admin).json()
+    assert (got["file_uploads"], got["chat_history"]) == (False, True)
+    again = call(client, "PUT", path, admin, {"file_uploads": False})
+    assert again.status_code == 200
+    assert again.json()["rooms"] == []
+    refused = call(client, "PUT", path, admin, {"file_uploads": "no"})
+    assert refused.status_code == 422
+    member = make_token(client, portal_user(category_world["member"]), name="member")
+    assert call(client, "PUT", path, member, {"file_uploads": True}).status_code == 403

@@ -349,3 +349,33 @@ def test_login_keeps_a_token_made_on_the_tokens_page(live_server, category_world
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
     [mine] = json.loads(run("ROOMCTL_URL= roomctl token list --json").stdout)
     assert mine["owner"] == "@sso:portal.test"
+
+
+def test_a_categorys_chat_options_with_a_what_if_and_the_operation_waited_on(
+    admin_roomctl, chat, make_room, category_world
+):
+    category = category_world["category"]
+    room = make_room()
+    what_if = admin_roomctl(
+        f"roomctl category options '{category.name}' --no-chat-history --what-if"
+    )
+    assert what_if.returncode == 0, what_if.stderr
+    assert "Would change 1 room." in what_if.stdout
+    assert room.id in what_if.stdout
+    assert chat.get_category(category.id).options.chat_history is True
+    assert admin_roomctl(f"roomctl category options '{category.name}'").returncode == 2
+    started = admin_roomctl(f"roomctl category options '{category.name}' --no-chat-history")
+    assert started.returncode == 0, started.stderr
+    operation = re.search(r"roomctl operation wait ([0-9a-f-]{36})", started.stdout)
+    assert operation is not None, started.stdout
+    while bulk_change_step(chunk=5):  # the sync worker's rounds
+        pass
+    waited = admin_roomctl(f"roomctl operation wait {operation[1]} --json")
+    assert waited.returncode == 0, waited.stderr
+    assert [r["result"] for r in json.loads(waited.stdout)["results"]] == ["changed"]
+    assert chat.get_room(room.id).options.chat_history is False
+    made = admin_roomctl(
+        f"roomctl category create --name '{unique('No files ')}' --no-file-uploads --json"
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["file_uploads"] is False
