@@ -208,6 +208,9 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretScrubbingFilter"
 
 # The chat server. With none of these set, the embedded Synapse under STATE_DIR is used.
 CHAT_SERVER_URL = os.environ.get("CHAT_SERVER_URL", "")
+# Add-ins are web pages at https:// addresses; the embedded demo (no chat server of one's
+# own) and DEBUG also take http:// pages on this machine (127.0.0.1, localhost, ::1).
+ADD_INS_ALLOW_LOOPBACK = env_bool("ADD_INS_ALLOW_LOOPBACK", DEBUG or not CHAT_SERVER_URL)
 CHAT_SERVER_NAME = os.environ.get("CHAT_SERVER_NAME", "")
 CHAT_SERVICE_TOKEN = os.environ.get("CHAT_SERVICE_TOKEN", "")
 _chat_settings = [CHAT_SERVER_URL, CHAT_SERVER_NAME, CHAT_SERVICE_TOKEN]

@@ -18,6 +18,7 @@ urlpatterns = [
     path("rooms/<str:room_id>/roles/", include("rooms.urls.roles")),
     path("requests/", include("rooms.urls.requests")),
     path("categories/", include("rooms.urls.categories")),
+    path("addins/", include("rooms.urls.addins")),
     path("operations/", include("rooms.urls.operations")),
     path("people/", include("rooms.urls.people")),
     path("api/v1/", api.urls),

@@ -6,8 +6,16 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from rooms.backend.errors import ChatNotFound
-from rooms.backend.records import DEFAULT_OPTIONS, ChatOptions, Invitations, Privacy, RoomSettings
+from rooms.backend.records import (
+    DEFAULT_OPTIONS,
+    AddIn,
+    ChatOptions,
+    Invitations,
+    Privacy,
+    RoomSettings,
+)
 from rooms.index import IndexedChatBackend
+from rooms.models import AddInEntry
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ CATEGORIES = [
         DEFAULT_OPTIONS,
     ),
 ]
+# An add-in of Engineering's, shown in one of its rooms: name, address, room.
+DEMO_ADD_IN = ("Release calendar", "https://calendar.example.org/releases", "Platform team")
 ROOMS = [
     # name, description, category, privacy, auditorium, manager, members
     (
@@ -147,6 +157,10 @@ def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
             client.add_to_category_scope(category.id, [client.user_id_for(u) for u in scope])
         categories[name] = category
 
+    add_in, _ = AddInEntry.objects.get_or_create(
+        name=DEMO_ADD_IN[0],
+        defaults={"url": DEMO_ADD_IN[1], "category_ids": [categories["Engineering"].id]},
+    )
     for name, description, category_name, privacy, auditorium, manager, members in ROOMS:
         if client.room_name_taken(name):
             continue
@@ -154,7 +168,7 @@ def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
         member_ids = [client.user_id_for(m) for m in members]
         if privacy is not Privacy.OPEN:
             member_ids.insert(0, manager_id)
-        client.create_room(
+        made = client.create_room(
             RoomSettings(
                 name=name,
                 description=description,
@@ -166,4 +180,6 @@ def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
             managers=[manager_id],
             members=member_ids,
         )
+        if name == DEMO_ADD_IN[2]:
+            client.attach_add_in(made.id, AddIn(str(add_in.pk), add_in.name, add_in.url))
     return logins

@@ -13,7 +13,7 @@ Two things keep the index true:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -27,6 +27,7 @@ from rooms.backend.matrix.state import RoomState, category_from_state, room_from
 from rooms.backend.matrix.transport import MatrixTransport
 from rooms.backend.records import (
     DEFAULT_OPTIONS,
+    AddIn,
     Category,
     ChatOptions,
     Invitations,
@@ -90,6 +91,7 @@ def _room_record(row: IndexedRoom, people: Iterable[RoomPerson]) -> Room:
         knocking=frozenset(by_role[RoomPerson.Role.KNOCKING]),
         names=dict(row.names),
         options=ChatOptions(chat_history=row.chat_history, file_uploads=row.file_uploads),
+        add_ins=tuple(AddIn(**a) for a in row.add_ins),
     )
 
 
@@ -188,6 +190,12 @@ def rooms_with_other_options(category_id: str, options: ChatOptions) -> list[str
     return sorted(rows.values_list("room_id", flat=True))
 
 
+def rooms_with_add_in(add_in_id: str) -> list[str]:
+    """The rooms the index has showing this add-in."""
+    rows = IndexedRoom.objects.exclude(add_ins=[]).values_list("room_id", "add_ins")
+    return sorted(room_id for room_id, held in rows if any(a["id"] == add_in_id for a in held))
+
+
 def put_category(record: Category) -> None:
     with transaction.atomic():
         row, _ = IndexedCategory.objects.update_or_create(
@@ -239,6 +247,7 @@ def put_room(record: Room) -> None:
                 "disabled": record.disabled,
                 "chat_history": record.options.chat_history,
                 "file_uploads": record.options.file_uploads,
+                "add_ins": [asdict(a) for a in record.add_ins],
                 "names": kept | record.names,
             },
         )
@@ -375,6 +384,7 @@ def room_snapshot(record: Room) -> dict[str, Any]:
         "disabled": record.disabled,
         "chat_history": record.options.chat_history,
         "file_uploads": record.options.file_uploads,
+        "add_ins": [a.name for a in record.add_ins],
         "members": sorted(record.members),
         "managers": sorted(record.managers),
         "presenters": sorted(record.presenters),
@@ -675,6 +685,16 @@ class IndexedChatBackend:
         if changed.settings.category_id != before.settings.category_id:
             link_room(before.settings.category_id, room_id, linked=False)
             link_room(changed.settings.category_id, room_id, linked=True)
+        return changed
+
+    def attach_add_in(self, room_id: str, add_in: AddIn) -> Room:
+        changed = self.server.attach_add_in(room_id, add_in)
+        put_room(changed)
+        return changed
+
+    def detach_add_in(self, room_id: str, add_in_id: str) -> Room:
+        changed = self.server.detach_add_in(room_id, add_in_id)
+        put_room(changed)
         return changed
 
     def set_room_options(self, room_id: str, options: ChatOptions) -> Room:

@@ -208,6 +208,8 @@ class IndexedRoom(models.Model):
     # The chat options the room carries (its category's, once a change reached it).
     chat_history = models.BooleanField(default=True)
     file_uploads = models.BooleanField(default=True)
+    # The add-ins attached to it: [{"id", "name", "url"}], as its widgets say.
+    add_ins = models.JSONField(default=list)
     # Display names the room's member events carry, by chat ID.
     names = models.JSONField(default=dict)
     indexed_at = models.DateTimeField(auto_now=True)
@@ -292,6 +294,25 @@ class IndexDifference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target_id}: {self.kind}"
+
+
+class AddInEntry(models.Model):
+    """An add-in in the register: a web page a room's Managers may show beside its
+    conversation, in the rooms of the categories named here."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=2000)
+    category_ids = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class PolicyBreach(models.Model):

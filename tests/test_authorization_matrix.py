@@ -26,7 +26,7 @@ from portal.models import AuditEntry, Outcome
 from rooms.backend.embedded import Connection
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
-from rooms.models import BulkRun, Operation, RoomRequest
+from rooms.models import AddInEntry, BulkRun, Operation, RoomRequest
 from tests.arranging import ArrangingChat
 from tests.conftest import PASSWORD, unique
 from tests.factories import AdministratorFactory, AuditorFactory
@@ -180,6 +180,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("categories:options", "POST"): row(403, administrator=200),
     ("categories:options_progress", "GET"): ADMINS,
     ("categories:options_progress", "POST"): NOT_ALLOWED,
+    ("addins:list", "GET"): ADMINS,
+    ("addins:list", "POST"): row(403, administrator=400),
+    ("addins:remove", "GET"): ADMINS,
+    ("addins:remove", "POST"): row(403, administrator=302),
+    ("addins:attach", "GET"): NOT_ALLOWED,
+    ("addins:attach", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("addins:detach", "GET"): NOT_ALLOWED,
+    ("addins:detach", "POST"): row(403, outsider=404, manager=400, administrator=400),
     ("categories:delete", "GET"): ADMINS,
     ("categories:delete", "POST"): row(403, administrator=302),
     ("operations:list", "GET"): ADMINS,
@@ -229,6 +237,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:audit_export", "POST"): row(405, anonymous=405),
     ("api:audit_list", "GET"): row(401, anonymous=401),
     ("api:audit_list", "POST"): row(405, anonymous=405),
+    ("api:addin_list", "GET"): row(401, anonymous=401),
+    ("api:addin_list", "POST"): row(401, anonymous=401),
+    ("api:addin_create", "GET"): row(401, anonymous=401),
+    ("api:addin_create", "POST"): row(401, anonymous=401),
+    ("api:addin_delete", "GET"): row(405, anonymous=405),  # DELETE
+    ("api:addin_delete", "POST"): row(405, anonymous=405),
+    ("api:addin_attach", "GET"): row(405, anonymous=405),  # PUT, DELETE
+    ("api:addin_attach", "POST"): row(405, anonymous=405),
+    ("api:addin_detach", "GET"): row(405, anonymous=405),
+    ("api:addin_detach", "POST"): row(405, anonymous=405),
     ("api:category_list", "GET"): row(401, anonymous=401),
     ("api:category_list", "POST"): row(401, anonymous=401),
     ("api:category_create", "GET"): row(401, anonymous=401),
@@ -243,6 +261,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:category_scope", "POST"): row(401, anonymous=401),
     ("api:category_creators", "GET"): row(405, anonymous=405),  # PUT
     ("api:category_creators", "POST"): row(405, anonymous=405),
+    ("api:category_options", "GET"): row(405, anonymous=405),  # PUT
+    ("api:category_options", "POST"): row(405, anonymous=405),
     ("api:request_list", "GET"): row(401, anonymous=401),
     ("api:request_list", "POST"): row(401, anonymous=401),
     ("api:request_submit", "GET"): row(401, anonymous=401),
@@ -417,6 +437,7 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         change={"rooms": [world.room_id], "changes": {"category_options": True}, "results": []},
         status=Operation.Status.SUCCEEDED,
     )
+    add_in = AddInEntry.objects.create(name="Matrix wiki", url="https://wiki.example.org/")
     token, _ = token_create(actor=users["in_scope"], name="matrix", scope="read", days=1)
     return {
         "token": token.pk,
@@ -426,6 +447,7 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         "operation": unfinished.pk,
         "removal": removal.pk,
         "options": options.pk,
+        "add_in": add_in.pk,
     }
 
 
@@ -455,6 +477,12 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "people:remove": {"user_id": world.people["member"]},
         "people:end_sessions": {"user_id": world.people["member"]},
         "people:removal": {"user_id": world.people["member"], "pk": records["removal"]},
+        "addins:remove": {"pk": records["add_in"]},
+        "api:addin_delete": {"addin_id": records["add_in"]},
+        "api:addin_attach": {"addin_id": records["add_in"], "room_id": world.room_id},
+        "api:addin_detach": {"addin_id": records["add_in"], "room_id": world.room_id},
+        "addins:attach": {"room_id": world.room_id},
+        "addins:detach": {"room_id": world.room_id},
         "categories:options_progress": {"category_id": world.category_id, "pk": records["options"]},
     }.get(name, {})
     if (
@@ -539,10 +567,22 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:audit_export", "POST"): api_row(405),
     ("api:audit_list", "GET"): api_row(403, auditor=200, administrator=200),
     ("api:audit_list", "POST"): api_row(405),
+    ("api:addin_list", "GET"): api_row(200),
+    ("api:addin_list", "POST"): api_row(422),
+    ("api:addin_create", "GET"): api_row(200),  # the same address as addin_list
+    ("api:addin_create", "POST"): api_row(422),
+    ("api:addin_delete", "GET"): api_row(405),
+    ("api:addin_delete", "POST"): api_row(405),
+    ("api:addin_attach", "GET"): api_row(405),
+    ("api:addin_attach", "POST"): api_row(405),
+    ("api:addin_detach", "GET"): api_row(405),
+    ("api:addin_detach", "POST"): api_row(405),
     ("api:category_create", "GET"): api_row(200),  # the same address as category_list
     ("api:category_create", "POST"): api_row(422),
     ("api:category_creators", "GET"): api_row(405),
     ("api:category_creators", "POST"): api_row(405),
+    ("api:category_options", "GET"): api_row(405),
+    ("api:category_options", "POST"): api_row(405),
     # the same address as category_get
     ("api:category_delete", "GET"): api_row(200, outsider=404, auditor=404),
     ("api:category_delete", "POST"): api_row(405),

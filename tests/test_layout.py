@@ -16,6 +16,7 @@ AREAS = {  # area: a URL of it, and its home in each layer
     "requests": ("requests:list", {}),
     "categories": ("categories:list", {}),
     "people": ("people:find", {}),
+    "addins": ("addins:list", {}),
 }
 LAYERS = ("views", "services", "selectors", "forms", "urls")
 

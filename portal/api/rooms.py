@@ -64,6 +64,7 @@ class RoomSummary(Schema):
 
 
 class RoomOut(RoomSummary):
+    add_ins: list[str] = Field(description="The names of the add-ins it shows")
     chat_history: bool = Field(description="Its category's option, as the room has it")
     file_uploads: bool = Field(description="Its category's option, as the room has it")
     managers: list[str]
@@ -280,7 +281,7 @@ def room_get(request: ApiRequest, response: HttpResponse, room_id: str) -> dict[
     nobody changed it meanwhile."""
     room, _ = room_for_viewer(user=request.user, room_id=room_id)
     response["ETag"] = etag(room)
-    return _room_out(room)
+    return room_out(room)
 
 
 @router.patch(
@@ -314,7 +315,7 @@ def room_change(
     except room_services.StaleEdit as exc:
         if version is None:
             raise  # two changes met without If-Match: 409, as before
-        return changed_since_read("room", _room_out(exc.current), etag(exc.current))
+        return changed_since_read("room", room_out(exc.current), etag(exc.current))
     response["ETag"] = etag(room)
     return answer
 
@@ -441,7 +442,7 @@ class MoveResult(Schema):
     )
 
 
-def _room_out(room: Room) -> dict[str, Any]:
+def room_out(room: Room) -> dict[str, Any]:
     settings = room.settings
     return {
         "id": room.id,
@@ -453,6 +454,7 @@ def _room_out(room: Room) -> dict[str, Any]:
         "invitations": str(settings.invitations),
         "disabled": room.disabled,
         **room.options.values(),
+        "add_ins": [a.name for a in room.add_ins],
         "managers": sorted(room.managers),
         "presenters": sorted(room.presenters),
         "members": sorted(room.members),
@@ -498,8 +500,8 @@ def room_create(
             if made is None:
                 raise
             response[REPLAYED] = "true"
-            return 201, _room_out(made)
-        return 201, _room_out(room)
+            return 201, room_out(made)
+        return 201, room_out(room)
 
     return once(request, response, idempotency_key, make)
 
@@ -526,7 +528,7 @@ def room_move(
         category_id=target.id,
         version=room_services.room_version(room),
     )
-    return {"applied": True, "room": _room_out(moved), "losing": losing}
+    return {"applied": True, "room": room_out(moved), "losing": losing}
 
 
 @router.delete(
@@ -540,7 +542,7 @@ def room_delete(request: ApiRequest, room_id: str, dry_run: bool = False) -> Any
     if not can_delete(actor):
         raise PermissionDenied("Only portal administrators delete rooms.")
     if dry_run:
-        return 200, _room_out(room)
+        return 200, room_out(room)
     writes(request)
     room_services.room_delete(actor=actor, room_id=room.id, confirm_name=room.name)
     return 204, None

@@ -10,6 +10,8 @@
     roomctl room list --ids | roomctl room set - --description "…" --background
     roomctl room set --in-category Sales --now-privacy closed --disabled --what-if
     roomctl category scope Engineering --add @dave:example.org --what-if
+    roomctl category options Sales --no-file-uploads --what-if
+    roomctl addin register --name Wiki --url https://wiki.example.org --category Sales
     roomctl request queue
     roomctl audit export --action room. --format csv -o rooms.csv
     roomctl operation list --everyone --status unfinished
@@ -132,6 +134,7 @@ def keep(url: str, secret: str) -> None:
 main.add_command(rooms.room)
 main.add_command(rooms.role)
 main.add_command(admin.category)
+main.add_command(admin.addin)
 main.add_command(admin.request)
 main.add_command(admin.audit)
 main.add_command(admin.operation)

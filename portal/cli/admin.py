@@ -1,6 +1,7 @@
-"""roomctl category …, request …, audit …, operation … and token …: categories with
-their scope and Creators, room requests asked and decided, the audit log queried and
-exported, operations listed, waited on, retried and undone, tokens listed and revoked."""
+"""roomctl category …, addin …, request …, audit …, operation … and token …: categories
+with their scope, Creators and chat options, the add-in register and rooms' add-ins, room
+requests asked and decided, the audit log queried and exported, operations listed,
+waited on, retried and undone, tokens listed and revoked."""
 
 from __future__ import annotations
 
@@ -452,3 +453,81 @@ def token_revoke(token_id: int) -> None:
     """Revoke a token (yours, or anyone's for administrators): it stops working at once."""
     revoked = portal().call("DELETE", f"/tokens/{token_id}")
     click.echo(f"revoked “{revoked['name']}”")
+
+
+@click.group()
+def addin() -> None:
+    """Add-ins: the register (administrators keep it), and attaching one to a room."""
+
+
+@addin.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def addin_list(as_json: bool) -> None:
+    """The register: each add-in, its address, and how many rooms show it."""
+    show(portal().call("GET", "/addins"), as_json, ["id", "name", "url", "rooms"])
+
+
+@addin.command("register")
+@click.option("--name", required=True)
+@click.option("--url", required=True, help="https://… (the page shown beside the chat).")
+@click.option(
+    "--category", "categories", multiple=True, required=True, help="Repeatable: name or ID."
+)
+@click.option("--json", "as_json", is_flag=True)
+def addin_register(name: str, url: str, categories: tuple[str, ...], as_json: bool) -> None:
+    """Put an add-in in the register for the rooms of these categories; its ID is
+    printed."""
+    api = portal()
+    body = {"name": name, "url": url, "category_ids": [category_id(api, c) for c in categories]}
+    made = api.call("POST", "/addins", json=body)
+    if as_json:
+        show(made, True, [])
+    else:
+        click.echo(made["id"])
+
+
+@addin.command("remove")
+@click.argument("addin_id", type=int)
+@click.option("--what-if", is_flag=True, help="List the rooms it would be taken out of.")
+@click.option("--yes", is_flag=True, help="Do not ask (scripts).")
+@click.option("--wait", is_flag=True, help="Wait until every room is done, with progress.")
+def addin_remove(addin_id: int, what_if: bool, yes: bool, wait: bool) -> None:
+    """Take an add-in out of the register and out of every room showing it."""
+    if not (what_if or yes):
+        if not sys.stdin.isatty():
+            fail(USAGE, "Removing cannot be undone: add --yes (or --what-if to look first).")
+        click.confirm(f"Remove the add-in {addin_id} from the register and its rooms?", abort=True)
+    api = portal()
+    answer = api.call("DELETE", f"/addins/{addin_id}", params=dry(what_if))
+    if answer is None:
+        click.echo("removed; no room showed it")
+        return
+    count = len(answer["rooms"])
+    if what_if:
+        click.echo(f"Would take it out of {count} room{'s' if count != 1 else ''}.")
+        table([{"room": room} for room in answer["rooms"]], ["room"])
+    elif wait:
+        _ended(api.wait(answer["operation"], timeout=WAIT_SECONDS), False)
+    else:
+        click.echo(
+            f"Removed. {count} room{'s' if count != 1 else ''} change in the background: "
+            f"roomctl operation wait {answer['operation']}"
+        )
+
+
+@addin.command("attach")
+@click.argument("room")
+@click.argument("addin_id", type=int)
+def addin_attach(room: str, addin_id: int) -> None:
+    """Show an add-in in a room (its Managers)."""
+    after = portal().call("PUT", f"/addins/{addin_id}/rooms/{room}")
+    click.echo(f"attached; the room shows: {', '.join(after['add_ins']) or 'none'}")
+
+
+@addin.command("detach")
+@click.argument("room")
+@click.argument("addin_id", type=int)
+def addin_detach(room: str, addin_id: int) -> None:
+    """Take an add-in out of a room (its Managers)."""
+    after = portal().call("DELETE", f"/addins/{addin_id}/rooms/{room}")
+    click.echo(f"taken out; the room shows: {', '.join(after['add_ins']) or 'none'}")

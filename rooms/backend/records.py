@@ -110,6 +110,16 @@ class ChatOptions:
         ]
 
 
+@dataclass(frozen=True)
+class AddIn:
+    """A web page shown beside a room's conversation (a Matrix widget), as the room
+    carries it: the register's ID, its name and address when attached."""
+
+    id: str
+    name: str
+    url: str
+
+
 # The options of a category made without any: history kept, files allowed.
 DEFAULT_OPTIONS = ChatOptions()
 
@@ -164,6 +174,8 @@ class Room:
     # Its category's chat options, as the room carries them (the category's since the
     # last change of them reached the room).
     options: ChatOptions = DEFAULT_OPTIONS
+    # The add-ins attached to it, by the register's ID.
+    add_ins: tuple[AddIn, ...] = ()
 
     def label(self, user_id: str) -> str:
         return person_label(user_id, self.names.get(user_id, ""))

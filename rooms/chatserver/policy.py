@@ -48,6 +48,11 @@ REFUSALS_ALIAS = "roomportal-refusals"
 HISTORY_SHARED = "shared"
 HISTORY_FROM_JOIN = "joined"
 GUEST_ACCESS = "forbidden"
+# Add-ins are widgets the portal attaches (state key: the prefix and the register's ID);
+# chat clients change no widget in a governed room, nor Element's layout of them.
+WIDGET_EVENT = "im.vector.modular.widgets"
+WIDGET_EVENTS = (WIDGET_EVENT, "m.widget", "io.element.widgets.layout")
+ADD_IN_PREFIX = "roomportal-addin-"
 # Messages that carry a file (refused where the category's file upload is off), and
 # stickers, which are images.
 FILE_MESSAGES = ("m.file", "m.image", "m.audio", "m.video")
@@ -145,6 +150,7 @@ class Rule(StrEnum):
     UPGRADE = "upgrade"  # an upgrade would leave the category behind
     PORTAL_SETTINGS = "portal_settings"  # the portal's own state events
     UPLOADS = "uploads"  # no files where the category turned file upload off
+    ADD_INS = "add_ins"  # widgets are the add-ins the portal attaches
 
     @property
     def label(self) -> str:
@@ -165,6 +171,7 @@ RULE_LABELS = {
     Rule.UPGRADE: "No upgrades from a chat client",
     Rule.PORTAL_SETTINGS: "Portal settings changed in the portal",
     Rule.UPLOADS: "File upload as the category sets it",
+    Rule.ADD_INS: "Add-ins attached in the portal",
 }
 
 
@@ -521,6 +528,13 @@ def kind_refused(room: Governed, event_type: str, state_key: str) -> Breach | No
             Rule.CATEGORY,
             (event_type, state_key),
             "only the room portal links rooms and categories.",
+        )
+    if event_type in WIDGET_EVENTS:
+        return Breach(
+            Rule.ADD_INS,
+            (event_type, state_key),
+            "add-ins (widgets) are attached to the portal's rooms in the room portal, from "
+            "its register; ask the room's Managers there.",
         )
     if event_type == "m.room.third_party_invite":
         return Breach(

@@ -25,6 +25,7 @@ from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     NOT_ONE_LINE,
+    AddIn,
     Category,
     Invitations,
     Privacy,
@@ -37,7 +38,7 @@ from rooms.chatserver import text
 from rooms.chatserver.text import clean
 from rooms.index import chat_backend
 from rooms.locks import one_writer
-from rooms.models import JoinRequest, Operation, RoomSubmission
+from rooms.models import AddInEntry, JoinRequest, Operation, RoomSubmission
 from rooms.permissions import can_create_in, can_delete, can_manage, can_view
 
 SUBMITTED_FIELDS = ("name", "description", "category", "privacy", "auditorium", "invitations")
@@ -74,6 +75,7 @@ def snapshot(room: Room | RoomSettings) -> dict[str, Any]:
     if isinstance(room, Room):
         values["disabled"] = room.disabled
         values |= room.options.values()
+        values["add_ins"] = [a.id for a in room.add_ins]
     return values
 
 
@@ -338,7 +340,7 @@ def room_change_preview(
         raise PermissionDenied("Only the room's Managers and portal administrators change it.")
     if changes.get("category_options") and not actor.is_administrator:
         raise PermissionDenied(CATEGORY_OPTIONS_ONLY)
-    typed = {k: v for k, v in changes.items() if k not in ("disabled", "category_options")}
+    typed = {k: v for k, v in changes.items() if k not in NOT_SETTINGS}
     if "privacy" in typed:
         typed["privacy"] = Privacy(typed["privacy"])
     if "invitations" in typed:
@@ -349,6 +351,7 @@ def room_change_preview(
     _check_settings(settings, exclude_room_id=room.id)
     after = snapshot(settings) | {"disabled": changes.get("disabled", room.disabled)}
     after |= (category.options if changes.get("category_options") else room.options).values()
+    after["add_ins"] = [a.id for a in room.add_ins if a.id != changes.get("detach_add_in")]
     losing = [] if settings.auditorium else sorted(room.presenters)
     return snapshot(room), after, losing
 
@@ -387,6 +390,12 @@ def room_change(
         expected = None
     if changes.get("category_options"):
         room = room_take_category_options(actor=actor, room_id=room_id, version=expected)
+        expected = None
+    if "detach_add_in" in changes:
+        _still_at(room, expected)
+        room = room_add_in_detach(
+            actor=actor, room_id=room_id, add_in_id=str(changes["detach_add_in"])
+        )
     return room
 
 
@@ -421,6 +430,9 @@ CATEGORY_OPTIONS_ONLY = (
     "A room's chat history and file upload are its category's options: the portal's "
     "administrators set them on the category."
 )
+# What a change to many rooms may hold besides settings: disabled, the category's chat
+# options, an add-in taken out (by the register's removal).
+NOT_SETTINGS = ("disabled", "category_options", "detach_add_in")
 BULK = "rooms.bulk"
 BULK_CHUNK = 20
 
@@ -589,6 +601,41 @@ def room_take_category_options(*, actor: User, room_id: str, version: str | None
         updated = op.run(room, change={"options": wanted})
         scope.after = snapshot(updated)
         return updated
+
+
+def room_add_in_attach(*, actor: User, room_id: str, add_in_id: int) -> Room:
+    """Show an add-in of the register beside the room's conversation (the room's
+    Managers; one its category may use)."""
+    with (
+        audited("room.addin.attach", actor=actor, target_kind="room") as scope,
+        one_writer(room_id),
+    ):
+        room, category = _managed_room(actor, room_id, scope)
+        entry = AddInEntry.objects.filter(pk=add_in_id).first()
+        if entry is None or category.id not in entry.category_ids:
+            raise RoomSettingsInvalid(
+                "add_in", f"That add-in is not one the category “{category.name}” may use."
+            )
+        scope.after = snapshot(room) | {"add_in": entry.name, "url": entry.url}
+        add_in = AddIn(id=str(entry.pk), name=entry.name, url=entry.url)
+        if add_in in room.add_ins:
+            return room
+        return chat_backend().attach_add_in(room_id, add_in)
+
+
+def room_add_in_detach(*, actor: User, room_id: str, add_in_id: str) -> Room:
+    """Take an add-in out of the room (the room's Managers; administrators, as the
+    register's removal does)."""
+    with (
+        audited("room.addin.detach", actor=actor, target_kind="room") as scope,
+        one_writer(room_id),
+    ):
+        room, _ = _managed_room(actor, room_id, scope)
+        held = next((a for a in room.add_ins if a.id == add_in_id), None)
+        scope.after = snapshot(room) | {"add_in": held.name if held else add_in_id}
+        if held is None:
+            return room
+        return chat_backend().detach_add_in(room_id, add_in_id)
 
 
 def _still_at(room: Room, version: str | None) -> None:

@@ -34,6 +34,7 @@ from rooms.forms.rooms import (
 )
 from rooms.models import IndexedRoom
 from rooms.permissions import can_delete
+from rooms.selectors.addins import attachable
 from rooms.selectors.categories import categories_with_create_rights, category_choices
 from rooms.selectors.rooms import (
     asked_to_join,
@@ -151,6 +152,7 @@ def room_detail(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     }
     context["unfinished"] = operations.unfinished(room.id) if context["can_manage"] else []
     context["breaches"] = open_breaches(room.id)
+    context["add_ins_available"] = attachable(room) if context["can_manage"] else []
     return TemplateResponse(request, "rooms/room_detail.html", context)
 
 

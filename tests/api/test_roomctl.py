@@ -379,3 +379,24 @@ def test_a_categorys_chat_options_with_a_what_if_and_the_operation_waited_on(
     )
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["file_uploads"] is False
+
+
+def test_the_add_in_register_and_a_rooms_add_ins(admin_roomctl, roomctl, make_room, category_world):
+    room = make_room()
+    registered = admin_roomctl(
+        "roomctl addin register --name Dashboards --url https://dash.example.org/ "
+        f"--category '{category_world['category'].name}'"
+    )
+    assert registered.returncode == 0, registered.stderr
+    addin = registered.stdout.strip()
+    attached = roomctl(f"roomctl addin attach '{room.id}' {addin}")
+    assert attached.returncode == 0, attached.stderr
+    assert "Dashboards" in attached.stdout
+    listed = roomctl("roomctl addin list")
+    assert "dash.example.org" in listed.stdout
+    what_if = admin_roomctl(f"roomctl addin remove {addin} --what-if")
+    assert "Would take it out of 1 room." in what_if.stdout
+    assert admin_roomctl(f"roomctl addin remove {addin}").returncode == 2  # not a terminal
+    removed = admin_roomctl(f"roomctl addin remove {addin} --yes")
+    assert removed.returncode == 0, removed.stderr
+    assert "roomctl operation wait" in removed.stdout

@@ -16,6 +16,7 @@ from portal.models import AuditEntry, Outcome
 from rooms import index, sync
 from rooms.backend.embedded import Connection
 from rooms.backend.records import ChatOptions, Privacy, Role, RoomSettings
+from rooms.chatserver.policy import WIDGET_EVENT
 from rooms.models import IndexStream, PolicyBreach
 from rooms.services import categories as category_services
 from rooms.services import rooms as room_services
@@ -164,6 +165,15 @@ def test_history_opened_where_the_category_keeps_it_closed_is_put_back(bare, wor
     caught_up(bare)
     assert manager.state(room.id, "m.room.history_visibility")["history_visibility"] == "joined"
     assert_undone(room.id, "history", manager.user_id)
+
+
+def test_a_widget_a_chat_client_added_is_taken_away(bare, world):
+    room, manager = world["room"], world["manager"]
+    widget = {"type": "m.custom", "url": "https://elsewhere.example/", "name": "Mine"}
+    assert manager.put_state(room.id, WIDGET_EVENT, widget, "own-widget").is_success
+    caught_up(bare)
+    assert manager.state(room.id, WIDGET_EVENT, "own-widget") == {}
+    assert_undone(room.id, "add_ins", manager.user_id)
 
 
 def test_an_outsider_made_manager_and_every_member_manager_level_are_undone(bare, world):

@@ -22,6 +22,12 @@ def test_seed_is_idempotent_and_makes_the_demo_world(chat):
         "Sales",
     }
     assert chat.find_categories_with_create_rights(chat.user_id_for("paul")) == []
+    # The demo shows the chat options and an add-in.
+    assert second["Sales"].options.file_uploads is False
+    platform = next(
+        r for r in chat.get_rooms(second["Engineering"].room_ids) if r.name == "Platform team"
+    )
+    assert [a.name for a in platform.add_ins] == ["Release calendar"]
     assert User.objects.get(username="admin").is_administrator
     assert User.objects.get(username="auditor").is_auditor
     assert {login.username for login in logins} >= {"carol", "paul", "admin", "auditor"}

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from rooms.backend.matrix.rooms import RoomOperations, portal_settings
-from rooms.backend.matrix.state import RoomState, category_of, join_rules_for
+from rooms.backend.matrix.state import RoomState, category_of, join_rules_for, widget_content
 from rooms.backend.records import Category, Privacy, Room
 from rooms.chatserver.policy import (
+    ADD_IN_PREFIX,
     GUEST_ACCESS,
     OPEN_SERVER_ACL,
     ROOM_SETTINGS_EVENT,
+    WIDGET_EVENT,
     Breach,
     Governed,
     Rule,
@@ -109,6 +111,15 @@ class EnforcementOperations(RoomOperations):
             elif breach.rule is Rule.NAME and room is not None:
                 self._put_state(room_id, "m.room.name", {"name": room.name})
                 done[subject] = f"put the name back to “{room.name}”"
+            elif breach.rule is Rule.ADD_INS:
+                attached = {ADD_IN_PREFIX + a.id: a for a in room.add_ins} if room else {}
+                if event_type == WIDGET_EVENT and state_key in attached:
+                    content = widget_content(attached[state_key], creator=self.service_user)
+                    done[subject] = f"put the add-in “{attached[state_key].name}” back"
+                else:
+                    content = {}
+                    done[subject] = "took away a widget the portal did not attach"
+                self._put_state(room_id, event_type, content, state_key)
             elif breach.rule is Rule.PORTAL_SETTINGS:
                 content = (
                     portal_settings(room.settings, room.disabled, room.options)

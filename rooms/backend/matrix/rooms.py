@@ -26,10 +26,11 @@ from rooms.backend.matrix.state import (
     join_rules_for,
     room_from_state,
     room_power_levels,
+    widget_content,
 )
 from rooms.backend.matrix.transport import segment
-from rooms.backend.records import Category, ChatOptions, Role, Room, RoomSettings
-from rooms.chatserver.policy import history_visibility
+from rooms.backend.records import AddIn, Category, ChatOptions, Role, Room, RoomSettings
+from rooms.chatserver.policy import ADD_IN_PREFIX, WIDGET_EVENT, history_visibility
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,18 @@ class RoomOperations(CategoryOperations):
         portal = portal_settings(room.settings, room.disabled, options)
         if state.content(ROOM_SETTINGS_EVENT) != portal:
             self._put_state(room_id, ROOM_SETTINGS_EVENT, portal)
+        return self.get_room(room_id)
+
+    def attach_add_in(self, room_id: str, add_in: AddIn) -> Room:
+        """Show an add-in in the room (its widget; the same again changes nothing)."""
+        content = widget_content(add_in, creator=self.service_user)
+        key = ADD_IN_PREFIX + add_in.id
+        self._put_state(room_id, WIDGET_EVENT, content, key)
+        return self.get_room(room_id)
+
+    def detach_add_in(self, room_id: str, add_in_id: str) -> Room:
+        """Take an add-in out of the room (its widget emptied; safe to repeat)."""
+        self._put_state(room_id, WIDGET_EVENT, {}, ADD_IN_PREFIX + add_in_id)
         return self.get_room(room_id)
 
     def set_room_disabled(self, room_id: str, disabled: bool) -> Room:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rooms.backend.records import (
+    AddIn,
     Category,
     ChatOptions,
     Invitations,
@@ -20,12 +21,14 @@ from rooms.backend.records import (
     RoomSettings,
 )
 from rooms.chatserver.policy import (  # the levels and events the rules are written in
+    ADD_IN_PREFIX,
     CATEGORY_SETTINGS_EVENT,
     DISABLED_LEVEL,
     MANAGER_LEVEL,
     PRESENTER_LEVEL,
     ROOM_SETTINGS_EVENT,
     SPACE_TYPE,
+    WIDGET_EVENT,
     chat_history,
     file_uploads,
 )
@@ -118,6 +121,29 @@ def options_from(settings: dict[str, Any]) -> ChatOptions:
     return ChatOptions(chat_history=chat_history(settings), file_uploads=file_uploads(settings))
 
 
+def add_ins_of(state: RoomState) -> tuple[AddIn, ...]:
+    """The add-ins the portal attached to a room: its widgets of the portal's keys."""
+    found = [
+        AddIn(id=key.removeprefix(ADD_IN_PREFIX), name=str(c.get("name", "")), url=str(c["url"]))
+        for key, c in state.of_type(WIDGET_EVENT).items()
+        if key.startswith(ADD_IN_PREFIX) and isinstance(c.get("url"), str)
+    ]
+    return tuple(sorted(found, key=lambda a: (a.name.casefold(), a.id)))
+
+
+def widget_content(add_in: AddIn, *, creator: str) -> dict[str, Any]:
+    """An add-in as the widget Element shows (a custom widget: a web page)."""
+    key = ADD_IN_PREFIX + add_in.id
+    return {
+        "type": "m.custom",
+        "url": add_in.url,
+        "name": add_in.name,
+        "id": key,
+        "creatorUserId": creator,
+        "data": {"title": add_in.name},
+    }
+
+
 def category_from_state(state: RoomState, *, service_user: str) -> Category:
     levels = state.power_levels
     child_level = levels.get("events", {}).get("m.space.child", state.level("state_default", 50))
@@ -195,6 +221,7 @@ def room_from_state(state: RoomState, *, service_user: str) -> Room:
             if c.get("displayname")
         },
         options=options_from(portal),
+        add_ins=add_ins_of(state),
     )
 
 
