@@ -71,3 +71,32 @@ def test_a_space_made_in_a_chat_client_is_adopted_into_my_rooms(
     expect(maker.get_by_role("link", name=re.compile("^Knock room"))).to_be_visible()
     expect(maker.get_by_role("link", name=re.compile("^Public room"))).to_be_visible()
     context.close()
+
+
+def test_turn_file_upload_off_for_a_category_and_follow_its_rooms(page: Page, make_room):
+    """The what-if names the room; the progress page follows the worker (here run when
+    the page asks again) to the end; the room's page says files are refused."""
+    from rooms.services import rooms as room_services
+
+    admin = AdministratorFactory()
+    room = make_room()
+    log_in(page, admin.username, "local-password-1")
+
+    def worker_runs_first(route) -> None:
+        if route.request.headers.get("hx-request"):
+            while room_services.bulk_change_step():
+                pass
+        route.continue_()
+
+    page.route(re.compile(r"/options/[0-9a-f-]{36}/$"), worker_runs_first)
+    page.goto(f"/categories/{room.settings.category_id}/")
+    page.get_by_label("File upload").uncheck()
+    page.get_by_role("button", name="Change chat options…").click()
+    expect(page.get_by_role("heading", name=re.compile("Change the chat options"))).to_be_visible()
+    expect(page.get_by_text(room.name)).to_be_visible()
+    page.get_by_role("button", name="Change 1 room").click()
+    progress = page.locator("#options-progress")
+    expect(progress).to_contain_text("1 of 1 room done: finished.")
+    expect(progress).to_contain_text("Changed")
+    page.get_by_role("link", name=room.name).click()
+    expect(page.get_by_text("File upload: off.")).to_be_visible()

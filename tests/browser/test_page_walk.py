@@ -111,9 +111,28 @@ def test_every_page_a_requester_reaches(browser, live_server, room, member, cate
 
 def test_every_page_an_administrator_reaches(browser, live_server, room, space):
     from rooms.models import Operation
+    from rooms.services import addins as addin_services
+    from rooms.services import rooms as room_services
 
     admin = AdministratorFactory(username=unique("admin"))
     category = room.settings.category_id
+    wiki = addin_services.addin_register(
+        actor=admin, name="Walked wiki", url="https://wiki.example.org/", category_ids=[category]
+    )
+    room_services.room_add_in_attach(actor=admin, room_id=room.id, add_in_id=wiki.pk)
+    options = Operation.objects.create(  # a change of chat options, one room failed
+        kind="rooms.bulk",
+        target_label="Chat options: 2 rooms",
+        status=Operation.Status.UNFINISHED,
+        change={
+            "rooms": [room.id, "!gone:portal.test"],
+            "changes": {"category_options": True},
+            "results": [
+                {"room": room.id, "result": "changed", "after": {"name": room.name}},
+                {"room": "!gone:portal.test", "result": "not found", "detail": "No such room."},
+            ],
+        },
+    )
     Operation.objects.create(  # the list, the badge and the room's banner show it
         kind="room.move",
         target_id=room.id,
@@ -145,6 +164,9 @@ def test_every_page_an_administrator_reaches(browser, live_server, room, space):
         "/categories/new/",
         f"/categories/{category}/",
         f"/categories/{category}/delete/",
+        f"/categories/{category}/options/{options.pk}/",
+        "/addins/",
+        f"/addins/{wiki.pk}/remove/",
         f"/people/?q={manager[1:8]}",
         f"/people/{manager}/",
         f"/people/{manager}/remove/",
