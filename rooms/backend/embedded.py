@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -61,10 +62,22 @@ class Connection:
         )
 
 
+# Ports for the servers this starts, below the kernel's range for outgoing connections
+# (32768-60999 on Linux): a port handed out from that range (bind to port 0) can be taken
+# as the source port of some connection before the server listens on it.
+PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 nothing listens on now, outside the outgoing range."""
+    for port in random.sample(PORTS, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise EmbeddedServerError("No free port between 20000 and 32767 on 127.0.0.1.")
 
 
 def homeserver_env() -> dict[str, str]:
