@@ -80,3 +80,26 @@ def test_a_name_typed_before_the_page_was_ready_is_checked_on_leaving_the_field(
         room.name,
     )
     expect(page.locator("#name-check")).to_contain_text("is not available")
+
+
+def test_a_manager_adds_an_add_in_and_takes_it_out_again(
+    page: Page, chat, make_room, category_world
+):
+    from rooms.models import AddInEntry
+
+    room = make_room()
+    AddInEntry.objects.create(
+        name="Team board",
+        url="https://board.example.org/",
+        category_ids=[category_world["category"].id],
+    )
+    log_in(page, category_world["creator"].user_id, PASSWORD)
+    page.goto(f"/rooms/{room.id}/")
+    page.get_by_label("Add an add-in").select_option(label="Team board")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.locator("#messages")).to_contain_text("shown beside the room's conversation")
+    expect(page.get_by_role("region", name="Add-ins")).to_contain_text("https://board.example.org/")
+    assert [a.url for a in chat.get_room(room.id).add_ins] == ["https://board.example.org/"]
+    page.get_by_role("button", name="Take out Team board").click()
+    expect(page.locator("#messages")).to_contain_text("taken out of the room")
+    assert chat.get_room(room.id).add_ins == ()
