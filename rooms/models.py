@@ -388,6 +388,8 @@ class Operation(models.Model):
         "room.disable": "Disabling",
         "room.enable": "Enabling",
         "room.options": "Chat options change",
+        "room.addin.attach": "Add-in added",
+        "room.addin.detach": "Add-in taken out",
         "category.scope": "Scope change",
         "person.remove": "Removal of a person",
         "category.adopt": "Adoption of a space",

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from accounts.models import User
 from portal.audit import audit_record, current_request
 from portal.models import Outcome
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
-from rooms.backend.records import Invitations, Privacy, Role, Room, RoomSettings
+from rooms.backend.records import AddIn, Invitations, Privacy, Role, Room, RoomSettings
 from rooms.index import chat_backend
 from rooms.locks import one_writer
 from rooms.models import Operation
@@ -95,7 +95,8 @@ def apply(
     """Make the room what `target` says, changing only what differs: people to remove
     (`remove`: person → roles), settings (`settings`: field → value), no link left with
     the category it `leave`s (a move's other end), disabled or not, its chat options
-    (`options`: field → value), people to add back (`add`). Safe to repeat."""
+    (`options`: field → value), its add-ins (`add_ins`: ID → the add-in, or None for
+    none), people to add back (`add`). Safe to repeat."""
     progress = progress or Progress()
     client = chat_backend()
     # Read from the chat server, not the index: after a failure the index may not know
@@ -122,6 +123,14 @@ def apply(
     if options != room.options:
         progress.wrote = True
         room = client.set_room_options(room_id, options)
+    for add_in_id, wanted in target.get("add_ins", {}).items():
+        held = next((a for a in room.add_ins if a.id == add_in_id), None)
+        if held != (AddIn(**wanted) if wanted else None):
+            progress.wrote = True
+            if wanted:
+                room = client.attach_add_in(room_id, AddIn(**wanted))
+            else:
+                room = client.detach_add_in(room_id, add_in_id)
     added = False
     for person, roles in target.get("add", {}).items():
         for role in map(Role, roles):
@@ -205,6 +214,9 @@ def before_of(room: Room, change: dict[str, Any]) -> dict[str, Any]:
         before["disabled"] = room.disabled
     if "options" in change:
         before["options"] = {k: getattr(room.options, k) for k in change["options"]}
+    if "add_ins" in change:
+        held = {a.id: asdict(a) for a in room.add_ins}
+        before["add_ins"] = {add_in_id: held.get(add_in_id) for add_in_id in change["add_ins"]}
     return before
 
 

@@ -608,6 +608,7 @@ def room_add_in_attach(*, actor: User, room_id: str, add_in_id: int) -> Room:
     Managers; one its category may use)."""
     with (
         audited("room.addin.attach", actor=actor, target_kind="room") as scope,
+        operations.tracked("room.addin.attach", actor=actor, room_id=room_id, change={}) as op,
         one_writer(room_id),
     ):
         room, category = _managed_room(actor, room_id, scope)
@@ -620,7 +621,9 @@ def room_add_in_attach(*, actor: User, room_id: str, add_in_id: int) -> Room:
         add_in = AddIn(id=str(entry.pk), name=entry.name, url=entry.url)
         if add_in in room.add_ins:
             return room
-        return chat_backend().attach_add_in(room_id, add_in)
+        updated = op.run(room, change={"add_ins": {add_in.id: asdict(add_in)}})
+        scope.after = snapshot(updated) | {"add_in": entry.name, "url": entry.url}
+        return updated
 
 
 def room_add_in_detach(*, actor: User, room_id: str, add_in_id: str) -> Room:
@@ -628,14 +631,18 @@ def room_add_in_detach(*, actor: User, room_id: str, add_in_id: str) -> Room:
     register's removal does)."""
     with (
         audited("room.addin.detach", actor=actor, target_kind="room") as scope,
+        operations.tracked("room.addin.detach", actor=actor, room_id=room_id, change={}) as op,
         one_writer(room_id),
     ):
         room, _ = _managed_room(actor, room_id, scope)
         held = next((a for a in room.add_ins if a.id == add_in_id), None)
-        scope.after = snapshot(room) | {"add_in": held.name if held else add_in_id}
+        named = {"add_in": held.name if held else add_in_id}
+        scope.after = snapshot(room) | named
         if held is None:
             return room
-        return chat_backend().detach_add_in(room_id, add_in_id)
+        updated = op.run(room, change={"add_ins": {add_in_id: None}})
+        scope.after = snapshot(updated) | named
+        return updated
 
 
 def _still_at(room: Room, version: str | None) -> None:

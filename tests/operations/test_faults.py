@@ -20,8 +20,8 @@ from django.urls import reverse
 from portal.models import AuditEntry, Outcome
 from rooms import operations
 from rooms.backend.matrix.client import MatrixChatBackend
-from rooms.backend.records import Privacy, Role, RoomSettings
-from rooms.models import Operation
+from rooms.backend.records import AddIn, Privacy, Role, RoomSettings
+from rooms.models import AddInEntry, Operation
 from rooms.services import rooms as room_services
 from tests.conftest import unique
 from tests.factories import AdministratorFactory
@@ -91,10 +91,29 @@ class Action:
     post: Callable[[Any, Any], tuple[str, dict[str, Any]]]  # (room, target) → url, data
     wanted: Callable[[dict[str, Any], Any], dict[str, Any]]  # before, target → after
     disabled_first: bool = False  # the room is disabled before the action
+    prepare: Callable[[Any, Any], Any] | None = None  # (chat, room) → the room made ready
 
 
 def state(chat, room_id: str) -> dict[str, Any]:
     return room_services.snapshot(chat.get_room(room_id))
+
+
+def add_in_for(room) -> str:
+    """An add-in of the register the room's category may use (its ID)."""
+    entry, _ = AddInEntry.objects.get_or_create(
+        name="Fault board", defaults={"url": "https://board.example.org/"}
+    )
+    if room.settings.category_id not in entry.category_ids:
+        entry.category_ids = [*entry.category_ids, room.settings.category_id]
+        entry.save()
+    return str(entry.pk)
+
+
+def attached(chat, room) -> Any:
+    """The room with the add-in already shown (to take it out)."""
+    entry_id = add_in_for(room)
+    chat.attach_add_in(room.id, AddIn(entry_id, "Fault board", "https://board.example.org/"))
+    return chat.get_room(room.id)
 
 
 ACTIONS = {
@@ -143,6 +162,17 @@ ACTIONS = {
         lambda before, _: before | {"disabled": False},
         disabled_first=True,
     ),
+    "add-in": Action(
+        "room.addin.attach",
+        lambda room, _: (reverse("addins:attach", args=[room.id]), {"add_in": add_in_for(room)}),
+        lambda before, _: before | {"add_ins": [str(AddInEntry.objects.get().pk)]},
+    ),
+    "add-in out": Action(
+        "room.addin.detach",
+        lambda room, _: (reverse("addins:detach", args=[room.id]), {"add_in": add_in_for(room)}),
+        lambda before, _: before | {"add_ins": []},
+        prepare=attached,
+    ),
 }
 
 
@@ -160,6 +190,8 @@ def room_for(chat, make_room, action: Action):
     if action.disabled_first:
         chat.set_room_disabled(room.id, True)
         room = chat.get_room(room.id)
+    if action.prepare:
+        room = action.prepare(chat, room)
     return room
 
 
