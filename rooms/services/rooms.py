@@ -359,9 +359,10 @@ def room_change_preview(
 def room_change(
     *, actor: User, room_id: str, changes: dict[str, Any], version: str | None = None
 ) -> Room:
-    """Change any of a room's settings, its privacy and whether it is disabled, and give
-    it its category's chat options (`category_options`), each part as its own page does
-    it (its own operation and audit entry).
+    """Change any of a room's settings, its privacy and whether it is disabled, give it its
+    category's chat options (`category_options`) and take an add-in out of it
+    (`detach_add_in`), each part as its own page does it (its own operation and audit
+    entry).
 
     With `version` (an API `If-Match`), refused with StaleEdit unless the room is still at
     that version when its first part is made, under the room's lock."""
