@@ -171,17 +171,18 @@ def _redacts(event: dict[str, Any]) -> Any:
 
 
 def resolve_redactions(server: MatrixChatBackend, batch: Batch) -> None:
-    """Count each redacted piece of state as a change by whoever redacted it: the
-    worker then checks the emptied state like any other change (a redacted link to the
-    category or name is a breach it puts back). A redacted message changes nothing."""
+    """Count each redacted piece of current state as a change by whoever redacted it:
+    the worker then checks the emptied state like any other change (a redacted link to
+    the category or name is a breach it puts back). A redacted message changes nothing.
+    One request per room with redactions, however many."""
     for room_id, redacted in batch.redactions.items():
+        try:
+            current = server.current_state_ids(room_id)
+        except ChatNotFound:
+            continue
         for event_id, sender in redacted.items():
-            try:
-                key = server.state_key_of(room_id, event_id)
-            except ChatNotFound:
-                continue
-            if key is not None:
-                batch.rooms.setdefault(room_id, {})[key] = sender
+            if event_id in current:
+                batch.rooms.setdefault(room_id, {})[current[event_id]] = sender
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -97,14 +97,21 @@ class MatrixBase:
             raise ChatBackendError("The chat server did not list the service account's rooms.")
         return [i for i in ids if isinstance(i, str)]
 
-    def state_key_of(self, room_id: str, event_id: str) -> tuple[str, str] | None:
-        """The type and state key of one event of a room, if it is state (None for a
-        message); ChatNotFound when the room or event is not there."""
-        event = self.http.request(
-            "GET", f"{CLIENT}/rooms/{segment(room_id)}/event/{segment(event_id)}"
-        )
-        kind, key = event.get("type"), event.get("state_key")
-        return (kind, key) if isinstance(kind, str) and isinstance(key, str) else None
+    def current_state_ids(self, room_id: str) -> dict[str, tuple[str, str]]:
+        """The event ID of each piece of a room's current state, with its type and state
+        key (one request, whatever the number of events asked about)."""
+        body = self.http.request("GET", f"{ADMIN}/v1/rooms/{segment(room_id)}/state")
+        events = body.get("state")
+        if not isinstance(events, list):
+            raise ChatBackendError("The chat server sent room state the portal cannot read.")
+        return {
+            e["event_id"]: (e["type"], e["state_key"])
+            for e in events
+            if isinstance(e, dict)
+            and isinstance(e.get("event_id"), str)
+            and isinstance(e.get("type"), str)
+            and isinstance(e.get("state_key"), str)
+        }
 
     def sync(self, *, since: str, timeout_ms: int, filter_json: str) -> dict[str, Any]:
         """One long-poll of the service account's event stream (client-server /sync)."""
