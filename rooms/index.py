@@ -190,6 +190,21 @@ def rooms_with_other_options(category_id: str, options: ChatOptions) -> list[str
     return sorted(rows.values_list("room_id", flat=True))
 
 
+def add_in_room_counts() -> dict[str, int]:
+    """How many rooms the index has showing each add-in, by its ID."""
+    counts: dict[str, int] = {}
+    for held in IndexedRoom.objects.exclude(add_ins=[]).values_list("add_ins", flat=True):
+        for add_in in held:
+            counts[add_in["id"]] = counts.get(add_in["id"], 0) + 1
+    return counts
+
+
+def category_names() -> list[tuple[str, str]]:
+    """Every category's ID and name, by name."""
+    rows = IndexedCategory.objects.order_by("name_key", "category_id")
+    return list(rows.values_list("category_id", "name"))
+
+
 def rooms_with_add_in(add_in_id: str) -> list[str]:
     """The rooms the index has showing this add-in."""
     rows = IndexedRoom.objects.exclude(add_ins=[]).values_list("room_id", "add_ins")

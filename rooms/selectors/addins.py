@@ -17,13 +17,15 @@ class Registered:
 
 
 def register() -> list[Registered]:
-    """Every add-in of the register, by name."""
-    names = {c.id: c.name for c in index.categories()}
+    """Every add-in of the register, by name (the index read once: category names, and
+    the rooms showing add-ins)."""
+    names = dict(category_choices())
+    showing = index.add_in_room_counts()
     return [
         Registered(
             entry,
             sorted(names.get(c, c) for c in entry.category_ids),
-            len(index.rooms_with_add_in(str(entry.pk))),
+            showing.get(str(entry.pk), 0),
         )
         for entry in AddInEntry.objects.all()
     ]
@@ -40,5 +42,6 @@ def attachable(room: Room) -> list[AddInEntry]:
 
 
 def category_choices() -> list[tuple[str, str]]:
-    """The categories an add-in may be registered for."""
-    return [(c.id, c.name) for c in index.categories()]
+    """The categories an add-in may be registered for (their IDs and names only, not
+    their scopes)."""
+    return index.category_names()
