@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from rooms import index
-from rooms.backend.records import Category
+from rooms.backend.records import Category, Room, person_label
 from rooms.index import chat_backend
 from rooms.models import IndexedRoom, JoinRequest, Mail, RoomPerson, RoomRequest
 from rooms.permissions import can_create_in
@@ -60,8 +60,15 @@ class Asking:
     room_id: str
     room_name: str
     person: str
+    # Their display name: the portal account's for a request, the knock's member event's
+    # for a knock ("" when neither names them).
+    name: str = ""
     message: str = ""
     knocked: bool = False
+
+    @property
+    def label(self) -> str:
+        return person_label(self.person, self.name)
 
 
 def _managed_room_ids(user: User) -> QuerySet[RoomPerson, str] | None:
@@ -83,20 +90,53 @@ def join_queue(*, user: User) -> list[Asking]:
     knocks = RoomPerson.objects.filter(role=RoomPerson.Role.KNOCKING)
     if rooms is not None:
         requests, knocks = requests.filter(room_id__in=rooms), knocks.filter(room_id__in=rooms)
-    names = dict(
-        IndexedRoom.objects.filter(
+    rooms_named = {
+        room_id: (name, people)
+        for room_id, name, people in IndexedRoom.objects.filter(
             room_id__in={r.room_id for r in requests} | {k.room_id for k in knocks}
-        ).values_list("room_id", "name")
-    )
+        ).values_list("room_id", "name", "names")
+    }
     queue = [
-        Asking(r.room_id, names.get(r.room_id, r.room_id), r.requester.chat_id or "", r.message)
+        Asking(
+            r.room_id,
+            rooms_named.get(r.room_id, (r.room_id, {}))[0],
+            r.requester.chat_id or "",
+            name=r.requester.display_name,
+            message=r.message,
+        )
         for r in requests.order_by("created_at")
     ]
-    queue += [
-        Asking(k.room_id, names.get(k.room_id, k.room_id), k.user_id, knocked=True)
-        for k in knocks.order_by("user_id")
-    ]
+    for k in knocks.order_by("user_id"):
+        room_name, people = rooms_named.get(k.room_id, (k.room_id, {}))
+        queue.append(
+            Asking(k.room_id, room_name, k.user_id, name=people.get(k.user_id, ""), knocked=True)
+        )
     return sorted(queue, key=lambda a: (a.room_name.casefold(), a.room_id))  # by room
+
+
+def asking_to_join(*, room: Room) -> list[Asking]:
+    """The people waiting to be let into this room (for its Managers): portal requests,
+    oldest first, then knocks from chat clients, each with their display name."""
+    requests = (
+        JoinRequest.objects.filter(room_id=room.id, status=JoinRequest.Status.PENDING)
+        .select_related("requester")
+        .order_by("created_at")
+    )
+    asked = [
+        Asking(
+            room.id,
+            room.name,
+            r.requester.chat_id or "",
+            name=r.requester.display_name,
+            message=r.message,
+        )
+        for r in requests
+    ]
+    asked += [
+        Asking(room.id, room.name, person, name=room.names.get(person, ""), knocked=True)
+        for person in sorted(room.knocking)
+    ]
+    return asked
 
 
 def join_queue_count(*, user: User) -> int:

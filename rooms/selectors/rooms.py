@@ -174,15 +174,6 @@ def turned_down(*, user: User) -> dict[str, JoinRequest]:
     }
 
 
-def join_requests(*, room: Room) -> list[JoinRequest]:
-    """The portal requests waiting to join this room, oldest first (for its Managers)."""
-    return list(
-        JoinRequest.objects.filter(room_id=room.id, status=JoinRequest.Status.PENDING)
-        .select_related("requester")
-        .order_by("created_at")
-    )
-
-
 def open_breaches(room_id: str) -> list[PolicyBreach]:
     """What chat users broke in this room on the chat server that the portal could not
     put back: the room's page says so, instead of a label that no longer holds."""

@@ -28,8 +28,9 @@ from rooms.forms.roles import (
 )
 from rooms.models import BulkRun
 from rooms.permissions import can_manage
+from rooms.selectors.requests import asking_to_join
 from rooms.selectors.roles import explained, role_candidates
-from rooms.selectors.rooms import join_requests, room_for_manager, room_for_viewer
+from rooms.selectors.rooms import room_for_manager, room_for_viewer
 from rooms.services import roles as role_services
 from rooms.views.common import valid_or_400
 
@@ -47,7 +48,7 @@ def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> d
             if term in person.casefold() or term in room.label(person).casefold()
         ]
     manager = can_manage(request.user, room)
-    asked = join_requests(room=room) if manager else []
+    asking = asking_to_join(room=room) if manager else []
     return {
         "room": room,
         "category": category,
@@ -55,8 +56,7 @@ def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> d
         "q": typed,
         "can_manage": manager,
         # Who asks to join is for the Managers (and administrators) to see and decide.
-        "join_requests": asked,
-        "asking_count": len(asked) + len(room.knocking) if manager else 0,
+        "asking": asking,
     }
 
 

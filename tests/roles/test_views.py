@@ -10,7 +10,7 @@ from django.urls import reverse
 from portal.models import AuditEntry
 from rooms.backend.records import Privacy, Role
 from rooms.models import BulkRun
-from tests.factories import AuditorFactory
+from tests.factories import AuditorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -225,7 +225,7 @@ def test_who_is_asking_to_join_is_shown_to_managers_only(
     client, chat, creator, member, make_room, category_world, make_chat_user
 ):
     """A knock names a person who wants in: the room's Managers decide, and only they (and
-    administrators) see it; a Member of the room does not."""
+    administrators) see it, by display name and chat ID; a Member of the room does not."""
     room = make_room(privacy=Privacy.CLOSED)
     chat.add_to_role(room.id, Role.MEMBER, [member.chat_id])
     asker = make_chat_user("asker")
@@ -239,7 +239,21 @@ def test_who_is_asking_to_join_is_shown_to_managers_only(
     client.force_login(creator)
     seen_by_manager = client.get(url("rooms:detail", room)).content.decode()
     assert "Asking to join" in seen_by_manager
-    assert asker.user_id in seen_by_manager
+    assert f"Asker ({asker.user_id})" in seen_by_manager
+    assert f"Asker ({asker.user_id})" in client.get(reverse("requests:queue")).content.decode()
+
+
+def test_a_portal_request_to_join_shows_who_asks_by_name(client, chat, creator, make_room):
+    from rooms.models import JoinRequest
+
+    room = make_room(privacy=Privacy.CLOSED)
+    asker = UserFactory(display_name="Ravi Asker")
+    JoinRequest.objects.create(room_id=room.id, requester=asker, message="On the team")
+    client.force_login(creator)
+    for page in (url("rooms:detail", room), reverse("requests:queue")):
+        shown = client.get(page).content.decode()
+        assert f"Ravi Asker ({asker.chat_id})" in shown
+        assert "On the team" in shown
 
 
 def test_a_manager_lets_one_asker_in_and_turns_another_down(
