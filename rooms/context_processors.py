@@ -11,7 +11,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from rooms.models import Operation, PolicyBreach
-from rooms.selectors.requests import approval_queue, join_queue_count
+from rooms.selectors.requests import waiting_count
 from rooms.sync import STALE_AFTER, index_age, worker_state
 
 
@@ -21,7 +21,7 @@ def approvals(request: HttpRequest) -> dict[str, int]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    counts = {"approval_count": approval_queue(user=user).count() + join_queue_count(user=user)}
+    counts = {"approval_count": waiting_count(user=user)}
     if user.is_administrator:
         counts["unfinished_count"] = Operation.objects.filter(
             status=Operation.Status.UNFINISHED

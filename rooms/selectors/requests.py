@@ -3,8 +3,11 @@ queue of the categories where they are a Creator."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import User
@@ -139,14 +142,47 @@ def asking_to_join(*, room: Room) -> list[Asking]:
     return asked
 
 
-def join_queue_count(*, user: User) -> int:
-    """How many people wait to be let into this person's rooms (for the badge)."""
+def _waiting(user: User) -> list[QuerySet[Any]]:
+    """What the badge counts: the room requests this person decides, the portal requests
+    to join their rooms and the knocks on them."""
     rooms = _managed_room_ids(user)
     requests = JoinRequest.objects.filter(status=JoinRequest.Status.PENDING)
     knocks = RoomPerson.objects.filter(role=RoomPerson.Role.KNOCKING)
     if rooms is not None:
         requests, knocks = requests.filter(room_id__in=rooms), knocks.filter(room_id__in=rooms)
-    return requests.count() + knocks.count()
+    return [approval_queue(user=user).order_by(), requests, knocks]
+
+
+# The badge is counted on every page. Building its three counts with the ORM took 1.4 ms
+# of a 4.6 ms room page and running them 0.05 ms, so the ORM builds them once per process,
+# as one statement, for a stand-in person, and each page runs it with the person's values.
+_STAND_IN_ID = "@\x00stand-in"
+_STAND_IN_PK = -1
+
+
+@functools.cache
+def _waiting_statement() -> tuple[str, tuple[Any, ...]]:
+    parts: list[str] = []
+    params: list[Any] = []
+    for queryset in _waiting(User(pk=_STAND_IN_PK, chat_id=_STAND_IN_ID)):
+        sql, values = queryset.values("pk").query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) waiting)")
+        params += values
+    return "SELECT " + " + ".join(parts), tuple(params)
+
+
+def waiting_count(*, user: User) -> int:
+    """How many room requests and people wait for this person's decision (the badge)."""
+    if user.is_administrator or not user.chat_id:
+        return sum(queryset.count() for queryset in _waiting(user))
+    sql, params = _waiting_statement()
+    values = [
+        user.chat_id if v == _STAND_IN_ID else user.pk if v == _STAND_IN_PK else v for v in params
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        (count,) = cursor.fetchone()
+    return int(count)
 
 
 def mails_about(request: RoomRequest) -> QuerySet[Mail]:

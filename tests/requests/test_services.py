@@ -19,7 +19,7 @@ from rooms.selectors import requests as request_selectors
 from rooms.services import requests as request_services
 from rooms.services import rooms as room_services
 from tests.conftest import unique
-from tests.factories import AdministratorFactory
+from tests.factories import AdministratorFactory, LocalUserFactory
 
 pytestmark = pytest.mark.django_db
 Status = RoomRequest.Status
@@ -221,3 +221,18 @@ def test_queue_shows_pending_requests_to_their_approvers(creator, member, asked,
     assert list(request_selectors.approval_queue(user=creator)) == [asked]
     assert list(request_selectors.approval_queue(user=member)) == []
     assert list(request_selectors.approval_queue(user=AdministratorFactory())) == [asked]
+
+
+def test_the_badge_counts_what_the_queues_list(creator, member, asked, make_room):
+    """The badge's statement, built once for a stand-in, counts for each person what
+    their own queues hold."""
+    from rooms.models import JoinRequest
+
+    room = make_room()  # the creator manages it
+    JoinRequest.objects.create(room_id=room.id, requester=member, message="Please")
+    administrator, local = AdministratorFactory(), LocalUserFactory()
+    for person, waiting in [(creator, 2), (member, 0), (administrator, 2), (local, 0)]:
+        assert request_selectors.waiting_count(user=person) == waiting, person
+        assert waiting == len(request_selectors.approval_queue(user=person)) + len(
+            request_selectors.join_queue(user=person)
+        )
