@@ -10,8 +10,12 @@ from typing import Any
 # Threads in each worker: a connection that sends nothing (a browser's preconnect) waits
 # a few seconds in a thread and then in the worker's poller, holding none, so idle
 # connections cannot stall the pages as they did one sync worker each for 30 s.
+# Four threads: a page is CPU-bound Python under one lock per process, so more threads
+# only queue behind it. With 16 connections on the 2-core machine, 8 threads served the
+# room page at 465/s with a p99 of 168 ms, 4 threads at 598/s with a p99 of 64 ms
+# (bench/load.py --setup single).
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
 
 # Each request is logged once, as a JSON line with its request ID and person, by the
 # portal itself (portal.logs.RequestLogMiddleware).
