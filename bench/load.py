@@ -141,12 +141,14 @@ def single(workdir: Path) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]
         "STATIC_ROOT": str(workdir / "static"),
     }
     manage(env, "migrate", "--no-input", "-v0")
+    log = workdir / "portal.log"  # what the errors counted were: read it after the run
+    print(f"The portal's log: {log}", flush=True)
     process = subprocess.Popen(
         [PYTHON, "manage.py", "runportal", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}"
