@@ -153,7 +153,7 @@ def single(workdir: Path) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]
     try:
         url = f"http://127.0.0.1:{port}"
         wait_live(url)
-        yield url, env, {}
+        yield url, env, {"runportal": process.pid}
     finally:
         process.terminate()
         process.wait(timeout=60)
