@@ -372,6 +372,9 @@ class Operation(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The process carrying it out (rooms.processes.identity): once that process is gone,
+    # the sync worker finishes it at once rather than after ABANDONED_AFTER.
+    owner = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,7 +14,8 @@ included, and applying the `before` values undoes it.
 - If that fails too, the operation is unfinished: the person is told, the room's page and
   the administrators' list of unfinished changes show it with Retry and Undo.
 - A portal process killed mid-way leaves the operation running; the sync worker finishes
-  it (applies the change again) once it has been left for `ABANDONED_AFTER`.
+  it (applies the change again) on its next round when that process ran on the same
+  machine and is gone (`rooms.processes`), or once it has been left for `ABANDONED_AFTER`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from portal.audit import audit_record, current_request
 from portal.models import Outcome
+from rooms import processes
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 from rooms.backend.records import AddIn, Invitations, Privacy, Role, Room, RoomSettings
 from rooms.index import chat_backend
@@ -236,6 +239,7 @@ def tracked(kind: str, *, actor: User, room_id: str, change: dict[str, Any]) -> 
             request_id=getattr(request, "request_id", "") if request is not None else "",
             change=change,
             before=before_of(room, change),
+            owner=processes.identity(),
         )
     )
     op = tracker.operation
@@ -279,6 +283,7 @@ def recorded(kind: str, *, actor: User, target_id: str, target_label: str) -> It
         target_label=target_label,
         actor=actor,
         request_id=getattr(request, "request_id", "") if request is not None else "",
+        owner=processes.identity(),
     )
     try:
         yield op
@@ -349,13 +354,19 @@ def finish(op: Operation, *, actor: User | None, undo: bool) -> Operation:
 
 
 def resume_abandoned(*, now: Any = None) -> list[Operation]:
-    """Finish operations whose process died mid-way (left running past ABANDONED_AFTER):
-    the change is applied again. Their own audit entry was never written; this writes it,
-    with how it ended."""
+    """Finish operations whose process died mid-way (its process is gone from this
+    machine, or it was left running past ABANDONED_AFTER): the change is applied again.
+    Their own audit entry was never written; this writes it, with how it ended."""
     cutoff = (now or timezone.now()) - ABANDONED_AFTER
-    abandoned = Operation.objects.filter(status=Status.RUNNING, updated_at__lt=cutoff).exclude(
+    running = Operation.objects.filter(status=Status.RUNNING).exclude(
         kind="rooms.bulk"  # the worker runs these a chunk at a time: they are not abandoned
     )
+    orphans = [
+        pk
+        for pk, owner in running.filter(updated_at__gte=cutoff).values_list("pk", "owner")
+        if processes.gone(owner)
+    ]
+    abandoned = running.filter(Q(updated_at__lt=cutoff) | Q(pk__in=orphans))
     # A category's change, or a person's removal, is left listed for Retry: it is checked
     # again when applied.
     abandoned.exclude(kind__startswith="room.").update(
