@@ -19,6 +19,7 @@ urlpatterns = [
     path("requests/", include("rooms.urls.requests")),
     path("categories/", include("rooms.urls.categories")),
     path("addins/", include("rooms.urls.addins")),
+    path("moderation/", include("rooms.urls.moderation")),
     path("operations/", include("rooms.urls.operations")),
     path("people/", include("rooms.urls.people")),
     path("api/v1/", api.urls),

@@ -391,6 +391,7 @@ class Operation(models.Model):
         "room.disable": "Disabling",
         "room.enable": "Enabling",
         "room.options": "Chat options change",
+        "moderation.clear": "Clearing of history",
         "room.addin.attach": "Add-in added",
         "room.addin.detach": "Add-in taken out",
         "category.scope": "Scope change",

@@ -34,6 +34,11 @@ def can_delete(user: User) -> bool:
     return user.is_administrator
 
 
+def can_moderate(user: User) -> bool:
+    """Only portal administrators clear what was said in a room."""
+    return user.is_administrator
+
+
 @dataclass(frozen=True)
 class Capability:
     what: str

@@ -127,6 +127,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("rooms:move", "POST"): row(403, outsider=404, manager=400, administrator=400),
     ("rooms:delete", "GET"): row(403, outsider=404, administrator=200),
     ("rooms:delete", "POST"): row(403, outsider=404, administrator=400),
+    ("moderation:clear", "GET"): row(403, outsider=404, administrator=200),
+    ("moderation:clear", "POST"): row(403, outsider=404, administrator=400),
     ("roles:panel", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
     ("roles:panel", "POST"): NOT_ALLOWED,
     ("roles:people", "GET"): ROOM_MANAGERS,
@@ -215,6 +217,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:room_delete", "POST"): row(405, anonymous=405),
     ("api:room_move", "GET"): row(405, anonymous=405),
     ("api:room_move", "POST"): row(401, anonymous=401),
+    ("api:clear_history", "GET"): row(405, anonymous=405),
+    ("api:clear_history", "POST"): row(401, anonymous=401),
     ("api:role_change", "GET"): row(405, anonymous=405),
     ("api:role_change", "POST"): row(401, anonymous=401),
     ("api:room_bulk_change", "GET"): row(405, anonymous=405),
@@ -464,6 +468,8 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "api:room_change": {"room_id": world.room_id},
         "api:room_delete": {"room_id": world.room_id},
         "api:room_move": {"room_id": world.room_id},
+        "api:clear_history": {"room_id": world.room_id},
+        "moderation:clear": {"room_id": world.room_id},
         "api:role_change": {"room_id": world.room_id, "role": "member"},
         "api:request_approve": {"pk": records["request"]},
         "api:request_get": {"pk": records["request"]},
@@ -577,6 +583,8 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:addin_attach", "POST"): api_row(405),
     ("api:addin_detach", "GET"): api_row(405),
     ("api:addin_detach", "POST"): api_row(405),
+    ("api:clear_history", "GET"): api_row(405),
+    ("api:clear_history", "POST"): api_row(422),  # `before` is needed first
     ("api:category_create", "GET"): api_row(200),  # the same address as category_list
     ("api:category_create", "POST"): api_row(422),
     ("api:category_creators", "GET"): api_row(405),

@@ -17,6 +17,7 @@ AREAS = {  # area: a URL of it, and its home in each layer
     "categories": ("categories:list", {}),
     "people": ("people:find", {}),
     "addins": ("addins:list", {}),
+    "moderation": ("moderation:clear", {"room_id": "!r:portal.test"}),
 }
 LAYERS = ("views", "services", "selectors", "forms", "urls")
 

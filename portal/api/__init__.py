@@ -19,13 +19,23 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from portal.api import addins, audit, categories, operations, requests, rooms, tokens
+from portal.api import (
+    addins,
+    audit,
+    categories,
+    moderation,
+    operations,
+    requests,
+    rooms,
+    tokens,
+)
 from portal.api.common import RateLimited, TokenAuth
 from portal.audit import audit_missing, audit_unrecorded
 from portal.middleware import PROBLEM
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.services import addins as addin_services
 from rooms.services import categories as category_services
+from rooms.services import moderation as moderation_services
 from rooms.services import operations as operation_services
 from rooms.services import requests as request_services
 from rooms.services import rooms as room_services
@@ -68,6 +78,7 @@ api = PortalAPI(
 api.add_router("/rooms", rooms.router)
 api.add_router("/categories", categories.router)
 api.add_router("/addins", addins.router)
+api.add_router("/moderation", moderation.router)
 api.add_router("/requests", requests.router)
 api.add_router("/audit", audit.router)
 api.add_router("/operations", operations.router)
@@ -166,6 +177,11 @@ def settings_invalid(request: HttpRequest, exc: room_services.RoomSettingsInvali
 @api.exception_handler(addin_services.AddInInvalid)
 def addin_invalid(request: HttpRequest, exc: addin_services.AddInInvalid) -> HttpResponse:
     return problem(request, 422, "Invalid add-in", exc.message, field=exc.field)
+
+
+@api.exception_handler(moderation_services.ClearInvalid)
+def clear_invalid(request: HttpRequest, exc: moderation_services.ClearInvalid) -> HttpResponse:
+    return problem(request, 422, "Invalid clearing", exc.message, field=exc.field)
 
 
 @api.exception_handler(category_services.CategoryInvalid)

@@ -31,6 +31,7 @@ KNOWN_ACTIONS = [
     "room.disable",
     "room.enable",
     "room.delete",
+    "moderation.clear",
     "role.add.member",
     "role.add.manager",
     "role.add.presenter",

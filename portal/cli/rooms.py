@@ -4,6 +4,7 @@ them, or thousands in the background), moved and deleted; roles given and taken.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,44 @@ def room_delete(room: str, what_if: bool, yes: bool, as_json: bool) -> None:
         named = f"“{answer['name']}”" if answer else ""
         done = "would delete" if what_if else "deleted"
         return {"room": room_id, "result": done, "detail": named}
+
+    each_room(room, one, _room_lines(as_json))
+
+
+@room.command("clear-history")
+@click.argument("room")
+@click.option(
+    "--before",
+    required=True,
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
+    help="Messages sent before this moment (this machine's time zone) go.",
+)
+@click.option("--what-if", is_flag=True, help="Count the messages that would go; clear nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask (scripts).")
+@click.option("--json", "as_json", is_flag=True)
+def room_clear_history(
+    room: str, before: datetime, what_if: bool, yes: bool, as_json: bool
+) -> None:
+    """Delete the messages sent in a room (or each room piped in) before a moment, for
+    everyone, for good: portal administrators."""
+    api = portal()
+    moment = before.astimezone().isoformat()
+    if not (what_if or yes):
+        if not sys.stdin.isatty() or room == "-":
+            fail(USAGE, "Clearing cannot be undone: add --yes (or --what-if to count first).")
+        click.confirm(f"Delete every message sent in {room} before {moment}?", abort=True)
+
+    def one(room_id: str) -> dict[str, Any]:
+        name = api.call("GET", f"/rooms/{room_id}")["name"]
+        answer = api.call(
+            "POST",
+            f"/moderation/rooms/{room_id}/clear",
+            params=dry(what_if),
+            json={"before": moment, "confirm_name": name},
+        )
+        counted = f"{answer['messages']}{'+' if answer['more'] else ''} message(s)"
+        done = "would clear" if what_if else "cleared"
+        return {"room": room_id, "result": done, "detail": f"“{name}”: {counted}"}
 
     each_room(room, one, _room_lines(as_json))
 

@@ -11,6 +11,7 @@ from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.models import Operation
 from rooms.services import categories as category_services
+from rooms.services import moderation as moderation_services
 from rooms.services import people as people_services
 from rooms.services import rooms as room_services
 
@@ -39,6 +40,8 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
         return people_services.removal_run(op, actor=actor)
     if op.kind == category_services.ADOPT:
         return category_services.adoption_run(op, actor=actor)
+    if op.kind == moderation_services.CLEAR:
+        return moderation_services.clear_run(op, actor=actor)
     if op.kind == room_services.BULK:
         op = room_services.bulk_change_retry(op)
         audit_record(

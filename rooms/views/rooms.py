@@ -33,7 +33,7 @@ from rooms.forms.rooms import (
     RoomFilterForm,
 )
 from rooms.models import IndexedRoom
-from rooms.permissions import can_delete
+from rooms.permissions import can_delete, can_moderate
 from rooms.selectors.addins import attachable
 from rooms.selectors.categories import categories_with_create_rights, category_choices
 from rooms.selectors.rooms import (
@@ -148,6 +148,7 @@ def room_detail(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     room, category = room_for_viewer(user=request.user, room_id=room_id)
     context = roles_context(request, room, category) | {
         "can_delete": can_delete(request.user),
+        "can_moderate": can_moderate(request.user),
         "privacy_options": list(Privacy),
     }
     context["unfinished"] = operations.unfinished(room.id) if context["can_manage"] else []

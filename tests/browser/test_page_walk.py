@@ -158,6 +158,7 @@ def test_every_page_an_administrator_reaches(browser, live_server, room, space):
     paths = [
         f"/rooms/{room.id}/",
         f"/rooms/{room.id}/delete/",
+        f"/moderation/rooms/{room.id}/clear/",
         "/categories/",
         "/categories/manage/",
         "/operations/",

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from rooms.backend.matrix.adoption import AdoptionOperations
 from rooms.backend.matrix.enforcement import EnforcementOperations
+from rooms.backend.matrix.moderation import ModerationOperations
 from rooms.backend.matrix.people import PeopleOperations
 from rooms.backend.matrix.rooms import RoomOperations
 
 
 class MatrixChatBackend(
-    EnforcementOperations, RoomOperations, PeopleOperations, AdoptionOperations
+    EnforcementOperations,
+    RoomOperations,
+    PeopleOperations,
+    AdoptionOperations,
+    ModerationOperations,
 ):
     """People, categories and rooms on one Synapse homeserver, as the service account."""

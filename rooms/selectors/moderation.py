@@ -1,0 +1,19 @@
+"""Reads of the moderation area: the room a portal administrator moderates."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+from accounts.models import User
+from rooms.backend.records import Category, Room
+from rooms.permissions import can_moderate
+from rooms.selectors.rooms import room_for_viewer
+from rooms.services.moderation import ONLY_ADMINISTRATORS
+
+
+def room_to_moderate(*, user: User, room_id: str) -> tuple[Room, Category]:
+    """The room and its category, for someone who may clear its history."""
+    room, category = room_for_viewer(user=user, room_id=room_id)
+    if not can_moderate(user):
+        raise PermissionDenied(ONLY_ADMINISTRATORS)
+    return room, category

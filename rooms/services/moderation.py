@@ -1,0 +1,103 @@
+"""Moderation: what is said in rooms. Clearing a room's history up to a moment, as
+Persistent Chat's Clear-CsPersistentChatRoom did: previewed with the count, confirmed by
+typing the room's name, recorded as an operation before the chat server is asked (Retry
+finishes one that stopped), audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from accounts.models import User
+from portal.audit import Outcome, audit_record, audited
+from rooms import operations
+from rooms.backend.errors import ChatBackendError
+from rooms.backend.matrix.moderation import MessageCount
+from rooms.backend.records import Room
+from rooms.index import chat_backend
+from rooms.models import Operation
+from rooms.permissions import can_moderate
+
+CLEAR = "moderation.clear"
+ONLY_ADMINISTRATORS = "Only portal administrators clear a room's history."
+
+
+class ClearInvalid(Exception):
+    """The clearing asked for cannot be done as asked (a field's problem, for its form)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _checked(before: datetime) -> None:
+    if before > timezone.now():
+        raise ClearInvalid("before", "Choose a moment in the past: messages not yet sent stay.")
+
+
+def clear_preview(*, actor: User, room_id: str, before: datetime) -> tuple[Room, MessageCount]:
+    """How many messages clearing the room's history before `before` removes (nothing is
+    changed or audited)."""
+    client = chat_backend()
+    room = client.get_room(room_id)
+    if not can_moderate(actor):
+        raise PermissionDenied(ONLY_ADMINISTRATORS)
+    _checked(before)
+    return room, client.server.count_messages_before(room.id, _millis(before))
+
+
+def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: str) -> Operation:
+    """Delete every message sent in the room before `before`, for everyone, for good.
+    Recorded first; if the chat server fails or is still at it, the operation is left
+    unfinished for Retry and the ChatBackendError is raised."""
+    client = chat_backend()
+    room = client.get_room(room_id)
+    if can_moderate(actor):  # a moment to come or a mistyped name: nothing is attempted
+        _checked(before)
+        if confirm_name.strip() != room.name:
+            raise ClearInvalid("confirm_name", "Type the room's name exactly as shown to confirm.")
+    with audited(CLEAR, actor=actor, target_kind="room") as scope:
+        scope.target_id, scope.target_label = room.id, room.name
+        scope.category_id = room.settings.category_id
+        if not can_moderate(actor):
+            raise PermissionDenied(ONLY_ADMINISTRATORS)
+        scope.after = {"cleared_before": before.isoformat()}
+        with operations.recorded(
+            CLEAR, actor=actor, target_id=room.id, target_label=room.name
+        ) as op:
+            op.change = {"before_ms": _millis(before), "before": before.isoformat()}
+            op.save(update_fields=["change", "updated_at"])
+            client.server.clear_history(room.id, _millis(before))
+    return op
+
+
+def clear_run(op: Operation, *, actor: User) -> Operation:
+    """Retry of a clearing that did not finish: ask the chat server again (safe to
+    repeat); audited as `operation.retry` with how it ended."""
+    error = ""
+    try:
+        chat_backend().server.clear_history(op.target_id, int(op.change["before_ms"]))
+    except ChatBackendError as exc:
+        error = exc.detail
+    op.status = Operation.Status.UNFINISHED if error else Operation.Status.SUCCEEDED
+    op.error = error
+    op.save()
+    audit_record(
+        action="operation.retry",
+        outcome=Outcome.FAILED if error else Outcome.SUCCEEDED,
+        actor=actor,
+        target_kind="room",
+        target_id=op.target_id,
+        target_label=op.target_label,
+        before={"operation": str(op.pk), "kind": op.kind},
+        after={"cleared_before": op.change.get("before", "")},
+        error=error,
+        request_id=op.request_id,
+    )
+    return op

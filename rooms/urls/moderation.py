@@ -1,0 +1,8 @@
+from django.urls import path
+
+from rooms.views import moderation
+
+app_name = "moderation"
+urlpatterns = [
+    path("rooms/<str:room_id>/clear/", moderation.clear_history, name="clear"),
+]

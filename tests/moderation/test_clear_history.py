@@ -1,0 +1,178 @@
+"""Clearing a room's history (portal administrators): counted first, confirmed by typing
+the room's name, recorded, audited; a chat user's client no longer receives what went."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from portal.models import AuditEntry, Outcome
+from rooms import operations
+from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Role
+from rooms.models import Operation
+from tests.api.test_api import call, make_token
+from tests.api.test_roomctl import shell
+from tests.factories import AdministratorFactory
+from tests.operations.test_faults import InjectingTransport
+
+pytestmark = [pytest.mark.django_db, pytest.mark.chat]
+
+
+def said(person, room_id: str) -> list[str]:
+    """What the person's chat client reads of the room's messages, newest first."""
+    answer = person.read(room_id)
+    answer.raise_for_status()
+    return [e["content"]["body"] for e in answer.json()["chunk"] if e["type"] == "m.room.message"]
+
+
+@pytest.fixture
+def talked(chat, make_room, category_world):
+    """A room where a member said two things, then (two seconds later) one more: the
+    moment between them, to the second."""
+    room = make_room()
+    person = category_world["member"]
+    chat.add_to_role(room.id, Role.MEMBER, [person.user_id])
+    person.join(room.id)
+    for text in ("Old news", "Older secret"):
+        assert person.send(room.id, text).status_code == 200
+    time.sleep(1.1)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    time.sleep(1.1)
+    assert person.send(room.id, "Fresh news").status_code == 200
+    return room, person, moment
+
+
+def test_an_administrator_counts_confirms_and_clears(client, talked):
+    room, person, moment = talked
+    admin = AdministratorFactory()
+    client.force_login(admin)
+    url = reverse("moderation:clear", args=[room.id])
+    assert "Clear the history" in client.get(reverse("rooms:detail", args=[room.id])).text
+    before = moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+    counted = client.post(url, {"before": before})
+    assert counted.status_code == 200
+    assert "2 messages</strong> sent before then will be deleted" in counted.text
+    assert {"Old news", "Older secret"} <= set(said(person, room.id))  # nothing gone yet
+
+    wrong = client.post(url, {"before": before, "counted": before, "confirm": "yes"})
+    assert wrong.status_code == 400
+    assert "Type the room&#x27;s name exactly" in wrong.text
+    assert "2 messages</strong>" in wrong.text  # counted again, with the name to type
+    changed_moment = client.post(
+        url, {"before": "2020-01-01T00:00", "counted": before, "confirm": "yes"}
+    )
+    assert "No message was sent before then" in changed_moment.text  # counted, not cleared
+
+    done = client.post(
+        url, {"before": before, "counted": before, "confirm": "yes", "confirm_name": room.name}
+    )
+    assert done.status_code == 302
+    assert said(person, room.id) == ["Fresh news"]
+    entries = AuditEntry.objects.filter(action="moderation.clear", target_id=room.id)
+    # The mistyped name and the other moment attempted nothing: one entry.
+    assert [(e.outcome, e.actor_id) for e in entries] == [(Outcome.SUCCEEDED, admin.pk)]
+    assert Operation.objects.get(kind="moderation.clear").status == Operation.Status.SUCCEEDED
+
+
+def test_only_administrators_clear_a_history(client, creator, talked):
+    room, person, _ = talked
+    client.force_login(creator)  # the room's Manager
+    url = reverse("moderation:clear", args=[room.id])
+    assert client.get(url).status_code == 403
+    refused = client.post(url, {"before": "2030-01-01T00:00", "confirm": "yes"})
+    assert refused.status_code == 403
+    assert "Clear the history" not in client.get(reverse("rooms:detail", args=[room.id])).text
+    refusals = AuditEntry.objects.filter(action="access.denied", target_id=url)
+    assert [e.outcome for e in refusals] == [Outcome.DENIED, Outcome.DENIED]
+    assert len(said(person, room.id)) == 3
+
+
+def test_a_moment_to_come_is_refused(client, talked):
+    room, _, _ = talked
+    client.force_login(AdministratorFactory())
+    later = client.post(reverse("moderation:clear", args=[room.id]), {"before": "2999-01-01"})
+    assert later.status_code == 400
+    assert "Choose a moment in the past" in later.text
+
+
+def test_through_the_api_a_what_if_then_the_clearing(client, creator, talked):
+    room, person, moment = talked
+    token = make_token(client, AdministratorFactory())
+    path = f"/moderation/rooms/{room.id}/clear"
+    body = {"before": moment.isoformat(), "confirm_name": ""}
+    counted = call(client, "POST", path, token, body, dry_run="true")
+    assert counted.json() == {"applied": False, "messages": 2, "more": False, "operation": None}
+    unconfirmed = call(client, "POST", path, token, body)
+    assert unconfirmed.status_code == 422
+    assert unconfirmed.json()["field"] == "confirm_name"
+    done = call(client, "POST", path, token, body | {"confirm_name": room.name})
+    assert done.status_code == 200, done.json()
+    assert (done.json()["applied"], done.json()["messages"]) == (True, 2)
+    assert said(person, room.id) == ["Fresh news"]
+    manager = make_token(client, creator, name="manager")
+    assert call(client, "POST", path, manager, body, dry_run="true").status_code == 403
+
+
+@pytest.fixture
+def injected(synapse, monkeypatch) -> InjectingTransport:
+    transport = InjectingTransport()
+    client = MatrixChatBackend(
+        base_url=synapse.url,
+        server_name=synapse.server_name,
+        token=synapse.token,
+        transport=transport,
+    )
+    monkeypatch.setattr("rooms.index.server_client", lambda: client)
+    monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
+    return transport
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout-after"])
+def test_a_clearing_the_chat_server_fails_is_left_unfinished_and_retry_finishes_it(
+    client, talked, injected, fault
+):
+    room, person, moment = talked
+    admin = AdministratorFactory()
+    client.force_login(admin)
+    before = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    data = {"before": before, "counted": before, "confirm": "yes", "confirm_name": room.name}
+    injected.arm(1, fault, sticky=True)  # the purge request, however often it is tried
+    failed = client.post(reverse("moderation:clear", args=[room.id]), data)
+    assert failed.status_code == 503
+    assert "may be partly cleared" in failed.text
+    op = Operation.objects.get(kind="moderation.clear")
+    assert op.status == Operation.Status.UNFINISHED
+    entry = AuditEntry.objects.get(action="moderation.clear", target_id=room.id)
+    assert entry.outcome == Outcome.FAILED
+    injected.arm(0, "")
+    retried = client.post(reverse("operations:retry", args=[op.pk]), follow=True)
+    assert retried.status_code == 200
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert said(person, room.id) == ["Fresh news"]
+    assert AuditEntry.objects.get(action="operation.retry", target_id=room.id).outcome == (
+        Outcome.SUCCEEDED
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roomctl_counts_then_clears(live_server, creator, talked):
+    room, person, moment = talked
+    before = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    admin = shell(live_server, AdministratorFactory(), TZ="UTC")
+    command = f"roomctl room clear-history {room.id} --before {before}"
+    assert admin(command).returncode == 2  # cannot be undone: asks for --yes
+    assert shell(live_server, creator)(f"{command} --yes").returncode == 1  # administrators
+    counted = admin(f"{command} --what-if")
+    assert counted.returncode == 0, counted.stderr
+    assert "would clear" in counted.stdout
+    assert "2 message(s)" in counted.stdout
+    assert len(said(person, room.id)) == 3
+    cleared = admin(f"{command} --yes")
+    assert cleared.returncode == 0, cleared.stderr
+    assert said(person, room.id) == ["Fresh news"]
