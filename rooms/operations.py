@@ -367,11 +367,24 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
         if processes.gone(owner)
     ]
     abandoned = running.filter(Q(updated_at__lt=cutoff) | Q(pk__in=orphans))
-    # A category's change, or a person's removal, is left listed for Retry: it is checked
-    # again when applied.
-    abandoned.exclude(kind__startswith="room.").update(
-        status=Status.UNFINISHED, error="Its portal process stopped mid-way."
-    )
+    # A category's change, a person's removal or a clearing is left listed for Retry (it
+    # is checked again when applied), and the audit entry its process never wrote says so.
+    stopped = "Its portal process stopped mid-way; listed for Retry."
+    for op in abandoned.exclude(kind__startswith="room.").select_related("actor"):
+        op.status, op.error = Status.UNFINISHED, stopped
+        op.save()
+        audit_record(
+            action=op.kind,
+            outcome=Outcome.PARTIAL,
+            actor=op.actor,
+            # person.remove, category.*: what it names; a clearing's target is a room
+            target_kind="room" if op.kind.startswith("moderation.") else op.kind.split(".")[0],
+            target_id=op.target_id,
+            target_label=op.target_label,
+            after=op.change,
+            error=stopped,
+            request_id=op.request_id,
+        )
     done = []
     for op in abandoned.filter(kind__startswith="room."):
         room, error = _converge(op, undo=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.models import AuditEntry, Outcome
 from rooms import operations, processes
 from rooms.models import Operation
 
@@ -61,3 +62,5 @@ def test_the_worker_takes_up_at_once_what_a_gone_process_left_running():
         "!b:x": Operation.Status.RUNNING,
         "!c:x": Operation.Status.RUNNING,  # taken up after ABANDONED_AFTER instead
     }
+    [entry] = AuditEntry.objects.filter(action="category.adopt")
+    assert (entry.target_id, entry.outcome) == ("!a:x", Outcome.PARTIAL)

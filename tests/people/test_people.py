@@ -188,5 +188,8 @@ def test_a_removal_whose_process_died_is_listed_for_retry():
         op.refresh_from_db()
         assert (op.status, op.error) == (
             Operation.Status.UNFINISHED,
-            "Its portal process stopped mid-way.",
+            "Its portal process stopped mid-way; listed for Retry.",
         )
+        # The entry its process never wrote: partly done, as far as anyone knows.
+        entry = AuditEntry.objects.get(action=op.kind, target_id=op.target_id)
+        assert entry.outcome == Outcome.PARTIAL
