@@ -128,6 +128,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("rooms:delete", "GET"): row(403, outsider=404, administrator=200),
     ("rooms:delete", "POST"): row(403, outsider=404, administrator=400),
     ("moderation:clear", "GET"): row(403, outsider=404, administrator=200),
+    ("moderation:history", "GET"): row(403, outsider=404, administrator=200),
+    ("moderation:history", "POST"): NOT_ALLOWED,
     ("moderation:clear", "POST"): row(403, outsider=404, administrator=400),
     ("roles:panel", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
     ("roles:panel", "POST"): NOT_ALLOWED,
@@ -218,6 +220,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:room_move", "GET"): row(405, anonymous=405),
     ("api:room_move", "POST"): row(401, anonymous=401),
     ("api:clear_history", "GET"): row(405, anonymous=405),
+    ("api:history", "GET"): row(401, anonymous=401),
+    ("api:history", "POST"): row(405, anonymous=405),
     ("api:clear_history", "POST"): row(401, anonymous=401),
     ("api:role_change", "GET"): row(405, anonymous=405),
     ("api:role_change", "POST"): row(401, anonymous=401),
@@ -470,6 +474,8 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "api:room_move": {"room_id": world.room_id},
         "api:clear_history": {"room_id": world.room_id},
         "moderation:clear": {"room_id": world.room_id},
+        "moderation:history": {"room_id": world.room_id},
+        "api:history": {"room_id": world.room_id},
         "api:role_change": {"room_id": world.room_id, "role": "member"},
         "api:request_approve": {"pk": records["request"]},
         "api:request_get": {"pk": records["request"]},
@@ -584,6 +590,8 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:addin_detach", "GET"): api_row(405),
     ("api:addin_detach", "POST"): api_row(405),
     ("api:clear_history", "GET"): api_row(405),
+    ("api:history", "GET"): api_row(403, outsider=404, administrator=200),
+    ("api:history", "POST"): api_row(405),
     ("api:clear_history", "POST"): api_row(422),  # `before` is needed first
     ("api:category_create", "GET"): api_row(200),  # the same address as category_list
     ("api:category_create", "POST"): api_row(422),

@@ -1,17 +1,20 @@
-"""Moderation through the API: clearing a room's history (portal administrators)."""
+"""Moderation through the API (portal administrators): reading a room's history, a page
+at a time and audited; clearing it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ninja import Router, Schema
+from ninja.errors import HttpError
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from portal.api.common import WRITE_ERRORS, ApiRequest, Text, writes
+from portal.api.common import READ_ERRORS, WRITE_ERRORS, ApiRequest, Text, writes
 from rooms.backend.records import NAME_MAX_LENGTH
 from rooms.selectors.moderation import room_to_moderate
 from rooms.services import moderation as moderation_services
+from rooms.services.roles import NotAChatId, chat_id_of
 
 router = Router(tags=["moderation"])
 
@@ -56,3 +59,65 @@ def clear_history(
         actor=actor, room_id=room.id, before=before, confirm_name=clear.confirm_name
     )
     return answer | {"operation": str(op.pk)}
+
+
+class MessageOut(Schema):
+    id: str = Field(description="The message's event ID")
+    sender: str
+    sent_at: datetime
+    kind: str = Field(description="m.text, m.image, m.file, …")
+    body: str
+    removed: bool
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_cursor: str | None = Field(description="Older messages: pass as `cursor`")
+
+
+@router.get(
+    "/rooms/{room_id}/messages",
+    response={200: MessagePage} | READ_ERRORS,
+    summary="Read a room's history",
+)
+def history(
+    request: ApiRequest,
+    room_id: str,
+    sender: str = "",
+    text: str = "",
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    cursor: str = "",
+) -> dict[str, Any]:
+    """The room's messages newest first, a page at a time: by `sender` (a chat ID, or a
+    name on this server), containing `text` (any letter case), sent from `since` to before
+    `until`. Every page read is recorded in the audit log (`moderation.read`)."""
+    actor = request.user
+    room, _ = room_to_moderate(user=actor, room_id=room_id)
+    try:
+        person = chat_id_of(sender) if sender.strip() else ""
+    except NotAChatId as exc:
+        raise HttpError(422, str(exc)) from exc
+    page = moderation_services.history_read(
+        actor=actor,
+        room_id=room.id,
+        sender=person,
+        text=text,
+        since=since,
+        until=until,
+        start=cursor,
+    )
+    return {
+        "items": [
+            {
+                "id": m.event_id,
+                "sender": m.sender,
+                "sent_at": datetime.fromtimestamp(m.sent_ms / 1000, tz=UTC),
+                "kind": m.kind,
+                "body": m.body,
+                "removed": m.removed,
+            }
+            for m in page.messages
+        ],
+        "next_cursor": page.next or None,
+    }

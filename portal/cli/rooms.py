@@ -270,6 +270,40 @@ def room_delete(room: str, what_if: bool, yes: bool, as_json: bool) -> None:
     each_room(room, one, _room_lines(as_json))
 
 
+@room.command("history")
+@click.argument("room")
+@click.option("--sender", default="", help="Only what this person sent (chat ID or name).")
+@click.option("--text", default="", help="Only messages containing this (any letter case).")
+@click.option("--since", default="", help="From this moment (ISO 8601, with its offset).")
+@click.option("--until", default="", help="Before this moment (ISO 8601, with its offset).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, help="At most this many.")
+@click.option("--json", "as_json", is_flag=True)
+def room_history(
+    room: str, sender: str, text: str, since: str, until: str, limit: int, as_json: bool
+) -> None:
+    """Read a room's messages, newest first (portal administrators; every page read is
+    recorded in the audit log)."""
+    api = portal()
+    query = {
+        k: v
+        for k, v in {"sender": sender, "text": text, "since": since, "until": until}.items()
+        if v
+    }
+    found: list[dict[str, Any]] = []
+    cursor = ""
+    while len(found) < limit:
+        page = api.call(
+            "GET",
+            f"/moderation/rooms/{room}/messages",
+            params=query | ({"cursor": cursor} if cursor else {}),
+        )
+        found += page["items"]
+        cursor = page["next_cursor"] or ""
+        if not cursor:
+            break
+    show(found[:limit], as_json, ["sent_at", "sender", "kind", "body"])
+
+
 @room.command("clear-history")
 @click.argument("room")
 @click.option(

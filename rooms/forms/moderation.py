@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+from typing import Any
+
 from django import forms
+from django.utils import timezone
 
 from rooms.backend.records import NAME_MAX_LENGTH
+from rooms.services.roles import NotAChatId, chat_id_of
 
 
 class ClearHistoryForm(forms.Form):
@@ -21,3 +26,44 @@ class ClearHistoryForm(forms.Form):
     confirm_name = forms.CharField(required=False, strip=False, max_length=4 * NAME_MAX_LENGTH)
     # The moment the shown count was for: a confirmation for another moment counts again.
     counted = forms.CharField(required=False, max_length=32)
+
+
+class HistoryFilterForm(forms.Form):
+    """Which of a room's messages to read: by person, by text, between two days (both
+    included), from a page onwards (`start`, the token of the page before's end)."""
+
+    sender = forms.CharField(required=False, max_length=255, label="Sent by (chat ID or name)")
+    text = forms.CharField(required=False, max_length=200, label="Containing")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    start = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+
+    def clean_sender(self) -> str:
+        typed = str(self.cleaned_data["sender"]).strip()
+        if not typed:
+            return ""
+        try:
+            return chat_id_of(typed)
+        except NotAChatId as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The last day comes before the first.")
+        return cleaned
+
+    def moments(self) -> tuple[datetime | None, datetime | None]:
+        """The first day's start and the day after the last's start, in the portal's time
+        zone (None: unbounded)."""
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        zone = timezone.get_current_timezone()
+        return (
+            datetime.combine(since, time.min, zone) if since else None,
+            datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
+        )

@@ -4,5 +4,6 @@ from rooms.views import moderation
 
 app_name = "moderation"
 urlpatterns = [
+    path("rooms/<str:room_id>/history/", moderation.history, name="history"),
     path("rooms/<str:room_id>/clear/", moderation.clear_history, name="clear"),
 ]

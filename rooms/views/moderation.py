@@ -1,7 +1,8 @@
-"""Moderation pages: clearing a room's history (portal administrators)."""
+"""Moderation pages (portal administrators): reading a room's history, clearing it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
@@ -10,11 +11,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError
-from rooms.forms.moderation import ClearHistoryForm
+from rooms.forms.moderation import ClearHistoryForm, HistoryFilterForm
 from rooms.selectors.moderation import room_to_moderate
 from rooms.services import moderation as moderation_services
 
@@ -66,3 +67,39 @@ def clear_history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     elif request.method == "POST":
         status = 400
     return TemplateResponse(request, "moderation/clear_history.html", context, status=status)
+
+
+@require_GET
+@login_required
+def history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """A page of the room's messages, newest first, filtered; each read is audited."""
+    room, category = room_to_moderate(user=request.user, room_id=room_id)
+    form = HistoryFilterForm(request.GET)
+    context: dict[str, Any] = {"room": room, "category": category, "form": form}
+    status = 200
+    if form.is_valid():
+        since, until = form.moments()
+        try:
+            page = moderation_services.history_read(
+                actor=request.user,
+                room_id=room.id,
+                sender=form.cleaned_data["sender"],
+                text=form.cleaned_data["text"],
+                since=since,
+                until=until,
+                start=form.cleaned_data["start"],
+            )
+        except ChatBackendError as exc:
+            context["error"], status = exc.detail, 503
+        else:
+            context["read"] = [
+                (m, room.label(m.sender), datetime.fromtimestamp(m.sent_ms / 1000, tz=UTC))
+                for m in page.messages
+            ]
+            if page.next:
+                older = request.GET.copy()
+                older["start"] = page.next
+                context["older"] = older.urlencode()
+    else:
+        status = 400
+    return TemplateResponse(request, "moderation/history.html", context, status=status)

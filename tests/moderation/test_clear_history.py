@@ -3,6 +3,7 @@ the room's name, recorded, audited; a chat user's client no longer receives what
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
@@ -176,3 +177,73 @@ def test_roomctl_counts_then_clears(live_server, creator, talked):
     cleared = admin(f"{command} --yes")
     assert cleared.returncode == 0, cleared.stderr
     assert said(person, room.id) == ["Fresh news"]
+
+
+def test_an_administrator_reads_the_history_filtered_and_each_read_is_audited(
+    client, creator, talked
+):
+    room, person, _ = talked
+    admin = AdministratorFactory()
+    client.force_login(admin)
+    url = reverse("moderation:history", args=[room.id])
+    page = client.get(url)
+    assert page.status_code == 200
+    shown = page.text
+    assert shown.index("Fresh news") < shown.index("Older secret") < shown.index("Old news")
+    assert "Member (" in shown  # the sender by name
+    found = client.get(url, {"text": "SECRET", "sender": person.user_id}).text
+    assert "Older secret" in found
+    assert "Old news" not in found
+    nobody = client.get(url, {"sender": "@nobody:portal.test"}).text
+    assert "No message matches" in nobody
+    assert client.get(url, {"since": "2030-01-02", "until": "2030-01-01"}).status_code == 400
+    reads = list(
+        AuditEntry.objects.filter(action="moderation.read", target_id=room.id).order_by("id")
+    )
+    assert [e.outcome for e in reads] == [Outcome.SUCCEEDED] * 3
+    assert (reads[0].after["messages"], reads[0].after["text"]) == (3, "")
+    assert (reads[1].after["text"], reads[1].after["sender"]) == ("SECRET", person.user_id)
+
+    client.force_login(creator)  # the room's Manager
+    assert client.get(url).status_code == 403
+    assert AuditEntry.objects.filter(action="access.denied", target_id=url).exists()
+
+
+def test_the_history_is_read_a_page_at_a_time_each_page_going_on_from_the_last(talked):
+    from rooms.index import chat_backend
+
+    room, _, _ = talked
+    server = chat_backend().server
+    bodies, start = [], ""
+    for _ in range(4):
+        page = server.read_messages(room.id, start=start, limit=1)
+        bodies += [m.body for m in page.messages]
+        if not page.next:
+            break
+        start = page.next
+    assert bodies == ["Fresh news", "Older secret", "Old news"]
+    news = server.read_messages(room.id, text="news", limit=1)
+    assert [m.body for m in news.messages] == ["Fresh news"]
+    rest = server.read_messages(room.id, text="news", start=news.next, limit=5)
+    assert [m.body for m in rest.messages] == ["Old news"]
+
+
+def test_the_history_through_the_api_a_page_at_a_time(client, talked):
+    room, person, moment = talked
+    token = make_token(client, AdministratorFactory())
+    path = f"/moderation/rooms/{room.id}/messages"
+    page = call(client, "GET", path, token, sender=person.user_id.split(":")[0][1:]).json()
+    assert [m["body"] for m in page["items"]] == ["Fresh news", "Older secret", "Old news"]
+    assert page["next_cursor"] is None
+    older = call(client, "GET", path, token, until=moment.isoformat()).json()
+    assert [m["body"] for m in older["items"]] == ["Older secret", "Old news"]
+    assert call(client, "GET", path, token, sender="not a person").status_code == 422
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roomctl_reads_the_history(live_server, talked):
+    room, _, _ = talked
+    admin = shell(live_server, AdministratorFactory())
+    read = admin(f"roomctl room history {room.id} --text news --json")
+    assert read.returncode == 0, read.stderr
+    assert [m["body"] for m in json.loads(read.stdout)] == ["Fresh news", "Old news"]

@@ -1,11 +1,14 @@
-"""What is said in a room: counting its messages before a moment, and clearing them
-(Synapse's purge history). Room state (joins, name, settings) is never touched."""
+"""What is said in a room: reading its messages (the admin messages API), counting them
+before a moment, and clearing them (Synapse's purge history). Room state (joins, name,
+settings) is never touched."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
 from rooms.backend.matrix.base import ADMIN, MatrixBase
@@ -15,6 +18,7 @@ from rooms.backend.matrix.transport import segment
 MESSAGE_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.encrypted"})
 COUNT_PAGE = 1000
 COUNT_AT_MOST = 100_000
+READ_ROUNDS = 20
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,51 @@ class ModerationOperations(MatrixBase):
                 return MessageCount(count)
             start = end
 
+    def read_messages(
+        self,
+        room_id: str,
+        *,
+        start: str = "",
+        senders: tuple[str, ...] = (),
+        since_ms: int = 0,
+        until_ms: int = 0,
+        text: str = "",
+        limit: int = 50,
+    ) -> MessagePage:
+        """A page of the room's messages, newest first, from `start` (a token of an
+        earlier page) back, sent by `senders` (any when empty), between `since_ms` and
+        `until_ms` (milliseconds; 0: unbounded), containing `text` (any letter case)."""
+        path = f"{ADMIN}/v1/rooms/{segment(room_id)}/messages"
+        wanted = {"types": sorted(MESSAGE_TYPES)} | ({"senders": list(senders)} if senders else {})
+        found: list[Message] = []
+        # The server is asked for no more than the page still lacks, so a page never ends
+        # part-way through the server's and its `end` token is where the next one starts;
+        # a selective search reads at most READ_ROUNDS of them a page.
+        for _ in range(READ_ROUNDS):
+            params = {
+                "dir": "b",
+                "limit": str(limit - len(found)),
+                "filter": json.dumps(wanted),
+            } | ({"from": start} if start else {})
+            body = self._again(partial(self.http.request, "GET", path, params=params))
+            chunk, end = body.get("chunk"), body.get("end")
+            if not isinstance(chunk, list):
+                raise ChatBackendError("The chat server did not list the room's messages.")
+            for event in chunk:
+                message = _message(event) if isinstance(event, dict) else None
+                if message is None or (until_ms and message.sent_ms >= until_ms):
+                    continue
+                if since_ms and message.sent_ms < since_ms:
+                    return MessagePage(found)  # older than the range: nothing more
+                if text.casefold() in message.body.casefold():
+                    found.append(message)
+            if not chunk or not isinstance(end, str) or end == start:
+                return MessagePage(found)
+            start = end
+            if len(found) == limit:
+                break
+        return MessagePage(found, start)
+
     def clear_history(self, room_id: str, before_ms: int, *, timeout: float = 120.0) -> None:
         """Delete every message sent in the room before `before_ms` (the server keeps the
         room's last event whatever its age), and wait until the server is done. Safe to
@@ -79,3 +128,40 @@ class ModerationOperations(MatrixBase):
         raise ChatServerUnavailable(
             "The chat server is still clearing the history; check again soon."
         )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as a reader of the room's history sees it."""
+
+    event_id: str
+    sender: str
+    sent_ms: int
+    kind: str  # m.text, m.image, … (a sticker: m.sticker; encrypted: m.room.encrypted)
+    body: str  # "" when removed (redacted) or encrypted
+    removed: bool = False
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """Messages newest first, and where the next (older) page starts ("" at the start)."""
+
+    messages: list[Message]
+    next: str = ""
+
+
+def _message(event: dict[str, Any]) -> Message | None:
+    if event.get("type") not in MESSAGE_TYPES or "state_key" in event:
+        return None
+    given = event.get("content")
+    content: dict[str, Any] = given if isinstance(given, dict) else {}
+    removed = not content and "redacted_because" in (event.get("unsigned") or {})
+    kind = str(content.get("msgtype") or event.get("type"))
+    return Message(
+        event_id=str(event.get("event_id", "")),
+        sender=str(event.get("sender", "")),
+        sent_ms=int(event.get("origin_server_ts", 0)),
+        kind=kind,
+        body=str(content.get("body", "")) if isinstance(content.get("body"), str) else "",
+        removed=removed,
+    )
