@@ -130,6 +130,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("moderation:clear", "GET"): row(403, outsider=404, administrator=200),
     ("moderation:history", "GET"): row(403, outsider=404, administrator=200),
     ("moderation:history", "POST"): NOT_ALLOWED,
+    ("moderation:remove", "GET"): NOT_ALLOWED,
+    ("moderation:remove", "POST"): row(403, outsider=404, administrator=302),
     ("moderation:clear", "POST"): row(403, outsider=404, administrator=400),
     ("roles:panel", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
     ("roles:panel", "POST"): NOT_ALLOWED,
@@ -222,6 +224,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:clear_history", "GET"): row(405, anonymous=405),
     ("api:history", "GET"): row(401, anonymous=401),
     ("api:history", "POST"): row(405, anonymous=405),
+    ("api:remove_messages", "GET"): row(405, anonymous=405),
+    ("api:remove_messages", "POST"): row(401, anonymous=401),
     ("api:clear_history", "POST"): row(401, anonymous=401),
     ("api:role_change", "GET"): row(405, anonymous=405),
     ("api:role_change", "POST"): row(401, anonymous=401),
@@ -475,6 +479,8 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "api:clear_history": {"room_id": world.room_id},
         "moderation:clear": {"room_id": world.room_id},
         "moderation:history": {"room_id": world.room_id},
+        "moderation:remove": {"room_id": world.room_id},
+        "api:remove_messages": {"room_id": world.room_id},
         "api:history": {"room_id": world.room_id},
         "api:role_change": {"room_id": world.room_id, "role": "member"},
         "api:request_approve": {"pk": records["request"]},
@@ -592,6 +598,8 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:clear_history", "GET"): api_row(405),
     ("api:history", "GET"): api_row(403, outsider=404, administrator=200),
     ("api:history", "POST"): api_row(405),
+    ("api:remove_messages", "GET"): api_row(405),
+    ("api:remove_messages", "POST"): api_row(422),  # the messages are needed first
     ("api:clear_history", "POST"): api_row(422),  # `before` is needed first
     ("api:category_create", "GET"): api_row(200),  # the same address as category_list
     ("api:category_create", "POST"): api_row(422),

@@ -179,9 +179,11 @@ def addin_invalid(request: HttpRequest, exc: addin_services.AddInInvalid) -> Htt
     return problem(request, 422, "Invalid add-in", exc.message, field=exc.field)
 
 
-@api.exception_handler(moderation_services.ClearInvalid)
-def clear_invalid(request: HttpRequest, exc: moderation_services.ClearInvalid) -> HttpResponse:
-    return problem(request, 422, "Invalid clearing", exc.message, field=exc.field)
+@api.exception_handler(moderation_services.ModerationInvalid)
+def moderation_invalid(
+    request: HttpRequest, exc: moderation_services.ModerationInvalid
+) -> HttpResponse:
+    return problem(request, 422, "Invalid moderation", exc.message, field=exc.field)
 
 
 @api.exception_handler(category_services.CategoryInvalid)

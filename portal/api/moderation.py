@@ -8,7 +8,7 @@ from typing import Any
 
 from ninja import Router, Schema
 from ninja.errors import HttpError
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
 from portal.api.common import READ_ERRORS, WRITE_ERRORS, ApiRequest, Text, writes
 from rooms.backend.records import NAME_MAX_LENGTH
@@ -121,3 +121,41 @@ def history(
         ],
         "next_cursor": page.next or None,
     }
+
+
+class RemoveIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[Text] = Field(
+        min_length=1,
+        max_length=moderation_services.REMOVE_AT_MOST,
+        description="Event IDs of the room's messages (from its history)",
+    )
+    reason: Text = Field(max_length=moderation_services.REASON_MAX_LENGTH)
+    notice: StrictBool = Field(False, description="Say in the room that they were removed")
+
+
+class Removed(Schema):
+    removed: int
+
+
+@router.post(
+    "/rooms/{room_id}/remove",
+    response={200: Removed} | WRITE_ERRORS,
+    summary="Remove messages",
+)
+def remove_messages(request: ApiRequest, room_id: str, remove: RemoveIn) -> dict[str, Any]:
+    """Remove chosen messages (redacted: the reason is shown in their place), and say so
+    in the room with `notice`. Sending it again after a failure finishes it: a message
+    already removed is not removed twice, and no second notice is sent."""
+    actor = request.user
+    room, _ = room_to_moderate(user=actor, room_id=room_id)
+    writes(request)
+    removed = moderation_services.messages_remove(
+        actor=actor,
+        room_id=room.id,
+        event_ids=list(remove.messages),
+        reason=remove.reason,
+        notice=remove.notice,
+    )
+    return {"removed": removed}

@@ -32,6 +32,8 @@ KNOWN_ACTIONS = [
     "room.enable",
     "room.delete",
     "moderation.clear",
+    "moderation.read",
+    "moderation.remove",
     "role.add.member",
     "role.add.manager",
     "role.add.presenter",

@@ -304,6 +304,19 @@ def room_history(
     show(found[:limit], as_json, ["sent_at", "sender", "kind", "body"])
 
 
+@room.command("remove-messages")
+@click.argument("room")
+@click.argument("messages", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Shown in their place.")
+@click.option("--notice", is_flag=True, help="Say in the room that they were removed.")
+def room_remove_messages(room: str, messages: tuple[str, ...], reason: str, notice: bool) -> None:
+    """Remove messages of a room by their IDs (from `room history --json`): portal
+    administrators. Sending it again finishes one that failed part-way."""
+    body = {"messages": list(messages), "reason": reason, "notice": notice}
+    answer = portal().call("POST", f"/moderation/rooms/{room}/remove", json=body)
+    click.echo(f"{answer['removed']} message(s) removed.")
+
+
 @room.command("clear-history")
 @click.argument("room")
 @click.option(

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from rooms.backend.records import NAME_MAX_LENGTH
+from rooms.services.moderation import REASON_MAX_LENGTH
 from rooms.services.roles import NotAChatId, chat_id_of
 
 
@@ -67,3 +68,23 @@ class HistoryFilterForm(forms.Form):
             datetime.combine(since, time.min, zone) if since else None,
             datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
         )
+
+
+class EventIds(forms.MultipleChoiceField):
+    """Message IDs chosen on the page: any may be given (the chat server says which are
+    the room's), none longer than an event ID can be."""
+
+    def valid_value(self, value: Any) -> bool:
+        return bool(value) and len(str(value)) <= 255
+
+
+class RemoveMessagesForm(forms.Form):
+    """Remove the messages chosen on the history page, with the reason shown in their
+    place, and a notice in the room if asked; back to the page they were chosen on."""
+
+    event_ids = EventIds(required=False)
+    reason = forms.CharField(
+        required=False, max_length=REASON_MAX_LENGTH, label="Reason (shown in their place)"
+    )
+    notice = forms.BooleanField(required=False, label="Say in the room that they were removed")
+    back = forms.CharField(required=False, max_length=2000)

@@ -3,6 +3,8 @@
 - Reading a room's history (portal administrators): a page of messages, by person, text
   and dates; every page read is audited (`moderation.read`: who read which room, which
   range and filters).
+- Removing chosen messages (redaction, the reason shown in their place, and a notice in
+  the room if asked), audited (`moderation.remove`).
 - Clearing a room's history up to a moment, as Persistent Chat's Clear-CsPersistentChatRoom
   did: previewed with the count, confirmed by typing the room's name, recorded as an
   operation before the chat server is asked (Retry finishes one that stopped), audited."""
@@ -20,18 +22,23 @@ from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.matrix.moderation import MessageCount, MessagePage
 from rooms.backend.records import Room
+from rooms.chatserver.text import clean
 from rooms.index import chat_backend
 from rooms.models import Operation
 from rooms.permissions import can_moderate
 
 CLEAR = "moderation.clear"
 READ = "moderation.read"
+REMOVE = "moderation.remove"
+REMOVE_AT_MOST = 100
+REASON_MAX_LENGTH = 500
 ONLY_ADMINISTRATORS = "Only portal administrators clear a room's history."
 ONLY_ADMINISTRATORS_READ = "Only portal administrators read a room's history."
+ONLY_ADMINISTRATORS_REMOVE = "Only portal administrators remove messages."
 
 
-class ClearInvalid(Exception):
-    """The clearing asked for cannot be done as asked (a field's problem, for its form)."""
+class ModerationInvalid(Exception):
+    """The moderation asked for cannot be done as asked (a field's problem, for its form)."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -44,7 +51,9 @@ def _millis(moment: datetime) -> int:
 
 def _checked(before: datetime) -> None:
     if before > timezone.now():
-        raise ClearInvalid("before", "Choose a moment in the past: messages not yet sent stay.")
+        raise ModerationInvalid(
+            "before", "Choose a moment in the past: messages not yet sent stay."
+        )
 
 
 def history_read(
@@ -88,6 +97,42 @@ def history_read(
     return page
 
 
+def messages_remove(
+    *, actor: User, room_id: str, event_ids: list[str], reason: str, notice: bool
+) -> int:
+    """Remove chosen messages (redact them, with the reason chat clients show in their
+    place) and, with `notice`, say so in the room; how many were removed. Audited with the
+    messages and the reason. Safe to send again after a failure part-way: the messages
+    already removed are not removed twice, and the rest are."""
+    client = chat_backend()
+    room = client.get_room(room_id)
+    chosen = list(dict.fromkeys(e.strip() for e in event_ids if e.strip()))
+    reason = clean(reason).strip()
+    if can_moderate(actor):  # nothing chosen or no reason: nothing is attempted
+        if not chosen:
+            raise ModerationInvalid("event_ids", "Choose the messages to remove.")
+        if len(chosen) > REMOVE_AT_MOST:
+            raise ModerationInvalid("event_ids", f"At most {REMOVE_AT_MOST} messages at once.")
+        if not reason:
+            raise ModerationInvalid("reason", "Say why: the reason is shown in their place.")
+    with audited(REMOVE, actor=actor, target_kind="room") as scope:
+        scope.target_id, scope.target_label = room.id, room.name
+        scope.category_id = room.settings.category_id
+        if not can_moderate(actor):
+            raise PermissionDenied(ONLY_ADMINISTRATORS_REMOVE)
+        scope.after = {"messages": chosen, "reason": reason, "notice": notice}
+        for event_id in chosen:
+            client.server.remove_message(room.id, event_id, reason)
+        if notice:
+            said = f"{len(chosen)} message{'s' if len(chosen) > 1 else ''}"
+            client.server.post_notice(
+                room.id,
+                f"{said} removed by a moderator: {reason}",
+                key=f"{room.id}/{','.join(chosen)}",
+            )
+    return len(chosen)
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
@@ -112,7 +157,9 @@ def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: 
     if can_moderate(actor):  # a moment to come or a mistyped name: nothing is attempted
         _checked(before)
         if confirm_name.strip() != room.name:
-            raise ClearInvalid("confirm_name", "Type the room's name exactly as shown to confirm.")
+            raise ModerationInvalid(
+                "confirm_name", "Type the room's name exactly as shown to confirm."
+            )
     with audited(CLEAR, actor=actor, target_kind="room") as scope:
         scope.target_id, scope.target_label = room.id, room.name
         scope.category_id = room.settings.category_id

@@ -6,4 +6,5 @@ app_name = "moderation"
 urlpatterns = [
     path("rooms/<str:room_id>/history/", moderation.history, name="history"),
     path("rooms/<str:room_id>/clear/", moderation.clear_history, name="clear"),
+    path("rooms/<str:room_id>/remove/", moderation.remove_messages, name="remove"),
 ]

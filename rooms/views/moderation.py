@@ -10,12 +10,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError
-from rooms.forms.moderation import ClearHistoryForm, HistoryFilterForm
+from rooms.forms.moderation import ClearHistoryForm, HistoryFilterForm, RemoveMessagesForm
 from rooms.selectors.moderation import room_to_moderate
 from rooms.services import moderation as moderation_services
 
@@ -43,7 +45,7 @@ def clear_history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
                 except ChatBackendError:
                     context["unfinished"] = True
                     raise
-                except moderation_services.ClearInvalid as exc:
+                except moderation_services.ModerationInvalid as exc:
                     form.add_error(exc.field, exc.message)
                     status = 400
                 else:
@@ -59,7 +61,7 @@ def clear_history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
             context["count"] = moderation_services.clear_preview(
                 actor=request.user, room_id=room.id, before=before
             )[1]
-        except moderation_services.ClearInvalid as exc:
+        except moderation_services.ModerationInvalid as exc:
             form.add_error(exc.field, exc.message)
             status = 400
         except ChatBackendError as exc:
@@ -103,3 +105,38 @@ def history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     else:
         status = 400
     return TemplateResponse(request, "moderation/history.html", context, status=status)
+
+
+@require_POST
+@login_required
+def remove_messages(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Remove the messages chosen on the history page; back to that page, told how it
+    went (a failure part-way: send again, the rest are removed)."""
+    room, _ = room_to_moderate(user=request.user, room_id=room_id)
+    form = RemoveMessagesForm(request.POST)
+    back = reverse("moderation:history", args=[room.id])
+    if form.is_valid():
+        wanted = form.cleaned_data["back"]
+        if wanted and url_has_allowed_host_and_scheme(wanted, allowed_hosts=None):
+            back = wanted
+        try:
+            removed = moderation_services.messages_remove(
+                actor=request.user,
+                room_id=room.id,
+                event_ids=form.cleaned_data["event_ids"],
+                reason=form.cleaned_data["reason"],
+                notice=form.cleaned_data["notice"],
+            )
+        except moderation_services.ModerationInvalid as exc:
+            messages.error(request, f"Nothing was removed: {exc.message}")
+        except ChatBackendError as exc:
+            messages.error(
+                request,
+                f"Some of the messages may not be removed. {exc.detail} "
+                "Choose them again to finish: those already removed stay so.",
+            )
+        else:
+            messages.success(request, f"{removed} message{'s' if removed > 1 else ''} removed.")
+    else:
+        messages.error(request, "Nothing was removed: the choice could not be read.")
+    return redirect(back)

@@ -27,7 +27,11 @@ def said(person, room_id: str) -> list[str]:
     """What the person's chat client reads of the room's messages, newest first."""
     answer = person.read(room_id)
     answer.raise_for_status()
-    return [e["content"]["body"] for e in answer.json()["chunk"] if e["type"] == "m.room.message"]
+    return [
+        e["content"]["body"]
+        for e in answer.json()["chunk"]
+        if e["type"] == "m.room.message" and "body" in e["content"]  # removed: no body
+    ]
 
 
 @pytest.fixture
@@ -238,6 +242,13 @@ def test_the_history_through_the_api_a_page_at_a_time(client, talked):
     older = call(client, "GET", path, token, until=moment.isoformat()).json()
     assert [m["body"] for m in older["items"]] == ["Older secret", "Old news"]
     assert call(client, "GET", path, token, sender="not a person").status_code == 422
+    remove = f"/moderation/rooms/{room.id}/remove"
+    empty = call(client, "POST", remove, token, {"messages": [], "reason": "x"})
+    assert empty.status_code == 422
+    [fresh] = [m for m in page["items"] if m["body"] == "Fresh news"]
+    body = {"messages": [fresh["id"]], "reason": "Off topic"}
+    assert call(client, "POST", remove, token, body).json() == {"removed": 1}
+    assert "Fresh news" not in said(person, room.id)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -247,3 +258,60 @@ def test_roomctl_reads_the_history(live_server, talked):
     read = admin(f"roomctl room history {room.id} --text news --json")
     assert read.returncode == 0, read.stderr
     assert [m["body"] for m in json.loads(read.stdout)] == ["Fresh news", "Old news"]
+
+
+def test_chosen_messages_are_removed_with_the_reason_and_a_notice(client, creator, talked):
+    room, person, _ = talked
+    admin = AdministratorFactory()
+    client.force_login(admin)
+    history = reverse("moderation:history", args=[room.id])
+    page = client.get(history, {"text": "secret"})
+    [secret] = [m for m, _, _ in page.context["read"]]
+    url = reverse("moderation:remove", args=[room.id])
+    back = f"{history}?text=secret"
+    unexplained = client.post(url, {"event_ids": [secret.event_id], "back": back}, follow=True)
+    assert "Say why" in unexplained.text
+    assert "Older secret" in said(person, room.id)
+    done = client.post(
+        url,
+        {
+            "event_ids": [secret.event_id],
+            "reason": "Shared a password",
+            "notice": "on",
+            "back": back,
+        },
+    )
+    assert done.status_code == 302
+    assert done.url == back
+    assert "Older secret" not in said(person, room.id)
+    assert "1 message removed by a moderator: Shared a password" in said(person, room.id)
+    again = client.get(history, {"text": "secret"})
+    assert "(removed)" not in again.text  # a removed message has no text left to match
+    assert "(removed)" in client.get(history).text
+    entry = AuditEntry.objects.get(action="moderation.remove", target_id=room.id)
+    assert entry.outcome == Outcome.SUCCEEDED
+    assert entry.after == {
+        "messages": [secret.event_id],
+        "reason": "Shared a password",
+        "notice": True,
+    }
+    # Sent again (an answer lost): nothing is removed twice, no second notice.
+    client.post(
+        url, {"event_ids": [secret.event_id], "reason": "Shared a password", "notice": "on"}
+    )
+    assert said(person, room.id).count("1 message removed by a moderator: Shared a password") == 1
+
+    client.force_login(creator)
+    assert client.post(url, {"event_ids": [secret.event_id], "reason": "x"}).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roomctl_reads_then_removes_a_message(live_server, talked):
+    room, person, _ = talked
+    admin = shell(live_server, AdministratorFactory())
+    read = admin(f"roomctl room history {room.id} --text secret --json")
+    [secret] = json.loads(read.stdout)
+    removed = admin(f"roomctl room remove-messages '{room.id}' '{secret['id']}' --reason Leaked")
+    assert removed.returncode == 0, removed.stderr
+    assert "1 message(s) removed." in removed.stdout
+    assert "Older secret" not in said(person, room.id)

@@ -1,9 +1,10 @@
-"""What is said in a room: reading its messages (the admin messages API), counting them
-before a moment, and clearing them (Synapse's purge history). Room state (joins, name,
-settings) is never touched."""
+"""What is said in a room: reading its messages (the admin messages API), removing chosen
+ones (redaction, with a notice), counting them before a moment, and clearing them
+(Synapse's purge history). Room state (joins, name, settings) is never touched."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
-from rooms.backend.matrix.base import ADMIN, MatrixBase
+from rooms.backend.matrix.base import ADMIN, CLIENT, MatrixBase
 from rooms.backend.matrix.transport import segment
 
 # What a person calls a message: text, files, stickers, and what an encrypted room holds.
@@ -100,6 +101,30 @@ class ModerationOperations(MatrixBase):
             if len(found) == limit:
                 break
         return MessagePage(found, start)
+
+    def remove_message(self, room_id: str, event_id: str, reason: str) -> None:
+        """Redact one message, as the service account, with the reason chat clients show
+        in its place. Safe to repeat: the transaction ID is the message's, so a try whose
+        answer was lost is not redacted twice."""
+        txn = "remove-" + hashlib.sha256(event_id.encode()).hexdigest()[:32]
+        self._again(
+            lambda: self.http.request(
+                "PUT",
+                f"{CLIENT}/rooms/{segment(room_id)}/redact/{segment(event_id)}/{txn}",
+                json={"reason": reason} if reason else {},
+            )
+        )
+
+    def post_notice(self, room_id: str, text: str, *, key: str) -> None:
+        """A notice from the service account in the room (`key` makes a repeat one)."""
+        txn = "notice-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        self._again(
+            lambda: self.http.request(
+                "PUT",
+                f"{CLIENT}/rooms/{segment(room_id)}/send/m.room.message/{txn}",
+                json={"msgtype": "m.notice", "body": text},
+            )
+        )
 
     def clear_history(self, room_id: str, before_ms: int, *, timeout: float = 120.0) -> None:
         """Delete every message sent in the room before `before_ms` (the server keeps the
