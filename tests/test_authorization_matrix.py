@@ -131,6 +131,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("moderation:history", "GET"): row(403, outsider=404, administrator=200),
     ("moderation:history", "POST"): NOT_ALLOWED,
     ("moderation:remove", "GET"): NOT_ALLOWED,
+    # Everyone sees the reports of the rooms they manage (none: an empty list).
+    ("moderation:reports", "GET"): row(200),
+    ("moderation:reports", "POST"): NOT_ALLOWED,
+    ("moderation:decide", "GET"): NOT_ALLOWED,
+    ("moderation:decide", "POST"): row(302),  # no decision chosen: nothing is done
     ("moderation:remove", "POST"): row(403, outsider=404, administrator=302),
     ("moderation:clear", "POST"): row(403, outsider=404, administrator=400),
     ("roles:panel", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
@@ -480,6 +485,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "moderation:clear": {"room_id": world.room_id},
         "moderation:history": {"room_id": world.room_id},
         "moderation:remove": {"room_id": world.room_id},
+        "moderation:decide": {"report_id": 1},
         "api:remove_messages": {"room_id": world.room_id},
         "api:history": {"room_id": world.room_id},
         "api:role_change": {"room_id": world.room_id, "role": "member"},

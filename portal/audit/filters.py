@@ -34,6 +34,7 @@ KNOWN_ACTIONS = [
     "moderation.clear",
     "moderation.read",
     "moderation.remove",
+    "moderation.report",
     "role.add.member",
     "role.add.manager",
     "role.add.presenter",

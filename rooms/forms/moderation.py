@@ -88,3 +88,7 @@ class RemoveMessagesForm(forms.Form):
     )
     notice = forms.BooleanField(required=False, label="Say in the room that they were removed")
     back = forms.CharField(required=False, max_length=2000)
+
+
+class ReportDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("dismiss", "Dismiss"), ("remove", "Remove")])

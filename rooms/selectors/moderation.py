@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
 from rooms.backend.records import Category, Room
+from rooms.models import IndexedRoom
 from rooms.permissions import can_moderate
 from rooms.selectors.rooms import room_for_viewer
 from rooms.services.moderation import ONLY_ADMINISTRATORS
@@ -17,3 +18,8 @@ def room_to_moderate(*, user: User, room_id: str) -> tuple[Room, Category]:
     if not can_moderate(user):
         raise PermissionDenied(ONLY_ADMINISTRATORS)
     return room, category
+
+
+def room_names(room_ids: set[str]) -> dict[str, str]:
+    """The portal's rooms' names, from the index."""
+    return dict(IndexedRoom.objects.filter(room_id__in=room_ids).values_list("room_id", "name"))

@@ -5,6 +5,9 @@
   range and filters).
 - Removing chosen messages (redaction, the reason shown in their place, and a notice in
   the room if asked), audited (`moderation.remove`).
+- Reported messages (what chat users report from their clients): listed to the room's
+  Managers and to administrators, dismissed or the message removed; each decision audited
+  (`moderation.report`) and the report closed.
 - Clearing a room's history up to a moment, as Persistent Chat's Clear-CsPersistentChatRoom
   did: previewed with the count, confirmed by typing the room's name, recorded as an
   operation before the chat server is asked (Retry finishes one that stopped), audited."""
@@ -20,12 +23,12 @@ from accounts.models import User
 from portal.audit import Outcome, audit_record, audited
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
-from rooms.backend.matrix.moderation import MessageCount, MessagePage
+from rooms.backend.matrix.moderation import MessageCount, MessagePage, Report
 from rooms.backend.records import Room
 from rooms.chatserver.text import clean
 from rooms.index import chat_backend
-from rooms.models import Operation
-from rooms.permissions import can_moderate
+from rooms.models import IndexedRoom, Operation, RoomPerson
+from rooms.permissions import can_manage, can_moderate
 
 CLEAR = "moderation.clear"
 READ = "moderation.read"
@@ -131,6 +134,56 @@ def messages_remove(
                 key=f"{room.id}/{','.join(chosen)}",
             )
     return len(chosen)
+
+
+REPORT = "moderation.report"
+REPORTS_SHOWN = 50
+NOT_YOURS = "Only the room's Managers and portal administrators decide on its reports."
+
+
+def reports_for(*, user: User) -> list[Report]:
+    """Open reports of the portal's rooms this person decides on (every room's, for
+    administrators), newest first, the first REPORTS_SHOWN with their message's text."""
+    rooms = IndexedRoom.objects.all()
+    if not user.is_administrator:
+        managed = RoomPerson.objects.filter(
+            user_id=user.chat_id or "", role=RoomPerson.Role.MANAGER
+        ).values_list("room_id", flat=True)
+        rooms = rooms.filter(room_id__in=managed)
+    mine = set(rooms.values_list("room_id", flat=True))
+    if not mine:
+        return []
+    server = chat_backend().server
+    found = [r for r in server.event_reports() if r.room_id in mine]
+    # Each with the reported message's text: one more read each, for the first REPORTS_SHOWN.
+    return [server.event_report(r.id) for r in found[:REPORTS_SHOWN]]
+
+
+def report_decide(*, actor: User, report_id: int, remove: bool) -> Report:
+    """Dismiss a report, or remove the reported message (the report's reason shown in
+    its place); either way the report is closed. Audited with the decision."""
+    client = chat_backend()
+    report = client.server.event_report(report_id)
+    room = client.get_room(report.room_id)
+    with audited(REPORT, actor=actor, target_kind="room") as scope:
+        scope.target_id, scope.target_label = room.id, room.name
+        scope.category_id = room.settings.category_id
+        if not can_manage(actor, room):
+            raise PermissionDenied(NOT_YOURS)
+        scope.before = {
+            "report": report.id,
+            "message": report.event_id,
+            "reporter": report.reporter,
+            "sender": report.sender,
+            "reason": report.reason,
+        }
+        scope.after = {"decision": "message removed" if remove else "dismissed"}
+        if remove:
+            client.server.remove_message(
+                room.id, report.event_id, f"Reported: {report.reason}" if report.reason else ""
+            )
+        client.server.close_report(report.id)
+    return report
 
 
 def _iso(ms: int) -> str:

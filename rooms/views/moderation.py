@@ -17,8 +17,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError
-from rooms.forms.moderation import ClearHistoryForm, HistoryFilterForm, RemoveMessagesForm
-from rooms.selectors.moderation import room_to_moderate
+from rooms.forms.moderation import (
+    ClearHistoryForm,
+    HistoryFilterForm,
+    RemoveMessagesForm,
+    ReportDecisionForm,
+)
+from rooms.selectors.moderation import room_names, room_to_moderate
 from rooms.services import moderation as moderation_services
 
 
@@ -140,3 +145,43 @@ def remove_messages(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     else:
         messages.error(request, "Nothing was removed: the choice could not be read.")
     return redirect(back)
+
+
+@require_GET
+@login_required
+def reports(request: HtmxHttpRequest) -> HttpResponse:
+    """Messages chat users reported in the rooms this person manages (every room's, for
+    administrators), newest first, read from the chat server."""
+    context: dict[str, Any] = {}
+    status = 200
+    try:
+        found = moderation_services.reports_for(user=request.user)
+    except ChatBackendError as exc:
+        context["error"], status = exc.detail, 503
+    else:
+        rooms = room_names({r.room_id for r in found})
+        context["reports"] = [
+            (r, rooms.get(r.room_id, r.room_id), datetime.fromtimestamp(r.received_ms / 1000, UTC))
+            for r in found
+        ]
+    return TemplateResponse(request, "moderation/reports.html", context, status=status)
+
+
+@require_POST
+@login_required
+def report_decide(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
+    """Dismiss a report or remove the reported message; back to the list."""
+    form = ReportDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing was decided: choose to dismiss or to remove.")
+        return redirect("moderation:reports")
+    remove = form.cleaned_data["decision"] == "remove"
+    try:
+        moderation_services.report_decide(actor=request.user, report_id=report_id, remove=remove)
+    except ChatBackendError as exc:
+        messages.error(request, f"Nothing may have been decided. {exc.detail}")
+    else:
+        messages.success(
+            request, "The message was removed." if remove else "The report was dismissed."
+        )
+    return redirect("moderation:reports")

@@ -160,6 +160,7 @@ def test_every_page_an_administrator_reaches(browser, live_server, room, space):
         f"/rooms/{room.id}/delete/",
         f"/moderation/rooms/{room.id}/clear/",
         f"/moderation/rooms/{room.id}/history/",
+        "/moderation/reports/",
         "/categories/",
         "/categories/manage/",
         "/operations/",

@@ -315,3 +315,49 @@ def test_roomctl_reads_then_removes_a_message(live_server, talked):
     assert removed.returncode == 0, removed.stderr
     assert "1 message(s) removed." in removed.stdout
     assert "Older secret" not in said(person, room.id)
+
+
+def report(person, room_id: str, event_id: str, reason: str) -> None:
+    answer = person.http.post(
+        f"/_matrix/client/v3/rooms/{room_id}/report/{event_id}", json={"reason": reason}
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_reported_messages_are_listed_to_managers_and_decided(client, creator, outsider, talked):
+    from rooms.index import chat_backend
+
+    room, person, _ = talked
+    messages = {m.body: m for m in chat_backend().server.read_messages(room.id).messages}
+    report(person, room.id, messages["Older secret"].event_id, "Leaks a secret")
+    report(person, room.id, messages["Old news"].event_id, "Stale")
+    client.force_login(outsider)  # manages nothing
+    assert "Nothing is reported" in client.get(reverse("moderation:reports")).text
+
+    client.force_login(creator)  # the room's Manager
+    listed = client.get(reverse("moderation:reports"))
+    assert listed.status_code == 200
+    shown = [(r.reason, r.body) for r, _, _ in listed.context["reports"]]
+    assert sorted(shown) == [("Leaks a secret", "Older secret"), ("Stale", "Old news")]
+    by_reason = {r.reason: r for r, _, _ in listed.context["reports"]}
+    decide = "moderation:decide"
+    removed = client.post(
+        reverse(decide, args=[by_reason["Leaks a secret"].id]), {"decision": "remove"}
+    )
+    assert removed.status_code == 302
+    dismissed = client.post(reverse(decide, args=[by_reason["Stale"].id]), {"decision": "dismiss"})
+    assert dismissed.status_code == 302
+    assert said(person, room.id) == ["Fresh news", "Old news"]  # the reported one removed
+    assert "Nothing is reported" in client.get(reverse("moderation:reports")).text  # closed
+    decisions = AuditEntry.objects.filter(action="moderation.report").order_by("id")
+    assert [(e.after["decision"], e.before["reason"]) for e in decisions] == [
+        ("message removed", "Leaks a secret"),
+        ("dismissed", "Stale"),
+    ]
+
+    report(person, room.id, messages["Fresh news"].event_id, "Spam")
+    [(fresh, _, _)] = client.get(reverse("moderation:reports")).context["reports"]
+    client.force_login(outsider)
+    refused = client.post(reverse(decide, args=[fresh.id]), {"decision": "remove"})
+    assert refused.status_code == 403
+    assert "Fresh news" in said(person, room.id)

@@ -4,14 +4,15 @@ ones (redaction, with a notice), counting them before a moment, and clearing the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
+from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.backend.matrix.base import ADMIN, CLIENT, MatrixBase
 from rooms.backend.matrix.transport import segment
 
@@ -30,7 +31,70 @@ class MessageCount:
     more: bool = False
 
 
+@dataclass(frozen=True)
+class Report:
+    """A message a chat user reported from their client (a Matrix event report)."""
+
+    id: int
+    room_id: str
+    event_id: str
+    reporter: str
+    sender: str
+    reason: str
+    received_ms: int
+    body: str = ""  # the reported message's text, once read
+
+
+def _report(item: dict[str, Any]) -> Report:
+    return Report(
+        id=int(item.get("id", 0)),
+        room_id=str(item.get("room_id", "")),
+        event_id=str(item.get("event_id", "")),
+        reporter=str(item.get("user_id", "")),
+        sender=str(item.get("sender", "")),
+        reason=str(item.get("reason") or ""),
+        received_ms=int(item.get("received_ts", 0)),
+    )
+
+
 class ModerationOperations(MatrixBase):
+    def event_reports(self, room_id: str = "") -> list[Report]:
+        """Open reports, newest first: of one room, or of every room."""
+        found: list[Report] = []
+        start = 0
+        while True:
+            params = {"dir": "b", "limit": "100", "from": str(start)} | (
+                {"room_id": room_id} if room_id else {}
+            )
+            body = self._again(
+                partial(self.http.request, "GET", f"{ADMIN}/v1/event_reports", params=params)
+            )
+            items = body.get("event_reports")
+            if not isinstance(items, list):
+                raise ChatBackendError("The chat server did not list the reported messages.")
+            found += [_report(i) for i in items if isinstance(i, dict)]
+            following = body.get("next_token")
+            if not isinstance(following, int) or following <= start:
+                return found
+            start = following
+
+    def event_report(self, report_id: int) -> Report:
+        """One open report, with the reported message's text (ChatNotFound: closed)."""
+        body = self._again(
+            lambda: self.http.request("GET", f"{ADMIN}/v1/event_reports/{report_id}")
+        )
+        event = body.get("event_json")
+        content = event.get("content") if isinstance(event, dict) else None
+        text = content.get("body") if isinstance(content, dict) else None
+        return replace(_report(body), body=text if isinstance(text, str) else "")
+
+    def close_report(self, report_id: int) -> None:
+        """Close a report (answered or dismissed); one already closed is fine."""
+        with contextlib.suppress(ChatNotFound):
+            self._again(
+                lambda: self.http.request("DELETE", f"{ADMIN}/v1/event_reports/{report_id}")
+            )
+
     def count_messages_before(self, room_id: str, before_ms: int) -> MessageCount:
         """Count the room's messages sent before `before_ms` (milliseconds since the
         epoch), newest first through the admin messages API, up to COUNT_AT_MOST."""
