@@ -133,6 +133,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("moderation:remove", "GET"): NOT_ALLOWED,
     # Everyone sees the reports of the rooms they manage (none: an empty list).
     ("moderation:reports", "GET"): row(200),
+    ("moderation:export", "GET"): row(403, outsider=404, administrator=200),
+    ("moderation:export", "POST"): NOT_ALLOWED,
     ("moderation:reports", "POST"): NOT_ALLOWED,
     ("moderation:decide", "GET"): NOT_ALLOWED,
     ("moderation:decide", "POST"): row(302),  # no decision chosen: nothing is done
@@ -230,6 +232,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:history", "GET"): row(401, anonymous=401),
     ("api:history", "POST"): row(405, anonymous=405),
     ("api:remove_messages", "GET"): row(405, anonymous=405),
+    ("api:export", "GET"): row(401, anonymous=401),
+    ("api:export", "POST"): row(405, anonymous=405),
     ("api:remove_messages", "POST"): row(401, anonymous=401),
     ("api:clear_history", "POST"): row(401, anonymous=401),
     ("api:role_change", "GET"): row(405, anonymous=405),
@@ -486,6 +490,8 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "moderation:history": {"room_id": world.room_id},
         "moderation:remove": {"room_id": world.room_id},
         "moderation:decide": {"report_id": 1},
+        "moderation:export": {"room_id": world.room_id},
+        "api:export": {"room_id": world.room_id},
         "api:remove_messages": {"room_id": world.room_id},
         "api:history": {"room_id": world.room_id},
         "api:role_change": {"room_id": world.room_id, "role": "member"},
@@ -605,6 +611,8 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:history", "GET"): api_row(403, outsider=404, administrator=200),
     ("api:history", "POST"): api_row(405),
     ("api:remove_messages", "GET"): api_row(405),
+    ("api:export", "GET"): api_row(403, outsider=404, administrator=200),
+    ("api:export", "POST"): api_row(405),
     ("api:remove_messages", "POST"): api_row(422),  # the messages are needed first
     ("api:clear_history", "POST"): api_row(422),  # `before` is needed first
     ("api:category_create", "GET"): api_row(200),  # the same address as category_list

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from ninja import Router, Schema
 from ninja.errors import HttpError
 from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
@@ -159,3 +160,25 @@ def remove_messages(request: ApiRequest, room_id: str, remove: RemoveIn) -> dict
         notice=remove.notice,
     )
     return {"removed": removed}
+
+
+@router.get(
+    "/rooms/{room_id}/export",
+    response={200: None} | READ_ERRORS,
+    summary="Export a room's history for compliance review",
+)
+def export(
+    request: ApiRequest,
+    room_id: str,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> StreamingHttpResponse:
+    """Every message (files with their address), removal and membership change of the
+    room sent from `since` to before `until`, oldest first, streamed as JSON Lines: a
+    header line, one line each, and a last line `{"kind": "end", "lines": N, "sha256":
+    …}` whose digest covers every line before it (UTF-8, each with its newline). The
+    export is recorded in the audit log. An encrypted room is refused (422)."""
+    actor = request.user
+    room, _ = room_to_moderate(user=actor, room_id=room_id)
+    lines = moderation_services.export_lines(actor=actor, room_id=room.id, since=since, until=until)
+    return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")

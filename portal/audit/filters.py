@@ -35,6 +35,7 @@ KNOWN_ACTIONS = [
     "moderation.read",
     "moderation.remove",
     "moderation.report",
+    "moderation.export",
     "role.add.member",
     "role.add.manager",
     "role.add.presenter",

@@ -8,5 +8,6 @@ urlpatterns = [
     path("reports/<int:report_id>/", moderation.report_decide, name="decide"),
     path("rooms/<str:room_id>/history/", moderation.history, name="history"),
     path("rooms/<str:room_id>/clear/", moderation.clear_history, name="clear"),
+    path("rooms/<str:room_id>/export/", moderation.export, name="export"),
     path("rooms/<str:room_id>/remove/", moderation.remove_messages, name="remove"),
 ]

@@ -7,10 +7,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -185,3 +186,26 @@ def report_decide(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
             request, "The message was removed." if remove else "The report was dismissed."
         )
     return redirect("moderation:reports")
+
+
+@require_GET
+@login_required
+def export(request: HtmxHttpRequest, room_id: str) -> HttpResponse | StreamingHttpResponse:
+    """The room's compliance export for the days chosen on the history page, streamed as
+    JSON Lines (its last line: the SHA-256 of the lines before it)."""
+    room, _ = room_to_moderate(user=request.user, room_id=room_id)
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        return redirect("moderation:history", room_id=room.id)
+    since, until = form.moments()
+    try:
+        lines = moderation_services.export_lines(
+            actor=request.user, room_id=room.id, since=since, until=until
+        )
+    except moderation_services.ModerationInvalid as exc:
+        messages.error(request, exc.message)
+        return redirect("moderation:history", room_id=room.id)
+    response = StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="room-export-{stamp}.jsonl"'
+    return response

@@ -361,3 +361,69 @@ def test_reported_messages_are_listed_to_managers_and_decided(client, creator, o
     refused = client.post(reverse(decide, args=[fresh.id]), {"decision": "remove"})
     assert refused.status_code == 403
     assert "Fresh news" in said(person, room.id)
+
+
+def whole(lines: list[str]) -> dict:
+    """The export's last line, checked against the lines before it."""
+    import hashlib
+
+    end = json.loads(lines[-1])
+    digest = hashlib.sha256("".join(line + "\n" for line in lines[:-1]).encode()).hexdigest()
+    assert (end["kind"], end["lines"], end["sha256"]) == ("end", len(lines) - 1, digest)
+    return end
+
+
+def test_a_compliance_export_holds_messages_and_joins_and_proves_it_is_whole(
+    client, creator, talked
+):
+    room, person, _ = talked
+    admin = AdministratorFactory()
+    client.force_login(admin)
+    url = reverse("moderation:export", args=[room.id])
+    answer = client.get(url)
+    assert answer.status_code == 200
+    assert "attachment" in answer["Content-Disposition"]
+    lines = b"".join(answer.streaming_content).decode().splitlines()
+    whole(lines)
+    records = [json.loads(line) for line in lines[:-1]]
+    assert records[0]["kind"] == "export"
+    assert records[0]["room_id"] == room.id
+    said_there = [r["body"] for r in records if r["kind"] == "message"]
+    assert said_there == ["Old news", "Older secret", "Fresh news"]  # oldest first
+    joined = [r for r in records if r["kind"] == "membership" and r["person"] == person.user_id]
+    assert "join" in [r["membership"] for r in joined]
+    entry = AuditEntry.objects.get(action="moderation.export", target_id=room.id)
+    assert (entry.outcome, entry.actor_id) == (Outcome.SUCCEEDED, admin.pk)
+
+    tampered = [line.replace("Old news", "Nothing") for line in lines]
+    assert tampered != lines
+    with pytest.raises(AssertionError):
+        whole(tampered)
+
+    client.force_login(creator)
+    assert client.get(url).status_code == 403
+
+
+def test_an_encrypted_room_is_refused_as_not_exportable(client, talked):
+    from rooms.index import chat_backend
+
+    room, _, _ = talked
+    encrypted = {"algorithm": "m.megolm.v1.aes-sha2"}
+    chat_backend().server._put_state(room.id, "m.room.encryption", encrypted)
+    token = make_token(client, AdministratorFactory())
+    refused = call(client, "GET", f"/moderation/rooms/{room.id}/export", token)
+    assert refused.status_code == 422
+    assert "encrypted" in refused.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roomctl_exports_a_room(live_server, talked, tmp_path):
+    room, _, moment = talked
+    admin = shell(live_server, AdministratorFactory())
+    out = tmp_path / "room.jsonl"
+    done = admin(f"roomctl room export '{room.id}' --until {moment.isoformat()} -o {out}")
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    whole(lines)
+    bodies = [json.loads(x).get("body") for x in lines if '"kind": "message"' in x]
+    assert bodies == ["Old news", "Older secret"]

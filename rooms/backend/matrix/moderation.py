@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -21,6 +22,9 @@ MESSAGE_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.encrypted"})
 COUNT_PAGE = 1000
 COUNT_AT_MOST = 100_000
 READ_ROUNDS = 20
+
+
+Event = dict[str, Any]  # a Matrix event as the server gives it
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,32 @@ class ModerationOperations(MatrixBase):
                 json={"msgtype": "m.notice", "body": text},
             )
         )
+
+    def room_events(self, room_id: str, since_ms: int = 0, until_ms: int = 0) -> Iterator[Event]:
+        """Every message (uploads included) and membership change of the room, oldest
+        first, sent from `since_ms` to before `until_ms` (0: unbounded), as the server
+        keeps them (a removed message comes with its content empty)."""
+        path = f"{ADMIN}/v1/rooms/{segment(room_id)}/messages"
+        wanted = json.dumps({"types": sorted(MESSAGE_TYPES | {"m.room.member"})})
+        start = ""
+        while True:
+            params = {"dir": "f", "limit": str(COUNT_PAGE), "filter": wanted} | (
+                {"from": start} if start else {}
+            )
+            body = self._again(partial(self.http.request, "GET", path, params=params))
+            chunk, end = body.get("chunk"), body.get("end")
+            if not isinstance(chunk, list):
+                raise ChatBackendError("The chat server did not list the room's events.")
+            for event in chunk:
+                sent = int(event.get("origin_server_ts", 0)) if isinstance(event, dict) else 0
+                if not isinstance(event, dict) or (since_ms and sent < since_ms):
+                    continue
+                if until_ms and sent >= until_ms:
+                    return
+                yield event
+            if not chunk or not isinstance(end, str) or end == start:
+                return
+            start = end
 
     def clear_history(self, room_id: str, before_ms: int, *, timeout: float = 120.0) -> None:
         """Delete every message sent in the room before `before_ms` (the server keeps the
