@@ -19,6 +19,7 @@ from django.db import connection
 from django.test.utils import override_settings
 
 from accounts.models import User
+from rooms import operations
 from rooms.backend.embedded import Connection, EmbeddedSynapse, free_port
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
@@ -26,6 +27,7 @@ from rooms.index import IndexedChatBackend
 from rooms.services import rooms as room_services
 from tests.arranging import ArrangingChat
 from tests.chat_users import ChatUser
+from tests.failing import InjectingTransport
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SERVER_NAME = "portal.test"
@@ -268,6 +270,22 @@ def member(db, category_world) -> User:
 @pytest.fixture
 def outsider(db, category_world) -> User:
     return portal_user(category_world["outsider"])
+
+
+@pytest.fixture
+def injected(synapse, monkeypatch) -> InjectingTransport:
+    """The portal's chat client, with faults injected into its real traffic on demand."""
+    transport = InjectingTransport()
+    client = MatrixChatBackend(
+        base_url=synapse.url,
+        server_name=synapse.server_name,
+        token=synapse.token,
+        transport=transport,
+    )
+    monkeypatch.setattr("rooms.index.server_client", lambda: client)
+    monkeypatch.setattr("accounts.backends.server_client", lambda: client)
+    monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
+    return transport
 
 
 @pytest.fixture

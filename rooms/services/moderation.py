@@ -30,7 +30,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from accounts.models import User
-from portal.audit import Outcome, audit_record, audited
+from portal.audit import AuditScope, Outcome, audit_record, audited
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.matrix.moderation import MessageCount, MessagePage, Report
@@ -59,6 +59,11 @@ class ModerationInvalid(Exception):
         self.field, self.message = field, message
 
 
+def _about(scope: AuditScope, room: Room) -> None:
+    scope.target_id, scope.target_label = room.id, room.name
+    scope.category_id = room.settings.category_id
+
+
 def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -85,8 +90,7 @@ def history_read(
     client = chat_backend()
     room = client.get_room(room_id)
     with audited(READ, actor=actor, target_kind="room") as scope:
-        scope.target_id, scope.target_label = room.id, room.name
-        scope.category_id = room.settings.category_id
+        _about(scope, room)
         if not can_moderate(actor):
             raise PermissionDenied(ONLY_ADMINISTRATORS_READ)
         page = client.server.read_messages(
@@ -130,8 +134,7 @@ def messages_remove(
         if not reason:
             raise ModerationInvalid("reason", "Say why: the reason is shown in their place.")
     with audited(REMOVE, actor=actor, target_kind="room") as scope:
-        scope.target_id, scope.target_label = room.id, room.name
-        scope.category_id = room.settings.category_id
+        _about(scope, room)
         if not can_moderate(actor):
             raise PermissionDenied(ONLY_ADMINISTRATORS_REMOVE)
         scope.after = {"messages": chosen, "reason": reason, "notice": notice}
@@ -159,8 +162,7 @@ def export_lines(
     client = chat_backend()
     room = client.get_room(room_id)
     with audited(EXPORT, actor=actor, target_kind="room") as scope:
-        scope.target_id, scope.target_label = room.id, room.name
-        scope.category_id = room.settings.category_id
+        _about(scope, room)
         if not can_moderate(actor):
             raise PermissionDenied(ONLY_ADMINISTRATORS_EXPORT)
         scope.after = {
@@ -256,8 +258,7 @@ def report_decide(*, actor: User, report_id: int, remove: bool) -> Report:
     report = client.server.event_report(report_id)
     room = client.get_room(report.room_id)
     with audited(REPORT, actor=actor, target_kind="room") as scope:
-        scope.target_id, scope.target_label = room.id, room.name
-        scope.category_id = room.settings.category_id
+        _about(scope, room)
         if not can_manage(actor, room):
             raise PermissionDenied(NOT_YOURS)
         scope.before = {
@@ -304,8 +305,7 @@ def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: 
                 "confirm_name", "Type the room's name exactly as shown to confirm."
             )
     with audited(CLEAR, actor=actor, target_kind="room") as scope:
-        scope.target_id, scope.target_label = room.id, room.name
-        scope.category_id = room.settings.category_id
+        _about(scope, room)
         if not can_moderate(actor):
             raise PermissionDenied(ONLY_ADMINISTRATORS)
         scope.after = {"cleared_before": before.isoformat()}

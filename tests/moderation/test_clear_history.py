@@ -11,14 +11,11 @@ import pytest
 from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
-from rooms import operations
-from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Role
 from rooms.models import Operation
 from tests.api.test_api import call, make_token
 from tests.api.test_roomctl import shell
 from tests.factories import AdministratorFactory
-from tests.operations.test_faults import InjectingTransport
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chat]
 
@@ -121,20 +118,6 @@ def test_through_the_api_a_what_if_then_the_clearing(client, creator, talked):
     assert said(person, room.id) == ["Fresh news"]
     manager = make_token(client, creator, name="manager")
     assert call(client, "POST", path, manager, body, dry_run="true").status_code == 403
-
-
-@pytest.fixture
-def injected(synapse, monkeypatch) -> InjectingTransport:
-    transport = InjectingTransport()
-    client = MatrixChatBackend(
-        base_url=synapse.url,
-        server_name=synapse.server_name,
-        token=synapse.token,
-        transport=transport,
-    )
-    monkeypatch.setattr("rooms.index.server_client", lambda: client)
-    monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
-    return transport
 
 
 @pytest.mark.parametrize("fault", ["500", "timeout-after"])

@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
 from rooms import operations
-from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import AddIn, Privacy, Role, RoomSettings
 from rooms.models import AddInEntry, Operation
 from rooms.services import rooms as room_services
@@ -29,60 +27,6 @@ from tests.factories import AdministratorFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.chat]
 
 FAULTS = ("500", "429", "timeout-before", "timeout-after", "not-json", "nested")
-
-
-class InjectingTransport(httpx.BaseTransport):
-    """The real Synapse, except that request number `at` (counted from arming) gets
-    `fault`; with `outage`, every request from then on gets a 500; with `sticky`, every
-    later request to the same method and URL fails the same way (a step that keeps
-    failing however often it is retried)."""
-
-    def __init__(self) -> None:
-        self.real = httpx.HTTPTransport()
-        self.arm(0, "")
-
-    def arm(self, at: int, fault: str, *, outage: bool = False, sticky: bool = False) -> None:
-        self.count, self.at, self.fault, self.outage, self.sticky = 0, at, fault, outage, sticky
-        self.failing: tuple[str, str] | None = None
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.count += 1
-        key = (request.method, str(request.url))
-        hit = self.fault and (
-            self.count == self.at
-            or (self.outage and self.count >= self.at)
-            or (self.sticky and key == self.failing)
-        )
-        if not hit:
-            return self.real.handle_request(request)
-        self.failing = key
-        if self.outage or self.fault == "500":
-            return httpx.Response(500, json={"errcode": "M_UNKNOWN", "error": "boom"})
-        if self.fault == "429":
-            return httpx.Response(429, json={"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 9e6})
-        if self.fault == "timeout-before":
-            raise httpx.ReadTimeout("injected", request=request)
-        if self.fault == "timeout-after":  # the server did it; the answer is lost
-            self.real.handle_request(request).read()
-            raise httpx.ReadTimeout("injected", request=request)
-        if self.fault == "not-json":
-            return httpx.Response(200, text="<html>Bad gateway</html>")
-        return httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000)
-
-
-@pytest.fixture
-def injected(synapse, monkeypatch) -> InjectingTransport:
-    transport = InjectingTransport()
-    client = MatrixChatBackend(
-        base_url=synapse.url,
-        server_name=synapse.server_name,
-        token=synapse.token,
-        transport=transport,
-    )
-    monkeypatch.setattr("rooms.index.server_client", lambda: client)
-    monkeypatch.setattr("accounts.backends.server_client", lambda: client)
-    monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
-    return transport
 
 
 @dataclass
