@@ -334,8 +334,9 @@ FAST = ("chat", "processes", "browser")
 def _the_fast_layer_starts_no_process(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A test of the fast layer that starts a process fails at once, naming the marker it
-    needs: the fast layer stays fast because nothing slow can land in it unnoticed."""
+    """A test of the fast layer that starts a process or asks for the chat server fails at
+    once, naming the marker it needs: the fast layer stays fast (and passes alone, without
+    a homeserver another test started) because nothing slow can land in it unnoticed."""
     if any(request.node.get_closest_marker(marker) for marker in FAST):
         return
 
@@ -346,6 +347,15 @@ def _the_fast_layer_starts_no_process(
         )
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+    def no_chat_server() -> None:
+        raise AssertionError(
+            "A test of the fast layer asked for the chat server: use the `chat` fixture "
+            "(or another that starts a homeserver), which marks it `chat`."
+        )
+
+    # Tests that fake the chat server set their own client over this one.
+    monkeypatch.setattr("rooms.index.server_client", no_chat_server)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -192,7 +192,7 @@ def test_the_pages_preview_apply_and_follow_the_change(client, admin, make_room,
     assert "File upload: off" in shown
 
 
-def test_a_new_category_can_be_made_with_history_off(client, admin):
+def test_a_new_category_can_be_made_with_history_off(client, admin, chat):
     client.force_login(admin)
     name = f"Options {uuid.uuid4().hex[:6]}"
     answer = client.post(
