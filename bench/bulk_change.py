@@ -68,9 +68,13 @@ wanted = %(description)r
 server = chat_backend().server
 on_server = Counter(server.get_room(r).settings.description == wanted for r in rooms)
 entries = AuditEntry.objects.filter(action="room.update", target_id__in=rooms)
+def described(after):
+    # A change made by the page's path, or finished by the sync worker (its operation's
+    # change: the settings it sets).
+    after = after or {}
+    return after.get("description", (after.get("settings") or {}).get("description"))
 succeeded = Counter(
-    e.target_id for e in entries
-    if e.outcome == "succeeded" and (e.after or {}).get("description") == wanted
+    e.target_id for e in entries if e.outcome == "succeeded" and described(e.after) == wanted
 )
 other = Counter(f"{e.outcome}" for e in entries if e.outcome != "succeeded")
 print(json.dumps({
