@@ -91,4 +91,6 @@ class RemoveMessagesForm(forms.Form):
 
 
 class ReportDecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("dismiss", "Dismiss"), ("remove", "Remove")])
+    decision = forms.ChoiceField(
+        choices=[("dismiss", "Dismiss"), ("remove", "Remove"), ("remove_sender", "Remove both")]
+    )

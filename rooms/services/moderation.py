@@ -34,11 +34,12 @@ from portal.audit import AuditScope, Outcome, audit_record, audited
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.matrix.moderation import MessageCount, MessagePage, Report
-from rooms.backend.records import Room
+from rooms.backend.records import Role, Room
 from rooms.chatserver.text import clean
 from rooms.index import chat_backend
 from rooms.models import IndexedRoom, Operation, RoomPerson
 from rooms.permissions import can_manage, can_moderate
+from rooms.services.roles import role_remove
 
 CLEAR = "moderation.clear"
 READ = "moderation.read"
@@ -251,9 +252,12 @@ def reports_for(*, user: User) -> list[Report]:
     return [server.event_report(r.id) for r in found[:REPORTS_SHOWN]]
 
 
-def report_decide(*, actor: User, report_id: int, remove: bool) -> Report:
+def report_decide(
+    *, actor: User, report_id: int, remove: bool, remove_sender: bool = False
+) -> Report:
     """Dismiss a report, or remove the reported message (the report's reason shown in
-    its place); either way the report is closed. Audited with the decision."""
+    its place) and, for administrators, its sender from every role in the room; either
+    way the report is closed. Audited with the decision (each role taken, too)."""
     client = chat_backend()
     report = client.server.event_report(report_id)
     room = client.get_room(report.room_id)
@@ -261,6 +265,8 @@ def report_decide(*, actor: User, report_id: int, remove: bool) -> Report:
         _about(scope, room)
         if not can_manage(actor, room):
             raise PermissionDenied(NOT_YOURS)
+        if remove_sender and not actor.is_administrator:
+            raise PermissionDenied("Only portal administrators remove the sender of a message.")
         scope.before = {
             "report": report.id,
             "message": report.event_id,
@@ -268,12 +274,16 @@ def report_decide(*, actor: User, report_id: int, remove: bool) -> Report:
             "sender": report.sender,
             "reason": report.reason,
         }
-        scope.after = {"decision": "message removed" if remove else "dismissed"}
-        if remove:
+        decision = "message removed" if remove or remove_sender else "dismissed"
+        scope.after = {"decision": decision + (" and its sender" if remove_sender else "")}
+        if remove or remove_sender:
             client.server.remove_message(
                 room.id, report.event_id, f"Reported: {report.reason}" if report.reason else ""
             )
         client.server.close_report(report.id)
+    if remove_sender:  # a Member last: taking it takes the Presenter role with it
+        for role in sorted(room.roles_of(report.sender), key=lambda r: r is Role.MEMBER):
+            role_remove(actor=actor, room_id=room.id, role=role, user_id=report.sender)
     return report
 
 

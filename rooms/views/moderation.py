@@ -168,6 +168,13 @@ def reports(request: HtmxHttpRequest) -> HttpResponse:
     return TemplateResponse(request, "moderation/reports.html", context, status=status)
 
 
+DECIDED = {
+    "dismiss": "The report was dismissed.",
+    "remove": "The message was removed.",
+    "remove_sender": "The message and its sender were removed.",
+}
+
+
 @require_POST
 @login_required
 def report_decide(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
@@ -176,15 +183,16 @@ def report_decide(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Nothing was decided: choose to dismiss or to remove.")
         return redirect("moderation:reports")
-    remove = form.cleaned_data["decision"] == "remove"
+    decision = form.cleaned_data["decision"]
+    remove, remove_sender = decision == "remove", decision == "remove_sender"
     try:
-        moderation_services.report_decide(actor=request.user, report_id=report_id, remove=remove)
+        moderation_services.report_decide(
+            actor=request.user, report_id=report_id, remove=remove, remove_sender=remove_sender
+        )
     except ChatBackendError as exc:
         messages.error(request, f"Nothing may have been decided. {exc.detail}")
     else:
-        messages.success(
-            request, "The message was removed." if remove else "The report was dismissed."
-        )
+        messages.success(request, DECIDED[decision])
     return redirect("moderation:reports")
 
 

@@ -410,3 +410,30 @@ def test_roomctl_exports_a_room(live_server, talked, tmp_path):
     whole(lines)
     bodies = [json.loads(x).get("body") for x in lines if '"kind": "message"' in x]
     assert bodies == ["Old news", "Older secret"]
+
+
+def test_an_administrator_removes_a_reported_message_and_its_sender(client, creator, chat, talked):
+    from rooms.index import chat_backend
+
+    room, person, _ = talked
+    [fresh] = chat_backend().server.read_messages(room.id, text="fresh").messages
+    report(person, room.id, fresh.event_id, "Spam")
+    [(reported, _, _)] = _reports_seen(client, creator)
+    only_admins = client.post(
+        reverse("moderation:decide", args=[reported.id]), {"decision": "remove_sender"}
+    )
+    assert only_admins.status_code == 403  # a Manager removes messages, not people
+    client.force_login(AdministratorFactory())
+    done = client.post(
+        reverse("moderation:decide", args=[reported.id]), {"decision": "remove_sender"}
+    )
+    assert done.status_code == 302
+    assert person.user_id not in chat.get_room(room.id).members
+    decision = AuditEntry.objects.get(action="moderation.report", outcome=Outcome.SUCCEEDED)
+    assert decision.after == {"decision": "message removed and its sender"}
+    assert AuditEntry.objects.filter(action="role.remove.member", target_id=room.id).exists()
+
+
+def _reports_seen(client, user) -> list:
+    client.force_login(user)
+    return client.get(reverse("moderation:reports")).context["reports"]
