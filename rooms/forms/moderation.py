@@ -83,6 +83,9 @@ class RemoveMessagesForm(forms.Form):
     place, and a notice in the room if asked; back to the page they were chosen on."""
 
     event_ids = EventIds(required=False)
+    # Every message the page showed, for "Remove all shown" (`every`).
+    shown = EventIds(required=False)
+    every = forms.BooleanField(required=False)
     reason = forms.CharField(
         required=False, max_length=REASON_MAX_LENGTH, label="Reason (shown in their place)"
     )

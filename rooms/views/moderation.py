@@ -100,6 +100,7 @@ def history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
         except ChatBackendError as exc:
             context["error"], status = exc.detail, 503
         else:
+            context["shown_count"] = sum(1 for m in page.messages if not m.removed)
             context["read"] = [
                 (m, room.label(m.sender), datetime.fromtimestamp(m.sent_ms / 1000, tz=UTC))
                 for m in page.messages
@@ -129,7 +130,7 @@ def remove_messages(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
             removed = moderation_services.messages_remove(
                 actor=request.user,
                 room_id=room.id,
-                event_ids=form.cleaned_data["event_ids"],
+                event_ids=form.cleaned_data["shown" if form.cleaned_data["every"] else "event_ids"],
                 reason=form.cleaned_data["reason"],
                 notice=form.cleaned_data["notice"],
             )

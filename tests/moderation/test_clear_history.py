@@ -437,3 +437,20 @@ def test_an_administrator_removes_a_reported_message_and_its_sender(client, crea
 def _reports_seen(client, user) -> list:
     client.force_login(user)
     return client.get(reverse("moderation:reports")).context["reports"]
+
+
+def test_every_message_a_filter_shows_is_removed_at_once(client, talked):
+    room, person, _ = talked
+    client.force_login(AdministratorFactory())
+    history = reverse("moderation:history", args=[room.id])
+    page = client.get(history, {"text": "news"})
+    assert "Remove all 2 shown" in page.text
+    shown = [m.event_id for m, _, _ in page.context["read"]]
+    done = client.post(
+        reverse("moderation:remove", args=[room.id]),
+        {"shown": shown, "every": "yes", "reason": "Old topic"},
+        follow=True,
+    )
+    assert "2 messages removed." in done.text
+    assert said(person, room.id) == ["Older secret"]
+    assert "No message matches" in client.get(history, {"text": "news"}).text
