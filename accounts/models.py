@@ -42,6 +42,11 @@ class User(AbstractUser):
     is_auditor = models.BooleanField(
         "auditor", default=False, help_text="Reviews and exports the audit log."
     )
+    is_compliance_officer = models.BooleanField(
+        "compliance officer",
+        default=False,
+        help_text="Reads and exports rooms' history for legal review (every read is audited).",
+    )
     # The roles the single sign-on's group claim granted (accounts.sso.follow_claims),
     # taken away again when the claim no longer carries them; roles granted by hand stay.
     roles_from_sso = models.JSONField(default=list, blank=True)
@@ -52,6 +57,10 @@ class User(AbstractUser):
     @property
     def is_administrator(self) -> bool:
         return self.is_portal_admin or self.is_superuser
+
+    @property
+    def can_read_history(self) -> bool:
+        return self.is_compliance_officer or self.is_administrator
 
     @property
     def can_audit(self) -> bool:

@@ -43,6 +43,12 @@ CHAT_PEOPLE = [
 LOCAL_ACCOUNTS = [
     ("admin", "admin-demo-pass", "portal administrator", {"is_portal_admin": True}),
     ("auditor", "auditor-demo-pass", "auditor", {"is_auditor": True}),
+    (
+        "compliance",
+        "compliance-demo-pass",
+        "compliance officer",
+        {"is_compliance_officer": True},
+    ),
 ]
 CATEGORIES = [
     # name, description, invitations allowed, creators, scope, chat options

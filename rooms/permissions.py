@@ -19,8 +19,9 @@ def can_manage(user: User, room: Room) -> bool:
 
 
 def can_view(user: User, room: Room, category: Category) -> bool:
-    """Who sees a room in the portal: as in chat clients, plus administrators and auditors."""
-    if user.is_administrator or user.can_audit or can_manage(user, room):
+    """Who sees a room in the portal: as in chat clients, plus administrators, auditors and
+    compliance officers."""
+    if user.can_audit or user.can_read_history or can_manage(user, room):
         return True
     if not user.chat_id:
         return False

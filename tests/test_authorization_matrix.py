@@ -29,7 +29,7 @@ from rooms.backend.records import Privacy, RoomSettings
 from rooms.models import AddInEntry, BulkRun, Operation, RoomRequest
 from tests.arranging import ArrangingChat
 from tests.conftest import PASSWORD, unique
-from tests.factories import AdministratorFactory, AuditorFactory
+from tests.factories import AdministratorFactory, AuditorFactory, LocalUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -41,18 +41,27 @@ ROLES = (
     "manager",
     "creator",
     "auditor",
+    "compliance",  # a compliance officer: sees rooms as an auditor does, reads their history
     "administrator",
 )
 LOGIN = 302  # an anonymous person is sent to the login page
 
 
+def expected(role: str, default: int, by_role: dict[str, int]) -> int:
+    """A role's expected status; a compliance officer's, unless named, is the auditor's
+    (both are local accounts that see every room and change nothing)."""
+    if role == "compliance" and role not in by_role:
+        return by_role.get("auditor", default)
+    return by_role.get(role, default)
+
+
 def row(default: int, anonymous: int = LOGIN, **by_role: int) -> dict[str, int]:
     """Expected statuses: `default` for every signed-in role unless named."""
-    return {"anonymous": anonymous} | {r: by_role.get(r, default) for r in ROLES[1:]}
+    return {"anonymous": anonymous} | {r: expected(r, default, by_role) for r in ROLES[1:]}
 
 
 NOT_ALLOWED = row(405, anonymous=405)
-AUDITORS = row(403, auditor=200, administrator=200)
+AUDITORS = row(403, auditor=200, compliance=403, administrator=200)
 ADMINS = row(403, administrator=200)
 # Room pages: people who cannot see the (Closed) room get 404, as if it did not exist.
 ROOM_VIEWERS = row(200, outsider=404)
@@ -128,12 +137,12 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("rooms:delete", "GET"): row(403, outsider=404, administrator=200),
     ("rooms:delete", "POST"): row(403, outsider=404, administrator=400),
     ("moderation:clear", "GET"): row(403, outsider=404, administrator=200),
-    ("moderation:history", "GET"): row(403, outsider=404, administrator=200),
+    ("moderation:history", "GET"): row(403, outsider=404, compliance=200, administrator=200),
     ("moderation:history", "POST"): NOT_ALLOWED,
     ("moderation:remove", "GET"): NOT_ALLOWED,
     # Everyone sees the reports of the rooms they manage (none: an empty list).
     ("moderation:reports", "GET"): row(200),
-    ("moderation:export", "GET"): row(403, outsider=404, administrator=200),
+    ("moderation:export", "GET"): row(403, outsider=404, compliance=200, administrator=200),
     ("moderation:export", "POST"): NOT_ALLOWED,
     ("moderation:reports", "POST"): NOT_ALLOWED,
     ("moderation:decide", "GET"): NOT_ALLOWED,
@@ -154,7 +163,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("roles:bulk", "POST"): ROOM_MANAGERS,
     ("roles:bulk_run", "GET"): ROOM_MANAGERS,
     ("roles:bulk_run", "POST"): row(403, outsider=404, manager=302, administrator=302),
-    ("roles:explain", "GET"): row(403, outsider=404, manager=200, auditor=200, administrator=200),
+    ("roles:explain", "GET"): row(
+        403, outsider=404, manager=200, auditor=200, compliance=403, administrator=200
+    ),
     ("roles:explain", "POST"): NOT_ALLOWED,
     ("requests:list", "GET"): row(200),
     ("requests:list", "POST"): NOT_ALLOWED,
@@ -414,6 +425,7 @@ def users(world: World) -> dict[str, User | None]:
     for role, chat_id in world.people.items():
         found[role], _ = User.objects.get_or_create(chat_id=chat_id, defaults={"username": chat_id})
     found["auditor"] = AuditorFactory()
+    found["compliance"] = LocalUserFactory(is_compliance_officer=True)
     found["administrator"] = AdministratorFactory()
     return found
 
@@ -589,13 +601,13 @@ def test_the_answer_each_role_gets(name, method, role, chat, world, users, recor
 # person may not see (audited), and an empty body that says nothing is 422 before any
 # change. `rows` as above; the anonymous column is the session table's.
 def api_row(default: int, **by_role: int) -> dict[str, int]:
-    return {r: by_role.get(r, default) for r in ROLES[1:]}
+    return {r: expected(r, default, by_role) for r in ROLES[1:]}
 
 
 API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
-    ("api:audit_export", "GET"): api_row(403, auditor=200, administrator=200),
+    ("api:audit_export", "GET"): api_row(403, auditor=200, compliance=403, administrator=200),
     ("api:audit_export", "POST"): api_row(405),
-    ("api:audit_list", "GET"): api_row(403, auditor=200, administrator=200),
+    ("api:audit_list", "GET"): api_row(403, auditor=200, compliance=403, administrator=200),
     ("api:audit_list", "POST"): api_row(405),
     ("api:addin_list", "GET"): api_row(200),
     ("api:addin_list", "POST"): api_row(422),
@@ -608,10 +620,10 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:addin_detach", "GET"): api_row(405),
     ("api:addin_detach", "POST"): api_row(405),
     ("api:clear_history", "GET"): api_row(405),
-    ("api:history", "GET"): api_row(403, outsider=404, administrator=200),
+    ("api:history", "GET"): api_row(403, outsider=404, compliance=200, administrator=200),
     ("api:history", "POST"): api_row(405),
     ("api:remove_messages", "GET"): api_row(405),
-    ("api:export", "GET"): api_row(403, outsider=404, administrator=200),
+    ("api:export", "GET"): api_row(403, outsider=404, compliance=200, administrator=200),
     ("api:export", "POST"): api_row(405),
     ("api:remove_messages", "POST"): api_row(422),  # the messages are needed first
     ("api:clear_history", "POST"): api_row(422),  # `before` is needed first

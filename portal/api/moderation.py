@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
 from portal.api.common import READ_ERRORS, WRITE_ERRORS, ApiRequest, Text, writes
 from rooms.backend.records import NAME_MAX_LENGTH
-from rooms.selectors.moderation import room_to_moderate
+from rooms.selectors.moderation import room_to_moderate, room_to_read
 from rooms.services import moderation as moderation_services
 from rooms.services.roles import NotAChatId, chat_id_of
 
@@ -94,7 +94,7 @@ def history(
     name on this server), containing `text` (any letter case), sent from `since` to before
     `until`. Every page read is recorded in the audit log (`moderation.read`)."""
     actor = request.user
-    room, _ = room_to_moderate(user=actor, room_id=room_id)
+    room, _ = room_to_read(user=actor, room_id=room_id)
     try:
         person = chat_id_of(sender) if sender.strip() else ""
     except NotAChatId as exc:
@@ -179,6 +179,6 @@ def export(
     …}` whose digest covers every line before it (UTF-8, each with its newline). The
     export is recorded in the audit log. An encrypted room is refused (422)."""
     actor = request.user
-    room, _ = room_to_moderate(user=actor, room_id=room_id)
+    room, _ = room_to_read(user=actor, room_id=room_id)
     lines = moderation_services.export_lines(actor=actor, room_id=room.id, since=since, until=until)
     return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")

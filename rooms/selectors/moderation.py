@@ -9,7 +9,7 @@ from rooms.backend.records import Category, Room
 from rooms.models import IndexedRoom
 from rooms.permissions import can_moderate
 from rooms.selectors.rooms import room_for_viewer
-from rooms.services.moderation import ONLY_ADMINISTRATORS
+from rooms.services.moderation import ONLY_ADMINISTRATORS, ONLY_READERS
 
 
 def room_to_moderate(*, user: User, room_id: str) -> tuple[Room, Category]:
@@ -17,6 +17,15 @@ def room_to_moderate(*, user: User, room_id: str) -> tuple[Room, Category]:
     room, category = room_for_viewer(user=user, room_id=room_id)
     if not can_moderate(user):
         raise PermissionDenied(ONLY_ADMINISTRATORS)
+    return room, category
+
+
+def room_to_read(*, user: User, room_id: str) -> tuple[Room, Category]:
+    """The room and its category, for someone who may read and export its history
+    (portal administrators and compliance officers)."""
+    room, category = room_for_viewer(user=user, room_id=room_id)
+    if not user.can_read_history:
+        raise PermissionDenied(ONLY_READERS)
     return room, category
 
 

@@ -1,11 +1,11 @@
 """Moderation: what is said in rooms.
 
-- Reading a room's history (portal administrators): a page of messages, by person, text
-  and dates; every page read is audited (`moderation.read`: who read which room, which
-  range and filters).
+- Reading a room's history (portal administrators and compliance officers): a page of
+  messages, by person, text and dates; every page read is audited (`moderation.read`: who
+  read which room, which range and filters).
 - Removing chosen messages (redaction, the reason shown in their place, and a notice in
   the room if asked), audited (`moderation.remove`).
-- Compliance export of a room over a date range (portal administrators): JSON Lines,
+- Compliance export of a room over a date range (administrators, compliance officers): JSON Lines,
   a header, one line per message (uploads with their address) and per membership change,
   and a last line with the SHA-256 of every line before it, so a reviewer can tell the
   file is whole; audited (`moderation.export`). An encrypted room is refused as not
@@ -47,9 +47,8 @@ REMOVE = "moderation.remove"
 REMOVE_AT_MOST = 100
 REASON_MAX_LENGTH = 500
 ONLY_ADMINISTRATORS = "Only portal administrators clear a room's history."
-ONLY_ADMINISTRATORS_READ = "Only portal administrators read a room's history."
+ONLY_READERS = "Only portal administrators and compliance officers read a room's history."
 ONLY_ADMINISTRATORS_REMOVE = "Only portal administrators remove messages."
-ONLY_ADMINISTRATORS_EXPORT = "Only portal administrators export a room's history."
 
 
 class ModerationInvalid(Exception):
@@ -92,8 +91,8 @@ def history_read(
     room = client.get_room(room_id)
     with audited(READ, actor=actor, target_kind="room") as scope:
         _about(scope, room)
-        if not can_moderate(actor):
-            raise PermissionDenied(ONLY_ADMINISTRATORS_READ)
+        if not actor.can_read_history:
+            raise PermissionDenied(ONLY_READERS)
         page = client.server.read_messages(
             room.id,
             start=start,
@@ -164,8 +163,8 @@ def export_lines(
     room = client.get_room(room_id)
     with audited(EXPORT, actor=actor, target_kind="room") as scope:
         _about(scope, room)
-        if not can_moderate(actor):
-            raise PermissionDenied(ONLY_ADMINISTRATORS_EXPORT)
+        if not actor.can_read_history:
+            raise PermissionDenied(ONLY_READERS)
         scope.after = {
             "since": since.isoformat() if since else "",
             "until": until.isoformat() if until else "",

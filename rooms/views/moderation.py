@@ -24,7 +24,7 @@ from rooms.forms.moderation import (
     RemoveMessagesForm,
     ReportDecisionForm,
 )
-from rooms.selectors.moderation import room_names, room_to_moderate
+from rooms.selectors.moderation import room_names, room_to_moderate, room_to_read
 from rooms.services import moderation as moderation_services
 
 
@@ -81,7 +81,7 @@ def clear_history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 @login_required
 def history(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     """A page of the room's messages, newest first, filtered; each read is audited."""
-    room, category = room_to_moderate(user=request.user, room_id=room_id)
+    room, category = room_to_read(user=request.user, room_id=room_id)
     form = HistoryFilterForm(request.GET)
     context: dict[str, Any] = {"room": room, "category": category, "form": form}
     status = 200
@@ -202,7 +202,7 @@ def report_decide(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
 def export(request: HtmxHttpRequest, room_id: str) -> HttpResponse | StreamingHttpResponse:
     """The room's compliance export for the days chosen on the history page, streamed as
     JSON Lines (its last line: the SHA-256 of the lines before it)."""
-    room, _ = room_to_moderate(user=request.user, room_id=room_id)
+    room, _ = room_to_read(user=request.user, room_id=room_id)
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
         return redirect("moderation:history", room_id=room.id)

@@ -26,6 +26,17 @@ def test_grant_and_revoke_auditor():
     ]
 
 
+def test_grant_compliance_officer():
+    user = LocalUserFactory()
+    call_command("grant_role", user.username, "compliance-officer")
+    user.refresh_from_db()
+    assert user.is_compliance_officer
+    assert user.can_read_history
+    assert not (user.can_audit or user.is_administrator)
+    entry = AuditEntry.objects.get(action="account.role_grant")
+    assert entry.after == {"compliance-officer": True}
+
+
 def test_grant_administrator_to_a_chat_user_before_first_login():
     call_command("grant_role", "@newcomer:portal.test", "administrator")
     user = User.objects.get(chat_id="@newcomer:portal.test")

@@ -454,3 +454,33 @@ def test_every_message_a_filter_shows_is_removed_at_once(client, talked):
     assert "2 messages removed." in done.text
     assert said(person, room.id) == ["Older secret"]
     assert "No message matches" in client.get(history, {"text": "news"}).text
+
+
+def test_a_compliance_officer_reads_and_exports_but_changes_nothing(client, talked):
+    from tests.factories import LocalUserFactory
+
+    room, person, moment = talked
+    officer = LocalUserFactory(is_compliance_officer=True)
+    client.force_login(officer)
+    detail = client.get(reverse("rooms:detail", args=[room.id])).text
+    assert "Read the history" in detail
+    assert "Clear the history" not in detail
+    page = client.get(reverse("moderation:history", args=[room.id]))
+    assert "Fresh news" in page.text
+    assert "Remove the chosen messages" not in page.text
+    exported = client.get(reverse("moderation:export", args=[room.id]))
+    whole(b"".join(exported.streaming_content).decode().splitlines())
+    [message] = [m for m, _, _ in page.context["read"] if m.body == "Fresh news"]
+    refused = client.post(
+        reverse("moderation:remove", args=[room.id]),
+        {"event_ids": [message.event_id], "reason": "No"},
+    )
+    assert refused.status_code == 403
+    before = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    assert (
+        client.post(reverse("moderation:clear", args=[room.id]), {"before": before}).status_code
+        == 403
+    )
+    assert len(said(person, room.id)) == 3
+    read = AuditEntry.objects.get(action="moderation.read", target_id=room.id)
+    assert read.actor_id == officer.pk

@@ -8,11 +8,18 @@ from accounts.models import User, looks_like_chat_id
 from portal.audit import audit_record
 from rooms.backend.records import is_chat_id
 
-ROLES = {"administrator": "is_portal_admin", "auditor": "is_auditor"}
+ROLES = {
+    "administrator": "is_portal_admin",
+    "auditor": "is_auditor",
+    "compliance-officer": "is_compliance_officer",
+}
 
 
 class Command(BaseCommand):
-    help = "Grant or revoke a portal role (administrator, auditor) for a local or chat account."
+    help = (
+        "Grant or revoke a portal role (administrator, auditor, compliance-officer) for a "
+        "local or chat account."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
