@@ -32,7 +32,8 @@ def test_grant_compliance_officer():
     user.refresh_from_db()
     assert user.is_compliance_officer
     assert user.can_read_history
-    assert not (user.can_audit or user.is_administrator)
+    assert not user.can_audit
+    assert not user.is_administrator
     entry = AuditEntry.objects.get(action="account.role_grant")
     assert entry.after == {"compliance-officer": True}
 

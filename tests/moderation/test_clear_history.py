@@ -484,3 +484,27 @@ def test_a_compliance_officer_reads_and_exports_but_changes_nothing(client, talk
     assert len(said(person, room.id)) == 3
     read = AuditEntry.objects.get(action="moderation.read", target_id=room.id)
     assert read.actor_id == officer.pk
+
+
+def test_a_removed_file_is_quarantined_as_well(client, talked):
+    room, person, _ = talked
+    uploaded = person.http.post(
+        "/_matrix/media/v3/upload",
+        params={"filename": "plan.txt"},
+        content=b"the secret plan",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    url = uploaded.json()["content_uri"]
+    sent = person.http.put(
+        f"/_matrix/client/v3/rooms/{room.id}/send/m.room.message/file-1",
+        json={"msgtype": "m.file", "body": "plan.txt", "url": url},
+    )
+    assert sent.status_code == 200, sent.text
+    download = f"/_matrix/client/v1/media/download/{url.removeprefix('mxc://')}"
+    assert person.http.get(download).status_code == 200
+    token = make_token(client, AdministratorFactory())
+    body = {"messages": [sent.json()["event_id"]], "reason": "Confidential"}
+    removed = call(client, "POST", f"/moderation/rooms/{room.id}/remove", token, body)
+    assert removed.json() == {"removed": 1}
+    assert person.http.get(download).status_code == 404

@@ -172,8 +172,18 @@ class ModerationOperations(MatrixBase):
 
     def remove_message(self, room_id: str, event_id: str, reason: str) -> None:
         """Redact one message, as the service account, with the reason chat clients show
-        in its place. Safe to repeat: the transaction ID is the message's, so a try whose
-        answer was lost is not redacted twice."""
+        in its place, and quarantine the file it carried (nobody can download it again).
+        Safe to repeat: the transaction ID is the message's, so a try whose answer was
+        lost is not redacted twice, and quarantining again changes nothing."""
+        event = self._again(
+            lambda: self.http.request(
+                "GET", f"{CLIENT}/rooms/{segment(room_id)}/event/{segment(event_id)}"
+            )
+        )
+        content = event.get("content")
+        for server, media in _files_of(content if isinstance(content, dict) else {}):
+            quarantine = f"{ADMIN}/v1/media/quarantine/{segment(server)}/{segment(media)}"
+            self._again(partial(self.http.request, "POST", quarantine, json={}))
         txn = "remove-" + hashlib.sha256(event_id.encode()).hexdigest()[:32]
         self._again(
             lambda: self.http.request(
@@ -267,6 +277,18 @@ class MessagePage:
 
     messages: list[Message]
     next: str = ""
+
+
+def _files_of(content: dict[str, Any]) -> list[tuple[str, str]]:
+    """The files a message carries (its file and its thumbnail), as (server, media ID)."""
+    info = content.get("info")
+    thumbnail = info.get("thumbnail_url") if isinstance(info, dict) else None
+    found = []
+    for url in (content.get("url"), thumbnail):
+        if isinstance(url, str) and url.startswith("mxc://") and url.count("/") == 3:
+            server, media = url[len("mxc://") :].split("/", 1)
+            found.append((server, media))
+    return found
 
 
 def _message(event: dict[str, Any]) -> Message | None:
