@@ -5,9 +5,10 @@ The portal sends the person to the homeserver's SSO redirect for one identity pr
 with a return address of its own that carries a one-time `state` kept in the person's
 session. The homeserver signs them in with the provider and sends them back with a
 login token, which the portal exchanges once (`m.login.token`) for their Matrix ID; the
-chat session the exchange made is ended at once. Portal administrator and auditor can
-follow a group claim of the provider, which the homeserver adds to the login's answer
-(SSO_GROUPS_ATTRIBUTE, SSO_ADMIN_GROUP, SSO_AUDITOR_GROUP).
+chat session the exchange made is ended at once. Portal administrator, auditor and
+compliance officer can follow a group claim of the provider, which the homeserver adds to
+the login's answer (SSO_GROUPS_ATTRIBUTE, SSO_ADMIN_GROUP, SSO_AUDITOR_GROUP,
+SSO_COMPLIANCE_GROUP).
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ PROVIDERS_CACHE_KEY = "sso-providers"
 PROVIDERS_CACHE_SECONDS = 300
 PROVIDERS_RETRY_SECONDS = 30
 # The roles a claim can carry, by the portal's name for them, with their field.
-CLAIMED_ROLES = {"administrator": "is_portal_admin", "auditor": "is_auditor"}
+CLAIMED_ROLES = {
+    "administrator": "is_portal_admin",
+    "auditor": "is_auditor",
+    "compliance-officer": "is_compliance_officer",
+}
 
 
 @dataclass(frozen=True)
@@ -127,10 +132,14 @@ def groups_of(attributes: Mapping[str, Any]) -> set[str] | None:
 
 
 def follow_claims(user: User, groups: set[str] | None) -> None:
-    """Portal administrator and auditor as the provider's groups say, where a group is
-    configured for them: granted when the person is in it, taken away when they no longer
-    are (a role granted by hand stays). Each change is audited."""
-    wanted = {"administrator": settings.SSO_ADMIN_GROUP, "auditor": settings.SSO_AUDITOR_GROUP}
+    """Portal administrator, auditor and compliance officer as the provider's groups say,
+    where a group is configured for them: granted when the person is in it, taken away
+    when they no longer are (a role granted by hand stays). Each change is audited."""
+    wanted = {
+        "administrator": settings.SSO_ADMIN_GROUP,
+        "auditor": settings.SSO_AUDITOR_GROUP,
+        "compliance-officer": settings.SSO_COMPLIANCE_GROUP,
+    }
     from_claim = set(user.roles_from_sso)
     for role, group in wanted.items():
         if not group or groups is None:
@@ -155,4 +164,4 @@ def follow_claims(user: User, groups: set[str] | None) -> None:
             after={role: claimed, "source": f"single sign-on group “{group}”"},
         )
     user.roles_from_sso = sorted(from_claim)
-    user.save(update_fields=["is_portal_admin", "is_auditor", "roles_from_sso"])
+    user.save(update_fields=[*CLAIMED_ROLES.values(), "roles_from_sso"])

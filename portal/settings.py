@@ -231,6 +231,7 @@ CHAT_SERVER_PUBLIC_URL = os.environ.get("CHAT_SERVER_PUBLIC_URL", "")
 SSO_GROUPS_ATTRIBUTE = os.environ.get("SSO_GROUPS_ATTRIBUTE", "groups")
 SSO_ADMIN_GROUP = os.environ.get("SSO_ADMIN_GROUP", "")
 SSO_AUDITOR_GROUP = os.environ.get("SSO_AUDITOR_GROUP", "")
+SSO_COMPLIANCE_GROUP = os.environ.get("SSO_COMPLIANCE_GROUP", "")
 CHAT_TIMEOUT_SECONDS = float(os.environ.get("CHAT_TIMEOUT_SECONDS", "10"))
 
 # The audit chain's keys, kept outside the database: "id:key,id:key" (the first seals

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0007_roles_from_sso'),
+        ("accounts", "0007_roles_from_sso"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='is_compliance_officer',
-            field=models.BooleanField(default=False, help_text="Reads and exports rooms' history for legal review (every read is audited).", verbose_name='compliance officer'),
+            model_name="user",
+            name="is_compliance_officer",
+            field=models.BooleanField(
+                default=False,
+                help_text="Reads and exports rooms' history for legal review (every read is audited).",
+                verbose_name="compliance officer",
+            ),
         ),
     ]

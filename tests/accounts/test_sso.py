@@ -47,6 +47,18 @@ def test_the_providers_groups_as_the_homeserver_passes_them(attributes, groups):
     assert sso.groups_of(attributes) == groups
 
 
+def test_the_compliance_officer_role_follows_its_group(settings):
+    settings.SSO_COMPLIANCE_GROUP = "legal"
+    person = User.objects.create(username="@lena:portal.test", chat_id="@lena:portal.test")
+    sso.follow_claims(person, {"legal"})
+    person.refresh_from_db()
+    assert person.is_compliance_officer
+    assert person.roles_from_sso == ["compliance-officer"]
+    sso.follow_claims(person, {"sales"})
+    person.refresh_from_db()
+    assert not person.is_compliance_officer
+
+
 def test_roles_follow_the_group_and_a_role_granted_by_hand_stays(settings):
     settings.SSO_ADMIN_GROUP, settings.SSO_AUDITOR_GROUP = "admins", "auditors"
     person = User.objects.create(username="@sam:portal.test", chat_id="@sam:portal.test")
