@@ -1,4 +1,5 @@
-"""Moderation pages (portal administrators): reading a room's history, clearing it."""
+"""Moderation pages: a room's history read, its messages removed, cleared and exported
+(administrators; compliance officers read and export), and reported messages decided."""
 
 from __future__ import annotations
 
