@@ -30,7 +30,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from accounts.models import User
-from portal.audit import AuditScope, Outcome, audit_record, audited
+from portal.audit import AuditScope, audit_record, audited
+from portal.models import Outcome
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.matrix.moderation import MessageCount, MessagePage, Report
