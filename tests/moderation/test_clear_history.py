@@ -508,3 +508,69 @@ def test_a_removed_file_is_quarantined_as_well(client, talked):
     removed = call(client, "POST", f"/moderation/rooms/{room.id}/remove", token, body)
     assert removed.json() == {"removed": 1}
     assert person.http.get(download).status_code == 404
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout-after"])
+@pytest.mark.parametrize("step", [1, 2, 3, 4])
+def test_removing_a_message_the_chat_server_fails_at_any_step_is_finished_by_sending_it_again(
+    client, talked, injected, fault, step
+):
+    """Reading the message, quarantining its file, redacting it, posting the notice: a
+    failure (or an answer lost past every retry) at any of them is told and audited as
+    failed, never a 5xx; sending it again removes it once, with one notice."""
+    room, person, _ = talked
+    uploaded = person.http.post(
+        "/_matrix/media/v3/upload", content=b"x", headers={"Content-Type": "text/plain"}
+    )
+    url = uploaded.json()["content_uri"]
+    sent = person.http.put(
+        f"/_matrix/client/v3/rooms/{room.id}/send/m.room.message/f-{fault}-{step}",
+        json={"msgtype": "m.file", "body": "f.txt", "url": url},
+    )
+    event_id = sent.json()["event_id"]
+    client.force_login(AdministratorFactory())
+    data = {"event_ids": [event_id], "reason": "Leak", "notice": "on"}
+    remove = reverse("moderation:remove", args=[room.id])
+    injected.arm(step, fault, sticky=True)
+    failed = client.post(remove, data, follow=True)
+    assert failed.status_code == 200
+    assert "may not be removed" in failed.text
+    entry = AuditEntry.objects.get(action="moderation.remove")
+    assert entry.outcome == Outcome.FAILED
+    injected.arm(0, "")
+    again = client.post(remove, data, follow=True)
+    assert "1 message removed." in again.text
+    bodies = said(person, room.id)
+    assert "f.txt" not in bodies
+    assert bodies.count("1 message removed by a moderator: Leak") == 1
+    download = f"/_matrix/client/v1/media/download/{url.removeprefix('mxc://')}"
+    assert person.http.get(download).status_code == 404
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout-after"])
+@pytest.mark.parametrize("step", [1, 2, 3, 4])
+def test_a_report_decision_the_chat_server_fails_is_finished_by_deciding_again(
+    client, creator, talked, injected, fault, step
+):
+    """Reading the report, reading the message, redacting it, closing the report: a
+    failure at any of them is told and audited, never a 5xx; deciding again (while the
+    report is still listed) leaves the message removed and the report closed."""
+    from rooms.index import chat_backend
+
+    room, person, _ = talked
+    [secret] = chat_backend().server.read_messages(room.id, text="secret").messages
+    report(person, room.id, secret.event_id, "Leak")
+    [(reported, _, _)] = _reports_seen(client, creator)
+    decide = reverse("moderation:decide", args=[reported.id])
+    injected.arm(step, fault, sticky=True)
+    assert client.post(decide, {"decision": "remove"}).status_code == 302  # told, not a 5xx
+    injected.arm(0, "")
+    if _reports_seen(client, creator):  # still open: decide again
+        again = client.post(decide, {"decision": "remove"}, follow=True)
+        assert "The message was removed." in again.text
+    assert "Older secret" not in said(person, room.id)
+    assert _reports_seen(client, creator) == []
+    outcomes = list(
+        AuditEntry.objects.filter(action="moderation.report").values_list("outcome", flat=True)
+    )
+    assert Outcome.SUCCEEDED in outcomes or step == 4  # a lost close: the first one did it all
