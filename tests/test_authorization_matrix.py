@@ -144,6 +144,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("moderation:reports", "GET"): row(200),
     ("moderation:export", "GET"): row(403, outsider=404, compliance=200, administrator=200),
     ("moderation:export", "POST"): NOT_ALLOWED,
+    ("moderation:export_many", "GET"): row(403, compliance=200, administrator=200),  # the form
+    ("moderation:export_many", "POST"): NOT_ALLOWED,
     ("moderation:reports", "POST"): NOT_ALLOWED,
     ("moderation:decide", "GET"): NOT_ALLOWED,
     ("moderation:decide", "POST"): row(302),  # no decision chosen: nothing is done
@@ -244,6 +246,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:history", "POST"): row(405, anonymous=405),
     ("api:remove_messages", "GET"): row(405, anonymous=405),
     ("api:export", "GET"): row(401, anonymous=401),
+    ("api:export_many", "GET"): row(401, anonymous=401),
+    ("api:export_many", "POST"): row(405, anonymous=405),
     ("api:export", "POST"): row(405, anonymous=405),
     ("api:remove_messages", "POST"): row(401, anonymous=401),
     ("api:clear_history", "POST"): row(401, anonymous=401),
@@ -625,6 +629,9 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:remove_messages", "GET"): api_row(405),
     ("api:export", "GET"): api_row(403, outsider=404, compliance=200, administrator=200),
     ("api:export", "POST"): api_row(405),
+    # nothing named to export: refused after the permission check
+    ("api:export_many", "GET"): api_row(403, compliance=422, administrator=422),
+    ("api:export_many", "POST"): api_row(405),
     ("api:remove_messages", "POST"): api_row(422),  # the messages are needed first
     ("api:clear_history", "POST"): api_row(422),  # `before` is needed first
     ("api:category_create", "GET"): api_row(200),  # the same address as category_list

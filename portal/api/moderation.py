@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from ninja import Router, Schema
 from ninja.errors import HttpError
@@ -181,4 +182,34 @@ def export(
     actor = request.user
     room, _ = room_to_read(user=actor, room_id=room_id)
     lines = moderation_services.export_lines(actor=actor, room_id=room.id, since=since, until=until)
+    return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
+
+
+@router.get(
+    "/export",
+    response={200: None} | READ_ERRORS,
+    summary="Export a category's or a person's history for compliance review",
+)
+def export_many(
+    request: ApiRequest,
+    category: str = "",
+    person: str = "",
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> StreamingHttpResponse:
+    """As a room's export, for every room of a `category` (its ID), or for what one
+    `person` sent (in that category's rooms, or in every room of the portal). Encrypted
+    rooms are named in the header's `not_exportable`. The export is audited."""
+    actor = request.user
+    if not actor.can_read_history:
+        raise PermissionDenied(moderation_services.ONLY_READERS)
+    if not category and not person.strip():
+        raise HttpError(422, "Give a category, a person, or both.")
+    try:
+        sender = chat_id_of(person) if person.strip() else ""
+    except NotAChatId as exc:
+        raise HttpError(422, str(exc)) from exc
+    lines = moderation_services.export_lines(
+        actor=actor, category_id=category, person=sender, since=since, until=until
+    )
     return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")

@@ -321,18 +321,29 @@ def room_remove_messages(room: str, messages: tuple[str, ...], reason: str, noti
 
 
 @room.command("export")
-@click.argument("room")
+@click.argument("room", required=False, default="")
+@click.option(
+    "--category",
+    default="",
+    help="Every room of this category: its ID, or its name if you may list it.",
+)
+@click.option("--person", default="", help="What this person sent (chat ID or name).")
 @click.option("--since", default="", help="From this moment (ISO 8601, with its offset).")
 @click.option("--until", default="", help="Before this moment (ISO 8601, with its offset).")
 @click.option("--output", "-o", type=click.File("wb"), default="-", help="A file (`-`: out).")
-def room_export(room: str, since: str, until: str, output: Any) -> None:
-    """A room's messages, files and joins and leaves for compliance review, streamed as
-    JSON Lines whose last line holds the SHA-256 of the lines before it (portal
-    administrators; the export is recorded in the audit log)."""
-    query = {k: v for k, v in {"since": since, "until": until}.items() if v}
+def room_export(room: str, category: str, person: str, since: str, until: str, output: Any) -> None:
+    """A room's (or a category's, or a person's) messages, files and joins and leaves for
+    compliance review, streamed as JSON Lines whose last line holds the SHA-256 of the
+    lines before it (administrators and compliance officers; the export is audited)."""
+    if bool(room) == bool(category or person):
+        fail(USAGE, "Name a ROOM, or give --category and/or --person.")
+    query = {k: v for k, v in {"since": since, "until": until, "person": person}.items() if v}
+    api = portal()
+    if category:
+        query["category"] = category_id(api, category)
     try:
-        path = f"/moderation/rooms/{room}/export"
-        with portal().http.stream("GET", path, params=query) as answer:
+        path = f"/moderation/rooms/{room}/export" if room else "/moderation/export"
+        with api.http.stream("GET", path, params=query) as answer:
             for chunk in checked(answer).iter_bytes():
                 output.write(chunk)
     except httpx.HTTPError as exc:

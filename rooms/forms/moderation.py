@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -44,13 +44,7 @@ class HistoryFilterForm(forms.Form):
     start = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
 
     def clean_sender(self) -> str:
-        typed = str(self.cleaned_data["sender"]).strip()
-        if not typed:
-            return ""
-        try:
-            return chat_id_of(typed)
-        except NotAChatId as exc:
-            raise forms.ValidationError(str(exc)) from exc
+        return _person(self.cleaned_data["sender"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -60,14 +54,7 @@ class HistoryFilterForm(forms.Form):
         return cleaned
 
     def moments(self) -> tuple[datetime | None, datetime | None]:
-        """The first day's start and the day after the last's start, in the portal's time
-        zone (None: unbounded)."""
-        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
-        zone = timezone.get_current_timezone()
-        return (
-            datetime.combine(since, time.min, zone) if since else None,
-            datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
-        )
+        return _day_bounds(self.cleaned_data.get("since"), self.cleaned_data.get("until"))
 
 
 class EventIds(forms.MultipleChoiceField):
@@ -96,4 +83,56 @@ class RemoveMessagesForm(forms.Form):
 class ReportDecisionForm(forms.Form):
     decision = forms.ChoiceField(
         choices=[("dismiss", "Dismiss"), ("remove", "Remove"), ("remove_sender", "Remove both")]
+    )
+
+
+class ExportForm(forms.Form):
+    """What to export: a category's rooms, what one person sent (in a category, or in every
+    room of the portal), or both; between two days, both included."""
+
+    category = forms.ChoiceField(required=False, label="Category")
+    person = forms.CharField(required=False, max_length=255, label="Sent by (chat ID or name)")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, categories: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["category"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Every room (with a person)"), *categories]
+
+    def clean_person(self) -> str:
+        return _person(self.cleaned_data["person"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not cleaned.get("category") and not cleaned.get("person"):
+            raise forms.ValidationError("Choose a category, a person, or both.")
+        return cleaned
+
+    def moments(self) -> tuple[datetime | None, datetime | None]:
+        return _day_bounds(self.cleaned_data.get("since"), self.cleaned_data.get("until"))
+
+
+def _person(typed: str) -> str:
+    """A chat ID as typed (or a name on this server); "" for nothing typed."""
+    if not typed.strip():
+        return ""
+    try:
+        return chat_id_of(typed)
+    except NotAChatId as exc:
+        raise forms.ValidationError(str(exc)) from exc
+
+
+def _day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """The first day's start and the day after the last's start, in the portal's time
+    zone (None: unbounded)."""
+    zone = timezone.get_current_timezone()
+    return (
+        datetime.combine(since, time.min, zone) if since else None,
+        datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
     )

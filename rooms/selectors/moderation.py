@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
+from rooms import index
 from rooms.backend.records import Category, Room
 from rooms.models import IndexedRoom
 from rooms.permissions import can_moderate
@@ -32,3 +33,8 @@ def room_to_read(*, user: User, room_id: str) -> tuple[Room, Category]:
 def room_names(room_ids: set[str]) -> dict[str, str]:
     """The portal's rooms' names, from the index."""
     return dict(IndexedRoom.objects.filter(room_id__in=room_ids).values_list("room_id", "name"))
+
+
+def categories_to_export() -> list[tuple[str, str]]:
+    """Every category (ID, name), by name: a compliance export may cover any."""
+    return index.category_names()

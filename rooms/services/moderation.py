@@ -155,49 +155,82 @@ EXPORT = "moderation.export"
 EXPORT_FORMAT = "roomportal-export-1"
 
 
+ENCRYPTED = (
+    "This room is encrypted: the portal cannot read its messages, so they cannot be "
+    "exported. Export them from a member's chat client instead."
+)
+
+
 def export_lines(
-    *, actor: User, room_id: str, since: datetime | None, until: datetime | None
+    *,
+    actor: User,
+    since: datetime | None,
+    until: datetime | None,
+    room_id: str = "",
+    category_id: str = "",
+    person: str = "",
 ) -> Iterator[str]:
-    """The room's export, line by line (each ending in a newline). Checked and audited
-    before the first line; the lines are read from the chat server as they are sent."""
+    """The export of one room, of every room of a category, or of what one person sent
+    (in a category's rooms, or in every room of the portal), line by line. Checked and
+    audited before the first line; the lines are read from the chat server as they are
+    sent. One encrypted room asked for is refused; encrypted rooms among many are named in
+    the header as not exportable."""
     client = chat_backend()
-    room = client.get_room(room_id)
-    with audited(EXPORT, actor=actor, target_kind="room") as scope:
-        _about(scope, room)
+    room = client.get_room(room_id) if room_id else None
+    category = client.get_category(category_id) if category_id else None
+    with audited(EXPORT, actor=actor, target_kind="room" if room else "export") as scope:
+        if room is not None:
+            _about(scope, room)
+        else:
+            scope.target_id = category.id if category else person
+            scope.target_label = category.name if category else person
         if not actor.can_read_history:
             raise PermissionDenied(ONLY_READERS)
         scope.after = {
             "since": since.isoformat() if since else "",
             "until": until.isoformat() if until else "",
+            "person": person,
         }
-        if client.server.read_state(room.id).content("m.room.encryption"):
-            raise ModerationInvalid(
-                "room",
-                "This room is encrypted: the portal cannot read its messages, so they "
-                "cannot be exported. Export them from a member's chat client instead.",
-            )
+        if room is not None:
+            rooms = [room.id]
+        else:
+            found = IndexedRoom.objects.order_by("name_key", "room_id")
+            if category is not None:
+                found = found.filter(category_id=category.id)
+            rooms = list(found.values_list("room_id", flat=True))
+        encrypted = [r for r in rooms if client.server.read_state(r).content("m.room.encryption")]
+        if room is not None and encrypted:
+            raise ModerationInvalid("room", ENCRYPTED)
+        scope.after["rooms"] = len(rooms) - len(encrypted)
     header = {
         "kind": "export",
         "format": EXPORT_FORMAT,
-        "room_id": room.id,
-        "room_name": room.name,
-        "category_id": room.settings.category_id,
+        "room_id": room.id if room else "",
+        "room_name": room.name if room else "",
+        "category_id": category.id if category else (room.settings.category_id if room else ""),
+        "person": person,
+        "rooms": [r for r in rooms if r not in encrypted],
+        "not_exportable": [{"room_id": r, "why": "encrypted"} for r in encrypted],
         "since": scope.after["since"],
         "until": scope.after["until"],
         "exported_at": timezone.now().isoformat(),
         "exported_by": actor.chat_id or actor.username,
     }
-    return _export(room.id, header, since, until)
+    return _export(header, since, until, (person,) if person else ())
 
 
 def _export(
-    room_id: str, header: dict[str, Any], since: datetime | None, until: datetime | None
+    header: dict[str, Any], since: datetime | None, until: datetime | None, senders: tuple[str, ...]
 ) -> Iterator[str]:
     digest, lines = hashlib.sha256(), 0
-    events = chat_backend().server.room_events(
-        room_id, _millis(since) if since else 0, _millis(until) if until else 0
+    server = chat_backend().server
+    bounds = (_millis(since) if since else 0, _millis(until) if until else 0)
+    events = (
+        _exported(room_id, event)
+        for room_id in header["rooms"]
+        for event in server.room_events(room_id, *bounds, senders=senders)
     )
-    for record in itertools.chain([header], (_exported(e) for e in events)):
+    for record in itertools.chain([header], events):
         line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
         digest.update(line.encode())
         lines += 1
@@ -205,10 +238,11 @@ def _export(
     yield json.dumps({"kind": "end", "lines": lines, "sha256": digest.hexdigest()}) + "\n"
 
 
-def _exported(event: dict[str, Any]) -> dict[str, Any]:
+def _exported(room_id: str, event: dict[str, Any]) -> dict[str, Any]:
     content = event.get("content") if isinstance(event.get("content"), dict) else None
     content = content or {}
     common = {
+        "room_id": room_id,
         "id": event.get("event_id", ""),
         "sent_at": _iso(int(event.get("origin_server_ts", 0))),
     }

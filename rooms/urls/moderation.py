@@ -5,6 +5,7 @@ from rooms.views import moderation
 app_name = "moderation"
 urlpatterns = [
     path("reports/", moderation.reports, name="reports"),
+    path("export/", moderation.export_many, name="export_many"),
     path("reports/<int:report_id>/", moderation.report_decide, name="decide"),
     path("rooms/<str:room_id>/history/", moderation.history, name="history"),
     path("rooms/<str:room_id>/clear/", moderation.clear_history, name="clear"),

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -21,11 +22,17 @@ from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError
 from rooms.forms.moderation import (
     ClearHistoryForm,
+    ExportForm,
     HistoryFilterForm,
     RemoveMessagesForm,
     ReportDecisionForm,
 )
-from rooms.selectors.moderation import room_names, room_to_moderate, room_to_read
+from rooms.selectors.moderation import (
+    categories_to_export,
+    room_names,
+    room_to_moderate,
+    room_to_read,
+)
 from rooms.services import moderation as moderation_services
 
 
@@ -218,4 +225,29 @@ def export(request: HtmxHttpRequest, room_id: str) -> HttpResponse | StreamingHt
     response = StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="room-export-{stamp}.jsonl"'
+    return response
+
+
+@require_GET
+@login_required
+def export_many(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """A category's rooms, or what one person sent, between two days: the form, and once
+    it is filled in, the export streamed as JSON Lines (as a room's)."""
+    if not request.user.can_read_history:
+        raise PermissionDenied(moderation_services.ONLY_READERS)
+    form = ExportForm(request.GET or None, categories=categories_to_export())
+    if not form.is_valid():
+        status = 400 if request.GET else 200
+        return TemplateResponse(request, "moderation/export.html", {"form": form}, status=status)
+    since, until = form.moments()
+    lines = moderation_services.export_lines(
+        actor=request.user,
+        category_id=form.cleaned_data["category"],
+        person=form.cleaned_data["person"],
+        since=since,
+        until=until,
+    )
+    response = StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="export-{stamp}.jsonl"'
     return response

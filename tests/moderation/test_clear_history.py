@@ -15,7 +15,7 @@ from rooms.backend.records import Role
 from rooms.models import Operation
 from tests.api.test_api import call, make_token
 from tests.api.test_roomctl import shell
-from tests.factories import AdministratorFactory
+from tests.factories import AdministratorFactory, LocalUserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chat]
 
@@ -574,3 +574,52 @@ def test_a_report_decision_the_chat_server_fails_is_finished_by_deciding_again(
         AuditEntry.objects.filter(action="moderation.report").values_list("outcome", flat=True)
     )
     assert Outcome.SUCCEEDED in outcomes or step == 4  # a lost close: the first one did it all
+
+
+def test_a_category_and_a_person_are_exported_with_encrypted_rooms_named(
+    client, talked, make_room, category_world
+):
+    from rooms.index import chat_backend
+
+    room, person, _ = talked
+    sealed = make_room()
+    encrypted = {"algorithm": "m.megolm.v1.aes-sha2"}
+    chat_backend().server._put_state(sealed.id, "m.room.encryption", encrypted)
+    client.force_login(AdministratorFactory())
+    url = reverse("moderation:export_many")
+    assert "Compliance export" in client.get(url).text
+    assert client.get(url, {"since": "2020-01-01"}).status_code == 400  # nothing named
+    category = category_world["category"].id
+    answer = client.get(url, {"category": category})
+    lines = b"".join(answer.streaming_content).decode().splitlines()
+    whole(lines)
+    header = json.loads(lines[0])
+    assert room.id in header["rooms"]
+    assert header["not_exportable"] == [{"room_id": sealed.id, "why": "encrypted"}]
+    said_there = [json.loads(x) for x in lines[1:-1]]
+    assert {r["room_id"] for r in said_there} <= set(header["rooms"])
+    assert "Older secret" in [r.get("body") for r in said_there]
+
+    token = make_token(client, AdministratorFactory())
+    theirs = call(client, "GET", "/moderation/export", token, person=person.user_id)
+    lines = b"".join(theirs.streaming_content).decode().splitlines()
+    whole(lines)
+    sent = [json.loads(x) for x in lines[1:-1] if '"kind": "message"' in x]
+    assert {r["sender"] for r in sent} == {person.user_id}
+    assert call(client, "GET", "/moderation/export", token).status_code == 422
+    entries = AuditEntry.objects.filter(action="moderation.export").order_by("id")
+    assert [e.target_id for e in entries] == [category, person.user_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roomctl_exports_a_category(live_server, talked, category_world, tmp_path):
+    room, _, _ = talked
+    officer = shell(live_server, LocalUserFactory(is_compliance_officer=True))
+    out = tmp_path / "category.jsonl"
+    category = category_world["category"].id  # an officer lists no categories: by its ID
+    done = officer(f"roomctl room export --category '{category}' -o {out}")
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    whole(lines)
+    assert room.id in json.loads(lines[0])["rooms"]
+    assert officer("roomctl room export").returncode == 2  # nothing named

@@ -204,12 +204,15 @@ class ModerationOperations(MatrixBase):
             )
         )
 
-    def room_events(self, room_id: str, since_ms: int = 0, until_ms: int = 0) -> Iterator[Event]:
+    def room_events(
+        self, room_id: str, since_ms: int = 0, until_ms: int = 0, senders: tuple[str, ...] = ()
+    ) -> Iterator[Event]:
         """Every message (uploads included) and membership change of the room, oldest
-        first, sent from `since_ms` to before `until_ms` (0: unbounded), as the server
-        keeps them (a removed message comes with its content empty)."""
+        first, sent from `since_ms` to before `until_ms` (0: unbounded), by `senders` (any
+        when empty), as the server keeps them (a removed message: its content empty)."""
         path = f"{ADMIN}/v1/rooms/{segment(room_id)}/messages"
-        wanted = json.dumps({"types": sorted(MESSAGE_TYPES | {"m.room.member"})})
+        types = {"types": sorted(MESSAGE_TYPES | {"m.room.member"})}
+        wanted = json.dumps(types | ({"senders": list(senders)} if senders else {}))
         start = ""
         while True:
             params = {"dir": "f", "limit": str(COUNT_PAGE), "filter": wanted} | (
