@@ -161,6 +161,7 @@ def test_every_page_an_administrator_reaches(browser, live_server, room, space):
         f"/moderation/rooms/{room.id}/clear/",
         f"/moderation/rooms/{room.id}/history/",
         "/moderation/reports/",
+        "/moderation/export/",
         "/categories/",
         "/categories/manage/",
         "/operations/",
