@@ -392,6 +392,7 @@ class Operation(models.Model):
         "room.enable": "Enabling",
         "room.options": "Chat options change",
         "moderation.clear": "Clearing of history",
+        "moderation.remove": "Removal of messages",
         "room.addin.attach": "Add-in added",
         "room.addin.detach": "Add-in taken out",
         "category.scope": "Scope change",

@@ -138,17 +138,30 @@ def messages_remove(
         _about(scope, room)
         if not can_moderate(actor):
             raise PermissionDenied(ONLY_ADMINISTRATORS_REMOVE)
-        scope.after = {"messages": chosen, "reason": reason, "notice": notice}
-        for event_id in chosen:
-            client.server.remove_message(room.id, event_id, reason)
-        if notice:
-            said = f"{len(chosen)} message{'s' if len(chosen) > 1 else ''}"
-            client.server.post_notice(
-                room.id,
-                f"{said} removed by a moderator: {reason}",
-                key=f"{room.id}/{','.join(chosen)}",
-            )
+        change = {"messages": chosen, "reason": reason, "notice": notice}
+        scope.after = change
+        # Recorded first: a process that dies part-way leaves it listed (and audited) for
+        # Retry, not some messages removed with no trace.
+        with operations.recorded(
+            REMOVE, actor=actor, target_id=room.id, target_label=room.name
+        ) as op:
+            op.change = change
+            op.save(update_fields=["change", "updated_at"])
+            _remove(room.id, change)
     return len(chosen)
+
+
+def _remove(room_id: str, change: dict[str, Any]) -> None:
+    """Remove the messages a removal names, and post its notice (each safe to repeat)."""
+    server = chat_backend().server
+    chosen, reason = list(change["messages"]), str(change["reason"])
+    for event_id in chosen:
+        server.remove_message(room_id, event_id, reason)
+    if change["notice"]:
+        said = f"{len(chosen)} message{'s' if len(chosen) > 1 else ''}"
+        server.post_notice(
+            room_id, f"{said} removed by a moderator: {reason}", key=f"{room_id}/{','.join(chosen)}"
+        )
 
 
 EXPORT = "moderation.export"
@@ -362,12 +375,15 @@ def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: 
     return op
 
 
-def clear_run(op: Operation, *, actor: User) -> Operation:
-    """Retry of a clearing that did not finish: ask the chat server again (safe to
-    repeat); audited as `operation.retry` with how it ended."""
+def moderation_run(op: Operation, *, actor: User) -> Operation:
+    """Retry of a clearing or a removal that did not finish: ask the chat server again
+    (each step safe to repeat); audited as `operation.retry` with how it ended."""
     error = ""
     try:
-        chat_backend().server.clear_history(op.target_id, int(op.change["before_ms"]))
+        if op.kind == CLEAR:
+            chat_backend().server.clear_history(op.target_id, int(op.change["before_ms"]))
+        else:
+            _remove(op.target_id, op.change)
     except ChatBackendError as exc:
         error = exc.detail
     op.status = Operation.Status.UNFINISHED if error else Operation.Status.SUCCEEDED
@@ -381,7 +397,7 @@ def clear_run(op: Operation, *, actor: User) -> Operation:
         target_id=op.target_id,
         target_label=op.target_label,
         before={"operation": str(op.pk), "kind": op.kind},
-        after={"cleared_before": op.change.get("before", "")},
+        after=op.change,
         error=error,
         request_id=op.request_id,
     )

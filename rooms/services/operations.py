@@ -40,8 +40,8 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
         return people_services.removal_run(op, actor=actor)
     if op.kind == category_services.ADOPT:
         return category_services.adoption_run(op, actor=actor)
-    if op.kind == moderation_services.CLEAR:
-        return moderation_services.clear_run(op, actor=actor)
+    if op.kind in (moderation_services.CLEAR, moderation_services.REMOVE):
+        return moderation_services.moderation_run(op, actor=actor)
     if op.kind == room_services.BULK:
         op = room_services.bulk_change_retry(op)
         audit_record(

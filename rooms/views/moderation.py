@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.http import HtmxHttpRequest
-from rooms.backend.errors import ChatBackendError
+from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.forms.moderation import (
     ClearHistoryForm,
     ExportForm,
@@ -148,7 +148,8 @@ def remove_messages(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
             messages.error(
                 request,
                 f"Some of the messages may not be removed. {exc.detail} "
-                "Choose them again to finish: those already removed stay so.",
+                "Choose them again (or use Retry under Unfinished changes) to finish: "
+                "those already removed stay so.",
             )
         else:
             messages.success(request, f"{removed} message{'s' if removed > 1 else ''} removed.")
@@ -198,6 +199,8 @@ def report_decide(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
         moderation_services.report_decide(
             actor=request.user, report_id=report_id, remove=remove, remove_sender=remove_sender
         )
+    except ChatNotFound:  # decided meanwhile (by someone else, or by an earlier try)
+        messages.info(request, "This report is closed already: nothing more to decide.")
     except ChatBackendError as exc:
         messages.error(request, f"Nothing may have been decided. {exc.detail}")
     else:

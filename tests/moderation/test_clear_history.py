@@ -537,9 +537,13 @@ def test_removing_a_message_the_chat_server_fails_at_any_step_is_finished_by_sen
     assert "may not be removed" in failed.text
     entry = AuditEntry.objects.get(action="moderation.remove")
     assert entry.outcome == Outcome.FAILED
+    [left] = Operation.objects.filter(kind="moderation.remove")
+    assert left.status == Operation.Status.UNFINISHED  # listed for Retry
     injected.arm(0, "")
     again = client.post(remove, data, follow=True)
     assert "1 message removed." in again.text
+    # Sending the same removal again finished the one left unfinished too.
+    assert set(Operation.objects.values_list("status", flat=True)) == {"succeeded"}
     bodies = said(person, room.id)
     assert "f.txt" not in bodies
     assert bodies.count("1 message removed by a moderator: Leak") == 1
@@ -623,3 +627,42 @@ def test_roomctl_exports_a_category(live_server, talked, category_world, tmp_pat
     whole(lines)
     assert room.id in json.loads(lines[0])["rooms"]
     assert officer("roomctl room export").returncode == 2  # nothing named
+
+
+def test_a_removal_left_unfinished_is_finished_by_retry(client, talked, injected):
+    room, person, _ = talked
+    admin = AdministratorFactory()
+    client.force_login(admin)
+    [secret] = [
+        m
+        for m, _, _ in client.get(
+            reverse("moderation:history", args=[room.id]), {"text": "secret"}
+        ).context["read"]
+    ]
+    injected.arm(2, "500", sticky=True)  # the redaction
+    data = {"event_ids": [secret.event_id], "reason": "Leak"}
+    client.post(reverse("moderation:remove", args=[room.id]), data)
+    [op] = Operation.objects.filter(kind="moderation.remove")
+    assert op.status == Operation.Status.UNFINISHED
+    assert "Older secret" in said(person, room.id)
+    injected.arm(0, "")
+    client.post(reverse("operations:retry", args=[op.pk]))
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert "Older secret" not in said(person, room.id)
+    retry = AuditEntry.objects.get(action="operation.retry", target_id=room.id)
+    assert (retry.outcome, retry.after["messages"]) == (Outcome.SUCCEEDED, [secret.event_id])
+
+
+def test_a_report_decided_twice_at_once_is_told_closed_to_the_second(client, creator, talked):
+    from rooms.index import chat_backend
+
+    room, person, _ = talked
+    [old] = chat_backend().server.read_messages(room.id, text="old news").messages
+    report(person, room.id, old.event_id, "Stale")
+    [(reported, _, _)] = _reports_seen(client, creator)
+    decide = reverse("moderation:decide", args=[reported.id])
+    client.post(decide, {"decision": "dismiss"})
+    second = client.post(decide, {"decision": "remove"}, follow=True)  # another tab, later
+    assert "closed already" in second.text
+    assert "Old news" in said(person, room.id)  # the second decision changed nothing
