@@ -393,6 +393,7 @@ class Operation(models.Model):
         "room.options": "Chat options change",
         "moderation.clear": "Clearing of history",
         "moderation.remove": "Removal of messages",
+        "moderation.sweep": "Removal of matching messages",
         "room.addin.attach": "Add-in added",
         "room.addin.detach": "Add-in taken out",
         "category.scope": "Scope change",
@@ -409,6 +410,11 @@ class Operation(models.Model):
     def of_room(self) -> bool:
         """A room's change (undone by applying `before`); a category's is only retried."""
         return self.kind.startswith("room.")
+
+    @property
+    def of_moderation(self) -> bool:
+        """A clearing of a room's history or a removal of its messages (finished by Retry)."""
+        return self.kind.startswith("moderation.")
 
     @property
     def of_person(self) -> bool:

@@ -47,6 +47,9 @@ Status = Operation.Status
 
 RETRY_DELAYS = (0.25, 1.0)
 ABANDONED_AFTER = timedelta(seconds=90)
+# Kinds the sync worker carries out a part at a time (a change to many rooms, a removal of
+# messages across rooms): running is their waiting state, never a sign of abandonment.
+WORKER_RUN = ("rooms.bulk", "moderation.sweep")
 
 
 class OperationError(ChatBackendError):
@@ -359,7 +362,8 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
     Their own audit entry was never written; this writes it, with how it ended."""
     cutoff = (now or timezone.now()) - ABANDONED_AFTER
     running = Operation.objects.filter(status=Status.RUNNING).exclude(
-        kind="rooms.bulk"  # the worker runs these a chunk at a time: they are not abandoned
+        # the worker runs these a part at a time: they are not abandoned
+        kind__in=WORKER_RUN
     )
     orphans = [
         pk

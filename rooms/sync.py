@@ -44,7 +44,15 @@ from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.chatserver.policy import REFUSAL_EVENT
 from rooms.locks import one_writer
-from rooms.models import IndexDifference, IndexedCategory, IndexedRoom, IndexStream, RoomName
+from rooms.models import (
+    IndexDifference,
+    IndexedCategory,
+    IndexedRoom,
+    IndexStream,
+    Operation,
+    RoomName,
+)
+from rooms.services.moderation import sweep_step
 from rooms.services.rooms import bulk_change_step
 
 log = logging.getLogger(__name__)
@@ -431,7 +439,9 @@ def _turn(server_factory: Callable[[], MatrixChatBackend], name: str, *, leading
         return False
     if not leading:
         log.info("Sync worker %s leads.", name)
-    result = sync_once(server_factory())
+    # With work of its own waiting, the worker does not wait on the stream for news.
+    busy = Operation.objects.filter(kind__in=operations.WORKER_RUN, status=Operation.Status.RUNNING)
+    result = sync_once(server_factory(), timeout_ms=0 if busy.exists() else POLL_SECONDS * 1000)
     if result.rooms:
         log.debug("Indexed %d changed room(s).", result.rooms)
     for op in operations.resume_abandoned():
@@ -440,6 +450,8 @@ def _turn(server_factory: Callable[[], MatrixChatBackend], name: str, *, leading
         )
     if changed := bulk_change_step():
         log.info("Changed %d room(s) of changes to many rooms.", changed)
+    if removed := sweep_step():
+        log.info("Removed %d message(s) of removals across rooms.", removed)
     outbox.deliver_due()
     return True
 

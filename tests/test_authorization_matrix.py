@@ -151,6 +151,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("moderation:decide", "POST"): row(302),  # no decision chosen: nothing is done
     ("moderation:remove", "POST"): row(403, outsider=404, administrator=302),
     ("moderation:clear", "POST"): row(403, outsider=404, administrator=400),
+    ("moderation:sweep", "GET"): row(403, administrator=200),
+    ("moderation:sweep", "POST"): row(403, administrator=400),  # nothing chosen
+    ("moderation:sweep_progress", "GET"): row(403, administrator=200),
+    ("moderation:sweep_progress", "POST"): NOT_ALLOWED,
     ("roles:panel", "GET"): row(302, outsider=404),  # the page; htmx gets the panel
     ("roles:panel", "POST"): NOT_ALLOWED,
     ("roles:people", "GET"): ROOM_MANAGERS,
@@ -251,6 +255,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:export", "POST"): row(405, anonymous=405),
     ("api:remove_messages", "POST"): row(401, anonymous=401),
     ("api:clear_history", "POST"): row(401, anonymous=401),
+    ("api:sweep", "GET"): row(405, anonymous=405),
+    ("api:sweep", "POST"): row(401, anonymous=401),
     ("api:role_change", "GET"): row(405, anonymous=405),
     ("api:role_change", "POST"): row(401, anonymous=401),
     ("api:room_bulk_change", "GET"): row(405, anonymous=405),
@@ -474,6 +480,23 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         change={"rooms": [world.room_id], "changes": {"category_options": True}, "results": []},
         status=Operation.Status.SUCCEEDED,
     )
+    sweep = Operation.objects.create(
+        kind="moderation.sweep",
+        target_id=world.category_id,
+        target_label="Matrix",
+        change={
+            "sender": "",
+            "text": "spam",
+            "since": "",
+            "until": "",
+            "reason": "Spam",
+            "notice": False,
+            "rooms": [world.room_id],
+            "results": [],
+            "at": {"start": "", "removed": 0},
+        },
+        status=Operation.Status.SUCCEEDED,
+    )
     add_in = AddInEntry.objects.create(name="Matrix wiki", url="https://wiki.example.org/")
     token, _ = token_create(actor=users["in_scope"], name="matrix", scope="read", days=1)
     return {
@@ -484,6 +507,7 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         "operation": unfinished.pk,
         "removal": removal.pk,
         "options": options.pk,
+        "sweep": sweep.pk,
         "add_in": add_in.pk,
     }
 
@@ -507,6 +531,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "moderation:remove": {"room_id": world.room_id},
         "moderation:decide": {"report_id": 1},
         "moderation:export": {"room_id": world.room_id},
+        "moderation:sweep_progress": {"pk": records["sweep"]},
         "api:export": {"room_id": world.room_id},
         "api:remove_messages": {"room_id": world.room_id},
         "api:history": {"room_id": world.room_id},
@@ -634,6 +659,8 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:export_many", "POST"): api_row(405),
     ("api:remove_messages", "POST"): api_row(422),  # the messages are needed first
     ("api:clear_history", "POST"): api_row(422),  # `before` is needed first
+    ("api:sweep", "GET"): api_row(405),
+    ("api:sweep", "POST"): api_row(403, administrator=422),  # a room or a category first
     ("api:category_create", "GET"): api_row(200),  # the same address as category_list
     ("api:category_create", "POST"): api_row(422),
     ("api:category_creators", "GET"): api_row(405),

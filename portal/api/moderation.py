@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
 from portal.api.common import READ_ERRORS, WRITE_ERRORS, ApiRequest, Text, writes
 from rooms.backend.records import NAME_MAX_LENGTH
+from rooms.permissions import can_moderate
 from rooms.selectors.moderation import room_to_moderate, room_to_read
 from rooms.services import moderation as moderation_services
 from rooms.services.roles import NotAChatId, chat_id_of
@@ -213,3 +214,77 @@ def export_many(
         actor=actor, category_id=category, person=sender, since=since, until=until
     )
     return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
+
+
+class SweepIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    room: Text = Field("", max_length=255, description="One room (its ID), or …")
+    category: Text = Field("", max_length=255, description="… each room of a category (its ID)")
+    sender: Text = Field("", max_length=255, description="Sent by (a chat ID, or a name here)")
+    text: Text = Field("", max_length=200, description="Containing this (any letter case)")
+    since: AwareDatetime | None = Field(None, description="Sent from this moment")
+    until: AwareDatetime | None = Field(None, description="Sent before this moment")
+    reason: Text = Field("", max_length=moderation_services.REASON_MAX_LENGTH)
+    notice: StrictBool = Field(False, description="Say in each room how many were removed")
+
+
+class SampleOut(Schema):
+    room: str = Field(description="The room's name")
+    id: str = Field(description="The message's event ID")
+    sender: str
+    body: str
+
+
+class SweepOut(Schema):
+    applied: bool
+    messages: int = Field(description="Messages that match (counted before removing)")
+    more: bool = Field(description="Counting stopped at its cap: there are more")
+    rooms: int = Field(description="Rooms read")
+    sample: list[SampleOut]
+    operation: str | None = Field(None, description="GET /api/v1/operations/{operation}")
+
+
+@router.post(
+    "/removals",
+    response={200: SweepOut} | WRITE_ERRORS,
+    summary="Remove every matching message of a room or a category",
+)
+def sweep(request: ApiRequest, removal: SweepIn, dry_run: bool = False) -> dict[str, Any]:
+    """Remove every message sent by `sender`, containing `text`, or both, from `since` to
+    before `until`, in a `room` or each room of a `category` (portal administrators): each
+    redacted with `reason` shown in its place, its files quarantined, and with `notice` a
+    notice in each room. With `dry_run=true` only counted, with a sample. Otherwise
+    started in the background: follow `operation` (`done` of `total` rooms, a result each
+    with how many were removed); a room the chat server fails is left for Retry."""
+    actor = request.user
+    if not can_moderate(actor):
+        raise PermissionDenied(moderation_services.ONLY_ADMINISTRATORS_REMOVE)
+    if bool(removal.room) == bool(removal.category):
+        raise HttpError(422, "Give a room or a category.")
+    try:
+        sender = chat_id_of(removal.sender) if removal.sender.strip() else ""
+    except NotAChatId as exc:
+        raise HttpError(422, str(exc)) from exc
+    matching = moderation_services.Matching(
+        sender=sender, text=removal.text, since=removal.since, until=removal.until
+    )
+    where = {"room_id": removal.room, "category_id": removal.category}
+    preview = moderation_services.sweep_preview(actor=actor, matching=matching, **where)
+    answer: dict[str, Any] = {
+        "applied": not dry_run,
+        "messages": preview.count,
+        "more": preview.more,
+        "rooms": len(preview.rooms),
+        "sample": [
+            {"room": name, "id": m.event_id, "sender": m.sender, "body": m.body}
+            for name, m in preview.sample
+        ],
+    }
+    if dry_run:
+        return answer
+    writes(request)
+    op = moderation_services.sweep_start(
+        actor=actor, matching=matching, reason=removal.reason, notice=removal.notice, **where
+    )
+    return answer | {"operation": str(op.pk)}

@@ -25,6 +25,7 @@ from portal.api.common import (
 from rooms.models import Operation
 from rooms.selectors import Hidden, NotFound
 from rooms.services import operations as operation_services
+from rooms.services.moderation import SWEEP, sweep_removed
 from rooms.services.rooms import BULK
 
 router = Router(tags=["operations"])
@@ -78,8 +79,9 @@ class OperationFilters(Schema):
 
 
 def _results(op: Operation) -> list[dict[str, Any]]:
-    """What became of each room (a change to many) or each step (a person's removal)."""
-    if op.kind == BULK:
+    """What became of each room (a change to many, a removal of messages across rooms) or
+    each step (a person's removal)."""
+    if op.kind in (BULK, SWEEP):
         return list(op.change["results"])
     if op.of_person:
         return list(op.change.get("items", []))
@@ -88,7 +90,7 @@ def _results(op: Operation) -> list[dict[str, Any]]:
 
 def _summary(op: Operation) -> dict[str, Any]:
     results = _results(op)
-    if op.kind == BULK:
+    if op.kind in (BULK, SWEEP):
         done, total = len(results), len(op.change["rooms"])
     elif op.of_person:
         done, total = sum(1 for r in results if r.get("result")), len(results)
@@ -154,14 +156,24 @@ def _out(op: Operation, page: ResultsPage) -> dict[str, Any]:
     results = _results(op)
     shown = results[page.results_from : page.results_from + page.results_limit]
     following = page.results_from + len(shown)
-    change = op.change.get("changes", {}) if op.kind == BULK else op.change
     return _summary(op) | {
-        "change": change if op.of_room or op.kind == BULK else {},
+        "change": _change(op),
         "before": op.before,
         "results": shown,
         "results_from": page.results_from,
         "next_results_from": following if following < len(results) else None,
     }
+
+
+def _change(op: Operation) -> dict[str, Any]:
+    """What the operation changes: a room's fields, a change to many rooms' fields, or
+    which messages a removal across rooms takes (and how many it has removed)."""
+    if op.kind == BULK:
+        return dict(op.change.get("changes", {}))
+    if op.kind == SWEEP:
+        asked = ("sender", "text", "since", "until", "reason", "notice")
+        return {k: op.change[k] for k in asked} | {"removed": sweep_removed(op)}
+    return op.change if op.of_room else {}
 
 
 def etag(op: Operation) -> str:

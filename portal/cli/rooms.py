@@ -320,6 +320,65 @@ def room_remove_messages(room: str, messages: tuple[str, ...], reason: str, noti
     click.echo(f"{answer['removed']} message(s) removed.")
 
 
+@room.command("remove-matching")
+@click.argument("room", required=False, default="")
+@click.option("--category", default="", help="Each room of this category (ID or name).")
+@click.option("--person", default="", help="Sent by this person (chat ID or name).")
+@click.option("--text", default="", help="Containing this (any letter case).")
+@click.option("--since", default="", help="From this moment (ISO 8601, with its offset).")
+@click.option("--until", default="", help="Before this moment (ISO 8601, with its offset).")
+@click.option("--reason", default="", help="Shown in their place (required to remove).")
+@click.option("--notice", is_flag=True, help="Say in each room how many were removed.")
+@click.option("--what-if", is_flag=True, help="Count them and show a few; remove nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask (scripts).")
+@click.option("--wait", is_flag=True, help="Wait until every room is done, with progress.")
+def room_remove_matching(
+    room: str,
+    category: str,
+    person: str,
+    text: str,
+    since: str,
+    until: str,
+    reason: str,
+    notice: bool,
+    what_if: bool,
+    yes: bool,
+    wait: bool,
+) -> None:
+    """Remove every message of a person, or containing a phrase, in a ROOM or each room
+    of a --category (portal administrators), in the background."""
+    if bool(room) == bool(category):
+        fail(USAGE, "Name a ROOM or give --category.")
+    api = portal()
+    body = {
+        "room": room,
+        "category": category_id(api, category) if category else "",
+        "sender": person,
+        "text": text,
+        "reason": reason,
+        "notice": notice,
+    } | {k: v for k, v in {"since": since, "until": until}.items() if v}
+    counted = api.call("POST", "/moderation/removals", params=dry(True), json=body)
+    many = f"{counted['messages']}{'+' if counted['more'] else ''}"
+    click.echo(f"{many} message(s) match in {counted['rooms']} room(s).")
+    table(counted["sample"], ["room", "sender", "body"])
+    if what_if or not counted["messages"]:
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(USAGE, "Removing cannot be undone: add --yes (or --what-if to count first).")
+        click.confirm(f"Remove {many} message(s)?", abort=True)
+    started = api.call("POST", "/moderation/removals", json=body)
+    if not wait:
+        click.echo(f"Removing in the background: roomctl operation wait {started['operation']}")
+        return
+    ended = api.wait(started["operation"], timeout=WAIT_SECONDS)
+    table(ended["results"], ["name", "removed", "result", "detail"])
+    click.echo(f"{ended['change']['removed']} message(s) removed: {ended['status']}.")
+    if ended["status"] != "succeeded":
+        raise SystemExit(SOME_FAILED)
+
+
 @room.command("export")
 @click.argument("room", required=False, default="")
 @click.option(

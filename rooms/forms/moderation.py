@@ -136,3 +136,55 @@ def _day_bounds(since: date | None, until: date | None) -> tuple[datetime | None
         datetime.combine(since, time.min, zone) if since else None,
         datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
     )
+
+
+class SweepForm(forms.Form):
+    """Remove every message that matches (a person's, a phrase's, or a person's with a
+    phrase; between two days, both included) in one room or in each room of a category;
+    previewed first, then confirmed with the reason shown in their place."""
+
+    room = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
+    category = forms.ChoiceField(required=False, label="In the rooms of the category")
+    sender = forms.CharField(required=False, max_length=255, label="Sent by (chat ID or name)")
+    text = forms.CharField(required=False, max_length=200, label="Containing")
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = forms.CharField(
+        required=False, max_length=REASON_MAX_LENGTH, label="Reason (shown in their place)"
+    )
+    notice = forms.BooleanField(
+        required=False, label="Say in each room how many were removed, and why"
+    )
+    # What the shown preview was for: a confirmation of other criteria previews again.
+    previewed = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+    CRITERIA = ("room", "category", "sender", "text", "since", "until")
+
+    def __init__(self, *args: Any, categories: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["category"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Choose a category"), *categories]
+
+    def clean_sender(self) -> str:
+        return _person(self.cleaned_data["sender"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not cleaned.get("room") and not cleaned.get("category"):
+            self.add_error("category", "Choose the category whose rooms to read.")
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The last day comes before the first.")
+        return cleaned
+
+    def criteria(self) -> str:
+        """The criteria as given, to tell whether a confirmation is of the preview shown."""
+        return "|".join(str(self.cleaned_data.get(name) or "") for name in self.CRITERIA)
+
+    def moments(self) -> tuple[datetime | None, datetime | None]:
+        return _day_bounds(self.cleaned_data.get("since"), self.cleaned_data.get("until"))

@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +32,18 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from accounts.models import User
-from portal.audit import AuditScope, audit_record, audited
+from portal.audit import AuditScope, audit_record, audited, current_request
 from portal.models import Outcome
-from rooms import operations
+from rooms import operations, processes
 from rooms.backend.errors import ChatBackendError
-from rooms.backend.matrix.moderation import MessageCount, MessagePage, Report
+from rooms.backend.matrix.moderation import (
+    COUNT_AT_MOST,
+    COUNT_PAGE,
+    Message,
+    MessageCount,
+    MessagePage,
+    Report,
+)
 from rooms.backend.records import Role, Room
 from rooms.chatserver.text import clean
 from rooms.index import chat_backend
@@ -402,3 +411,263 @@ def moderation_run(op: Operation, *, actor: User) -> Operation:
         request_id=op.request_id,
     )
     return op
+
+
+SWEEP = "moderation.sweep"
+SWEEP_BATCH = 50
+SWEEP_SECONDS = 2.0
+SAMPLE_SIZE = 5
+NO_CRITERIA = "Give a person, a phrase, or both: a removal takes only what matches."
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Which messages a removal across rooms takes: sent by `sender`, containing `text`
+    (any letter case), from `since` to before `until` (None: unbounded)."""
+
+    sender: str = ""
+    text: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_change(self) -> dict[str, Any]:
+        return {
+            "sender": self.sender,
+            "text": self.text,
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+        }
+
+    @classmethod
+    def of_change(cls, change: dict[str, Any]) -> Matching:
+        return cls(
+            sender=change["sender"],
+            text=change["text"],
+            since=datetime.fromisoformat(change["since"]) if change["since"] else None,
+            until=datetime.fromisoformat(change["until"]) if change["until"] else None,
+        )
+
+    def page(self, room_id: str, start: str = "", limit: int = 0) -> MessagePage:
+        """The next matching messages from `start`, up to `limit` (0: a batch)."""
+        return chat_backend().server.read_messages(
+            room_id,
+            start=start,
+            senders=(self.sender,) if self.sender else (),
+            text=self.text,
+            since_ms=_millis(self.since) if self.since else 0,
+            until_ms=_millis(self.until) if self.until else 0,
+            limit=limit or SWEEP_BATCH,
+        )
+
+
+@dataclass(frozen=True)
+class SweepPreview:
+    """What a removal across rooms would take: the rooms it reads, how many of their
+    messages match (counting stops at COUNT_AT_MOST: `more`), and a few of them."""
+
+    rooms: list[tuple[str, str]]  # (room ID, name)
+    count: int
+    more: bool
+    sample: list[tuple[str, Message]]  # (room name, message)
+
+
+def _sweep_rooms(room_id: str, category_id: str) -> tuple[list[str], str, str]:
+    """The rooms a removal reads (one, or a category's, by name), its target and label."""
+    client = chat_backend()
+    if room_id:
+        room = client.get_room(room_id)
+        return [room.id], room.id, room.name
+    category = client.get_category(category_id)
+    found = IndexedRoom.objects.filter(category_id=category.id).order_by("name_key", "room_id")
+    return list(found.values_list("room_id", flat=True)), category.id, category.name
+
+
+def _checked_matching(matching: Matching) -> None:
+    if not matching.sender and not matching.text.strip():
+        raise ModerationInvalid("text", NO_CRITERIA)
+
+
+def sweep_preview(
+    *, actor: User, matching: Matching, room_id: str = "", category_id: str = ""
+) -> SweepPreview:
+    """Count what a removal of `matching` messages in a room or a category would take,
+    with a sample (nothing is changed or audited)."""
+    if not can_moderate(actor):
+        raise PermissionDenied(ONLY_ADMINISTRATORS_REMOVE)
+    _checked_matching(matching)
+    rooms, _, _ = _sweep_rooms(room_id, category_id)
+    names = dict(IndexedRoom.objects.filter(room_id__in=rooms).values_list("room_id", "name"))
+    count, sample = 0, list[tuple[str, Message]]()
+    for room in rooms:
+        start = ""
+        while count < COUNT_AT_MOST:
+            page = matching.page(room, start, limit=COUNT_PAGE)
+            shown = [m for m in page.messages if not m.removed]
+            count += len(shown)
+            sample += [(names.get(room, room), m) for m in shown[: SAMPLE_SIZE - len(sample)]]
+            if not page.next:
+                break
+            start = page.next
+    return SweepPreview(
+        rooms=[(r, names.get(r, r)) for r in rooms],
+        count=min(count, COUNT_AT_MOST),
+        more=count >= COUNT_AT_MOST,
+        sample=sample,
+    )
+
+
+def sweep_start(
+    *,
+    actor: User,
+    matching: Matching,
+    reason: str,
+    notice: bool,
+    room_id: str = "",
+    category_id: str = "",
+) -> Operation:
+    """Start removing every message that matches in a room or in each room of a
+    category: recorded as an operation the sync worker carries out a batch at a time,
+    room by room (each room's result audited as `moderation.remove`), resumed where it
+    was if a worker stops; the start is audited as `moderation.sweep`."""
+    reason = clean(reason).strip()
+    if can_moderate(actor):  # no criteria or no reason: nothing is started
+        _checked_matching(matching)
+        if not reason:
+            raise ModerationInvalid("reason", "Say why: the reason is shown in their place.")
+    with audited(SWEEP, actor=actor, target_kind="room" if room_id else "category") as scope:
+        rooms, target, label = _sweep_rooms(room_id, category_id)
+        scope.target_id, scope.target_label = target, label
+        if not room_id:
+            scope.category_id = target
+        if not can_moderate(actor):
+            raise PermissionDenied(ONLY_ADMINISTRATORS_REMOVE)
+        if not rooms:
+            raise ModerationInvalid("category", "The category has no rooms: nothing to remove.")
+        change = matching.as_change() | {
+            "reason": reason,
+            "notice": notice,
+            "rooms": rooms,
+            "results": [],
+            "at": {"start": "", "removed": 0},  # the room being swept: where, and how many
+        }
+        request = current_request.get()
+        op = Operation.objects.create(
+            kind=SWEEP,
+            target_id=target,
+            target_label=label,
+            actor=actor,
+            change=change,
+            request_id=getattr(request, "request_id", "") if request is not None else "",
+            owner=processes.identity(),
+        )
+        scope.after = matching.as_change() | {
+            "reason": reason,
+            "notice": notice,
+            "rooms": len(rooms),
+            "operation": str(op.pk),
+        }
+    return op
+
+
+def sweep_step(*, seconds: float = SWEEP_SECONDS) -> int:
+    """Remove the next batches of every running removal across rooms (one each at least,
+    then more for about `seconds`); how many messages were removed. Where each stands is
+    saved after every batch: a worker that stops resumes from there (a message removed
+    twice is harmless)."""
+    removed = 0
+    deadline = time.monotonic() + seconds
+    running = Operation.objects.filter(kind=SWEEP, status=Operation.Status.RUNNING)
+    for op in running.select_related("actor"):
+        removed += _sweep_batch(op)  # one batch each, at least
+        while op.status == Operation.Status.RUNNING and time.monotonic() < deadline:
+            removed += _sweep_batch(op)
+    return removed
+
+
+def _sweep_batch(op: Operation) -> int:
+    change = op.change
+    results, at = change["results"], change["at"]
+    room_id = change["rooms"][len(results)]
+    server = chat_backend().server
+    removed = 0
+    try:
+        page = Matching.of_change(change).page(room_id, at["start"])
+        for message in page.messages:
+            if not message.removed:
+                server.remove_message(
+                    room_id, message.event_id, change["reason"], files=message.files
+                )
+                removed += 1
+        at["removed"] += removed
+        at["start"] = page.next
+        if not page.next and at["removed"] and change["notice"]:
+            said = f"{at['removed']} message{'s' if at['removed'] > 1 else ''}"
+            server.post_notice(
+                room_id,
+                f"{said} removed by a moderator: {change['reason']}",
+                key=f"{op.pk}/{room_id}",
+            )
+    except ChatBackendError as exc:
+        _room_done(op, room_id, at["removed"] + removed, error=exc.detail)
+        return removed
+    if page.next:
+        op.save(update_fields=["change", "updated_at"])
+    else:
+        _room_done(op, room_id, at["removed"])
+    return removed
+
+
+def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") -> None:
+    """Record how a room of a removal across rooms ended (audited), and the removal's end
+    after its last room."""
+    change = op.change
+    name = IndexedRoom.objects.filter(room_id=room_id).values_list("name", flat=True).first()
+    change["results"].append(
+        {
+            "room": room_id,
+            "name": name or room_id,
+            "removed": removed,
+            "result": "failed" if error else "removed",
+            "detail": error,
+        }
+    )
+    change["at"] = {"start": "", "removed": 0}
+    audit_record(
+        action=REMOVE,
+        outcome=Outcome.FAILED if error else Outcome.SUCCEEDED,
+        actor=op.actor,
+        target_kind="room",
+        target_id=room_id,
+        target_label=name or room_id,
+        category_id=op.target_id if op.target_id != room_id else "",
+        after=Matching.of_change(change).as_change()
+        | {"reason": change["reason"], "removed": removed, "operation": str(op.pk)},
+        error=error,
+        request_id=op.request_id,
+    )
+    if len(change["results"]) == len(change["rooms"]):
+        failed = [r for r in change["results"] if r["result"] == "failed"]
+        op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
+        total = len(change["rooms"])
+        op.error = f"{len(failed)} of {total} rooms were not finished." if failed else ""
+    op.save()
+
+
+def sweep_retry(op: Operation) -> Operation:
+    """Hand the rooms of a removal across rooms that failed back to the worker: each is
+    read again from its newest message (what was removed stays removed)."""
+    kept = [r for r in op.change["results"] if r["result"] != "failed"]
+    done = {r["room"] for r in kept}
+    op.change["rooms"] = [r for r in op.change["rooms"] if r in done] + [
+        r for r in op.change["rooms"] if r not in done
+    ]
+    op.change["results"] = kept
+    op.change["at"] = {"start": "", "removed": 0}
+    op.status, op.error = Operation.Status.RUNNING, ""
+    op.save()
+    return op
+
+
+def sweep_removed(op: Operation) -> int:
+    """How many messages a removal across rooms has removed so far."""
+    return sum(int(r["removed"]) for r in op.change["results"]) + int(op.change["at"]["removed"])

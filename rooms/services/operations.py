@@ -42,8 +42,11 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
         return category_services.adoption_run(op, actor=actor)
     if op.kind in (moderation_services.CLEAR, moderation_services.REMOVE):
         return moderation_services.moderation_run(op, actor=actor)
-    if op.kind == room_services.BULK:
-        op = room_services.bulk_change_retry(op)
+    if op.kind in (room_services.BULK, moderation_services.SWEEP):
+        if op.kind == room_services.BULK:
+            op = room_services.bulk_change_retry(op)
+        else:
+            op = moderation_services.sweep_retry(op)
         audit_record(
             action="operation.retry",
             outcome=Outcome.SUCCEEDED,

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +26,10 @@ from rooms.forms.moderation import (
     HistoryFilterForm,
     RemoveMessagesForm,
     ReportDecisionForm,
+    SweepForm,
 )
+from rooms.models import Operation
+from rooms.permissions import can_moderate
 from rooms.selectors.moderation import (
     categories_to_export,
     room_names,
@@ -254,3 +257,77 @@ def export_many(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpRespons
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="export-{stamp}.jsonl"'
     return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def sweep(request: HtmxHttpRequest) -> HttpResponse:
+    """Remove every message of a person, or with a phrase, in a room or a category's rooms:
+    the criteria; once posted, how many match and a sample, with the reason to give; once
+    confirmed, started, and on to its progress."""
+    if not can_moderate(request.user):
+        raise PermissionDenied(moderation_services.ONLY_ADMINISTRATORS_REMOVE)
+    data = request.POST if request.method == "POST" else request.GET
+    form = SweepForm(data or None, categories=categories_to_export())
+    context: dict[str, Any] = {"form": form}
+    if data.get("room"):
+        context["room"] = room_to_moderate(user=request.user, room_id=data["room"])[0]
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        since, until = form.moments()
+        matching = moderation_services.Matching(
+            sender=form.cleaned_data["sender"],
+            text=form.cleaned_data["text"],
+            since=since,
+            until=until,
+        )
+        where = {
+            "room_id": form.cleaned_data["room"],
+            "category_id": "" if form.cleaned_data["room"] else form.cleaned_data["category"],
+        }
+        confirmed = "confirm" in request.POST and form.cleaned_data["previewed"] == form.criteria()
+        try:
+            # Counted again each time: a confirmation refused keeps the count and the sample.
+            context["preview"] = moderation_services.sweep_preview(
+                actor=request.user, matching=matching, **where
+            )
+            context["previewed"] = form.criteria()
+            if confirmed:
+                op = moderation_services.sweep_start(
+                    actor=request.user,
+                    matching=matching,
+                    reason=form.cleaned_data["reason"],
+                    notice=form.cleaned_data["notice"],
+                    **where,
+                )
+                return redirect("moderation:sweep_progress", pk=op.pk)
+        except moderation_services.ModerationInvalid as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            status = 400
+        except ChatBackendError as exc:
+            context["error"], status = exc.detail, 503
+    elif request.method == "POST":
+        status = 400
+    return TemplateResponse(request, "moderation/sweep.html", context, status=status)
+
+
+@require_GET
+@login_required
+def sweep_progress(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    """How far a removal across rooms has gone, room by room (followed while it runs)."""
+    if not can_moderate(request.user):
+        raise PermissionDenied(moderation_services.ONLY_ADMINISTRATORS_REMOVE)
+    op = get_object_or_404(Operation, pk=pk, kind=moderation_services.SWEEP)
+    results = op.change["results"]
+    context = {
+        "operation": op,
+        "results": results,
+        "total": len(op.change["rooms"]),
+        "done": len(results),
+        "removed": moderation_services.sweep_removed(op),
+        "failed": [r for r in results if r["result"] == "failed"],
+        "running": op.status == Operation.Status.RUNNING,
+        "matching": moderation_services.Matching.of_change(op.change),
+    }
+    template = "moderation/sweep_progress.html"
+    return TemplateResponse(request, template + ("#progress" if request.htmx else ""), context)

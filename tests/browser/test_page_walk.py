@@ -155,6 +155,32 @@ def test_every_page_an_administrator_reaches(browser, live_server, room, space):
             "successors": {room.id: {"person": "@someone:portal.test", "result": "made Manager"}},
         },
     )
+    sweep = Operation.objects.create(  # a removal across rooms, one room failed
+        kind="moderation.sweep",
+        target_id=category,
+        target_label="A category",
+        status=Operation.Status.UNFINISHED,
+        change={
+            "sender": manager,
+            "text": "spam",
+            "since": "2026-01-01T00:00:00+00:00",
+            "until": "",
+            "reason": "Spam",
+            "notice": True,
+            "rooms": [room.id, "!gone:portal.test"],
+            "results": [
+                {"room": room.id, "name": room.name, "removed": 12, "result": "removed"},
+                {
+                    "room": "!gone:portal.test",
+                    "name": "A gone room",
+                    "removed": 0,
+                    "result": "failed",
+                    "detail": "The chat server is not available right now.",
+                },
+            ],
+            "at": {"start": "", "removed": 0},
+        },
+    )
     paths = [
         f"/rooms/{room.id}/",
         f"/rooms/{room.id}/delete/",
@@ -162,6 +188,8 @@ def test_every_page_an_administrator_reaches(browser, live_server, room, space):
         f"/moderation/rooms/{room.id}/history/",
         "/moderation/reports/",
         "/moderation/export/",
+        f"/moderation/remove/?category={category}&text=hello",
+        f"/moderation/removals/{sweep.pk}/",
         "/categories/",
         "/categories/manage/",
         "/operations/",

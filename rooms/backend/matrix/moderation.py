@@ -170,18 +170,28 @@ class ModerationOperations(MatrixBase):
                 break
         return MessagePage(found, start)
 
-    def remove_message(self, room_id: str, event_id: str, reason: str) -> None:
+    def remove_message(
+        self,
+        room_id: str,
+        event_id: str,
+        reason: str,
+        *,
+        files: tuple[tuple[str, str], ...] | None = None,
+    ) -> None:
         """Redact one message, as the service account, with the reason chat clients show
-        in its place, and quarantine the file it carried (nobody can download it again).
-        Safe to repeat: the transaction ID is the message's, so a try whose answer was
-        lost is not redacted twice, and quarantining again changes nothing."""
-        event = self._again(
-            lambda: self.http.request(
-                "GET", f"{CLIENT}/rooms/{segment(room_id)}/event/{segment(event_id)}"
+        in its place, and quarantine the files it carried (nobody can download them
+        again): `files` as read with it, or read now when not given. Safe to repeat: the
+        transaction ID is the message's, so a try whose answer was lost is not redacted
+        twice, and quarantining again changes nothing."""
+        if files is None:
+            event = self._again(
+                lambda: self.http.request(
+                    "GET", f"{CLIENT}/rooms/{segment(room_id)}/event/{segment(event_id)}"
+                )
             )
-        )
-        content = event.get("content")
-        for server, media in _files_of(content if isinstance(content, dict) else {}):
+            content = event.get("content")
+            files = _files_of(content if isinstance(content, dict) else {})
+        for server, media in files:
             quarantine = f"{ADMIN}/v1/media/quarantine/{segment(server)}/{segment(media)}"
             self._again(partial(self.http.request, "POST", quarantine, json={}))
         txn = "remove-" + hashlib.sha256(event_id.encode()).hexdigest()[:32]
@@ -272,6 +282,7 @@ class Message:
     kind: str  # m.text, m.image, … (a sticker: m.sticker; encrypted: m.room.encrypted)
     body: str  # "" when removed (redacted) or encrypted
     removed: bool = False
+    files: tuple[tuple[str, str], ...] = ()  # (server, media ID) of its file and thumbnail
 
 
 @dataclass(frozen=True)
@@ -282,7 +293,7 @@ class MessagePage:
     next: str = ""
 
 
-def _files_of(content: dict[str, Any]) -> list[tuple[str, str]]:
+def _files_of(content: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """The files a message carries (its file and its thumbnail), as (server, media ID)."""
     info = content.get("info")
     thumbnail = info.get("thumbnail_url") if isinstance(info, dict) else None
@@ -291,7 +302,7 @@ def _files_of(content: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(url, str) and url.startswith("mxc://") and url.count("/") == 3:
             server, media = url[len("mxc://") :].split("/", 1)
             found.append((server, media))
-    return found
+    return tuple(found)
 
 
 def _message(event: dict[str, Any]) -> Message | None:
@@ -308,4 +319,5 @@ def _message(event: dict[str, Any]) -> Message | None:
         kind=kind,
         body=str(content.get("body", "")) if isinstance(content.get("body"), str) else "",
         removed=removed,
+        files=_files_of(content),
     )
