@@ -66,7 +66,16 @@ def _category_record(row: IndexedCategory, people: Iterable[CategoryPerson]) -> 
         denied_members=frozenset(by_standing[Standing.DENIED]),
         creators=frozenset(by_standing[Standing.CREATOR]),
         room_ids=tuple(row.room_ids),
-        options=ChatOptions(chat_history=row.chat_history, file_uploads=row.file_uploads),
+        options=_options(row),
+    )
+
+
+def _options(row: IndexedRoom | IndexedCategory) -> ChatOptions:
+    return ChatOptions(
+        chat_history=row.chat_history,
+        file_uploads=row.file_uploads,
+        keep_days=row.keep_days,
+        managers_read=row.managers_read,
     )
 
 
@@ -90,7 +99,7 @@ def _room_record(row: IndexedRoom, people: Iterable[RoomPerson]) -> Room:
         presenters=frozenset(by_role[RoomPerson.Role.PRESENTER]),
         knocking=frozenset(by_role[RoomPerson.Role.KNOCKING]),
         names=dict(row.names),
-        options=ChatOptions(chat_history=row.chat_history, file_uploads=row.file_uploads),
+        options=_options(row),
         add_ins=tuple(AddIn(**a) for a in row.add_ins),
     )
 
@@ -185,7 +194,10 @@ def name_taken(name: str, *, exclude_room_id: str = "") -> bool:
 def rooms_with_other_options(category_id: str, options: ChatOptions) -> list[str]:
     """The category's rooms whose chat options are not these (as indexed)."""
     rows = IndexedRoom.objects.filter(category_id=category_id).exclude(
-        chat_history=options.chat_history, file_uploads=options.file_uploads
+        chat_history=options.chat_history,
+        file_uploads=options.file_uploads,
+        keep_days=options.keep_days,
+        managers_read=options.managers_read,
     )
     return sorted(rows.values_list("room_id", flat=True))
 
@@ -220,8 +232,7 @@ def put_category(record: Category) -> None:
                 "name_key": sort_key(record.name),
                 "description": record.description,
                 "invitations_allowed": record.invitations_allowed,
-                "chat_history": record.options.chat_history,
-                "file_uploads": record.options.file_uploads,
+                **record.options.values(),
                 "room_ids": list(record.room_ids),
             },
         )
@@ -260,8 +271,7 @@ def put_room(record: Room) -> None:
                 "auditorium": record.settings.auditorium,
                 "invitations": str(record.settings.invitations),
                 "disabled": record.disabled,
-                "chat_history": record.options.chat_history,
-                "file_uploads": record.options.file_uploads,
+                **record.options.values(),
                 "add_ins": [asdict(a) for a in record.add_ins],
                 "names": kept | record.names,
             },
@@ -379,8 +389,7 @@ def category_snapshot(record: Category) -> dict[str, Any]:
         "name": record.name,
         "description": record.description,
         "invitations_allowed": record.invitations_allowed,
-        "chat_history": record.options.chat_history,
-        "file_uploads": record.options.file_uploads,
+        **record.options.values(),
         "in_scope": sorted(record.allowed_members),
         "denied": sorted(record.denied_members),
         "creators": sorted(record.creators),
@@ -397,8 +406,7 @@ def room_snapshot(record: Room) -> dict[str, Any]:
         "auditorium": settings.auditorium,
         "invitations": str(settings.invitations),
         "disabled": record.disabled,
-        "chat_history": record.options.chat_history,
-        "file_uploads": record.options.file_uploads,
+        **record.options.values(),
         "add_ins": [a.name for a in record.add_ins],
         "members": sorted(record.members),
         "managers": sorted(record.managers),

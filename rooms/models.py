@@ -150,6 +150,8 @@ class IndexedCategory(models.Model):
     invitations_allowed = models.BooleanField(default=True)
     chat_history = models.BooleanField(default=True)
     file_uploads = models.BooleanField(default=True)
+    keep_days = models.PositiveIntegerField(default=0)  # 0: messages kept for ever
+    managers_read = models.BooleanField(default=False)
     # The space's child links, in the order the server lists them.
     room_ids = models.JSONField(default=list)
     indexed_at = models.DateTimeField(auto_now=True)
@@ -208,6 +210,8 @@ class IndexedRoom(models.Model):
     # The chat options the room carries (its category's, once a change reached it).
     chat_history = models.BooleanField(default=True)
     file_uploads = models.BooleanField(default=True)
+    keep_days = models.PositiveIntegerField(default=0)  # 0: messages kept for ever
+    managers_read = models.BooleanField(default=False)
     # The add-ins attached to it: [{"id", "name", "url"}], as its widgets say.
     add_ins = models.JSONField(default=list)
     # Display names the room's member events carry, by chat ID.

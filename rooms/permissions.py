@@ -35,6 +35,12 @@ def can_delete(user: User) -> bool:
     return user.is_administrator
 
 
+def can_read_history(user: User, room: Room) -> bool:
+    """Portal administrators and compliance officers read every room's history; a room's
+    Managers read theirs where its category lets them."""
+    return user.can_read_history or (room.options.managers_read and can_manage(user, room))
+
+
 def can_moderate(user: User) -> bool:
     """Only portal administrators clear what was said in a room."""
     return user.is_administrator

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Schema
-from pydantic import ConfigDict, Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from accounts.models import User
 from portal.api.common import (
@@ -26,6 +26,7 @@ from portal.api.common import (
     writes,
 )
 from rooms.backend.records import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Category
+from rooms.chatserver.policy import KEEP_DAYS_AT_MOST
 from rooms.models import IndexedCategory
 from rooms.selectors import Hidden, NotFound
 from rooms.selectors.requests import categories_for_requests
@@ -48,6 +49,8 @@ class CategoryOut(CategorySummary):
     invitations_allowed: bool
     chat_history: bool = Field(description="People who join a room later see what was said")
     file_uploads: bool = Field(description="Files may be sent in its rooms")
+    keep_days: int = Field(description="Days the chat server keeps a message (0: for ever)")
+    managers_read: bool = Field(description="Rooms' Managers read their history in the portal")
     allowed: list[str]
     denied: list[str]
     creators: list[str]
@@ -62,6 +65,8 @@ class CategoryIn(Schema):
     invitations_allowed: StrictBool = True
     chat_history: StrictBool = True
     file_uploads: StrictBool = True
+    keep_days: StrictInt = Field(0, ge=0, le=KEEP_DAYS_AT_MOST, description="0: for ever")
+    managers_read: StrictBool = False
 
 
 class CategoryChange(Schema):
@@ -75,12 +80,19 @@ class CategoryChange(Schema):
 
 
 class OptionsIn(Schema):
-    """Either or both of the chat options; one left out stays as it is."""
+    """Any of the chat options; one left out stays as it is."""
 
     model_config = ConfigDict(extra="forbid")
 
     chat_history: StrictBool | None = None
     file_uploads: StrictBool | None = None
+    keep_days: StrictInt | None = Field(
+        None,
+        ge=0,
+        le=KEEP_DAYS_AT_MOST,
+        description="Days the chat server keeps a message; older ones are deleted (0: for ever)",
+    )
+    managers_read: StrictBool | None = None
 
 
 class OptionsResult(Schema):
@@ -127,8 +139,7 @@ def _out(category: Category) -> dict[str, Any]:
         "description": category.description,
         "room_count": category.room_count,
         "invitations_allowed": category.invitations_allowed,
-        "chat_history": category.options.chat_history,
-        "file_uploads": category.options.file_uploads,
+        **category.options.values(),
         "allowed": sorted(category.allowed_members),
         "denied": sorted(category.denied_members),
         "creators": sorted(category.creators),

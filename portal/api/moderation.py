@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 from portal.api.common import READ_ERRORS, WRITE_ERRORS, ApiRequest, Text, writes
 from rooms.backend.records import NAME_MAX_LENGTH
 from rooms.permissions import can_moderate
-from rooms.selectors.moderation import room_to_moderate, room_to_read
+from rooms.selectors.moderation import room_to_export, room_to_moderate, room_to_read
 from rooms.services import moderation as moderation_services
 from rooms.services.roles import NotAChatId, chat_id_of
 
@@ -181,7 +181,7 @@ def export(
     …}` whose digest covers every line before it (UTF-8, each with its newline). The
     export is recorded in the audit log. An encrypted room is refused (422)."""
     actor = request.user
-    room, _ = room_to_read(user=actor, room_id=room_id)
+    room, _ = room_to_export(user=actor, room_id=room_id)
     lines = moderation_services.export_lines(actor=actor, room_id=room.id, since=since, until=until)
     return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
 
@@ -203,7 +203,7 @@ def export_many(
     rooms are named in the header's `not_exportable`. The export is audited."""
     actor = request.user
     if not actor.can_read_history:
-        raise PermissionDenied(moderation_services.ONLY_READERS)
+        raise PermissionDenied(moderation_services.ONLY_EXPORTERS)
     if not category and not person.strip():
         raise HttpError(422, "Give a category, a person, or both.")
     try:

@@ -67,6 +67,8 @@ class RoomOut(RoomSummary):
     add_ins: list[str] = Field(description="The names of the add-ins it shows")
     chat_history: bool = Field(description="Its category's option, as the room has it")
     file_uploads: bool = Field(description="Its category's option, as the room has it")
+    keep_days: int = Field(description="Its category's option, as the room has it")
+    managers_read: bool = Field(description="Its category's option, as the room has it")
     managers: list[str]
     presenters: list[str]
     members: list[str]

@@ -57,6 +57,8 @@ def category_get(name_or_id: str, as_json: bool) -> None:
 @click.option("--invitations/--no-invitations", default=True, help="Rooms may invite people.")
 @click.option("--chat-history/--no-chat-history", default=True, help="Later joiners see before.")
 @click.option("--file-uploads/--no-file-uploads", default=True, help="Files may be sent.")
+@click.option("--keep-days", type=click.IntRange(0), default=0, help="Keep messages (0: ever).")
+@click.option("--managers-read/--no-managers-read", default=False, help="Managers read history.")
 @click.option("--idempotency-key", default="")
 @click.option("--what-if", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -66,6 +68,8 @@ def category_create(
     invitations: bool,
     chat_history: bool,
     file_uploads: bool,
+    keep_days: int,
+    managers_read: bool,
     idempotency_key: str,
     what_if: bool,
     as_json: bool,
@@ -77,6 +81,8 @@ def category_create(
         "invitations_allowed": invitations,
         "chat_history": chat_history,
         "file_uploads": file_uploads,
+        "keep_days": keep_days,
+        "managers_read": managers_read,
     }
     portal().make("/categories", body, key=idempotency_key, what_if=what_if, as_json=as_json)
 
@@ -119,6 +125,17 @@ def category_set(
     default=None,
     help="Files, images, audio and video may be sent in its rooms.",
 )
+@click.option(
+    "--keep-days",
+    type=click.IntRange(0),
+    default=None,
+    help="Days the chat server keeps a message; older ones are deleted (0: for ever).",
+)
+@click.option(
+    "--managers-read/--no-managers-read",
+    default=None,
+    help="Each room's Managers read its history in the portal.",
+)
 @click.option("--what-if", is_flag=True, help="List the rooms that would change.")
 @click.option("--wait", is_flag=True, help="Wait until every room has them, with progress.")
 @click.option("--json", "as_json", is_flag=True)
@@ -126,6 +143,8 @@ def category_options(
     name_or_id: str,
     chat_history: bool | None,
     file_uploads: bool | None,
+    keep_days: int | None,
+    managers_read: bool | None,
     what_if: bool,
     wait: bool,
     as_json: bool,
@@ -133,9 +152,20 @@ def category_options(
     """Set a category's chat options (portal administrators): the category at once, then
     each of its rooms, as an operation of the portal's (exit 1 if a room was not changed
     with --wait)."""
-    change = _changed({"chat_history": chat_history, "file_uploads": file_uploads})
+    change = _changed(
+        {
+            "chat_history": chat_history,
+            "file_uploads": file_uploads,
+            "keep_days": keep_days,
+            "managers_read": managers_read,
+        }
+    )
     if not change:
-        fail(USAGE, "Say what to set: --[no-]chat-history, --[no-]file-uploads.")
+        fail(
+            USAGE,
+            "Say what to set: --[no-]chat-history, --[no-]file-uploads, --keep-days, "
+            "--[no-]managers-read.",
+        )
     api = portal()
     path = f"/categories/{category_id(api, name_or_id)}/options"
     answer = api.call("PUT", path, json=change, params=dry(what_if))

@@ -355,6 +355,9 @@ class EmbeddedSynapse:
                 kind: {"per_second": 50, "burst_count": 500}
                 for kind in ("address", "account", "failed_attempts")
             },
+            # Each room's retention policy (a category's "keep messages for") is honoured:
+            # expired messages are hidden at once and deleted by the hourly purge.
+            "retention": {"enabled": True, "purge_jobs": [{"interval": "1h"}]},
             "modules": [{"module": RULES_MODULE, "config": {"service_user": self.service_user}}]
             if self.rules
             else [],

@@ -97,16 +97,32 @@ class ChatOptions:
 
     chat_history: bool = True
     file_uploads: bool = True
+    # How many days the homeserver keeps a message (its retention policy); 0: for ever.
+    keep_days: int = 0
+    # Whether the rooms' Managers read their rooms' history in the portal.
+    managers_read: bool = False
 
-    def values(self) -> dict[str, bool]:
+    def values(self) -> dict[str, bool | int]:
         """As the settings events, audit entries and the API hold them."""
-        return {"chat_history": self.chat_history, "file_uploads": self.file_uploads}
+        return {
+            "chat_history": self.chat_history,
+            "file_uploads": self.file_uploads,
+            "keep_days": self.keep_days,
+            "managers_read": self.managers_read,
+        }
 
     @property
     def labels(self) -> list[str]:
         return [
             "Chat history: " + ("on" if self.chat_history else "off"),
             "File upload: " + ("allowed" if self.file_uploads else "off"),
+            "Messages kept: "
+            + (
+                f"{self.keep_days} day{'s' if self.keep_days != 1 else ''}"
+                if self.keep_days
+                else "for ever"
+            ),
+            "Managers read the history: " + ("yes" if self.managers_read else "no"),
         ]
 
 

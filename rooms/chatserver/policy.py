@@ -88,6 +88,7 @@ CHECKED_STATE = (
     "m.room.join_rules",
     "m.room.history_visibility",
     "m.room.guest_access",
+    "m.room.retention",
     "m.room.encryption",
     "m.room.server_acl",
     "m.room.tombstone",
@@ -106,6 +107,29 @@ def chat_history(settings: Mapping[str, Any]) -> bool:
 def file_uploads(settings: Mapping[str, Any]) -> bool:
     """Whether a room's settings event lets files be sent (on unless turned off)."""
     return settings.get("file_uploads") is not False
+
+
+KEEP_DAYS_AT_MOST = 36_500
+DAY_MS = 86_400_000
+
+
+def keep_days(settings: Mapping[str, Any]) -> int:
+    """How many days a room's settings event says its messages are kept (0: for ever)."""
+    value = settings.get("keep_days", 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if 0 < value <= KEEP_DAYS_AT_MOST else 0
+
+
+def managers_read(settings: Mapping[str, Any]) -> bool:
+    """Whether a room's settings event lets its Managers read its history in the portal."""
+    return settings.get("managers_read") is True
+
+
+def retention(days: int) -> dict[str, int]:
+    """The room's retention policy (`m.room.retention`) for messages kept `days` days: the
+    homeserver deletes older ones. None ({}) keeps them for ever."""
+    return {"max_lifetime": days * DAY_MS} if days else {}
 
 
 def history_visibility(chat_history_on: bool) -> str:
@@ -150,6 +174,7 @@ class Rule(StrEnum):
     UPGRADE = "upgrade"  # an upgrade would leave the category behind
     PORTAL_SETTINGS = "portal_settings"  # the portal's own state events
     UPLOADS = "uploads"  # no files where the category turned file upload off
+    RETENTION = "retention"  # messages kept as long as the category sets
     ADD_INS = "add_ins"  # widgets are the add-ins the portal attaches
 
     @property
@@ -171,6 +196,7 @@ RULE_LABELS = {
     Rule.UPGRADE: "No upgrades from a chat client",
     Rule.PORTAL_SETTINGS: "Portal settings changed in the portal",
     Rule.UPLOADS: "File upload as the category sets it",
+    Rule.RETENTION: "Messages kept as long as the category sets",
     Rule.ADD_INS: "Add-ins attached in the portal",
 }
 
@@ -254,6 +280,11 @@ class Governed:
         return history_visibility(self.chat_history)
 
     @property
+    def retention(self) -> dict[str, int]:
+        """What the room's retention policy must be: as its category's option says."""
+        return retention(keep_days(self.content(ROOM_SETTINGS_EVENT)))
+
+    @property
     def auditorium(self) -> bool:
         if self.disabled:
             return bool(self.content(ROOM_SETTINGS_EVENT).get("auditorium", False))
@@ -334,6 +365,14 @@ def _settings(room: Governed) -> Iterable[Breach]:
             ("m.room.history_visibility", ""),
             f"the category “{room.category_name}” {shown}; history visibility “{history}” "
             "is not allowed.",
+        )
+    if dict(room.content("m.room.retention")) != room.retention:
+        days = keep_days(room.content(ROOM_SETTINGS_EVENT))
+        kept = f"keeps messages for {days} days" if days else "keeps messages for ever"
+        yield Breach(
+            Rule.RETENTION,
+            ("m.room.retention", ""),
+            f"the category “{room.category_name}” {kept}; ask its administrators to change it.",
         )
     guests = room.content("m.room.guest_access").get("guest_access", "forbidden")
     if guests != GUEST_ACCESS:

@@ -10,6 +10,7 @@ from rooms.backend.records import (
     NAME_MAX_LENGTH,
     ChatOptions,
 )
+from rooms.chatserver.policy import KEEP_DAYS_AT_MOST
 from rooms.forms.roles import PeopleListField
 
 
@@ -73,11 +74,31 @@ class ChatOptionsForm(forms.Form):
         help_text="Files, images, audio and video may be sent in its rooms; off: the chat "
         "server refuses them.",
     )
+    keep_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=KEEP_DAYS_AT_MOST,
+        label="Keep messages for (days)",
+        help_text="The chat server deletes messages older than this, for everyone; empty: "
+        "kept for ever.",
+    )
+    managers_read = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Managers read the history",
+        help_text="Each room's Managers may read its history in the portal (each read is "
+        "audited); administrators and compliance officers always may.",
+    )
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def options(self) -> ChatOptions:
         data = self.cleaned_data
-        return ChatOptions(chat_history=data["chat_history"], file_uploads=data["file_uploads"])
+        return ChatOptions(
+            chat_history=data["chat_history"],
+            file_uploads=data["file_uploads"],
+            keep_days=data.get("keep_days") or 0,
+            managers_read=data["managers_read"],
+        )
 
 
 class NewCategoryForm(CategoryForm):
@@ -85,6 +106,8 @@ class NewCategoryForm(CategoryForm):
 
     chat_history = ChatOptionsForm.base_fields["chat_history"]
     file_uploads = ChatOptionsForm.base_fields["file_uploads"]
+    keep_days = ChatOptionsForm.base_fields["keep_days"]
+    managers_read = ChatOptionsForm.base_fields["managers_read"]
 
 
 class AdoptForm(forms.Form):

@@ -8,9 +8,9 @@ from accounts.models import User
 from rooms import index
 from rooms.backend.records import Category, Room
 from rooms.models import IndexedRoom
-from rooms.permissions import can_moderate
+from rooms.permissions import can_moderate, can_read_history
 from rooms.selectors.rooms import room_for_viewer
-from rooms.services.moderation import ONLY_ADMINISTRATORS, ONLY_READERS
+from rooms.services.moderation import ONLY_ADMINISTRATORS, ONLY_EXPORTERS, ONLY_READERS
 
 
 def room_to_moderate(*, user: User, room_id: str) -> tuple[Room, Category]:
@@ -22,11 +22,20 @@ def room_to_moderate(*, user: User, room_id: str) -> tuple[Room, Category]:
 
 
 def room_to_read(*, user: User, room_id: str) -> tuple[Room, Category]:
-    """The room and its category, for someone who may read and export its history
-    (portal administrators and compliance officers)."""
+    """The room and its category, for someone who may read its history (portal
+    administrators, compliance officers, and its Managers where its category lets them)."""
+    room, category = room_for_viewer(user=user, room_id=room_id)
+    if not can_read_history(user, room):
+        raise PermissionDenied(ONLY_READERS)
+    return room, category
+
+
+def room_to_export(*, user: User, room_id: str) -> tuple[Room, Category]:
+    """The room and its category, for someone who may export its history (portal
+    administrators and compliance officers)."""
     room, category = room_for_viewer(user=user, room_id=room_id)
     if not user.can_read_history:
-        raise PermissionDenied(ONLY_READERS)
+        raise PermissionDenied(ONLY_EXPORTERS)
     return room, category
 
 

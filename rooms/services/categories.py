@@ -96,6 +96,8 @@ def category_create(
     invitations_allowed: bool,
     chat_history: bool = True,
     file_uploads: bool = True,
+    keep_days: int | None = None,
+    managers_read: bool = False,
 ) -> Category:
     """Create a category (a space) with no one in its scope yet."""
     with audited(
@@ -109,7 +111,12 @@ def category_create(
             name=name.strip(),
             description=description,
             invitations_allowed=invitations_allowed,
-            options=ChatOptions(chat_history=chat_history, file_uploads=file_uploads),
+            options=ChatOptions(
+                chat_history=chat_history,
+                file_uploads=file_uploads,
+                keep_days=keep_days or 0,
+                managers_read=managers_read,
+            ),
         )
         _in(scope, category)
         scope.after = _values(category)

@@ -48,7 +48,7 @@ from rooms.backend.records import Role, Room
 from rooms.chatserver.text import clean
 from rooms.index import chat_backend
 from rooms.models import IndexedRoom, Operation, RoomPerson
-from rooms.permissions import can_manage, can_moderate
+from rooms.permissions import can_manage, can_moderate, can_read_history
 from rooms.services.roles import role_remove
 
 CLEAR = "moderation.clear"
@@ -57,7 +57,11 @@ REMOVE = "moderation.remove"
 REMOVE_AT_MOST = 100
 REASON_MAX_LENGTH = 500
 ONLY_ADMINISTRATORS = "Only portal administrators clear a room's history."
-ONLY_READERS = "Only portal administrators and compliance officers read a room's history."
+ONLY_READERS = (
+    "Only portal administrators, compliance officers and, where its category lets them, "
+    "the room's Managers read a room's history."
+)
+ONLY_EXPORTERS = "Only portal administrators and compliance officers export a room's history."
 ONLY_ADMINISTRATORS_REMOVE = "Only portal administrators remove messages."
 
 
@@ -95,13 +99,13 @@ def history_read(
     until: datetime | None = None,
     start: str = "",
 ) -> MessagePage:
-    """A page of the room's messages, newest first, for a portal administrator; the read
-    is audited with the range and filters, the refusal too."""
+    """A page of the room's messages, newest first, for someone who may read them; the
+    read is audited with the range and filters, the refusal too."""
     client = chat_backend()
     room = client.get_room(room_id)
     with audited(READ, actor=actor, target_kind="room") as scope:
         _about(scope, room)
-        if not actor.can_read_history:
+        if not can_read_history(actor, room):
             raise PermissionDenied(ONLY_READERS)
         page = client.server.read_messages(
             room.id,
@@ -207,7 +211,7 @@ def export_lines(
             scope.target_id = category.id if category else person
             scope.target_label = category.name if category else person
         if not actor.can_read_history:
-            raise PermissionDenied(ONLY_READERS)
+            raise PermissionDenied(ONLY_EXPORTERS)
         scope.after = {
             "since": since.isoformat() if since else "",
             "until": until.isoformat() if until else "",

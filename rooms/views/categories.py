@@ -143,7 +143,9 @@ def _detail(request, category, *, form=None, status=200, **extra) -> TemplateRes
         "form": form,
         "rooms": category_rooms(category),
         "options_form": extra.pop("options_form", None)
-        or ChatOptionsForm(initial=category.options.values()),
+        or ChatOptionsForm(
+            initial=category.options.values() | {"keep_days": category.options.keep_days or None}
+        ),
         "allowed": sorted(category.allowed_members, key=str.casefold),
         "denied": sorted(category.denied_members, key=str.casefold),
         **extra,

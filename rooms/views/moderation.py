@@ -33,6 +33,7 @@ from rooms.permissions import can_moderate
 from rooms.selectors.moderation import (
     categories_to_export,
     room_names,
+    room_to_export,
     room_to_moderate,
     room_to_read,
 )
@@ -216,7 +217,7 @@ def report_decide(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
 def export(request: HtmxHttpRequest, room_id: str) -> HttpResponse | StreamingHttpResponse:
     """The room's compliance export for the days chosen on the history page, streamed as
     JSON Lines (its last line: the SHA-256 of the lines before it)."""
-    room, _ = room_to_read(user=request.user, room_id=room_id)
+    room, _ = room_to_export(user=request.user, room_id=room_id)
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
         return redirect("moderation:history", room_id=room.id)
@@ -240,7 +241,7 @@ def export_many(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpRespons
     """A category's rooms, or what one person sent, between two days: the form, and once
     it is filled in, the export streamed as JSON Lines (as a room's)."""
     if not request.user.can_read_history:
-        raise PermissionDenied(moderation_services.ONLY_READERS)
+        raise PermissionDenied(moderation_services.ONLY_EXPORTERS)
     form = ExportForm(request.GET or None, categories=categories_to_export())
     if not form.is_valid():
         status = 400 if request.GET else 200

@@ -33,7 +33,7 @@ from rooms.forms.rooms import (
     RoomFilterForm,
 )
 from rooms.models import IndexedRoom
-from rooms.permissions import can_delete, can_moderate
+from rooms.permissions import can_delete, can_moderate, can_read_history
 from rooms.selectors.addins import attachable
 from rooms.selectors.categories import categories_with_create_rights, category_choices
 from rooms.selectors.rooms import (
@@ -149,6 +149,7 @@ def room_detail(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
     context = roles_context(request, room, category) | {
         "can_delete": can_delete(request.user),
         "can_moderate": can_moderate(request.user),
+        "can_read_history": can_read_history(request.user, room),
         "privacy_options": list(Privacy),
     }
     context["unfinished"] = operations.unfinished(room.id) if context["can_manage"] else []

@@ -170,6 +170,6 @@ class CategoryOperations(MatrixBase):
         self._purge(category_id, "This category was deleted.")
 
 
-def category_settings(invitations_allowed: bool, options: ChatOptions) -> dict[str, bool]:
+def category_settings(invitations_allowed: bool, options: ChatOptions) -> dict[str, bool | int]:
     """The category's settings event: invitations, and the chat options its rooms carry."""
     return {"invitations_allowed": invitations_allowed} | options.values()

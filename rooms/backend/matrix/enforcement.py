@@ -10,6 +10,7 @@ from rooms.backend.matrix.state import RoomState, category_of, join_rules_for, w
 from rooms.backend.records import Category, Privacy, Room
 from rooms.chatserver.policy import (
     ADD_IN_PREFIX,
+    DAY_MS,
     GUEST_ACCESS,
     OPEN_SERVER_ACL,
     ROOM_SETTINGS_EVENT,
@@ -96,6 +97,14 @@ class EnforcementOperations(RoomOperations):
                 wanted = view.history_visibility
                 self._put_state(room_id, event_type, {"history_visibility": wanted})
                 done[subject] = f"put history visibility back to “{wanted}”"
+            elif breach.rule is Rule.RETENTION:
+                self._put_state(room_id, event_type, view.retention)
+                days = view.retention.get("max_lifetime", 0) // DAY_MS
+                done[subject] = (
+                    f"put message retention back to {days} days"
+                    if days
+                    else ("put message retention back to for ever")
+                )
             elif breach.rule is Rule.GUESTS:
                 self._put_state(room_id, event_type, {"guest_access": GUEST_ACCESS})
                 done[subject] = f"put guest access back to “{GUEST_ACCESS}”"

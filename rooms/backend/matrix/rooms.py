@@ -30,7 +30,7 @@ from rooms.backend.matrix.state import (
 )
 from rooms.backend.matrix.transport import segment
 from rooms.backend.records import AddIn, Category, ChatOptions, Role, Room, RoomSettings
-from rooms.chatserver.policy import ADD_IN_PREFIX, WIDGET_EVENT, history_visibility
+from rooms.chatserver.policy import ADD_IN_PREFIX, WIDGET_EVENT, history_visibility, retention
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class RoomOperations(CategoryOperations):
                         "m.room.history_visibility",
                         {"history_visibility": history_visibility(category.options.chat_history)},
                     ),
+                    state_event("m.room.retention", retention(category.options.keep_days)),
                     state_event("m.room.canonical_alias", {}),
                 ],
                 "power_level_content_override": room_power_levels(
@@ -242,6 +243,8 @@ class RoomOperations(CategoryOperations):
             if options.chat_history != current.options.chat_history:
                 history = {"history_visibility": history_visibility(options.chat_history)}
                 self._put_state(room_id, "m.room.history_visibility", history)
+            if options.keep_days != current.options.keep_days:
+                self._put_state(room_id, "m.room.retention", retention(options.keep_days))
             self._put_state(
                 settings.category_id, "m.space.child", {"via": [self.server_name]}, room_id
             )
@@ -280,15 +283,18 @@ class RoomOperations(CategoryOperations):
 
     def set_room_options(self, room_id: str, options: ChatOptions) -> Room:
         """Give a room its category's chat options: the settings event the module reads
-        (file upload), and the history visibility that says whether people who join later
-        see what was said before. The history visibility is written first: a half-done
-        change is read as not done (the settings event still holds the old options) and
-        is finished by doing it again."""
+        (file upload), the history visibility that says whether people who join later
+        see what was said before, and the retention policy that says how long the
+        homeserver keeps messages. The settings event is written last: a half-done
+        change is read as not done (it still holds the old options) and is finished by
+        doing it again."""
         state = self._state(room_id)
         room = room_from_state(state, service_user=self.service_user)
         history = {"history_visibility": history_visibility(options.chat_history)}
         if state.content("m.room.history_visibility") != history:
             self._put_state(room_id, "m.room.history_visibility", history)
+        if state.content("m.room.retention") != retention(options.keep_days):
+            self._put_state(room_id, "m.room.retention", retention(options.keep_days))
         portal = portal_settings(room.settings, room.disabled, options)
         if state.content(ROOM_SETTINGS_EVENT) != portal:
             self._put_state(room_id, ROOM_SETTINGS_EVENT, portal)

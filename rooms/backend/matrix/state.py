@@ -31,6 +31,8 @@ from rooms.chatserver.policy import (  # the levels and events the rules are wri
     WIDGET_EVENT,
     chat_history,
     file_uploads,
+    keep_days,
+    managers_read,
 )
 
 # In a category's space: the level to add rooms to it (send m.space.child).
@@ -118,7 +120,12 @@ class RoomState:
 
 def options_from(settings: dict[str, Any]) -> ChatOptions:
     """The chat options a category's or a room's settings event holds."""
-    return ChatOptions(chat_history=chat_history(settings), file_uploads=file_uploads(settings))
+    return ChatOptions(
+        chat_history=chat_history(settings),
+        file_uploads=file_uploads(settings),
+        keep_days=keep_days(settings),
+        managers_read=managers_read(settings),
+    )
 
 
 def add_ins_of(state: RoomState) -> tuple[AddIn, ...]:
