@@ -16,7 +16,7 @@ from portal.models import AuditEntry, Outcome
 from rooms import index, sync
 from rooms.backend.embedded import Connection
 from rooms.backend.records import ChatOptions, Privacy, Role, RoomSettings
-from rooms.chatserver.policy import WIDGET_EVENT
+from rooms.chatserver.policy import DAY_MS, WIDGET_EVENT
 from rooms.models import IndexStream, PolicyBreach
 from rooms.services import categories as category_services
 from rooms.services import rooms as room_services
@@ -165,6 +165,23 @@ def test_history_opened_where_the_category_keeps_it_closed_is_put_back(bare, wor
     caught_up(bare)
     assert manager.state(room.id, "m.room.history_visibility")["history_visibility"] == "joined"
     assert_undone(room.id, "history", manager.user_id)
+
+
+def test_a_retention_a_chat_client_changed_is_put_back(bare, world):
+    """The category keeps messages 30 days: a Manager's chat client shortening that to a
+    day (which would delete a month of messages) is undone to what the category says."""
+    room, manager, category = world["room"], world["manager"], world["category"]
+    kept = ChatOptions(keep_days=30)
+    category_services.category_set_options(
+        actor=AdministratorFactory(), category_id=category.id, options=kept
+    )
+    while room_services.bulk_change_step():
+        pass
+    caught_up(bare)
+    assert manager.put_state(room.id, "m.room.retention", {"max_lifetime": DAY_MS}).is_success
+    caught_up(bare)
+    assert manager.state(room.id, "m.room.retention") == {"max_lifetime": 30 * DAY_MS}
+    assert_undone(room.id, "retention", manager.user_id)
 
 
 def test_a_widget_a_chat_client_added_is_taken_away(bare, world):
