@@ -4,7 +4,7 @@ at a time and audited; clearing it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
@@ -20,6 +20,7 @@ from rooms.services import moderation as moderation_services
 from rooms.services.roles import NotAChatId, chat_id_of
 
 router = Router(tags=["moderation"])
+ExportFormat = Literal["jsonl", "rsmf"]
 
 
 class ClearIn(Schema):
@@ -174,16 +175,29 @@ def export(
     room_id: str,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+    format: ExportFormat = "jsonl",
 ) -> StreamingHttpResponse:
     """Every message (files with their address), removal and membership change of the
     room sent from `since` to before `until`, oldest first, streamed as JSON Lines: a
     header line, one line each, and a last line `{"kind": "end", "lines": N, "sha256":
-    …}` whose digest covers every line before it (UTF-8, each with its newline). The
-    export is recorded in the audit log. An encrypted room is refused (422)."""
+    …}` whose digest covers every line before it (UTF-8, each with its newline). With
+    `format=rsmf`, as Relativity Short Message Format 2.0 (`message/rfc822`; its
+    `rsmf.zip` holds the files sent too, and the header `X-Roomportal-Zip-SHA256` its
+    digest). The export is recorded in the audit log. An encrypted room is refused (422)."""
     actor = request.user
     room, _ = room_to_export(user=actor, room_id=room_id)
-    lines = moderation_services.export_lines(actor=actor, room_id=room.id, since=since, until=until)
-    return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
+    return _streamed(format, actor=actor, room_id=room.id, since=since, until=until)
+
+
+def _streamed(fmt: ExportFormat, **covering: Any) -> StreamingHttpResponse:
+    if fmt == "rsmf":
+        return StreamingHttpResponse(
+            moderation_services.export_rsmf(**covering), content_type="message/rfc822"
+        )
+    return StreamingHttpResponse(
+        moderation_services.export_lines(**covering),
+        content_type="application/jsonl; charset=utf-8",
+    )
 
 
 @router.get(
@@ -197,9 +211,10 @@ def export_many(
     person: str = "",
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+    format: ExportFormat = "jsonl",
 ) -> StreamingHttpResponse:
-    """As a room's export, for every room of a `category` (its ID), or for what one
-    `person` sent (in that category's rooms, or in every room of the portal). Encrypted
+    """As a room's export (either format), for every room of a `category` (its ID), or
+    for what one `person` sent (in that category's rooms, or in every room of the portal). Encrypted
     rooms are named in the header's `not_exportable`. The export is audited."""
     actor = request.user
     if not actor.can_read_history:
@@ -210,10 +225,9 @@ def export_many(
         sender = chat_id_of(person) if person.strip() else ""
     except NotAChatId as exc:
         raise HttpError(422, str(exc)) from exc
-    lines = moderation_services.export_lines(
-        actor=actor, category_id=category, person=sender, since=since, until=until
+    return _streamed(
+        format, actor=actor, category_id=category, person=sender, since=since, until=until
     )
-    return StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
 
 
 class SweepIn(Schema):

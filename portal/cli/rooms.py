@@ -389,14 +389,24 @@ def room_remove_matching(
 @click.option("--person", default="", help="What this person sent (chat ID or name).")
 @click.option("--since", default="", help="From this moment (ISO 8601, with its offset).")
 @click.option("--until", default="", help="Before this moment (ISO 8601, with its offset).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "rsmf"]),
+    default="jsonl",
+    help="JSON Lines, or RSMF 2.0 for review tools (with the files sent).",
+)
 @click.option("--output", "-o", type=click.File("wb"), default="-", help="A file (`-`: out).")
-def room_export(room: str, category: str, person: str, since: str, until: str, output: Any) -> None:
+def room_export(
+    room: str, category: str, person: str, since: str, until: str, fmt: str, output: Any
+) -> None:
     """A room's (or a category's, or a person's) messages, files and joins and leaves for
     compliance review, streamed as JSON Lines whose last line holds the SHA-256 of the
-    lines before it (administrators and compliance officers; the export is audited)."""
+    lines before it, or as RSMF (administrators and compliance officers; audited)."""
     if bool(room) == bool(category or person):
         fail(USAGE, "Name a ROOM, or give --category and/or --person.")
     query = {k: v for k, v in {"since": since, "until": until, "person": person}.items() if v}
+    query["format"] = fmt
     api = portal()
     if category:
         query["category"] = category_id(api, category)

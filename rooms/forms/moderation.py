@@ -29,6 +29,12 @@ class ClearHistoryForm(forms.Form):
     counted = forms.CharField(required=False, max_length=32)
 
 
+FORMATS = [
+    ("jsonl", "JSON Lines (one line each, with a SHA-256 end line)"),
+    ("rsmf", "RSMF 2.0, for review tools (with the files sent)"),
+]
+
+
 class HistoryFilterForm(forms.Form):
     """Which of a room's messages to read: by person, by text, between two days (both
     included), from a page onwards (`start`, the token of the page before's end)."""
@@ -42,6 +48,7 @@ class HistoryFilterForm(forms.Form):
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
     start = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+    format = forms.ChoiceField(required=False, choices=FORMATS, widget=forms.HiddenInput)
 
     def clean_sender(self) -> str:
         return _person(self.cleaned_data["sender"])
@@ -98,6 +105,12 @@ class ExportForm(forms.Form):
     until = forms.DateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
+    format = forms.ChoiceField(
+        required=False, choices=FORMATS, initial="jsonl", widget=forms.RadioSelect, label="Format"
+    )
+
+    def clean_format(self) -> str:
+        return self.cleaned_data["format"] or "jsonl"  # JSON Lines unless asked otherwise
 
     def __init__(self, *args: Any, categories: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

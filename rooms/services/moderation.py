@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
@@ -34,7 +34,7 @@ from django.utils import timezone
 from accounts.models import User
 from portal.audit import AuditScope, audit_record, audited, current_request
 from portal.models import Outcome
-from rooms import operations, processes
+from rooms import operations, processes, rsmf
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.matrix.moderation import (
     COUNT_AT_MOST,
@@ -201,6 +201,78 @@ def export_lines(
     audited before the first line; the lines are read from the chat server as they are
     sent. One encrypted room asked for is refused; encrypted rooms among many are named in
     the header as not exportable."""
+    header = _export_checked(
+        actor=actor,
+        since=since,
+        until=until,
+        room_id=room_id,
+        category_id=category_id,
+        person=person,
+        fmt="jsonl",
+    )
+    return _export(header, since, until, (person,) if person else ())
+
+
+def export_rsmf(
+    *,
+    actor: User,
+    since: datetime | None,
+    until: datetime | None,
+    room_id: str = "",
+    category_id: str = "",
+    person: str = "",
+) -> Iterator[bytes]:
+    """As `export_lines`, as an RSMF message (`rooms.rsmf`): each room a conversation,
+    the files sent in the archive with their content."""
+    header = _export_checked(
+        actor=actor,
+        since=since,
+        until=until,
+        room_id=room_id,
+        category_id=category_id,
+        person=person,
+        fmt="rsmf",
+    )
+    server = chat_backend().server
+    bounds = (_millis(since) if since else 0, _millis(until) if until else 0)
+    senders = (person,) if person else ()
+    rooms = IndexedRoom.objects.filter(room_id__in=header["rooms"])
+    titles = dict(rooms.values_list("room_id", "name"))
+    names: dict[str, str] = {}  # people's display names, as the rooms know them
+    for known in rooms.values_list("names", flat=True):
+        names |= known
+    records = (
+        _exported(room_id, event)
+        for room_id in header["rooms"]
+        for event in server.room_events(room_id, *bounds, senders=senders)
+    )
+
+    def fetch(address: str, into: BinaryIO) -> int:
+        try:
+            return server.download_media(address, into, limit=rsmf.FILE_AT_MOST)
+        except ChatBackendError as exc:
+            raise rsmf.FileUnavailable(exc.detail) from exc
+
+    return rsmf.write(
+        conversations={r: titles.get(r, r) for r in header["rooms"]},
+        names=names,
+        records=records,
+        fetch=fetch,
+        exported_by=header["exported_by"],
+    )
+
+
+def _export_checked(
+    *,
+    actor: User,
+    since: datetime | None,
+    until: datetime | None,
+    room_id: str,
+    category_id: str,
+    person: str,
+    fmt: str,
+) -> dict[str, Any]:
+    """The header of an export: what it covers, checked and audited."""
     client = chat_backend()
     room = client.get_room(room_id) if room_id else None
     category = client.get_category(category_id) if category_id else None
@@ -216,6 +288,7 @@ def export_lines(
             "since": since.isoformat() if since else "",
             "until": until.isoformat() if until else "",
             "person": person,
+            "format": fmt,
         }
         if room is not None:
             rooms = [room.id]
@@ -228,21 +301,21 @@ def export_lines(
         if room is not None and encrypted:
             raise ModerationInvalid("room", ENCRYPTED)
         scope.after["rooms"] = len(rooms) - len(encrypted)
-    header = {
+    exported = [r for r in rooms if r not in encrypted]
+    return {
         "kind": "export",
         "format": EXPORT_FORMAT,
         "room_id": room.id if room else "",
         "room_name": room.name if room else "",
         "category_id": category.id if category else (room.settings.category_id if room else ""),
         "person": person,
-        "rooms": [r for r in rooms if r not in encrypted],
+        "rooms": exported,
         "not_exportable": [{"room_id": r, "why": "encrypted"} for r in encrypted],
         "since": scope.after["since"],
         "until": scope.after["until"],
         "exported_at": timezone.now().isoformat(),
         "exported_by": actor.chat_id or actor.username,
     }
-    return _export(header, since, until, (person,) if person else ())
 
 
 def _export(

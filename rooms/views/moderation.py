@@ -223,15 +223,28 @@ def export(request: HtmxHttpRequest, room_id: str) -> HttpResponse | StreamingHt
         return redirect("moderation:history", room_id=room.id)
     since, until = form.moments()
     try:
-        lines = moderation_services.export_lines(
-            actor=request.user, room_id=room.id, since=since, until=until
+        return _exported(
+            request.user,
+            "room-export",
+            form.cleaned_data["format"] or "jsonl",
+            room_id=room.id,
+            since=since,
+            until=until,
         )
     except moderation_services.ModerationInvalid as exc:
         messages.error(request, exc.message)
         return redirect("moderation:history", room_id=room.id)
-    response = StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
+
+
+EXPORTED_AS = {"jsonl": "application/jsonl; charset=utf-8", "rsmf": "message/rfc822"}
+
+
+def _exported(user: Any, name: str, fmt: str, **covering: Any) -> StreamingHttpResponse:
+    """An export streamed as a download, in the format chosen."""
+    export = moderation_services.export_rsmf if fmt == "rsmf" else moderation_services.export_lines
+    response = StreamingHttpResponse(export(actor=user, **covering), content_type=EXPORTED_AS[fmt])
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="room-export-{stamp}.jsonl"'
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{fmt}"'
     return response
 
 
@@ -247,17 +260,15 @@ def export_many(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpRespons
         status = 400 if request.GET else 200
         return TemplateResponse(request, "moderation/export.html", {"form": form}, status=status)
     since, until = form.moments()
-    lines = moderation_services.export_lines(
-        actor=request.user,
+    return _exported(
+        request.user,
+        "export",
+        form.cleaned_data["format"],
         category_id=form.cleaned_data["category"],
         person=form.cleaned_data["person"],
         since=since,
         until=until,
     )
-    response = StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="export-{stamp}.jsonl"'
-    return response
 
 
 @require_http_methods(["GET", "POST"])

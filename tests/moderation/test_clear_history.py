@@ -4,14 +4,11 @@ the room's name, recorded, audited; a chat user's client no longer receives what
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
-from rooms.backend.records import Role
 from rooms.models import Operation
 from tests.api.test_api import call, make_token
 from tests.api.test_roomctl import shell
@@ -29,23 +26,6 @@ def said(person, room_id: str) -> list[str]:
         for e in answer.json()["chunk"]
         if e["type"] == "m.room.message" and "body" in e["content"]  # removed: no body
     ]
-
-
-@pytest.fixture
-def talked(chat, make_room, category_world):
-    """A room where a member said two things, then (two seconds later) one more: the
-    moment between them, to the second."""
-    room = make_room()
-    person = category_world["member"]
-    chat.add_to_role(room.id, Role.MEMBER, [person.user_id])
-    person.join(room.id)
-    for text in ("Old news", "Older secret"):
-        assert person.send(room.id, text).status_code == 200
-    time.sleep(1.1)
-    moment = datetime.now(UTC).replace(microsecond=0)
-    time.sleep(1.1)
-    assert person.send(room.id, "Fresh news").status_code == 200
-    return room, person, moment
 
 
 def test_an_administrator_counts_confirms_and_clears(client, talked):

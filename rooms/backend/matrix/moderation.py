@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.backend.matrix.base import ADMIN, CLIENT, MatrixBase
@@ -22,6 +22,7 @@ MESSAGE_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.encrypted"})
 COUNT_PAGE = 1000
 COUNT_AT_MOST = 100_000
 READ_ROUNDS = 20
+MEDIA = "/_matrix/client/v1/media"
 
 
 Event = dict[str, Any]  # a Matrix event as the server gives it
@@ -242,6 +243,16 @@ class ModerationOperations(MatrixBase):
             if not chunk or not isinstance(end, str) or end == start:
                 return
             start = end
+
+    def download_media(self, address: str, into: BinaryIO, *, limit: int) -> int:
+        """Copy an uploaded file (its `mxc://` address) into `into`, up to `limit` bytes;
+        its size. ChatNotFound: not there any more (quarantined with a removed message)."""
+        found = _files_of({"url": address})
+        if not found:
+            raise ChatNotFound("That is not the address of an uploaded file.")
+        [(server, media)] = found
+        path = f"{MEDIA}/download/{segment(server)}/{segment(media)}"
+        return self.http.download(path, into, limit=limit)
 
     def clear_history(self, room_id: str, before_ms: int, *, timeout: float = 120.0) -> None:
         """Delete every message sent in the room before `before_ms` (the server keeps the
