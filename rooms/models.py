@@ -398,6 +398,7 @@ class Operation(models.Model):
         "moderation.clear": "Clearing of history",
         "moderation.remove": "Removal of messages",
         "moderation.sweep": "Removal of matching messages",
+        "moderation.report": "Decision on a reported message",
         "room.addin.attach": "Add-in added",
         "room.addin.detach": "Add-in taken out",
         "category.scope": "Scope change",

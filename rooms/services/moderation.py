@@ -410,15 +410,32 @@ def report_decide(
         }
         decision = "message removed" if remove or remove_sender else "dismissed"
         scope.after = {"decision": decision + (" and its sender" if remove_sender else "")}
-        if remove or remove_sender:
-            client.server.remove_message(
-                room.id, report.event_id, f"Reported: {report.reason}" if report.reason else ""
-            )
-        client.server.close_report(report.id)
+        # Recorded first: a process that dies part-way leaves it listed (and audited) for
+        # Retry, not a message removed with its report open and no trace.
+        with operations.recorded(
+            REPORT, actor=actor, target_id=room.id, target_label=room.name
+        ) as op:
+            op.change = {
+                "report": report.id,
+                "message": report.event_id,
+                "remove": remove or remove_sender,
+                "reason": f"Reported: {report.reason}" if report.reason else "",
+            }
+            op.save(update_fields=["change", "updated_at"])
+            _decide(room.id, op.change)
     if remove_sender:  # a Member last: taking it takes the Presenter role with it
         for role in sorted(room.roles_of(report.sender), key=lambda r: r is Role.MEMBER):
             role_remove(actor=actor, room_id=room.id, role=role, user_id=report.sender)
     return report
+
+
+def _decide(room_id: str, change: dict[str, Any]) -> None:
+    """Carry out a decision on a report: the message removed if so decided, the report
+    closed (each safe to repeat)."""
+    server = chat_backend().server
+    if change["remove"]:
+        server.remove_message(room_id, change["message"], change["reason"])
+    server.close_report(int(change["report"]))
 
 
 def _iso(ms: int) -> str:
@@ -463,12 +480,15 @@ def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: 
 
 
 def moderation_run(op: Operation, *, actor: User) -> Operation:
-    """Retry of a clearing or a removal that did not finish: ask the chat server again
-    (each step safe to repeat); audited as `operation.retry` with how it ended."""
+    """Retry of a clearing, a removal or a decision on a report that did not finish: ask
+    the chat server again (each step safe to repeat); audited as `operation.retry` with
+    how it ended."""
     error = ""
     try:
         if op.kind == CLEAR:
             chat_backend().server.clear_history(op.target_id, int(op.change["before_ms"]))
+        elif op.kind == REPORT:
+            _decide(op.target_id, op.change)
         else:
             _remove(op.target_id, op.change)
     except ChatBackendError as exc:

@@ -40,7 +40,11 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
         return people_services.removal_run(op, actor=actor)
     if op.kind == category_services.ADOPT:
         return category_services.adoption_run(op, actor=actor)
-    if op.kind in (moderation_services.CLEAR, moderation_services.REMOVE):
+    if op.kind in (
+        moderation_services.CLEAR,
+        moderation_services.REMOVE,
+        moderation_services.REPORT,
+    ):
         return moderation_services.moderation_run(op, actor=actor)
     if op.kind in (room_services.BULK, moderation_services.SWEEP):
         if op.kind == room_services.BULK:

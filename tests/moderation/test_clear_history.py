@@ -646,3 +646,51 @@ def test_a_report_decided_twice_at_once_is_told_closed_to_the_second(client, cre
     second = client.post(decide, {"decision": "remove"}, follow=True)  # another tab, later
     assert "closed already" in second.text
     assert "Old news" in said(person, room.id)  # the second decision changed nothing
+
+
+class Killed(BaseException):
+    """The portal process stopping between two requests (as SIGKILL would)."""
+
+
+def test_a_report_decision_whose_process_died_is_audited_and_finished_by_retry(
+    client, creator, talked, monkeypatch
+):
+    from rooms import operations, processes
+    from rooms.backend.matrix.moderation import ModerationOperations
+    from rooms.index import chat_backend
+
+    room, person, _ = talked
+    [secret] = chat_backend().server.read_messages(room.id, text="secret").messages
+    report(person, room.id, secret.event_id, "Leak")
+    [(reported, _, _)] = _reports_seen(client, creator)
+
+    def die(self, report_id):
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ModerationOperations, "close_report", die)
+        with pytest.raises(Killed):
+            client.post(reverse("moderation:decide", args=[reported.id]), {"decision": "remove"})
+    # What a killed process leaves: the operation recorded before the first request,
+    # still running, its process gone; no audit entry of its own.
+    [op] = Operation.objects.filter(kind="moderation.report")
+    machine = processes.identity().rsplit("|", 2)[0]
+    Operation.objects.filter(pk=op.pk).update(
+        status=Operation.Status.RUNNING, owner=f"{machine}|999999999|0"
+    )
+    assert not AuditEntry.objects.filter(action="moderation.report").exists()
+    assert "Older secret" not in said(person, room.id)  # removed; its report still open
+
+    operations.resume_abandoned()
+    op.refresh_from_db()
+    assert op.status == Operation.Status.UNFINISHED
+    left = AuditEntry.objects.get(action="moderation.report")
+    assert (left.outcome, left.target_id) == (Outcome.PARTIAL, room.id)
+
+    client.force_login(AdministratorFactory())
+    client.post(reverse("operations:retry", args=[op.pk]))
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert _reports_seen(client, creator) == []  # closed
+    retried = AuditEntry.objects.get(action="operation.retry", target_id=room.id)
+    assert retried.outcome == Outcome.SUCCEEDED
