@@ -94,7 +94,7 @@ def history(
     cursor: str = "",
 ) -> dict[str, Any]:
     """The room's messages newest first, a page at a time: by `sender` (a chat ID, or a
-    name on this server), containing `text` (any letter case), sent from `since` to before
+    name on this server), containing every word of `text` (whole words, any order and letter case), sent from `since` to before
     `until`. Every page read is recorded in the audit log (`moderation.read`)."""
     actor = request.user
     room, _ = room_to_read(user=actor, room_id=room_id)
@@ -236,7 +236,9 @@ class SweepIn(Schema):
     room: Text = Field("", max_length=255, description="One room (its ID), or …")
     category: Text = Field("", max_length=255, description="… each room of a category (its ID)")
     sender: Text = Field("", max_length=255, description="Sent by (a chat ID, or a name here)")
-    text: Text = Field("", max_length=200, description="Containing this (any letter case)")
+    text: Text = Field(
+        "", max_length=200, description="Containing these words (whole, any order or case)"
+    )
     since: AwareDatetime | None = Field(None, description="Sent from this moment")
     until: AwareDatetime | None = Field(None, description="Sent before this moment")
     reason: Text = Field("", max_length=moderation_services.REASON_MAX_LENGTH)

@@ -40,7 +40,12 @@ class HistoryFilterForm(forms.Form):
     included), from a page onwards (`start`, the token of the page before's end)."""
 
     sender = forms.CharField(required=False, max_length=255, label="Sent by (chat ID or name)")
-    text = forms.CharField(required=False, max_length=200, label="Containing")
+    text = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Containing the words",
+        help_text="Whole words, in any order and letter case.",
+    )
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -159,7 +164,12 @@ class SweepForm(forms.Form):
     room = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
     category = forms.ChoiceField(required=False, label="In the rooms of the category")
     sender = forms.CharField(required=False, max_length=255, label="Sent by (chat ID or name)")
-    text = forms.CharField(required=False, max_length=200, label="Containing")
+    text = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Containing the words",
+        help_text="Whole words, in any order and letter case.",
+    )
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )

@@ -521,7 +521,7 @@ NO_CRITERIA = "Give a person, a phrase, or both: a removal takes only what match
 
 @dataclass(frozen=True)
 class Matching:
-    """Which messages a removal across rooms takes: sent by `sender`, containing `text`
+    """Which messages a removal across rooms takes: sent by `sender`, containing the words of `text`
     (any letter case), from `since` to before `until` (None: unbounded)."""
 
     sender: str = ""

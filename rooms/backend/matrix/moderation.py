@@ -139,8 +139,8 @@ class ModerationOperations(MatrixBase):
     ) -> MessagePage:
         """A page of the room's messages, newest first, from `start` (a token of an
         earlier page) back, sent by `senders` (any when empty), between `since_ms` and
-        `until_ms` (milliseconds; 0: unbounded), containing the words of `text` (any
-        letter case, a word's start matching: the homeserver's full-text search, which
+        `until_ms` (milliseconds; 0: unbounded), containing every word of `text` (whole
+        words, in any order and letter case: the homeserver's full-text search, which
         reads only the messages that match, not the whole room)."""
         if text.strip():
             return self._search_page(room_id, text, start, senders, since_ms, until_ms, limit)
