@@ -35,7 +35,7 @@ class LoginForm(AuthenticationForm):
             raise forms.ValidationError(
                 f"A username has at most {limit} characters (this one has {len(username)})."
             )
-        return username
+        return str(username)
 
     def get_invalid_login_error(self) -> forms.ValidationError:
         refusal = getattr(self.request, "login_refusal", "")

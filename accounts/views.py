@@ -27,7 +27,7 @@ from portal.http import HtmxHttpRequest
 @login_required
 def token_list(request: HtmxHttpRequest) -> TemplateResponse:
     form = TokenForm(request.POST or None)
-    context: dict = {"form": form}
+    context: dict[str, Any] = {"form": form}
     status = 200
     if request.method == "POST":
         status = 400

@@ -21,6 +21,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,7 +79,7 @@ def seed(rows: int) -> None:
     print(f"seeded {rows} entries in {time.perf_counter() - began:.0f} s", flush=True)
 
 
-def median_ms(client, url: str, params: dict, repeat: int = 20) -> float:
+def median_ms(client: Any, url: str, params: dict[str, Any], repeat: int = 20) -> float:
     timings = []
     for _ in range(repeat):
         began = time.perf_counter()

@@ -213,7 +213,7 @@ def scaled(workdir: Path) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]
 
 def fault_run(
     url: str, args: argparse.Namespace, cookie: str, procs: dict[str, Any], env: dict[str, str]
-) -> tuple[dict, float]:
+) -> tuple[dict[str, Any], float]:
     """The room page under load; a third of the way in, portal process A (its gunicorn)
     and the sync worker that leads are killed; two thirds in, a Synapse generic worker.
     Returns wrk's result and how long the surviving sync worker took to lead."""
@@ -295,12 +295,12 @@ def wrk_command(
     return [*command, url]
 
 
-def wrk(url: str, args: argparse.Namespace, **options: Any) -> dict:
+def wrk(url: str, args: argparse.Namespace, **options: Any) -> dict[str, Any]:
     done = subprocess.run(wrk_command(url, args, **options), capture_output=True, text=True)
     return parse(done.stdout)
 
 
-def parse(out: str) -> dict:
+def parse(out: str) -> dict[str, Any]:
     def number(pattern: str) -> float:
         found = re.search(pattern, out)
         return float(found.group(1)) if found else 0.0
@@ -325,7 +325,7 @@ def parse(out: str) -> dict:
     }
 
 
-def report(name: str, result: dict) -> str:
+def report(name: str, result: dict[str, Any]) -> str:
     return (
         f"| {name} | {result['rps']:.0f} | {result['p50']:.1f} | {result['p99']:.1f} | "
         f"{result['errors']} of {result['requests']} |"
@@ -372,7 +372,7 @@ def free_port() -> int:
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def wait_live(url: str, timeout: float = 180) -> None:

@@ -103,6 +103,7 @@ def main() -> None:
     from rooms import index
     from rooms.backend.embedded import EmbeddedSynapse, free_port
     from rooms.backend.records import Privacy, RoomSettings
+    from rooms.index import chat_backend
     from rooms.models import Operation
     from rooms.services import moderation
     from tests.chat_users import ChatUser
@@ -146,7 +147,7 @@ def main() -> None:
         index.put_room(chat.get_room(room.id))
         index.put_room(chat.get_room(small.id))
         admin = User.objects.create(username="admin", is_portal_admin=True)
-        backend = moderation.chat_backend()
+        backend = chat_backend()
 
         def calls() -> int:
             return int(backend.server.http.calls)

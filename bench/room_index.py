@@ -149,7 +149,7 @@ class Bench:
                 managers=[pat if mine else other],
                 members=[] if number % 3 == 0 else [pat if mine else other],
             )
-            return made.id
+            return str(made.id)
 
         made = self.parallel(room, rooms - start)
         self.rooms += made
@@ -278,7 +278,7 @@ class Bench:
             ),
         }
 
-    def worker(self) -> subprocess.Popen:
+    def worker(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "manage.py", "index_sync"],
             cwd=ROOT,
@@ -316,7 +316,7 @@ class Bench:
             latencies.append(time.perf_counter() - started)
         return latencies
 
-    def worker_memory(self, worker: subprocess.Popen, events: int) -> tuple[int, int, float]:
+    def worker_memory(self, worker: subprocess.Popen[bytes], events: int) -> tuple[int, int, float]:
         """The worker's RSS before and after `events` state changes, and how long it took
         to take them in."""
         from rooms.backend.matrix.transport import segment

@@ -22,7 +22,7 @@ class AppendOnlyError(Exception):
     """Audit entries are never changed or removed once written."""
 
 
-class AuditEntryQuerySet(models.QuerySet):
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
     def update(self, **kwargs: Any) -> int:
         raise AppendOnlyError("Audit entries cannot be changed.")
 

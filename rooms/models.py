@@ -63,7 +63,7 @@ class BulkRun(models.Model):
         return f"{self.role} for {len(self.lines)} lines in {self.room_id} ({self.status})"
 
     @property
-    def to_apply(self) -> list[dict]:
+    def to_apply(self) -> list[dict[str, Any]]:
         return [line for line in self.lines if line["fate"] == "add" and not line["result"]]
 
     @property
@@ -128,7 +128,7 @@ class RoomRequest(models.Model):
 
     def as_asked(self) -> dict[str, Any]:
         """The settings the requester asked for."""
-        return self.settings_now() | self.asked
+        return dict(self.settings_now() | self.asked)
 
     def adjusted(self) -> list[str]:
         """Which settings the approver changed from the ask."""

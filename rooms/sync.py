@@ -42,6 +42,7 @@ from portal.audit import audit_record
 from rooms import enforcement, index, operations, outbox
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.records import Category, Room
 from rooms.chatserver.policy import REFUSAL_EVENT
 from rooms.locks import one_writer
 from rooms.models import (
@@ -488,7 +489,7 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
     back too."""
     found: list[Difference] = []
     on_server = server.joined_room_ids()
-    records: dict[str, index.Room | index.Category] = {}
+    records: dict[str, Room | Category] = {}
     for target_id in on_server:
         try:
             state = server.read_state(target_id)
@@ -500,7 +501,7 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
             continue
         if record is not None:
             records[target_id] = record
-        if isinstance(record, index.Room):
+        if isinstance(record, Room):
             found += [
                 Difference(target_id, "breach", f"“{record.name}” {line}")
                 for line in enforcement.sweep(server, state, record, fix=fix)
@@ -550,14 +551,14 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
     return found
 
 
-def _broken_links(records: dict[str, index.Room | index.Category]) -> list[Difference]:
+def _broken_links(records: dict[str, Room | Category]) -> list[Difference]:
     """Rooms and categories whose links do not meet: a room whose category does not list
     it, a category listing a room that is not one of its portal rooms."""
     found = []
     for record in records.values():
-        if isinstance(record, index.Room):
+        if isinstance(record, Room):
             parent = records.get(record.settings.category_id)
-            if not isinstance(parent, index.Category) or record.id not in parent.room_ids:
+            if not isinstance(parent, Category) or record.id not in parent.room_ids:
                 found.append(
                     Difference(
                         record.id, "broken link", f"“{record.name}” is not listed by its category"
@@ -566,7 +567,7 @@ def _broken_links(records: dict[str, index.Room | index.Category]) -> list[Diffe
         else:
             for child in record.room_ids:
                 room = records.get(child)
-                if not isinstance(room, index.Room) or room.settings.category_id != record.id:
+                if not isinstance(room, Room) or room.settings.category_id != record.id:
                     found.append(
                         Difference(
                             child,

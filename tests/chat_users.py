@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -44,19 +45,19 @@ class ChatUser:
         return self.http.post(f"{CLIENT}/knock/{_q(room_id)}", json={})
 
     def put_state(
-        self, room_id: str, event_type: str, content: dict, state_key: str = ""
+        self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
     ) -> httpx.Response:
         """Change room state as a chat client (Element) would."""
         return self.http.put(
             f"{CLIENT}/rooms/{_q(room_id)}/state/{_q(event_type)}/{_q(state_key)}", json=content
         )
 
-    def state(self, room_id: str, event_type: str, state_key: str = "") -> dict:
+    def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any]:
         response = self.http.get(
             f"{CLIENT}/rooms/{_q(room_id)}/state/{_q(event_type)}/{_q(state_key)}"
         )
         response.raise_for_status()
-        return response.json()
+        return dict(response.json())
 
     def invite(self, room_id: str, user_id: str) -> httpx.Response:
         return self.http.post(f"{CLIENT}/rooms/{_q(room_id)}/invite", json={"user_id": user_id})

@@ -9,7 +9,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Router, Schema
+from ninja import Router, Schema
+from ninja.params.functions import Header
 from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from accounts.models import User

@@ -94,8 +94,9 @@ def history(
     cursor: str = "",
 ) -> dict[str, Any]:
     """The room's messages newest first, a page at a time: by `sender` (a chat ID, or a
-    name on this server), containing every word of `text` (whole words, any order and letter case), sent from `since` to before
-    `until`. Every page read is recorded in the audit log (`moderation.read`)."""
+    name on this server), containing every word of `text` (whole words, any order and
+    letter case), sent from `since` to before `until`. Every page read is recorded in the
+    audit log (`moderation.read`)."""
     actor = request.user
     room, _ = room_to_read(user=actor, room_id=room_id)
     try:

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Query, Router, Schema
+from ninja.params.functions import Header
 
 from portal.api.common import (
     READ_ERRORS,

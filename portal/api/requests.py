@@ -7,7 +7,8 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Router, Schema
+from ninja import Router, Schema
+from ninja.params.functions import Header
 from pydantic import ConfigDict, Field, StrictBool
 
 from portal.api.common import (

@@ -9,8 +9,9 @@ from typing import Any, Literal
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from ninja import Header, Query, Router, Schema
+from ninja import Query, Router, Schema
 from ninja.errors import HttpError
+from ninja.params.functions import Header
 from pydantic import ConfigDict, Field, StrictBool
 
 from accounts.models import User

@@ -8,6 +8,7 @@ whatever the size, and entries come oldest first, as a file is read.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet, TextField
@@ -134,7 +135,9 @@ def _sqlite_lines(entries: QuerySet[AuditEntry], line: str, end: str) -> Iterato
 POSTGRES_RENAMED = {"created_at": "created_iso", "before": "before_json", "after": "after_json"}
 
 
-def _postgres_select(entries: QuerySet[AuditEntry], *, json_as_text: bool) -> tuple[str, tuple]:
+def _postgres_select(
+    entries: QuerySet[AuditEntry], *, json_as_text: bool
+) -> tuple[str, tuple[Any, ...]]:
     """The export's SELECT, with ISO timestamps, for COPY to stream."""
     annotations: dict[str, RawSQL | Cast] = {
         "created_iso": RawSQL("to_json(created_at) #>> '{}'", [])
@@ -154,7 +157,7 @@ def _postgres_select(entries: QuerySet[AuditEntry], *, json_as_text: bool) -> tu
     return exported.query.sql_with_params()
 
 
-def _copy(statement: str, params: tuple) -> Iterator[bytes]:
+def _copy(statement: str, params: tuple[Any, ...]) -> Iterator[bytes]:
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
         for data in copy:
             yield bytes(data)

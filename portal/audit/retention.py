@@ -56,7 +56,7 @@ def _remove_through(through_id: int) -> int:
             return int(cursor.fetchone()[0])
         with retention_permitted():
             cursor.execute("DELETE FROM portal_auditentry WHERE id <= %s", [through_id])
-            return cursor.rowcount
+            return int(cursor.rowcount)
 
 
 def remove_older_than(cutoff: datetime, *, export_to: Path) -> int:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -34,7 +35,9 @@ def _cursor(value: str | None) -> int | None:
     return int(value)
 
 
-def _page(entries, *, before: int | None, after: int | None) -> dict[str, Any]:
+def _page(
+    entries: QuerySet[AuditEntry], *, before: int | None, after: int | None
+) -> dict[str, Any]:
     """One keyset page: newest first, walking the id, with no count of the whole log."""
     if after is not None:
         rows = list(entries.filter(id__gt=after).order_by("id")[: PAGE_SIZE + 1])

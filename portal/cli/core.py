@@ -120,7 +120,7 @@ class Portal:
             page = self.call("GET", path, params={"results_from": following, "results_limit": 1000})
             found["results"] += page["results"]
             following = page["next_results_from"]
-        return found
+        return dict(found)
 
     def wait(self, operation_id: str, *, timeout: float) -> dict[str, Any]:
         """Poll an operation until it is no longer running (or `timeout` seconds passed),

@@ -286,7 +286,7 @@ class EmbeddedSynapse:
     def _secrets(self) -> dict[str, str]:
         path = self.directory / "secrets.json"
         if path.exists():
-            return json.loads(path.read_text())
+            return dict(json.loads(path.read_text()))
         values = {
             key: secrets.token_urlsafe(32)
             for key in ("registration", "macaroon", "form", "service_password")
@@ -499,7 +499,7 @@ class EmbeddedSynapse:
             return None
         if response.status_code != 200:
             raise EmbeddedServerError(f"Could not register the service account: {response.text}")
-        return response.json()["access_token"]
+        return str(response.json()["access_token"])
 
     def _login(self, password: str) -> str:
         with httpx.Client(base_url=self.url, timeout=30) as http:
@@ -514,4 +514,4 @@ class EmbeddedSynapse:
             )
         if response.status_code != 200:
             raise ChatInvalid(f"The service account could not log in: {response.text}")
-        return response.json()["access_token"]
+        return str(response.json()["access_token"])

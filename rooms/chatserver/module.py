@@ -99,7 +99,7 @@ class Status(Resource):
     isLeaf = True
 
     def __init__(self, rules: PortalRules) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted's Resource is untyped
         self.rules = rules
 
     def render_GET(self, request: Request) -> bytes:
@@ -229,7 +229,7 @@ class PortalRules:
         return await self.decide(event.room_id, event.sender, hit.type, hit.state_key, kept)
 
     async def decide(
-        self, room_id: str, sender: str, event_type: str, state_key: str, content: dict
+        self, room_id: str, sender: str, event_type: str, state_key: str, content: dict[str, Any]
     ) -> Decision:
         if sender == self.service_user:
             return NOT_SPAM
@@ -254,7 +254,7 @@ class PortalRules:
         return Codes.FORBIDDEN, {"error": breach.message}
 
     async def governed(
-        self, room_id: str, sender: str, event_type: str, state_key: str, content: dict
+        self, room_id: str, sender: str, event_type: str, state_key: str, content: dict[str, Any]
     ) -> Governed | None:
         """The room or category the portal governs, with what a check of this event needs:
         the settings the rules read, the memberships of the people it touches and of
@@ -428,7 +428,9 @@ class PortalRules:
             name = state.get(("m.room.name", ""))
             self.note_name(room_id, name.content.get("name") if name is not None else None)
 
-    def note(self, room: Governed, event_type: str, state_key: str | None, content: dict) -> None:
+    def note(
+        self, room: Governed, event_type: str, state_key: str | None, content: dict[str, Any]
+    ) -> None:
         """Keep the name table current with a chat user's change that passes."""
         if room.is_space:
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from rooms.selectors.addins import category_choices
@@ -21,7 +23,7 @@ class AddInForm(forms.Form):
         error_messages={"required": "Choose at least one category."},
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["category_ids"]
         assert isinstance(field, forms.MultipleChoiceField)

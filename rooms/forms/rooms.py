@@ -126,7 +126,7 @@ class RoomSettingsBase(forms.Form):
             raise forms.ValidationError(f"The name could not be checked: {exc.detail}") from exc
         if problem:
             raise forms.ValidationError(problem)
-        return name
+        return str(name)
 
     def clean_invitations(self) -> Invitations:
         return Invitations(self.cleaned_data["invitations"])

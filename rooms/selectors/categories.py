@@ -4,6 +4,7 @@ and people for a category's scope."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -56,7 +57,7 @@ def category_rows(*, user: User, search: str = "") -> QuerySet[IndexedCategory]:
 
 def categories_page(
     *, user: User, search: str, page: str | None, per_page: int, people: bool
-) -> tuple[Page, list[Category] | list[IndexedCategory]]:
+) -> tuple[Page[Any], list[Category] | list[IndexedCategory]]:
     """One page of the categories listed to this person: as records with their scope and
     Creators (`people`), or as the index's rows, for listing name and rooms alone."""
     found = Paginator(category_rows(user=user, search=search), per_page).get_page(page)

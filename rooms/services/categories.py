@@ -10,6 +10,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
@@ -42,7 +43,7 @@ def _require_admin(actor: User) -> None:
         raise PermissionDenied("Only portal administrators manage categories.")
 
 
-def _values(category: Category) -> dict:
+def _values(category: Category) -> dict[str, Any]:
     values = asdict(category)
     for key in ("allowed_members", "denied_members", "creators", "room_ids"):
         values[key] = sorted(values[key])

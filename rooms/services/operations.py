@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
-from portal.audit import Outcome, audit_record
+from portal.audit import audit_record
+from portal.models import Outcome
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.models import Operation

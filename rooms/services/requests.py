@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict
 from datetime import timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -49,7 +49,7 @@ def request_settings(request: RoomRequest) -> RoomSettings:
     )
 
 
-def _values(request: RoomRequest) -> dict:
+def _values(request: RoomRequest) -> dict[str, Any]:
     return {k: str(v) for k, v in asdict(request_settings(request)).items()} | {
         "status": request.status,
         "justification": request.justification,

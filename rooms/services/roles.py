@@ -11,6 +11,7 @@ import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -376,7 +377,7 @@ def bulk_step(run: BulkRun, *, chunk: int = BULK_CHUNK) -> BulkRun:
     """
     role = Role(run.role)
     run.status, run.error = BulkRun.Status.RUNNING, ""
-    todo: dict[str, dict] = {}
+    todo: dict[str, dict[str, Any]] = {}
     try:
         room, category = _room_for_roles(run.actor, run.room_id)
         for line in run.to_apply[:chunk]:

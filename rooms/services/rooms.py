@@ -35,6 +35,7 @@ from rooms.backend.records import (
     is_one_line,
 )
 from rooms.chatserver import text
+from rooms.chatserver.policy import name_key
 from rooms.chatserver.text import clean
 from rooms.index import chat_backend
 from rooms.locks import one_writer
@@ -317,7 +318,7 @@ def room_update(
         )
         scope.after = snapshot(settings)
         _check_settings(settings, exclude_room_id=room.id)
-        if index.name_key(settings.name) != index.name_key(room.name):
+        if name_key(settings.name) != name_key(room.name):
             _claim_name(settings.name)  # given back with the rest if the change fails
         change["settings"]["invitations"] = str(settings.invitations)
         # Presenters exist only in auditoriums (docs/architecture.md §3.5).

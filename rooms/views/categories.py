@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -43,7 +44,9 @@ CATEGORIES_PER_PAGE = 48
 PREVIEW_ROOMS = 10  # rooms named in a what-if of the chat options
 
 
-def category_page_context(request: HtmxHttpRequest, per_page: int, *, people: bool) -> dict:
+def category_page_context(
+    request: HtmxHttpRequest, per_page: int, *, people: bool
+) -> dict[str, Any]:
     """A searchable page of the categories listed to the person (for both category lists)."""
     form = CategorySearchForm(request.GET)
     search = form.cleaned_data["q"] if form.is_valid() else ""
@@ -130,7 +133,14 @@ def category_new(request: HtmxHttpRequest) -> HttpResponse:
     return TemplateResponse(request, "categories/category_form.html", {"form": form}, status=status)
 
 
-def _detail(request, category, *, form=None, status=200, **extra) -> TemplateResponse:
+def _detail(
+    request: HtmxHttpRequest,
+    category: Category,
+    *,
+    form: CategoryForm | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> TemplateResponse:
     form = form or CategoryForm(
         initial={
             "name": category.name,
@@ -342,7 +352,7 @@ def category_adopt(request: HtmxHttpRequest) -> HttpResponse:
     _admin(request)
     chosen = valid_or_400(AdoptForm(request.POST if request.method == "POST" else request.GET))
     space_id, room_id = chosen["space"].strip(), chosen["room"].strip()
-    context: dict = {"q": chosen["q"].strip(), "space_id": space_id, "room_id": room_id}
+    context: dict[str, Any] = {"q": chosen["q"].strip(), "space_id": space_id, "room_id": room_id}
     status = 200
     try:
         if request.method == "POST":

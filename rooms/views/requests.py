@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -12,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError, ChatNotFound
+from rooms.backend.records import RoomSettings
 from rooms.forms.requests import DeclineForm, RoomApproveForm, RoomRequestForm
 from rooms.forms.rooms import settings_from
 from rooms.models import RoomRequest
@@ -39,7 +43,9 @@ def _decidable(request: HtmxHttpRequest, pk: int) -> tuple[RoomRequest, bool]:
     return room_request, may_decide
 
 
-def _save_request_form(form: RoomRequestForm, save) -> tuple[RoomRequest | None, int]:
+def _save_request_form(
+    form: RoomRequestForm, save: Callable[[RoomSettings, str], RoomRequest]
+) -> tuple[RoomRequest | None, int]:
     """Validate and save a request form; refusals land on the form, which keeps its input."""
     if not form.is_valid():
         return None, 400
@@ -100,7 +106,13 @@ def approval_queue(request: HtmxHttpRequest) -> TemplateResponse:
 
 
 def _detail(
-    request, room_request, may_decide, *, approve_form=None, decline_form=None, status=200
+    request: HtmxHttpRequest,
+    room_request: RoomRequest,
+    may_decide: bool,
+    *,
+    approve_form: RoomApproveForm | None = None,
+    decline_form: forms.Form | None = None,
+    status: int = 200,
 ) -> TemplateResponse:
     pending = room_request.status == RoomRequest.Status.PENDING
     if may_decide and pending and approve_form is None:

@@ -35,7 +35,7 @@ from rooms.services import roles as role_services
 from rooms.views.common import valid_or_400
 
 
-def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> dict:
+def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> dict[str, Any]:
     """What the roles panel shows: each role's people, filtered by `q`."""
     typed = valid_or_400(PeopleSearchForm(request.GET))["q"]
     term = typed.strip().casefold()

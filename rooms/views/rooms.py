@@ -226,7 +226,7 @@ def room_create(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
-def _edit_initial(room: Room) -> dict:
+def _edit_initial(room: Room) -> dict[str, Any]:
     settings = room.settings
     return {
         "name": settings.name,

@@ -22,18 +22,16 @@ from typing import Any
 
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.matrix.base import ADMIN, CLIENT, MatrixBase
-from rooms.backend.matrix.state import (
+from rooms.backend.matrix.state import RoomState, join_rules_for, room_power_levels
+from rooms.backend.matrix.transport import segment
+from rooms.backend.records import Invitations, Privacy
+from rooms.chatserver.policy import (
     MANAGER_LEVEL,
     PRESENTER_LEVEL,
     ROOM_SETTINGS_EVENT,
+    SERVICE_LEVEL,
     SPACE_TYPE,
-    RoomState,
-    join_rules_for,
-    room_power_levels,
 )
-from rooms.backend.matrix.transport import segment
-from rooms.backend.records import Invitations, Privacy
-from rooms.chatserver.policy import SERVICE_LEVEL
 
 log = logging.getLogger(__name__)
 FOUND_AT_MOST = 50

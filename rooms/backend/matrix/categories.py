@@ -6,15 +6,10 @@ from collections.abc import Iterable
 
 from rooms.backend.errors import ChatConflict, ChatNotFound
 from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, MatrixBase, state_event
-from rooms.backend.matrix.state import (
-    CATEGORY_SETTINGS_EVENT,
-    CREATOR_LEVEL,
-    SPACE_TYPE,
-    category_from_state,
-    category_power_levels,
-)
+from rooms.backend.matrix.state import CREATOR_LEVEL, category_from_state, category_power_levels
 from rooms.backend.matrix.transport import segment
 from rooms.backend.records import DEFAULT_OPTIONS, Category, ChatOptions
+from rooms.chatserver.policy import CATEGORY_SETTINGS_EVENT, SPACE_TYPE
 
 
 class CategoryOperations(MatrixBase):

@@ -18,9 +18,6 @@ from rooms.backend.errors import (
 from rooms.backend.matrix.base import ADMIN, CLIENT, PAGE_SIZE, TRIES, state_event
 from rooms.backend.matrix.categories import CategoryOperations
 from rooms.backend.matrix.state import (
-    MANAGER_LEVEL,
-    PRESENTER_LEVEL,
-    ROOM_SETTINGS_EVENT,
     category_of,
     events_default_for,
     join_rules_for,
@@ -30,7 +27,15 @@ from rooms.backend.matrix.state import (
 )
 from rooms.backend.matrix.transport import segment
 from rooms.backend.records import AddIn, Category, ChatOptions, Role, Room, RoomSettings
-from rooms.chatserver.policy import ADD_IN_PREFIX, WIDGET_EVENT, history_visibility, retention
+from rooms.chatserver.policy import (
+    ADD_IN_PREFIX,
+    MANAGER_LEVEL,
+    PRESENTER_LEVEL,
+    ROOM_SETTINGS_EVENT,
+    WIDGET_EVENT,
+    history_visibility,
+    retention,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +120,8 @@ class RoomOperations(CategoryOperations):
             invite = self._invites(settings.invitations, category)
             for user_id in members:
                 self._again(lambda: self._ensure_member(room_id, user_id, invite=invite))  # noqa: B023
-            return self._again(lambda: self.get_room(room_id))
+            room: Room = self._again(lambda: self.get_room(room_id))
+            return room
         except ChatBackendError as exc:
             raise self._roll_back(room_id, exc) from exc
 
@@ -141,7 +147,7 @@ class RoomOperations(CategoryOperations):
             except (ChatNotFound, ChatServerUnavailable):
                 continue  # not made (or not known yet): try again
             if isinstance(found.get("room_id"), str):
-                return found["room_id"]
+                return str(found["room_id"])
         raise ChatServerUnavailable()
 
     def _roll_back(self, room_id: str, cause: ChatBackendError) -> RoomCreationIncomplete:
