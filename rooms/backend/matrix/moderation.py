@@ -285,14 +285,21 @@ class ModerationOperations(MatrixBase):
             chunk, end = body.get("chunk"), body.get("end")
             if not isinstance(chunk, list):
                 raise ChatBackendError("The chat server did not list the room's events.")
-            for event in chunk:
+            if not chunk or not isinstance(end, str) or end == start:
+                end = ""  # the last page
+            # One page held at a time, each event let go once given: the next page is
+            # read after this one is gone.
+            del body
+            chunk.reverse()
+            while chunk:
+                event = chunk.pop()
                 sent = int(event.get("origin_server_ts", 0)) if isinstance(event, dict) else 0
                 if not isinstance(event, dict) or (since_ms and sent < since_ms):
                     continue
                 if until_ms and sent >= until_ms:
                     return
                 yield event
-            if not chunk or not isinstance(end, str) or end == start:
+            if not end:
                 return
             start = end
 
