@@ -733,7 +733,7 @@ def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") ->
             "room": room_id,
             "name": name or room_id,
             "removed": removed,
-            "result": "failed" if error else "removed",
+            "result": "failed" if error else ("removed" if removed else "nothing matched"),
             "detail": error,
         }
     )
