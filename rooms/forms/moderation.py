@@ -35,9 +35,8 @@ FORMATS = [
 ]
 
 
-class HistoryFilterForm(forms.Form):
-    """Which of a room's messages to read: by person, by text, between two days (both
-    included), from a page onwards (`start`, the token of the page before's end)."""
+class MatchingForm(forms.Form):
+    """Which messages: by person, by words, between two days (both included)."""
 
     sender = forms.CharField(required=False, max_length=255, label="Sent by (chat ID or name)")
     text = forms.CharField(
@@ -52,8 +51,6 @@ class HistoryFilterForm(forms.Form):
     until = forms.DateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
-    start = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
-    format = forms.ChoiceField(required=False, choices=FORMATS, widget=forms.HiddenInput)
 
     def clean_sender(self) -> str:
         return _person(self.cleaned_data["sender"])
@@ -67,6 +64,14 @@ class HistoryFilterForm(forms.Form):
 
     def moments(self) -> tuple[datetime | None, datetime | None]:
         return _day_bounds(self.cleaned_data.get("since"), self.cleaned_data.get("until"))
+
+
+class HistoryFilterForm(MatchingForm):
+    """Which of a room's messages to read, from a page onwards (`start`, the token of the
+    page before's end), and the format of an export of them."""
+
+    start = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+    format = forms.ChoiceField(required=False, choices=FORMATS, widget=forms.HiddenInput)
 
 
 class EventIds(forms.MultipleChoiceField):
@@ -156,26 +161,13 @@ def _day_bounds(since: date | None, until: date | None) -> tuple[datetime | None
     )
 
 
-class SweepForm(forms.Form):
+class SweepForm(MatchingForm):
     """Remove every message that matches (a person's, a phrase's, or a person's with a
     phrase; between two days, both included) in one room or in each room of a category;
     previewed first, then confirmed with the reason shown in their place."""
 
     room = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
     category = forms.ChoiceField(required=False, label="In the rooms of the category")
-    sender = forms.CharField(required=False, max_length=255, label="Sent by (chat ID or name)")
-    text = forms.CharField(
-        required=False,
-        max_length=200,
-        label="Containing the words",
-        help_text="Whole words, in any order and letter case.",
-    )
-    since = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
-    )
     reason = forms.CharField(
         required=False, max_length=REASON_MAX_LENGTH, label="Reason (shown in their place)"
     )
@@ -193,21 +185,12 @@ class SweepForm(forms.Form):
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "Choose a category"), *categories]
 
-    def clean_sender(self) -> str:
-        return _person(self.cleaned_data["sender"])
-
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
+        cleaned = super().clean()
         if not cleaned.get("room") and not cleaned.get("category"):
             self.add_error("category", "Choose the category whose rooms to read.")
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The last day comes before the first.")
         return cleaned
 
     def criteria(self) -> str:
         """The criteria as given, to tell whether a confirmation is of the preview shown."""
         return "|".join(str(self.cleaned_data.get(name) or "") for name in self.CRITERIA)
-
-    def moments(self) -> tuple[datetime | None, datetime | None]:
-        return _day_bounds(self.cleaned_data.get("since"), self.cleaned_data.get("until"))
