@@ -2,12 +2,12 @@
 worker killed part-way: does every room, and its audit entry, end up true?
 
 Against the portal as `make run` serves it (gunicorn, embedded Synapse with the portal's
-module, the supervised sync worker, SQLite), with a category of --rooms rooms:
+module, the supervised sync worker and job runner, SQLite), with a category of --rooms rooms:
 
 1. the what-if (`POST /api/v1/rooms/bulk?dry_run=true&background=true`), polled to its
    end: every room "would change", none changed;
 2. the change in the background (`background=true`), polled; once a third is done the
-   sync worker is killed (SIGKILL) and `runportal` starts it again;
+   job runner carrying it out is killed (SIGKILL) and `runportal` starts it again;
 3. Retry (`POST /api/v1/operations/{id}/retry`) when it ended unfinished;
 4. every room read back from the homeserver (not the index), and its `room.update` audit
    entries counted (once no room change cut off by the kill is left running): exactly one
@@ -69,7 +69,7 @@ server = chat_backend().server
 on_server = Counter(server.get_room(r).settings.description == wanted for r in rooms)
 entries = AuditEntry.objects.filter(action="room.update", target_id__in=rooms)
 def described(after):
-    # A change made by the page's path, or finished by the sync worker (its operation's
+    # A change made by the page's path, or finished by the job runner (its operation's
     # change: the settings it sets).
     after = after or {}
     return after.get("description", (after.get("settings") or {}).get("description"))
@@ -133,7 +133,7 @@ def main() -> None:
                 print(f"retry: {took:.0f} s, {op['status']}", flush=True)
             print(f"results: {count(every_result(api, operation))}", flush=True)
             # A room whose change the kill cut off after the homeserver took it is finished,
-            # and audited, by the sync worker once left for 90 s (operations.ABANDONED_AFTER).
+            # and audited, by the job runner once left for 90 s (operations.ABANDONED_AFTER).
             started = time.monotonic()
             while running := api.get(
                 "/operations", params={"status": "running", "kind": "room.update"}
@@ -149,7 +149,7 @@ def follow(
     api: httpx.Client, operation: str, *, kill_at: int = 0, runportal: int = 0
 ) -> tuple[dict[str, Any], float]:
     """Poll an operation to its end (results not read: `results_limit=1`); with
-    `kill_at`, kill the sync worker once that many rooms are done."""
+    `kill_at`, kill the job runner once that many rooms are done."""
     started, last = time.monotonic(), -1
     while True:
         op = api.get(f"/operations/{operation}", params={"results_limit": 1}).json()
@@ -157,21 +157,21 @@ def follow(
             print(f"  {op['done']} of {op['total']} at {time.monotonic() - started:.0f} s")
             last = op["done"]
         if kill_at and op["done"] >= kill_at:
-            worker = sync_worker(runportal)
+            worker = job_runner(runportal)
             os.kill(worker, signal.SIGKILL)
-            print(f"  sync worker {worker} killed at {op['done']} of {op['total']}", flush=True)
+            print(f"  job runner {worker} killed at {op['done']} of {op['total']}", flush=True)
             kill_at = 0
         if op["status"] != "running":
             return op, time.monotonic() - started
         time.sleep(1)
 
 
-def sync_worker(runportal: int) -> int:
+def job_runner(runportal: int) -> int:
     children = subprocess.run(["pgrep", "-P", str(runportal)], capture_output=True, text=True)
     for pid in children.stdout.split():
-        if "index_sync" in Path(f"/proc/{pid}/cmdline").read_text():
+        if "run_jobs" in Path(f"/proc/{pid}/cmdline").read_text():
             return int(pid)
-    raise SystemExit("No sync worker is running under runportal.")
+    raise SystemExit("No job runner is running under runportal.")
 
 
 def every_result(api: httpx.Client, operation: str) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ member sent the messages (one in ten says the phrase). Through the portal's own 
 
 - a page of history (50 messages, newest first), and a page filtered by the phrase;
 - the preview of a removal by the phrase (how many match, with a sample);
-- the removal of `--remove` (10,000) of them by the sync worker's steps;
+- the removal of `--remove` (10,000) of them by the job runner's steps;
 - the export of the month as JSON Lines and as RSMF, with the memory it holds (Python's
   allocations, tracemalloc) for 1,000 messages and for all of them.
 

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from portal.metrics import exposition
 from rooms.enforcement import open_breaches
+from rooms.jobs import JOBS
 from rooms.selectors.rooms import chat_server_reachable
 from rooms.sync import STALE_AFTER, index_age, worker_state
 
@@ -71,12 +72,14 @@ def health(request: HttpRequest) -> JsonResponse:
     # portal out of a load balancer: counted, for monitoring).
     breaches = open_breaches() if checks["database"] == "ok" else None
     worker = worker_state() if checks["database"] == "ok" else None
+    runner = worker_state(JOBS) if checks["database"] == "ok" else None
     return JsonResponse(
         {
             "status": "ok" if healthy else "degraded",
             **checks,
             "open_breaches": breaches,
             "sync_worker": worker,
+            "job_runner": runner,
         },
         status=200 if healthy else 503,
     )

@@ -377,7 +377,7 @@ class Operation(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # The process carrying it out (rooms.processes.identity): once that process is gone,
-    # the sync worker finishes it at once rather than after ABANDONED_AFTER.
+    # the job runner finishes it at once rather than after ABANDONED_AFTER.
     owner = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,7 +13,7 @@ included, and applying the `before` values undoes it.
   the operation is undone and the audit entry says so.
 - If that fails too, the operation is unfinished: the person is told, the room's page and
   the administrators' list of unfinished changes show it with Retry and Undo.
-- A portal process killed mid-way leaves the operation running; the sync worker finishes
+- A portal process killed mid-way leaves the operation running; the job runner finishes
   it (applies the change again) on its next round when that process ran on the same
   machine and is gone (`rooms.processes`), or once it has been left for `ABANDONED_AFTER`.
 """
@@ -47,7 +47,7 @@ Status = Operation.Status
 
 RETRY_DELAYS = (0.25, 1.0)
 ABANDONED_AFTER = timedelta(seconds=90)
-# Kinds the sync worker carries out a part at a time (a change to many rooms, a removal of
+# Kinds the job runner carries out a part at a time (a change to many rooms, a removal of
 # messages across rooms): running is their waiting state, never a sign of abandonment.
 WORKER_RUN = ("rooms.bulk", "moderation.sweep")
 
@@ -406,7 +406,7 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
             category_id=room.settings.category_id if room else "",
             before=op.before,
             after=op.change,
-            error=error or "Finished by the sync worker after the portal process stopped mid-way.",
+            error=error or "Finished by the job runner after the portal process stopped mid-way.",
             request_id=op.request_id,
         )
         done.append(op)

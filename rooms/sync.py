@@ -39,7 +39,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal.audit import audit_record
-from rooms import enforcement, index, operations, outbox
+from rooms import enforcement, index, operations
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Category, Room
@@ -50,11 +50,8 @@ from rooms.models import (
     IndexedCategory,
     IndexedRoom,
     IndexStream,
-    Operation,
     RoomName,
 )
-from rooms.services.moderation import sweep_step
-from rooms.services.rooms import bulk_change_step
 
 log = logging.getLogger(__name__)
 
@@ -340,12 +337,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def take_lead(name: str, *, lease: float = LEASE_SECONDS) -> bool:
-    """Hold (or renew) the lead for `lease` seconds, unless another worker holds it."""
+def take_lead(name: str, *, lease: float = LEASE_SECONDS, key: str = STREAM) -> bool:
+    """Hold (or renew) the lead for `lease` seconds, unless another worker holds it: of
+    the sync workers, or (`key`) of another kind of worker (the job runners)."""
     now = timezone.now()
     with transaction.atomic():
-        IndexStream.objects.get_or_create(key=STREAM)
-        stream = IndexStream.objects.select_for_update().get(key=STREAM)
+        IndexStream.objects.get_or_create(key=key)
+        stream = IndexStream.objects.select_for_update().get(key=key)
         if stream.leader not in ("", name) and stream.lease_until and stream.lease_until > now:
             return False
         stream.leader = name
@@ -354,8 +352,8 @@ def take_lead(name: str, *, lease: float = LEASE_SECONDS) -> bool:
         return True
 
 
-def let_go(name: str) -> None:
-    IndexStream.objects.filter(key=STREAM, leader=name).update(leader="", lease_until=None)
+def let_go(name: str, *, key: str = STREAM) -> None:
+    IndexStream.objects.filter(key=key, leader=name).update(leader="", lease_until=None)
 
 
 def index_age() -> timedelta | None:
@@ -365,23 +363,24 @@ def index_age() -> timedelta | None:
     return None if synced_at is None else timezone.now() - synced_at
 
 
-def worker_died(code: int) -> None:
-    """What the sync worker's supervisor records of its death, for /health/ready."""
+def worker_died(code: int, *, key: str = STREAM) -> None:
+    """What a worker's supervisor records of its death (the sync worker's, or `key`'s),
+    for /health/ready."""
     death = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-    log.error("The sync worker died (%s); starting it again.", death)
+    log.error("The %s worker died (%s); starting it again.", key, death)
     with contextlib.suppress(DatabaseError):  # the log line stands when the database is away
-        IndexStream.objects.get_or_create(key=STREAM)
-        IndexStream.objects.filter(key=STREAM).update(
+        IndexStream.objects.get_or_create(key=key)
+        IndexStream.objects.filter(key=key).update(
             worker_restarts=F("worker_restarts") + 1,
             worker_died_at=timezone.now(),
             worker_death=death,
         )
 
 
-def worker_state() -> dict[str, object]:
-    """The sync worker as /health/ready shows it: who leads (its lease still runs), and
-    how often its supervisor restarted it, when and why last."""
-    stream = IndexStream.objects.filter(key=STREAM).first()
+def worker_state(key: str = STREAM) -> dict[str, object]:
+    """The sync worker (or `key`'s) as /health/ready shows it: who leads (its lease still
+    runs), and how often its supervisor restarted it, when and why last."""
+    stream = IndexStream.objects.filter(key=key).first()
     if stream is None:
         return {"leader": "", "restarts": 0}
     leading = stream.lease_until is not None and stream.lease_until > timezone.now()
@@ -432,28 +431,17 @@ def run(
 
 
 def _turn(server_factory: Callable[[], MatrixChatBackend], name: str, *, leading: bool) -> bool:
-    """One turn of the worker, if it leads: the stream's next batch, then the recorded
-    work that is due. Whether it leads."""
+    """One turn of the worker, if it leads: the stream's next batch (the recorded work
+    is the job runner's, `rooms.jobs`). Whether it leads."""
     if not take_lead(name):
         if leading:
             log.warning("Another sync worker took the lead; waiting.")
         return False
     if not leading:
         log.info("Sync worker %s leads.", name)
-    # With work of its own waiting, the worker does not wait on the stream for news.
-    busy = Operation.objects.filter(kind__in=operations.WORKER_RUN, status=Operation.Status.RUNNING)
-    result = sync_once(server_factory(), timeout_ms=0 if busy.exists() else POLL_SECONDS * 1000)
+    result = sync_once(server_factory())
     if result.rooms:
         log.debug("Indexed %d changed room(s).", result.rooms)
-    for op in operations.resume_abandoned():
-        log.warning(
-            "Took up %s on %s, left by a stopped process: %s", op.kind, op.target_id, op.status
-        )
-    if changed := bulk_change_step():
-        log.info("Changed %d room(s) of changes to many rooms.", changed)
-    if removed := sweep_step():
-        log.info("Removed %d message(s) of removals across rooms.", removed)
-    outbox.deliver_due()
     return True
 
 

@@ -76,7 +76,7 @@ def addin_delete(
     request: ApiRequest, response: HttpResponse, addin_id: int, dry_run: bool = False
 ) -> tuple[int, dict[str, Any] | None]:
     """Out of the register and out of every room showing it, as one operation of the
-    sync worker's (202, to poll); 204 when no room showed it. With `dry_run=true`, the
+    job runner's (202, to poll); 204 when no room showed it. With `dry_run=true`, the
     rooms it would be taken out of."""
     if dry_run:
         addin_services.removal_check(actor=request.user, add_in_id=addin_id)

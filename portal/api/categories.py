@@ -303,7 +303,7 @@ def category_options(
 ) -> tuple[int, dict[str, Any]]:
     """Chat history and file upload for every room of the category (administrators):
     the category at once, then each room whose options differ, as one operation of the
-    sync worker (202, with the operation to poll: a result per room); 200 when no room
+    job runner (202, with the operation to poll: a result per room); 200 when no room
     changes. With `dry_run=true`, the rooms that would change."""
     actor = request.user
     current = category_services.category_change_check(actor=actor, category_id=category_id)

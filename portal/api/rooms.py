@@ -238,7 +238,7 @@ def room_bulk_change(
     room: one refused, missing or failed at the chat server does not stop the others, and
     sending the same call again completes what failed (rooms already changed come back
     `unchanged`). Up to 20 rooms (a what-if: 200) are answered at once (200); more, up to
-    5,000, or any number with `background=true`, are run by the sync worker as an
+    5,000, or any number with `background=true`, are run by the job runner as an
     operation, and the answer is that operation to poll (202)."""
     asked = bulk.change.model_dump(exclude_none=True)
     if not asked:

@@ -93,7 +93,7 @@ def rooms_showing(add_in_id: int) -> list[str]:
 
 
 def addin_remove(*, actor: User, add_in_id: int) -> tuple[list[str], Operation | None]:
-    """Take an add-in out of the register and, as one operation of the sync worker's
+    """Take an add-in out of the register and, as one operation of the job runner's
     with a result per room, out of every room showing it (None: none does)."""
     with audited("addin.remove", actor=actor, target_kind="addin") as scope:
         _require_admin(actor)

@@ -218,7 +218,7 @@ def category_set_options(
 ) -> tuple[Category, Operation | None]:
     """Change a category's chat options and give them to every one of its rooms: the
     category first (rooms made from then on take them), then each room, as one
-    operation of the sync worker's with a result per room (None: no room to change).
+    operation of the job runner's with a result per room (None: no room to change).
     With `version`, only if the category is still at it."""
     with (
         audited("category.options", actor=actor, target_kind="category") as scope,

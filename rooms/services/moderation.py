@@ -625,7 +625,7 @@ def sweep_start(
     category_id: str = "",
 ) -> Operation:
     """Start removing every message that matches in a room or in each room of a
-    category: recorded as an operation the sync worker carries out a batch at a time,
+    category: recorded as an operation the job runner carries out a batch at a time,
     room by room (each room's result audited as `moderation.remove`), resumed where it
     was if a worker stops; the start is audited as `moderation.sweep`."""
     reason = clean(reason).strip()

@@ -24,7 +24,7 @@ class OperationConflict(Exception):
 def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
     """Retry (or undo) an unfinished operation, as its kind is finished: a room's change
     is applied again (or put back), a category's or a person's is run again, a change to
-    many rooms is handed back to the sync worker for the rooms that were not changed (the
+    many rooms is handed back to the job runner for the rooms that were not changed (the
     answer is then running). Portal administrators only; each kind audits how it ended."""
     if not actor.is_administrator:
         raise PermissionDenied("Only portal administrators finish or undo unfinished changes.")

@@ -447,7 +447,7 @@ def bulk_change_start(
     dry_run: bool = False,
     label: str = "",
 ) -> Operation:
-    """Record a change for many rooms, applied a chunk at a time by the sync worker
+    """Record a change for many rooms, applied a chunk at a time by the job runner
     (`bulk_change_step`); its operation says how far it got and what became of each room.
     A what-if (`dry_run`) is run the same way and changes nothing."""
     request = current_request.get()

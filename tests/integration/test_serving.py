@@ -67,7 +67,7 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in found.stdout.split()}
 
 
-def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal, tmp_path):
+def test_the_portal_is_served_by_gunicorn_with_its_sync_worker_and_job_runner(portal, tmp_path):
     url, process = portal
     live = httpx.get(f"{url}/health/live")
     assert live.headers["Server"].startswith("gunicorn")
@@ -104,6 +104,7 @@ def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal, tmp_path)
     workers = children(process.pid)
     commands = commands_of(workers)
     assert any("index_sync" in c for c in commands)
+    assert any("run_jobs" in c for c in commands)  # the job runner, apart from it
     assert any("gunicorn" in c for c in commands)
 
     # The sync worker, killed, is started again by its supervisor; /health/ready says so.
@@ -119,6 +120,19 @@ def test_the_portal_is_served_by_gunicorn_with_its_sync_worker(portal, tmp_path)
         assert time.monotonic() < deadline, f"the sync worker was not started again: {state}"
         time.sleep(0.5)
     assert state["last_death"].startswith("killed by signal 9")
+    # So is the job runner, its deaths counted apart.
+    [runner] = [pid for pid in children(process.pid) if "run_jobs" in commands_of({pid}).pop()]
+    os.kill(runner, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while True:
+        ready = httpx.get(f"{url}/health/ready", timeout=20).json()
+        if ready["job_runner"]["restarts"] == 1 and any(
+            "run_jobs" in c for c in commands_of(children(process.pid) - {runner})
+        ):
+            break
+        assert time.monotonic() < deadline, f"the job runner was not started again: {ready}"
+        time.sleep(0.5)
+    assert ready["sync_worker"]["restarts"] == 1
     workers = children(process.pid)
 
     process.send_signal(signal.SIGTERM)

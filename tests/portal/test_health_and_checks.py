@@ -20,6 +20,7 @@ def test_health_ok(client):
         "index": "ok",
         "open_breaches": 0,
         "sync_worker": {"leader": "", "restarts": 0},  # none runs in the tests
+        "job_runner": {"leader": "", "restarts": 0},
     }
 
 

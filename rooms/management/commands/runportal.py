@@ -6,6 +6,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.idp import Person, identity_provider
 from portal.secrets import tighten
-from rooms import sync
+from rooms import jobs, sync
 from rooms.backend import server_client
 from rooms.backend.embedded import EmbeddedSynapse, SingleSignOn, child_process, supervised
 from rooms.demo import CHAT_PEOPLE, seed_demo
@@ -140,12 +141,21 @@ class Command(BaseCommand):
             # The index first: seeding reads it to never make twice what exists.
             self.stdout.write("Bringing the room index up to date...")
             sync.sync_once(server_client(), timeout_ms=0)
-            # Supervised: restarted whenever it dies, each death logged and on /health/ready.
+            # Supervised: restarted whenever they die, each death logged and on
+            # /health/ready. The index's follower and the job runner apart: neither waits
+            # on the other.
             stack.enter_context(
                 supervised(
                     [sys.executable, "manage.py", "index_sync"],
                     cwd=settings.BASE_DIR,
                     on_death=sync.worker_died,
+                )
+            )
+            stack.enter_context(
+                supervised(
+                    [sys.executable, "manage.py", "run_jobs"],
+                    cwd=settings.BASE_DIR,
+                    on_death=partial(sync.worker_died, key=jobs.JOBS),
                 )
             )
             if seed:

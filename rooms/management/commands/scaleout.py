@@ -126,9 +126,10 @@ class Command(BaseCommand):
                     directory / f"portal{n}.env",
                     "".join(f"{k}={v}\n" for k, v in machine.items() if k in PORTAL_SETTINGS),
                 )
-                stack.enter_context(
-                    child_process([*run, "index_sync"], cwd=settings.BASE_DIR, env=machine)
-                )
+                for worker in ("index_sync", "run_jobs"):
+                    stack.enter_context(
+                        child_process([*run, worker], cwd=settings.BASE_DIR, env=machine)
+                    )
                 stack.enter_context(
                     child_process(
                         [
