@@ -688,7 +688,7 @@ def _sweep_batch(op: Operation) -> int:
     results, at = change["results"], change["at"]
     room_id = change["rooms"][len(results)]
     server = chat_backend().server
-    removed = 0
+    removed = uncounted = 0  # this batch's; those not yet in `at`
     try:
         page = Matching.of_change(change).page(room_id, at["start"])
         todo = [m for m in page.messages if not m.removed]
@@ -701,10 +701,10 @@ def _sweep_batch(op: Operation) -> int:
                 for m in todo
             ]
         failures = [e for e in (a.exception() for a in asked) if e is not None]
-        removed = len(todo) - len(failures)
+        removed = uncounted = len(todo) - len(failures)
         if failures:
             raise failures[0]
-        at["removed"] += removed
+        at["removed"], uncounted = at["removed"] + removed, 0
         at["start"] = page.next
         if not page.next and at["removed"] and change["notice"]:
             said = f"{at['removed']} message{'s' if at['removed'] > 1 else ''}"
@@ -714,7 +714,7 @@ def _sweep_batch(op: Operation) -> int:
                 key=f"{op.pk}/{room_id}",
             )
     except ChatBackendError as exc:
-        _room_done(op, room_id, at["removed"] + removed, error=exc.detail)
+        _room_done(op, room_id, at["removed"] + uncounted, error=exc.detail)
         return removed
     if page.next:
         op.save(update_fields=["change", "updated_at"])

@@ -246,3 +246,29 @@ def test_roomctl_counts_then_removes_a_persons_messages_across_a_category(
     waited = admin(f"roomctl operation wait {op.pk} --json")
     assert json.loads(waited.stdout)["change"]["removed"] == 5
     assert said(person, first.id) == said(person, second.id) == []
+
+
+def test_a_notice_the_chat_server_fails_leaves_the_room_for_retry_counted_once(
+    client, two_rooms, monkeypatch
+):
+    from rooms.backend.errors import ChatServerUnavailable
+    from rooms.backend.matrix.moderation import ModerationOperations
+
+    (first, _), person = two_rooms
+
+    def unavailable(self, room_id, text, *, key):
+        raise ChatServerUnavailable("The chat server cannot be reached.")
+
+    monkeypatch.setattr(ModerationOperations, "post_notice", unavailable)
+    op = moderation_services.sweep_start(
+        actor=AdministratorFactory(),
+        matching=moderation_services.Matching(text="secret"),
+        reason="Leak",
+        notice=True,
+        room_id=first.id,
+    )
+    op = run_out(op)
+    assert op.status == Operation.Status.UNFINISHED
+    [result] = op.change["results"]
+    assert (result["result"], result["removed"]) == ("failed", 2)  # removed, not twice
+    assert said(person, first.id) == ["Hello"]
