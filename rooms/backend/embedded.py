@@ -39,6 +39,7 @@ from rooms.backend.matrix.client import MatrixChatBackend
 
 SERVICE_LOCALPART = "roomportal"
 RULES_MODULE = "rooms.chatserver.module.PortalRules"
+STATISTICS_MODULE = "rooms.chatserver.statistics.PlannerStatistics"
 REPOSITORY = Path(__file__).resolve().parents[2]
 CONNECTION_FILE = "connection.json"
 START_TIMEOUT_SECONDS = 90.0
@@ -358,9 +359,13 @@ class EmbeddedSynapse:
             # Each room's retention policy (a category's "keep messages for") is honoured:
             # expired messages are hidden at once and deleted by the hourly purge.
             "retention": {"enabled": True, "purge_jobs": [{"interval": "1h"}]},
-            "modules": [{"module": RULES_MODULE, "config": {"service_user": self.service_user}}]
-            if self.rules
-            else [],
+            # SQLite's query planner statistics, which Synapse never gathers, kept current.
+            "modules": [{"module": STATISTICS_MODULE, "config": {}}]
+            + (
+                [{"module": RULES_MODULE, "config": {"service_user": self.service_user}}]
+                if self.rules
+                else []
+            ),
         } | (self.sso.config(self.url, d / "templates") if self.sso is not None else {})
 
     def _command(self) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +32,30 @@ def test_bootstrap_is_idempotent_and_makes_an_unthrottled_admin(synapse, tmp_pat
         assert override == {"messages_per_second": 0, "burst_count": 0}
         client.close()
     assert server.process.poll() is not None
+
+
+def test_the_homeserver_keeps_sqlite_planner_statistics(synapse_server, synapse):
+    """Without them SQLite reads a room's every event for each message of a history page
+    (rooms.chatserver.statistics); the module gathers them once events are stored."""
+    client = synapse.client()
+    client.http.request("POST", "/_matrix/client/v3/createRoom", json={"name": "Analysed"})
+    client.close()
+    stat = planner_statistics(synapse_server.directory / "homeserver.db", "events")
+    assert int(stat.split()[0]) > 0  # how many events SQLite counted
+
+
+def planner_statistics(database: Path, table: str, *, seconds: float = 60) -> str:
+    """SQLite's statistics of `table` once the homeserver's module has gathered them."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            found = (
+                db.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()
+                and db.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = ?", (table,)).fetchone()
+            )
+        if found or time.monotonic() > deadline:
+            return str(found[0]) if found else ""
+        time.sleep(0.5)
 
 
 def test_config_listens_on_loopback_only_and_federates_with_nobody(tmp_path):
