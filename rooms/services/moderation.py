@@ -687,6 +687,7 @@ def _sweep_batch(op: Operation) -> int:
     change = op.change
     results, at = change["results"], change["at"]
     room_id = change["rooms"][len(results)]
+    earlier = int(change.get("earlier", {}).get(room_id, 0))  # before a Retry
     server = chat_backend().server
     removed = uncounted = 0  # this batch's; those not yet in `at`
     try:
@@ -706,20 +707,21 @@ def _sweep_batch(op: Operation) -> int:
             raise failures[0]
         at["removed"], uncounted = at["removed"] + removed, 0
         at["start"] = page.next
-        if not page.next and at["removed"] and change["notice"]:
-            said = f"{at['removed']} message{'s' if at['removed'] > 1 else ''}"
+        total = at["removed"] + earlier
+        if not page.next and total and change["notice"]:
+            said = f"{total} message{'s' if total > 1 else ''}"
             server.post_notice(
                 room_id,
                 f"{said} removed by a moderator: {change['reason']}",
                 key=f"{op.pk}/{room_id}",
             )
     except ChatBackendError as exc:
-        _room_done(op, room_id, at["removed"] + uncounted, error=exc.detail)
+        _room_done(op, room_id, earlier + at["removed"] + uncounted, error=exc.detail)
         return removed
     if page.next:
         op.save(update_fields=["change", "updated_at"])
     else:
-        _room_done(op, room_id, at["removed"])
+        _room_done(op, room_id, earlier + at["removed"])
     return removed
 
 
@@ -761,8 +763,12 @@ def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") ->
 
 def sweep_retry(op: Operation) -> Operation:
     """Hand the rooms of a removal across rooms that failed back to the worker: each is
-    read again from its newest message (what was removed stays removed)."""
+    read again from its newest message (what was removed stays removed, and is counted in
+    the room's result and notice: `earlier`)."""
     kept = [r for r in op.change["results"] if r["result"] != "failed"]
+    op.change["earlier"] = {
+        r["room"]: int(r["removed"]) for r in op.change["results"] if r["result"] == "failed"
+    }
     done = {r["room"] for r in kept}
     op.change["rooms"] = [r for r in op.change["rooms"] if r in done] + [
         r for r in op.change["rooms"] if r not in done
@@ -776,4 +782,11 @@ def sweep_retry(op: Operation) -> Operation:
 
 def sweep_removed(op: Operation) -> int:
     """How many messages a removal across rooms has removed so far."""
-    return sum(int(r["removed"]) for r in op.change["results"]) + int(op.change["at"]["removed"])
+    results = op.change["results"]
+    ended = {r["room"] for r in results}
+    earlier = op.change.get("earlier", {})
+    return (
+        sum(int(r["removed"]) for r in results)
+        + sum(int(n) for room, n in earlier.items() if room not in ended)
+        + int(op.change["at"]["removed"])
+    )

@@ -248,7 +248,7 @@ def test_roomctl_counts_then_removes_a_persons_messages_across_a_category(
     assert said(person, first.id) == said(person, second.id) == []
 
 
-def test_a_notice_the_chat_server_fails_leaves_the_room_for_retry_counted_once(
+def test_a_notice_the_chat_server_fails_is_left_for_retry_which_posts_it_counted_once(
     client, two_rooms, monkeypatch
 ):
     from rooms.backend.errors import ChatServerUnavailable
@@ -272,3 +272,11 @@ def test_a_notice_the_chat_server_fails_leaves_the_room_for_retry_counted_once(
     [result] = op.change["results"]
     assert (result["result"], result["removed"]) == ("failed", 2)  # removed, not twice
     assert said(person, first.id) == ["Hello"]
+
+    monkeypatch.undo()
+    op = run_out(moderation_services.sweep_retry(op))  # nothing is left to remove there
+    assert op.status == Operation.Status.SUCCEEDED
+    [result] = op.change["results"]
+    assert (result["result"], result["removed"]) == ("removed", 2)
+    assert moderation_services.sweep_removed(op) == 2
+    assert said(person, first.id) == ["2 messages removed by a moderator: Leak", "Hello"]
