@@ -706,7 +706,7 @@ def _sweep_batch(op: Operation) -> int:
         if failures:
             raise failures[0]
         at["removed"], uncounted = at["removed"] + removed, 0
-        at["start"] = page.next
+        at["start"] = page.resume
         total = at["removed"] + earlier
         if not page.next and total and change["notice"]:
             said = f"{total} message{'s' if total > 1 else ''}"

@@ -280,3 +280,43 @@ def test_a_notice_the_chat_server_fails_is_left_for_retry_which_posts_it_counted
     assert (result["result"], result["removed"]) == ("removed", 2)
     assert moderation_services.sweep_removed(op) == 2
     assert said(person, first.id) == ["2 messages removed by a moderator: Leak", "Hello"]
+
+
+def test_older_matches_are_found_behind_many_removed_ones_and_a_removal_skips_none(
+    chat, make_room, category_world, monkeypatch
+):
+    """The homeserver's search leaves removed messages out and gives up after ten times a
+    page's size of them: the portal asks for a wide window and keeps its place in it."""
+    room = make_room()
+    person = category_world["member"]
+    chat.add_to_role(room.id, Role.MEMBER, [person.user_id])
+    person.join(room.id)
+    unthrottled = {"messages_per_second": 0, "burst_count": 0}
+    limit = f"/_synapse/admin/v1/users/{person.user_id}/override_ratelimit"
+    chat.http.request("POST", limit, json=unthrottled)
+    for n in range(3):
+        assert person.send(room.id, f"Old secret {n}").status_code == 200
+    fresh = [person.send(room.id, f"New secret {n}").json()["event_id"] for n in range(22)]
+    for event_id in fresh:
+        chat.remove_message(room.id, event_id, "Gone", files=())
+
+    def page(start: str = "", limit: int = 2) -> tuple[list[str], str]:
+        found = chat.read_messages(room.id, text="secret", start=start, limit=limit)
+        return [m.body for m in found.messages], found.next
+
+    first, following = page()  # 22 removed ones first: asked for 2, it reads past them
+    second, last = page(following)
+    assert first + second == ["Old secret 2", "Old secret 1", "Old secret 0"]
+    assert last == ""  # the end
+
+    monkeypatch.setattr(moderation_services, "SWEEP_BATCH", 2)
+    op = moderation_services.sweep_start(
+        actor=AdministratorFactory(),
+        matching=moderation_services.Matching(text="secret"),
+        reason="Leak",
+        notice=False,
+        room_id=room.id,
+    )
+    op = run_out(op)
+    assert (op.status, moderation_services.sweep_removed(op)) == (Operation.Status.SUCCEEDED, 3)
+    assert said(person, room.id) == []

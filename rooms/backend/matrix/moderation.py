@@ -9,6 +9,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, BinaryIO
@@ -22,6 +23,7 @@ MESSAGE_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.encrypted"})
 COUNT_PAGE = 1000
 COUNT_AT_MOST = 100_000
 READ_ROUNDS = 20
+SEARCH_WINDOW = 1000  # results asked of the homeserver's search at a time (`_search_page`)
 MEDIA = "/_matrix/client/v1/media"
 
 
@@ -185,9 +187,17 @@ class ModerationOperations(MatrixBase):
         limit: int,
     ) -> MessagePage:
         """A page of `read_messages` by the homeserver's full-text search, as the service
-        account (a member of every portal room), newest first."""
+        account (a member of every portal room), newest first.
+
+        Synapse's search gives a `next_batch` only after a full page, and reads at most
+        ten times the page's size of matches to fill it, leaving out removed messages and
+        other senders' on the way: asked for 50, a room whose 500 newest matches had been
+        removed looked empty. So it is always asked for SEARCH_WINDOW results, and a page
+        starts at a window's token and a place in it ("token|offset")."""
         wanted: dict[str, Any] = {"rooms": [room_id], "types": sorted(MESSAGE_TYPES)}
         wanted |= {"senders": list(senders)} if senders else {}
+        token, _, at = start.partition("|")
+        offset = int(at) if at.isdigit() else 0
         found: list[Message] = []
         for _ in range(READ_ROUNDS):
             body = {
@@ -196,11 +206,11 @@ class ModerationOperations(MatrixBase):
                         "search_term": text,
                         "keys": ["content.body"],
                         "order_by": "recent",
-                        "filter": wanted | {"limit": limit - len(found)},
+                        "filter": wanted | {"limit": SEARCH_WINDOW},
                     }
                 }
             }
-            params = {"next_batch": start} if start else None
+            params = {"next_batch": token} if token else None
             answer = self._again(
                 partial(self.http.request, "POST", f"{CLIENT}/search", json=body, params=params)
             )
@@ -208,7 +218,9 @@ class ModerationOperations(MatrixBase):
             results, following = events.get("results"), events.get("next_batch")
             if not isinstance(results, list):
                 raise ChatBackendError("The chat server did not answer the search.")
-            for item in results:
+            taken = 0  # of this window
+            for index in range(offset, len(results)):
+                item = results[index]
                 event = item.get("result") if isinstance(item, dict) else None
                 message = _message(event) if isinstance(event, dict) else None
                 if message is None or (until_ms and message.sent_ms >= until_ms):
@@ -216,12 +228,17 @@ class ModerationOperations(MatrixBase):
                 if since_ms and message.sent_ms < since_ms:
                     return MessagePage(found)  # older than the range: nothing more
                 found.append(message)
-            if not isinstance(following, str) or not following or following == start:
+                taken += 1
+                if len(found) >= limit:
+                    # Removed, this page's messages leave the window: the removal that
+                    # took them reads on from where they were.
+                    return MessagePage(
+                        found, f"{token}|{index + 1}", resume=f"{token}|{index + 1 - taken}"
+                    )
+            if not isinstance(following, str) or not following or following == token:
                 return MessagePage(found)
-            start = following
-            if len(found) >= limit:
-                break
-        return MessagePage(found, start)
+            token, offset = following, 0
+        return MessagePage(found, token)
 
     def remove_message(
         self,
@@ -272,36 +289,45 @@ class ModerationOperations(MatrixBase):
     ) -> Iterator[Event]:
         """Every message (uploads included) and membership change of the room, oldest
         first, sent from `since_ms` to before `until_ms` (0: unbounded), by `senders` (any
-        when empty), as the server keeps them (a removed message: its content empty)."""
+        when empty), as the server keeps them (a removed message: its content empty).
+
+        The next page is read while this one is given out: the homeserver works while the
+        caller writes. At most two pages are held at once."""
         path = f"{ADMIN}/v1/rooms/{segment(room_id)}/messages"
         types = {"types": sorted(MESSAGE_TYPES | {"m.room.member"})}
         wanted = json.dumps(types | ({"senders": list(senders)} if senders else {}))
-        start = ""
-        while True:
+
+        def read(start: str) -> Any:
             params = {"dir": "f", "limit": str(COUNT_PAGE), "filter": wanted} | (
                 {"from": start} if start else {}
             )
-            body = self._again(partial(self.http.request, "GET", path, params=params))
-            chunk, end = body.get("chunk"), body.get("end")
-            if not isinstance(chunk, list):
-                raise ChatBackendError("The chat server did not list the room's events.")
-            if not chunk or not isinstance(end, str) or end == start:
-                end = ""  # the last page
-            # One page held at a time, each event let go once given: the next page is
-            # read after this one is gone.
-            del body
-            chunk.reverse()
-            while chunk:
-                event = chunk.pop()
-                sent = int(event.get("origin_server_ts", 0)) if isinstance(event, dict) else 0
-                if not isinstance(event, dict) or (since_ms and sent < since_ms):
-                    continue
-                if until_ms and sent >= until_ms:
+            return self._again(partial(self.http.request, "GET", path, params=params))
+
+        start = ""
+        with ThreadPoolExecutor(1) as reader:
+            coming = reader.submit(read, start)
+            while True:
+                body = coming.result()
+                chunk, end = body.get("chunk"), body.get("end")
+                if not isinstance(chunk, list):
+                    raise ChatBackendError("The chat server did not list the room's events.")
+                if not chunk or not isinstance(end, str) or end == start:
+                    end = ""  # the last page
+                else:
+                    coming = reader.submit(read, end)
+                del body
+                chunk.reverse()
+                while chunk:
+                    event = chunk.pop()
+                    sent = int(event.get("origin_server_ts", 0)) if isinstance(event, dict) else 0
+                    if not isinstance(event, dict) or (since_ms and sent < since_ms):
+                        continue
+                    if until_ms and sent >= until_ms:
+                        return
+                    yield event
+                if not end:
                     return
-                yield event
-            if not end:
-                return
-            start = end
+                start = end
 
     def download_media(self, address: str, into: BinaryIO, *, limit: int) -> int:
         """Copy an uploaded file (its `mxc://` address) into `into`, up to `limit` bytes;
@@ -357,10 +383,17 @@ class Message:
 
 @dataclass(frozen=True)
 class MessagePage:
-    """Messages newest first, and where the next (older) page starts ("" at the start)."""
+    """Messages newest first, and where the next (older) page starts ("" at the start);
+    `resume`: where it starts once this page's messages are removed (they may leave the
+    homeserver's answers, and so shift them), the same as `next` unless said."""
 
     messages: list[Message]
     next: str = ""
+    resume: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.resume:
+            object.__setattr__(self, "resume", self.next)
 
 
 def _files_of(content: dict[str, Any]) -> tuple[tuple[str, str], ...]:
