@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run dev scaleout test unit nginx lint typecheck format chromium axe idp node clean bench
+.PHONY: run dev scaleout test unit nginx lint typecheck format chromium directory axe idp node clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/roomctl | $
 
 # The state folder holds the chat server's secrets: owner only (umask 077).
 # `make run SSO=1`: the demo signs people in through an identity provider as well.
-run: $(VENV)/.installed $(BIN)/roomctl $(if $(SSO),idp)
+run: $(VENV)/.installed $(BIN)/roomctl directory $(if $(SSO),idp)
 	umask 077 && mkdir -p .state && chmod -R go-rwx .state && $(BIN)/python manage.py migrate --no-input
 	umask 077 && $(BIN)/python manage.py runportal $(if $(SSO),--sso)
 
@@ -45,7 +45,7 @@ TEST_WORKERS ?= 2
 # is one: Synapse waits for the disk on every event it stores.
 TEST_TMPDIR := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
 
-test: $(VENV)/.installed-dev chromium nginx axe idp lint typecheck
+test: $(VENV)/.installed-dev chromium nginx directory axe idp lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest -n $(TEST_WORKERS)
 
@@ -72,6 +72,16 @@ chromium:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 	@test -x $(CHROMIUM) || { echo "Chromium is required at $(CHROMIUM) for the browser tests."; exit 1; }
+
+# The demo's and the tests' directory: OpenLDAP's slapd (Debian's package), run by the
+# portal from a folder of its own (accounts/directory/server.py), never as a service.
+directory:
+	@if [ ! -x /usr/sbin/slapd ]; then \
+		echo "Installing OpenLDAP from Debian's packages..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq slapd ldap-utils; \
+	fi
+	@test -x /usr/sbin/slapd || { echo "OpenLDAP's slapd is required at /usr/sbin/slapd."; exit 1; }
 
 # nginx fronts Synapse's workers in the scaled-out set-up (Debian's package).
 nginx:

@@ -234,6 +234,21 @@ SSO_AUDITOR_GROUP = os.environ.get("SSO_AUDITOR_GROUP", "")
 SSO_COMPLIANCE_GROUP = os.environ.get("SSO_COMPLIANCE_GROUP", "")
 CHAT_TIMEOUT_SECONDS = float(os.environ.get("CHAT_TIMEOUT_SECONDS", "10"))
 
+# The directory (accounts.directory): groups and OUs named in categories' scopes. Empty
+# DIRECTORY_URL: none. OpenLDAP's defaults; for Active Directory set
+# DIRECTORY_USER_ATTRIBUTE=sAMAccountName, DIRECTORY_PERSON_CLASS=user and
+# DIRECTORY_GROUP_CLASS=group (its `member` holds people and nested groups, as here).
+DIRECTORY_URL = os.environ.get("DIRECTORY_URL", "")
+DIRECTORY_BIND_DN = os.environ.get("DIRECTORY_BIND_DN", "")
+DIRECTORY_BIND_PASSWORD = os.environ.get("DIRECTORY_BIND_PASSWORD", "")
+DIRECTORY_BASE = os.environ.get("DIRECTORY_BASE", "")
+DIRECTORY_USER_ATTRIBUTE = os.environ.get("DIRECTORY_USER_ATTRIBUTE", "uid")
+DIRECTORY_NAME_ATTRIBUTE = os.environ.get("DIRECTORY_NAME_ATTRIBUTE", "displayName")
+DIRECTORY_PERSON_CLASS = os.environ.get("DIRECTORY_PERSON_CLASS", "inetOrgPerson")
+DIRECTORY_GROUP_CLASS = os.environ.get("DIRECTORY_GROUP_CLASS", "groupOfNames")
+# How often the job runner reads the directory and applies what changed (seconds).
+DIRECTORY_POLL_SECONDS = float(os.environ.get("DIRECTORY_POLL_SECONDS", "30"))
+
 # The audit chain's keys, kept outside the database: "id:key,id:key" (the first seals
 # new entries; older ones stay listed so entries they sealed still verify). On a single
 # machine, a random key in the state folder. Anchors of the chain's head are appended

@@ -20,6 +20,7 @@ from portal.metrics import exposition
 from rooms.enforcement import open_breaches
 from rooms.jobs import JOBS
 from rooms.selectors.rooms import chat_server_reachable
+from rooms.services.directory import directory_state
 from rooms.sync import STALE_AFTER, index_age, worker_state
 
 
@@ -55,7 +56,8 @@ def health(request: HttpRequest) -> JsonResponse:
     """Readiness, for load balancers and monitoring: 200 when the database and chat
     server answer and the room index is not stale (its sync worker heard from the server
     in the last minute, or has not started yet). Also told, not judged: rooms outside the
-    rules, and the sync worker (who leads; how often it died and was started again)."""
+    rules, the sync worker (who leads; how often it died and was started again), and the
+    directory's last read (a directory that is down changes nothing)."""
     checks = {"database": "ok", "chat_server": "ok", "index": "ok"}
     try:
         with connection.cursor() as cursor:
@@ -73,6 +75,7 @@ def health(request: HttpRequest) -> JsonResponse:
     breaches = open_breaches() if checks["database"] == "ok" else None
     worker = worker_state() if checks["database"] == "ok" else None
     runner = worker_state(JOBS) if checks["database"] == "ok" else None
+    followed = directory_state() if checks["database"] == "ok" else None
     return JsonResponse(
         {
             "status": "ok" if healthy else "degraded",
@@ -80,6 +83,7 @@ def health(request: HttpRequest) -> JsonResponse:
             "open_breaches": breaches,
             "sync_worker": worker,
             "job_runner": runner,
+            "directory": followed,
         },
         status=200 if healthy else 503,
     )

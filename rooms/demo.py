@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
+import accounts.directory as directory
+from accounts.directory.server import Group, Seed
+from accounts.directory.server import Person as DirectoryPerson
 from accounts.models import User
 from rooms.backend.errors import ChatNotFound
 from rooms.backend.records import (
@@ -16,6 +21,7 @@ from rooms.backend.records import (
 )
 from rooms.index import IndexedChatBackend
 from rooms.models import AddInEntry
+from rooms.services import directory as directory_services
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,24 @@ CHAT_PEOPLE = [
     ("erin", "Erin Engineer", "erin-demo-pass", "creates rooms in Support"),
     ("olivia", "Olivia Outsider", "olivia-demo-pass", "outside every category but Support"),
 ]
+# The demo's directory (accounts.directory.server): the chat people in OUs, two more in
+# Support's teams, and Support engineers (with Tier 2 nested in it) in Support's scope.
+DIRECTORY_SEED = Seed(
+    people=[
+        DirectoryPerson("carol", "Carol Creator", ("Engineering",), "carol-demo-pass"),
+        DirectoryPerson("paul", "Paul Plain", ("Engineering",), "paul-demo-pass"),
+        DirectoryPerson("erin", "Erin Engineer", ("Support",), "erin-demo-pass"),
+        DirectoryPerson("olivia", "Olivia Outsider", ("Sales",), "olivia-demo-pass"),
+        DirectoryPerson("dana", "Dana Desk", ("Support",), "dana-demo-pass"),
+        DirectoryPerson("sam", "Sam Second", ("Support", "Tier 2"), "sam-demo-pass"),
+    ],
+    groups=[
+        Group("Tier 2", people=("sam",)),
+        Group("Support engineers", people=("erin", "dana"), groups=("Tier 2",)),
+    ],
+)
+DIRECTORY_SCOPE = ("Support", "cn=Support engineers,ou=Groups")  # under the base
+
 LOCAL_ACCOUNTS = [
     ("admin", "admin-demo-pass", "portal administrator", {"is_portal_admin": True}),
     ("auditor", "auditor-demo-pass", "auditor", {"is_auditor": True}),
@@ -161,6 +185,10 @@ def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
                 options=options,
             )
             client.add_to_category_scope(category.id, [client.user_id_for(u) for u in scope])
+            if name == DIRECTORY_SCOPE[0] and directory.configured():
+                admin = User.objects.get(username="admin")
+                group = f"{DIRECTORY_SCOPE[1]},{settings.DIRECTORY_BASE}"
+                directory_services.principal_add(actor=admin, category_id=category.id, dn=group)
         categories[name] = category
 
     add_in, _ = AddInEntry.objects.get_or_create(

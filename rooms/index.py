@@ -809,6 +809,9 @@ class IndexedChatBackend:
     def user_id_for(self, name: str) -> str:
         return self.server.user_id_for(name)
 
+    def provision_user(self, localpart: str, *, display_name: str) -> Principal:
+        return self.server.provision_user(localpart, display_name=display_name)
+
     def ensure_user(
         self, localpart: str, *, password: str, display_name: str, email: str = ""
     ) -> Principal:

@@ -5,7 +5,9 @@ removal of 10,000 messages never keeps the index waiting):
 - operations a stopped portal process left part-way (`operations.resume_abandoned`);
 - changes to many rooms, a few rooms a turn (`services.rooms.bulk_change_step`);
 - removals of messages across rooms, a batch a turn (`services.moderation.sweep_step`);
-- mail that is due (`outbox.deliver_due`).
+- mail that is due (`outbox.deliver_due`);
+- the directory's groups and OUs in categories' scopes, read every
+  DIRECTORY_POLL_SECONDS and applied (`services.directory.keep_in_step`).
 
 Several may run (on several machines): one leads, holding a lease of its own in the
 database, the others wait. `runportal` supervises it as it does the sync worker: started
@@ -23,6 +25,7 @@ from django.db import DatabaseError, close_old_connections
 
 from rooms import operations, outbox, sync
 from rooms.backend.errors import ChatBackendError
+from rooms.services.directory import keep_in_step
 from rooms.services.moderation import sweep_step
 from rooms.services.rooms import bulk_change_step
 
@@ -44,7 +47,9 @@ def turn() -> int:
         log.info("Changed %d room(s) of changes to many rooms.", changed)
     if removed := sweep_step():
         log.info("Removed %d message(s) of removals across rooms.", removed)
-    return done + changed + removed + outbox.deliver_due()
+    if followed := keep_in_step():
+        log.info("Applied %d change(s) of the directory to categories' scopes.", followed)
+    return done + changed + removed + followed + outbox.deliver_due()
 
 
 def run(

@@ -499,3 +499,63 @@ class Mail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} ({self.get_status_display()})"
+
+
+class DirectoryScope(models.Model):
+    """A group or an OU of the directory (accounts.directory) named in a category's
+    scope, allowed or denied: everyone it stands for is put in the scope (or denied the
+    category), and kept so as the directory changes (rooms.services.directory)."""
+
+    class Kind(models.TextChoices):
+        GROUP = "group", "Group"
+        OU = "ou", "OU"
+
+    category_id = models.CharField(max_length=255, db_index=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    dn = models.CharField(max_length=1024)  # as accounts.directory.normal_dn gives it
+    name = models.CharField(max_length=512)
+    denied = models.BooleanField(default=False)
+    people = models.PositiveIntegerField(default=0)  # how many at the last read
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["category_id", "dn"], name="directory_scope_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+
+class DirectoryGrant(models.Model):
+    """Someone in a category's scope (or denied it) because of a group or an OU, and why.
+    `added`: the portal put them there for it (they were not in by name), so they are
+    taken out when no group or OU of the category holds them any more."""
+
+    scope = models.ForeignKey(DirectoryScope, on_delete=models.CASCADE, related_name="grants")
+    user_id = models.CharField(max_length=255)
+    reason = models.CharField(max_length=1024)
+    added = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "user_id"], name="directory_grant_once")
+        ]
+        indexes = [models.Index(fields=["user_id"], name="directory_grant_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.reason}"
+
+
+class DirectoryRead(models.Model):
+    """The job runner's last read of the directory (one row): when it last succeeded, and
+    the error of the last read that failed since (shown on /health/ready)."""
+
+    key = models.CharField(max_length=16, primary_key=True, default="directory")
+    read_at = models.DateTimeField(null=True, blank=True)
+    people = models.PositiveIntegerField(default=0)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"read at {self.read_at}" if not self.error else self.error

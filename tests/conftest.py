@@ -3,11 +3,12 @@ free loopback port the first time a test asks for it; the rest run without one."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import override_settings
 
+from accounts.directory import server as directory_server
 from accounts.models import User
 from rooms import operations
 from rooms.backend.embedded import Connection, EmbeddedSynapse, free_port
@@ -306,10 +308,30 @@ def make_room(creator, category_world):
     return make
 
 
+@pytest.fixture
+def make_directory(
+    tmp_path: Path, settings: Any
+) -> Iterator[Callable[[directory_server.Seed], directory_server.DirectoryConnection]]:
+    """A directory of the test's own (slapd, seeded), which the portal then reads."""
+    with contextlib.ExitStack() as stack:
+
+        def make(seed: directory_server.Seed) -> directory_server.DirectoryConnection:
+            found = stack.enter_context(
+                directory_server.embedded_directory(tmp_path / "directory", seed)
+            )
+            settings.DIRECTORY_URL = found.url
+            settings.DIRECTORY_BIND_DN = found.bind_dn
+            settings.DIRECTORY_BIND_PASSWORD = found.password
+            settings.DIRECTORY_BASE = found.base
+            return found
+
+        yield make
+
+
 # What makes a test slow, by what it starts: a chat server, a browser, processes of its
 # own. The fast layer (`make unit`) is the rest: pure logic and the database.
 CHAT_FIXTURES = {"synapse", "homeserver_without_rules"}
-PROCESS_FIXTURES = {"live_server", "scratch_portal", "portal_on_chat"}
+PROCESS_FIXTURES = {"live_server", "scratch_portal", "portal_on_chat", "make_directory"}
 SLOW_FOLDERS = {"integration": "processes", "operations": "chat", "browser": "browser"}
 
 

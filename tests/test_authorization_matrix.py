@@ -205,6 +205,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("categories:scope", "POST"): row(403, administrator=400),
     ("categories:creators", "GET"): NOT_ALLOWED,
     ("categories:creators", "POST"): row(403, administrator=302),
+    # No directory is configured here: naming a group is refused, no group is named.
+    ("categories:directory", "GET"): ADMINS,
+    ("categories:directory", "POST"): NOT_ALLOWED,
+    ("categories:directory_add", "GET"): NOT_ALLOWED,
+    ("categories:directory_add", "POST"): row(403, administrator=400),
+    ("categories:directory_remove", "GET"): NOT_ALLOWED,
+    ("categories:directory_remove", "POST"): row(403, administrator=404),
     # An empty form turns both options off: the what-if of that, changing nothing.
     ("categories:options", "GET"): NOT_ALLOWED,
     ("categories:options", "POST"): row(403, administrator=200),

@@ -12,6 +12,17 @@ urlpatterns = [
     path("<str:category_id>/people/", categories.category_people, name="people"),
     path("<str:category_id>/scope/", categories.category_scope, name="scope"),
     path("<str:category_id>/creators/", categories.category_creators, name="creators"),
+    path("<str:category_id>/directory/", categories.category_directory, name="directory"),
+    path(
+        "<str:category_id>/directory/add/",
+        categories.category_directory_add,
+        name="directory_add",
+    ),
+    path(
+        "<str:category_id>/directory/remove/",
+        categories.category_directory_remove,
+        name="directory_remove",
+    ),
     path("<str:category_id>/options/", categories.category_options, name="options"),
     path(
         "<str:category_id>/options/<uuid:pk>/",

@@ -15,6 +15,8 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+import accounts.directory as directory
+from accounts.directory import Principal
 from portal.http import HtmxHttpRequest
 from rooms.backend import errors
 from rooms.backend.records import Category
@@ -37,6 +39,7 @@ from rooms.selectors.categories import (
     some_rooms,
 )
 from rooms.services import categories as category_services
+from rooms.services import directory as directory_services
 from rooms.services import rooms as room_services
 from rooms.views.common import valid_or_400
 
@@ -158,6 +161,9 @@ def _detail(
         ),
         "allowed": sorted(category.allowed_members, key=str.casefold),
         "denied": sorted(category.denied_members, key=str.casefold),
+        "directory": directory.configured(),
+        "directory_scopes": directory_services.scopes_of(category.id),
+        "through": directory_services.reasons_in(category.id),
         **extra,
     }
     return TemplateResponse(request, "categories/category_detail.html", context, status=status)
@@ -398,3 +404,110 @@ def _adopt(request: HtmxHttpRequest, space_id: str, room_id: str, category_id: s
         "again carries on where it stopped.",
     )
     return redirect(f"{request.path}?{urlencode({'space': space_id})}")
+
+
+@require_GET
+@login_required
+def category_directory(request: HtmxHttpRequest, category_id: str) -> TemplateResponse:
+    """The directory picker: groups and OUs whose name contains what was typed."""
+    category = _category(request, category_id)
+    text = request.GET.get("q", "")[:200]
+    found: list[Principal] = []
+    error = ""
+    try:
+        found = directory_services.principals_find(actor=request.user, text=text)
+    except directory_services.DirectoryInvalid as exc:
+        error = exc.message
+    if request.htmx:
+        return TemplateResponse(
+            request,
+            "categories/category_detail.html#principals",
+            {
+                "category": category,
+                "found": found,
+                "dq": text,
+                "directory_error": error,
+                "named": {s.dn for s in directory_services.scopes_of(category.id)},
+            },
+        )
+    named = {s.dn for s in directory_services.scopes_of(category.id)}
+    return _detail(request, category, found=found, dq=text, directory_error=error, named=named)
+
+
+@require_POST
+@login_required
+def category_directory_add(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    """Name a group or an OU in the scope (or as denied): what it does first, then done."""
+    category = _category(request, category_id)
+    dn, denied = request.POST.get("dn", "")[:1024], request.POST.get("denied") == "1"
+    try:
+        if request.POST.get("confirm") != "1":
+            principal, change = directory_services.principal_preview(
+                actor=request.user, category_id=category.id, dn=dn, denied=denied
+            )
+            return TemplateResponse(
+                request,
+                "categories/directory_preview.html",
+                {
+                    "category": category,
+                    "label": principal.label,
+                    "dn": principal.dn,
+                    "denied": denied,
+                    "change": change,
+                },
+            )
+        change = directory_services.principal_add(
+            actor=request.user, category_id=category.id, dn=dn, denied=denied
+        )
+    except directory_services.DirectoryInvalid as exc:
+        return _detail(request, category, status=400, directory_error=exc.message)
+    _told(request, change)
+    return redirect("categories:detail", category_id=category.id)
+
+
+@require_POST
+@login_required
+def category_directory_remove(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
+    """Take a group or an OU out of the scope: who leaves first, then done."""
+    category = _category(request, category_id)
+    try:
+        scope_id = int(request.POST.get("scope", ""))
+    except ValueError:
+        raise Http404("There is no such group or OU in this category.") from None
+    try:
+        if request.POST.get("confirm") != "1":
+            named, change = directory_services.removal_preview(
+                actor=request.user, category_id=category.id, scope_id=scope_id
+            )
+            return TemplateResponse(
+                request,
+                "categories/directory_preview.html",
+                {"category": category, "named": named, "change": change},
+            )
+        change = directory_services.principal_remove(
+            actor=request.user, category_id=category.id, scope_id=scope_id
+        )
+    except directory_services.DirectoryInvalid as exc:
+        return _detail(request, category, status=400, directory_error=exc.message)
+    _told(request, change)
+    return redirect("categories:detail", category_id=category.id)
+
+
+def _told(request: HtmxHttpRequest, change: directory_services.Change) -> None:
+    said = [
+        f"{len(people)} {what}"
+        for people, what in (
+            (change.added, "came into the scope"),
+            (change.removed, "left the scope"),
+            (change.denied, "denied"),
+            (change.undenied, "no longer denied"),
+        )
+        if people
+    ]
+    messages.success(request, "Done: " + ("; ".join(said) if said else "nobody changed") + ".")
+    if change.failed:
+        messages.error(
+            request,
+            f"The chat server refused the change for {len(change.failed)} people; the job "
+            "runner tries again at its next read of the directory.",
+        )

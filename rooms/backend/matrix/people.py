@@ -140,6 +140,16 @@ class PeopleOperations(MatrixBase):
         body = self.http.request("PUT", f"{ADMIN}/v2/users/{segment(user_id)}", json=body)
         return _principal(body)
 
+    def provision_user(self, localpart: str, *, display_name: str) -> Principal:
+        """Make sure a person of the directory has a chat account, with the directory's
+        name; no password: they sign in through the directory or single sign-on."""
+        user_id = self.user_id_for(localpart)
+        body = {"displayname": display_name, "logout_devices": False}
+        body = self._again(
+            lambda: self.http.request("PUT", f"{ADMIN}/v2/users/{segment(user_id)}", json=body)
+        )
+        return _principal(body)
+
 
 def _principal(body: dict[str, Any]) -> Principal:
     user_id = body.get("name") or body.get("user_id")

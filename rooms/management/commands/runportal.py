@@ -14,12 +14,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.directory.server import embedded_directory
 from accounts.idp import Person, identity_provider
 from portal.secrets import tighten
 from rooms import jobs, sync
 from rooms.backend import server_client
 from rooms.backend.embedded import EmbeddedSynapse, SingleSignOn, child_process, supervised
-from rooms.demo import CHAT_PEOPLE, seed_demo
+from rooms.demo import CHAT_PEOPLE, DIRECTORY_SEED, seed_demo
 from rooms.index import chat_backend
 
 
@@ -66,6 +67,28 @@ def demo_identity_provider(portal_url: str) -> Iterator[SingleSignOn]:
         port=DEMO_IDP_PORT,
     ) as sso:
         yield sso
+
+
+DEMO_DIRECTORY_PORT = int(os.environ.get("DEMO_DIRECTORY_PORT", "8389"))
+
+
+@contextlib.contextmanager
+def demo_directory() -> Iterator[str]:
+    """The demo's directory (slapd, from the state folder, seeded at its first start),
+    told to the portal's processes through their environment; its address."""
+    with embedded_directory(
+        settings.STATE_DIR / "directory", DIRECTORY_SEED, port=DEMO_DIRECTORY_PORT
+    ) as found:
+        values = {
+            "DIRECTORY_URL": found.url,
+            "DIRECTORY_BIND_DN": found.bind_dn,
+            "DIRECTORY_BIND_PASSWORD": found.password,
+            "DIRECTORY_BASE": found.base,
+        }
+        for name, value in values.items():
+            os.environ[name] = value  # the web server and the workers are children
+            setattr(settings, name, value)
+        yield found.url
 
 
 def mail_destination() -> str:
@@ -118,6 +141,11 @@ class Command(BaseCommand):
                 raise CommandError(
                     "--sso starts a demo identity provider for the embedded chat server; "
                     "a chat server of your own signs people in through its own SSO."
+                )
+            if not settings.DIRECTORY_URL and not settings.CHAT_SERVER_URL:
+                address = stack.enter_context(demo_directory())
+                self.stdout.write(
+                    f"Directory (OpenLDAP) at {address}, base {settings.DIRECTORY_BASE}"
                 )
             if not settings.CHAT_SERVER_URL:
                 single_sign_on = (

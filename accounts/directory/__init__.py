@@ -1,0 +1,163 @@
+"""The organisation's directory (LDAP: OpenLDAP, or Active Directory's schema), read for
+the groups and organisational units that a category's scope names.
+
+One read takes the whole directory under DIRECTORY_BASE in three paged searches (people,
+groups, OUs) and gives a `Snapshot`, from which a group (its people, and those of the
+groups nested in it) or an OU (everyone under it) is expanded in memory, each person with
+the reason they are in ("member of Support engineers via Tier 2"). Nothing here changes
+the directory or the chat server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.conf import settings
+from ldap3 import SUBTREE, Connection, Server
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.dn import parse_dn
+
+Kind = Literal["group", "ou"]
+PAGE = 500  # entries a search answers at a time (Active Directory's limit is 1,000)
+TIMEOUT_SECONDS = 10
+
+
+class DirectoryUnavailable(RuntimeError):
+    """The directory could not be read: nothing is changed because of it."""
+
+
+def configured() -> bool:
+    return bool(settings.DIRECTORY_URL)
+
+
+def normal_dn(dn: str) -> str:
+    """A DN as compared here: its parts in lower case, without spaces around them."""
+    try:
+        parts = parse_dn(dn, escape=False, strip=True)
+    except LDAPException:
+        return dn.strip().lower()
+    return ",".join(f"{kind.lower()}={value.lower()}" for kind, value, _ in parts)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A group or an OU of the directory, as a scope names it."""
+
+    kind: Kind
+    dn: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{'Group' if self.kind == 'group' else 'OU'}: {self.name}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one read of the directory found."""
+
+    people: dict[str, tuple[str, str]]  # person DN: (username, name)
+    groups: dict[str, tuple[str, tuple[str, ...]]]  # group DN: (name, member DNs)
+    ous: dict[str, str]  # OU DN: name
+    principals: dict[str, Principal] = field(init=False)
+
+    def __post_init__(self) -> None:
+        found = {dn: Principal("group", dn, name) for dn, (name, _) in self.groups.items()}
+        found |= {dn: Principal("ou", dn, name) for dn, name in self.ous.items()}
+        object.__setattr__(self, "principals", found)
+
+    def find(self, text: str, *, limit: int = 20) -> list[Principal]:
+        """Groups and OUs whose name contains `text` (any letter case), by name."""
+        wanted = text.strip().lower()
+        found = [p for p in self.principals.values() if wanted in p.name.lower()]
+        return sorted(found, key=lambda p: (p.name.lower(), p.kind))[:limit]
+
+    def expand(self, dn: str) -> dict[str, str]:
+        """The people a group or an OU stands for: username to the reason they are in.
+        A nested group's people say through which group; a loop of groups ends."""
+        principal = self.principals.get(normal_dn(dn))
+        if principal is None:
+            return {}
+        if principal.kind == "ou":
+            suffix = "," + principal.dn
+            return {
+                username: f"in {principal.label}"
+                for person, (username, _) in self.people.items()
+                if person.endswith(suffix)
+            }
+        found: dict[str, str] = {}
+        for person, trail in self._walk(principal.dn, ()):
+            reason = f"member of {principal.name}"
+            if trail:
+                reason += " via " + " via ".join(trail)
+            found.setdefault(self.people[person][0], reason)
+        return found
+
+    def _walk(self, group: str, trail: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
+        """Each person in a group, depth first, with the nested groups passed through."""
+        seen = {group}
+        queue = [(group, trail)]
+        while queue:
+            current, path = queue.pop(0)
+            for member in self.groups[current][1]:
+                if member in self.people:
+                    yield member, path
+                elif member in self.groups and member not in seen:
+                    seen.add(member)
+                    queue.append((member, (*path, self.groups[member][0])))
+
+
+def _entries(connection: Connection, base: str, query: str, attributes: list[str]) -> Any:
+    return connection.extend.standard.paged_search(
+        base, query, search_scope=SUBTREE, attributes=attributes, paged_size=PAGE, generator=True
+    )
+
+
+def _first(attributes: dict[str, Any], name: str) -> str:
+    value = attributes.get(name)
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value or "")
+
+
+def read() -> Snapshot:
+    """The whole directory under DIRECTORY_BASE, as configured (DIRECTORY_*)."""
+    user, name = settings.DIRECTORY_USER_ATTRIBUTE, settings.DIRECTORY_NAME_ATTRIBUTE
+    people: dict[str, tuple[str, str]] = {}
+    groups: dict[str, tuple[str, tuple[str, ...]]] = {}
+    ous: dict[str, str] = {}
+    try:
+        server = Server(settings.DIRECTORY_URL, connect_timeout=TIMEOUT_SECONDS)
+        with Connection(
+            server,
+            settings.DIRECTORY_BIND_DN or None,
+            settings.DIRECTORY_BIND_PASSWORD or None,
+            auto_bind=True,
+            receive_timeout=TIMEOUT_SECONDS,
+            read_only=True,
+        ) as connection:
+            base = settings.DIRECTORY_BASE
+            person_class = f"(objectClass={settings.DIRECTORY_PERSON_CLASS})"
+            for entry in _entries(connection, base, person_class, [user, name, "cn"]):
+                if entry.get("type") != "searchResEntry":
+                    continue
+                found = entry["attributes"]
+                username = _first(found, user)
+                if username:
+                    shown = _first(found, name) or _first(found, "cn") or username
+                    people[normal_dn(entry["dn"])] = (username.lower(), shown)
+            group_class = f"(objectClass={settings.DIRECTORY_GROUP_CLASS})"
+            for entry in _entries(connection, base, group_class, ["cn", "member"]):
+                if entry.get("type") != "searchResEntry":
+                    continue
+                found = entry["attributes"]
+                members = tuple(normal_dn(m) for m in found.get("member") or [])
+                groups[normal_dn(entry["dn"])] = (_first(found, "cn"), members)
+            for entry in _entries(connection, base, "(objectClass=organizationalUnit)", ["ou"]):
+                if entry.get("type") == "searchResEntry":
+                    ous[normal_dn(entry["dn"])] = _first(entry["attributes"], "ou")
+    except LDAPException as exc:
+        raise DirectoryUnavailable(f"The directory could not be read: {exc}") from exc
+    return Snapshot(people, groups, ous)

@@ -1,0 +1,407 @@
+"""Groups and organisational units of the directory (accounts.directory) in categories'
+scopes.
+
+An administrator names a group or an OU in a category's scope, allowed or denied
+(audited `category.scope`); everyone it stands for is then put in the scope (their chat
+account made first where they have none) or denied the category, at once. After that the
+job runner reads the directory every DIRECTORY_POLL_SECONDS and applies what changed:
+someone who joined a group comes in, someone who left every group and OU of the category
+that held them, and was not in by name, leaves the scope and their room roles in its
+rooms; each change is audited `directory.scope` with its cause ("left Support
+engineers"). Denied beats allowed. A directory that cannot be read changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+import accounts.directory as directory
+from accounts.directory import DirectoryUnavailable, Principal, Snapshot, normal_dn
+from accounts.models import User
+from portal.audit import audit_record, audited
+from portal.models import Outcome
+from rooms.backend.errors import ChatBackendError
+from rooms.backend.records import Category, Role
+from rooms.index import chat_backend
+from rooms.models import DirectoryGrant, DirectoryRead, DirectoryScope
+
+ACTION = "directory.scope"
+CHAT_ACTOR = "the directory"
+
+
+class DirectoryInvalid(Exception):
+    """A group or OU cannot be named so; `field` names the form field it belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.is_administrator:
+        raise PermissionDenied("Only portal administrators manage categories.")
+
+
+def _snapshot() -> Snapshot:
+    if not directory.configured():
+        raise DirectoryInvalid("principal", "No directory is configured (DIRECTORY_URL).")
+    try:
+        return directory.read()
+    except DirectoryUnavailable as exc:
+        raise DirectoryInvalid("principal", str(exc)) from exc
+
+
+def principals_find(*, actor: User, text: str) -> list[Principal]:
+    """Groups and OUs of the directory whose name contains `text`."""
+    _require_admin(actor)
+    if not text.strip():
+        return []
+    return _snapshot().find(text)
+
+
+def reasons_in(category_id: str) -> dict[str, str]:
+    """Why each person a group or an OU put in (or denied) the category is there."""
+    grants = DirectoryGrant.objects.filter(scope__category_id=category_id).order_by("reason")
+    found: dict[str, str] = {}
+    for user_id, reason in grants.values_list("user_id", "reason"):
+        found.setdefault(user_id, reason)
+    return found
+
+
+def scopes_of(category_id: str) -> list[DirectoryScope]:
+    return list(DirectoryScope.objects.filter(category_id=category_id).order_by("denied", "name"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one round for a category did: people put in, taken out, denied, let in again."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    denied: tuple[str, ...] = ()
+    undenied: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.added) + len(self.removed) + len(self.denied) + len(self.undenied)
+
+
+def principal_preview(
+    *, actor: User, category_id: str, dn: str, denied: bool = False
+) -> tuple[Principal, Change]:
+    """What naming a group or an OU in the category's scope would do (nothing changed)."""
+    _require_admin(actor)
+    category = chat_backend().get_category(category_id)
+    snapshot = _snapshot()
+    principal = _principal(snapshot, category, dn)
+    new = DirectoryScope(
+        category_id=category.id, kind=principal.kind, dn=principal.dn, denied=denied
+    )
+    change = apply_category(category, snapshot, scopes=[*scopes_of(category.id), new], dry_run=True)
+    return principal, change
+
+
+def removal_preview(
+    *, actor: User, category_id: str, scope_id: int
+) -> tuple[DirectoryScope, Change]:
+    """What taking a group or an OU out of the category's scope would do."""
+    _require_admin(actor)
+    category = chat_backend().get_category(category_id)
+    named = _named(category, scope_id)
+    kept = [s for s in scopes_of(category.id) if s.pk != named.pk]
+    return named, apply_category(category, _snapshot(), scopes=kept, dry_run=True)
+
+
+def _principal(snapshot: Snapshot, category: Category, dn: str) -> Principal:
+    principal = snapshot.principals.get(normal_dn(dn))
+    if principal is None:
+        raise DirectoryInvalid("principal", f"The directory has no group or OU {dn}.")
+    held = DirectoryScope.objects.filter(category_id=category.id, dn=principal.dn).first()
+    if held is not None:
+        standing = "denied" if held.denied else "allowed"
+        raise DirectoryInvalid(
+            "principal", f"{principal.label} is already {standing} in this category."
+        )
+    return principal
+
+
+def _named(category: Category, scope_id: int) -> DirectoryScope:
+    named = DirectoryScope.objects.filter(category_id=category.id, pk=scope_id).first()
+    if named is None:
+        raise DirectoryInvalid("principal", "That group or OU is not in this category.")
+    return named
+
+
+def principal_add(*, actor: User, category_id: str, dn: str, denied: bool = False) -> Change:
+    """Name a group or an OU in the category's scope (or as denied), and apply it."""
+    with audited("category.scope", actor=actor, target_kind="category") as scope:
+        _require_admin(actor)
+        category = chat_backend().get_category(category_id)
+        scope.target_id = scope.category_id = category.id
+        scope.target_label = scope.category_label = category.name
+        snapshot = _snapshot()
+        principal = _principal(snapshot, category, dn)
+        DirectoryScope.objects.create(
+            category_id=category.id,
+            kind=principal.kind,
+            dn=principal.dn,
+            name=principal.name,
+            denied=denied,
+        )
+        change = apply_category(category, snapshot)
+        scope.after = {
+            "principal": principal.label,
+            "dn": principal.dn,
+            "denied": denied,
+            "people": len(snapshot.expand(principal.dn)),
+        } | _said(change)
+        return change
+
+
+def principal_remove(*, actor: User, category_id: str, scope_id: int) -> Change:
+    """Take a group or an OU out of the category's scope: the people only it held leave
+    the scope (and their room roles), those only it denied are let in again."""
+    with audited("category.scope", actor=actor, target_kind="category") as scope:
+        _require_admin(actor)
+        category = chat_backend().get_category(category_id)
+        scope.target_id = scope.category_id = category.id
+        scope.target_label = scope.category_label = category.name
+        named = _named(category, scope_id)
+        scope.before = {"principal": str(named), "dn": named.dn, "denied": named.denied}
+        kept = [s for s in scopes_of(category.id) if s.pk != named.pk]
+        change = apply_category(category, _snapshot(), scopes=kept)
+        named.delete()
+        scope.after = _said(change)
+        return change
+
+
+def _said(change: Change) -> dict[str, list[str]]:
+    return {k: list(v) for k, v in vars(change).items() if v}
+
+
+def keep_in_step(*, force: bool = False) -> int:
+    """The job runner's turn: once every DIRECTORY_POLL_SECONDS (or at once, `force`),
+    read the directory and apply what changed to every category that names a group or
+    an OU; how many people's standing changed."""
+    global _read_at
+    if not directory.configured() or not DirectoryScope.objects.exists():
+        return 0
+    if not force and time.monotonic() - _read_at < settings.DIRECTORY_POLL_SECONDS:
+        return 0
+    _read_at = time.monotonic()
+    state, _ = DirectoryRead.objects.get_or_create(key="directory")
+    try:
+        snapshot = directory.read()
+    except DirectoryUnavailable as exc:
+        state.failed_at, state.error = timezone.now(), str(exc)
+        state.save()
+        return 0
+    state.read_at, state.people, state.error = timezone.now(), len(snapshot.people), ""
+    state.save()
+    changed = 0
+    client = chat_backend()
+    categories = DirectoryScope.objects.values_list("category_id", flat=True).distinct()
+    for category_id in sorted(set(categories)):
+        changed += apply_category(client.get_category(category_id), snapshot).count
+    return changed
+
+
+_read_at = float("-inf")
+
+
+def directory_state() -> dict[str, object] | None:
+    """The directory's last reads, for /health/ready (None: no directory configured)."""
+    if not directory.configured():
+        return None
+    state = DirectoryRead.objects.filter(key="directory").first() or DirectoryRead()
+    return {
+        "status": "unavailable" if state.error else "ok",
+        "read_at": state.read_at.isoformat() if state.read_at else None,
+        "people": state.people,
+        "error": state.error or None,
+        "poll_seconds": settings.DIRECTORY_POLL_SECONDS,
+    }
+
+
+def apply_category(
+    category: Category,
+    snapshot: Snapshot,
+    *,
+    scopes: list[DirectoryScope] | None = None,
+    dry_run: bool = False,
+) -> Change:
+    """Bring the category's scope in step with what its groups and OUs stand for now
+    (`scopes`: as if it named these instead; `dry_run`: only say what would change).
+    Each person's change is audited; one the chat server refuses is left for the next
+    round."""
+    client = chat_backend()
+    stored = {s.pk: s for s in scopes_of(category.id)}
+    scopes = list(stored.values()) if scopes is None else scopes
+    wanted: dict[tuple[int | None, str], str] = {}  # (scope, person): why
+    for named in scopes:
+        people = snapshot.expand(named.dn)
+        if not dry_run and named.pk is not None and named.people != len(people):
+            named.people = len(people)
+            named.save(update_fields=["people"])
+        for username, why in people.items():
+            wanted[(named.pk, client.user_id_for(username))] = why
+    by_pk: dict[int | None, DirectoryScope] = {s.pk: s for s in scopes}
+    kinds = stored | {s.pk: s for s in scopes if s.pk is not None}  # what each grant was for
+    grants = list(DirectoryGrant.objects.filter(scope__category_id=category.id))
+    held: dict[tuple[int | None, str], DirectoryGrant] = {
+        (g.scope_id, g.user_id): g for g in grants
+    }
+    allowed = {person for (pk, person) in wanted if not by_pk[pk].denied}
+    denied = {person for (pk, person) in wanted if by_pk[pk].denied}
+
+    # Who loses their last grant of each kind, and whether the portal had put them there.
+    gone: dict[str, list[DirectoryGrant]] = defaultdict(list)
+    for key, grant in held.items():
+        if key not in wanted:
+            gone[grant.user_id].append(grant)
+    added_by_us = {g.user_id for gs in gone.values() for g in gs if g.added}
+    leaving = [
+        p
+        for p, gs in gone.items()
+        if p in added_by_us
+        and any(not kinds[g.scope_id].denied for g in gs)
+        and p not in allowed
+        and p in category.allowed_members
+    ]
+    undenying = [
+        p
+        for p, gs in gone.items()
+        if p in added_by_us
+        and any(kinds[g.scope_id].denied for g in gs)
+        and p not in denied
+        and p in category.denied_members
+    ]
+    joining = sorted(
+        p
+        for p in allowed - denied
+        if p not in category.allowed_members and p not in category.denied_members
+    )
+    denying = sorted(p for p in denied if p not in category.denied_members)
+    if dry_run:
+        return Change(
+            added=tuple(joining),
+            removed=tuple(sorted(leaving)),
+            denied=tuple(denying),
+            undenied=tuple(sorted(undenying)),
+        )
+
+    done: dict[str, list[str]] = defaultdict(list)
+    reasons = {person: why for (_, person), why in wanted.items()}
+    lost = {p: "no longer in " + ", ".join(str(g.scope) for g in gs) for p, gs in gone.items()}
+    names = {username: name for username, name in snapshot.people.values()}
+    steps: list[tuple[str, str, str, Callable[[], None]]] = [
+        *((p, "removed", lost[p], partial(_leave, category, p)) for p in sorted(leaving)),
+        *(
+            (p, "undenied", lost[p], partial(client.undeny_in_category, category.id, [p]))
+            for p in sorted(undenying)
+        ),
+        *((p, "denied", reasons[p], partial(_deny, category, p)) for p in denying),
+        *((p, "added", reasons[p], partial(_join, category, p, names)) for p in joining),
+    ]
+    for person, how, cause, change in steps:
+        _step(category, person, how, cause, done, change)
+
+    # The grants as they now stand: a grant is `added` when its person was not in by
+    # name, which carries over to the grants that remain when one goes.
+    failed = set(done["failed"])
+    with transaction.atomic():
+        stale = [g.pk for key, g in held.items() if key not in wanted and g.user_id not in failed]
+        DirectoryGrant.objects.filter(pk__in=stale).delete()
+        ours = (added_by_us | set(done["added"]) | set(done["denied"])) - failed
+        for (pk, person), why in wanted.items():
+            if person in failed or pk is None:
+                continue
+            kept = held.get((pk, person))
+            if kept is None:
+                was_in = person in category.allowed_members or person in category.denied_members
+                DirectoryGrant.objects.create(
+                    scope_id=pk,
+                    user_id=person,
+                    reason=why,
+                    added=person in ours or not was_in,
+                )
+            elif kept.reason != why or (person in ours and not kept.added):
+                kept.reason, kept.added = why, kept.added or person in ours
+                kept.save(update_fields=["reason", "added"])
+    return Change(
+        added=tuple(done["added"]),
+        removed=tuple(done["removed"]),
+        denied=tuple(done["denied"]),
+        undenied=tuple(done["undenied"]),
+        failed=tuple(done["failed"]),
+    )
+
+
+def _step(
+    category: Category,
+    person: str,
+    how: str,
+    cause: str,
+    done: dict[str, list[str]],
+    change: Callable[[], None],
+) -> None:
+    """One person's change, audited with its cause; a chat server that refuses it leaves
+    it for the next round."""
+    error = ""
+    try:
+        change()
+    except ChatBackendError as exc:
+        error = exc.detail
+    done["failed" if error else how].append(person)
+    audit_record(
+        action=ACTION,
+        outcome=Outcome.FAILED if error else Outcome.SUCCEEDED,
+        target_kind="category",
+        target_id=category.id,
+        target_label=category.name,
+        category_id=category.id,
+        category_label=category.name,
+        after={"person": person, "change": how, "cause": cause},
+        error=error,
+        chat_actor=CHAT_ACTOR,
+    )
+
+
+def _join(category: Category, person: str, names: dict[str, str]) -> None:
+    client = chat_backend()
+    localpart = person.split(":", 1)[0].removeprefix("@")
+    client.provision_user(localpart, display_name=names.get(localpart, localpart))
+    client.add_to_category_scope(category.id, [person])
+
+
+def _deny(category: Category, person: str) -> None:
+    _drop_room_roles(category, person)
+    chat_backend().deny_in_category(category.id, [person])
+
+
+def _leave(category: Category, person: str) -> None:
+    _drop_room_roles(category, person)
+    client = chat_backend()
+    client.remove_from_category_scope(category.id, [person])
+    if person in category.creators:
+        client.set_category_creators(category.id, category.creators - {person})
+
+
+def _drop_room_roles(category: Category, person: str) -> None:
+    """Someone leaving the scope loses their roles in its rooms (Presenters first: they
+    must stay Members until their Presenter role is gone)."""
+    client = chat_backend()
+    for room in client.get_rooms(category.room_ids):
+        roles: Iterable[Role] = sorted(room.roles_of(person), key=lambda r: r is not Role.PRESENTER)
+        for role in roles:
+            client.remove_from_role(room.id, role, [person])

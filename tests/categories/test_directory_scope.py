@@ -1,0 +1,212 @@
+"""Groups and OUs of a real directory (slapd) in a category's scope: expanded with the
+reason each person is in, applied on the chat server, and kept in step when people move
+between groups, with every change audited with its cause."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import reverse
+from ldap3 import MODIFY_ADD, MODIFY_DELETE, Connection, Server
+
+import accounts.directory as directory
+from accounts.directory.server import Group, Person, Seed, group_dn, person_dn
+from portal.models import AuditEntry, Outcome
+from rooms.backend.records import Role
+from rooms.models import DirectoryRead, DirectoryScope
+from rooms.services import directory as directory_services
+from tests.factories import AdministratorFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.chat]
+
+
+@pytest.fixture
+def org(make_directory, chat, category_world):
+    """A directory of five people: two teams nested in Support engineers, an OU each."""
+    tag = uuid.uuid4().hex[:6]
+    people = {
+        name: Person(f"{name}{tag}", f"{name.title()} Example", (ou,), "pw")
+        for name, ou in (
+            ("ann", "Engineering"),
+            ("bob", "Engineering"),
+            ("cy", "Support"),
+            ("di", "Support"),
+            ("ed", "Sales"),
+        )
+    }
+    tier2 = Group("Tier 2", people=(people["cy"].username,))
+    support = Group("Support engineers", people=(people["di"].username,), groups=("Tier 2", "Loop"))
+    loop = Group("Loop", groups=("Support engineers",))  # a cycle ends
+    blocked = Group("Blocked", people=(people["ed"].username,))
+    found = make_directory(
+        Seed(people=list(people.values()), groups=[tier2, support, loop, blocked])
+    )
+    return {
+        "connection": found,
+        "people": people,
+        "id": {name: chat.user_id_for(p.username) for name, p in people.items()},
+        "category": category_world["category"],
+    }
+
+
+def modify(org, group: str, how: str, person: Person) -> None:
+    found = org["connection"]
+    with Connection(Server(found.url), found.bind_dn, found.password, auto_bind=True) as ldap:
+        assert ldap.modify(group_dn(group), {"member": [(how, [person_dn(person)])]}), ldap.result
+
+
+def test_a_group_expands_through_nested_groups_with_the_reason_and_an_ou_to_everyone_under_it(
+    org,
+):
+    snapshot = directory.read()
+    people = org["people"]
+    support = directory.normal_dn(group_dn("Support engineers"))
+    assert snapshot.expand(support) == {
+        people["di"].username: "member of Support engineers",
+        people["cy"].username: "member of Support engineers via Tier 2",
+    }
+    [engineering] = [p for p in snapshot.find("engineering") if p.kind == "ou"]
+    assert engineering.label == "OU: Engineering"
+    assert set(snapshot.expand(engineering.dn)) == {people["ann"].username, people["bob"].username}
+    assert [p.label for p in snapshot.find("support")] == [
+        "OU: Support",
+        "Group: Support engineers",
+    ]
+
+
+def test_an_administrator_puts_a_group_in_scope_and_the_directory_keeps_it_in_step(
+    org, chat, make_room
+):
+    category, ids, people = org["category"], org["id"], org["people"]
+    admin = AdministratorFactory()
+    change = directory_services.principal_add(
+        actor=admin, category_id=category.id, dn=group_dn("Support engineers")
+    )
+    assert sorted(change.added) == sorted([ids["cy"], ids["di"]])
+    scope = chat.get_category(category.id)
+    assert {ids["cy"], ids["di"]} <= scope.allowed_members
+    assert chat.get_user(ids["cy"]).display_name == "Cy Example"  # a chat account made
+    [named] = DirectoryScope.objects.filter(category_id=category.id)
+    assert (str(named), named.people) == ("Group: Support engineers", 2)
+    added = AuditEntry.objects.get(action="category.scope", target_id=category.id)
+    assert added.after["principal"] == "Group: Support engineers"
+    why = AuditEntry.objects.get(action="directory.scope", after__person=ids["cy"])
+    assert why.after["cause"] == "member of Support engineers via Tier 2"
+
+    # Cy holds a room role; then leaves Tier 2 in the directory, and Ann joins it.
+    room = make_room()
+    chat.add_to_role(room.id, Role.MEMBER, [ids["cy"]])
+    modify(org, "Tier 2", MODIFY_ADD, people["ann"])
+    modify(org, "Tier 2", MODIFY_DELETE, people["cy"])
+    assert directory_services.keep_in_step(force=True) == 2
+    scope = chat.get_category(category.id)
+    assert ids["cy"] not in scope.allowed_members
+    assert ids["ann"] in scope.allowed_members
+    assert ids["cy"] not in chat.get_room(room.id).members
+    left = AuditEntry.objects.get(
+        action="directory.scope", after__person=ids["cy"], after__change="removed"
+    )
+    assert left.after["cause"] == "no longer in Group: Support engineers"
+    assert left.outcome == Outcome.SUCCEEDED
+    assert directory_services.keep_in_step(force=True) == 0  # nothing more to do
+    assert DirectoryRead.objects.get().people == 5
+
+
+def test_denied_beats_allowed_and_someone_in_by_name_stays_when_the_group_goes(org, chat):
+    category, ids = org["category"], org["id"]
+    admin = AdministratorFactory()
+    chat.provision_user(org["people"]["ann"].username, display_name="Ann")
+    chat.add_to_category_scope(category.id, [ids["ann"]])  # in by name, before any group
+    directory_services.principal_add(
+        actor=admin,
+        category_id=category.id,
+        dn=directory.normal_dn("ou=Engineering,ou=People," + org["connection"].base),
+    )
+    directory_services.principal_add(
+        actor=admin, category_id=category.id, dn=group_dn("Blocked"), denied=True
+    )
+    scope = chat.get_category(category.id)
+    assert {ids["ann"], ids["bob"]} <= scope.allowed_members
+    assert ids["ed"] in scope.denied_members
+
+    [ou] = DirectoryScope.objects.filter(category_id=category.id, kind="ou")
+    change = directory_services.principal_remove(
+        actor=admin, category_id=category.id, scope_id=ou.pk
+    )
+    assert change.removed == (ids["bob"],)  # Ann was in by name
+    scope = chat.get_category(category.id)
+    assert ids["ann"] in scope.allowed_members
+    assert ids["bob"] not in scope.allowed_members
+
+
+def test_a_directory_that_cannot_be_read_changes_nothing_and_is_told(org, chat, settings, client):
+    category, ids = org["category"], org["id"]
+    directory_services.principal_add(
+        actor=AdministratorFactory(), category_id=category.id, dn=group_dn("Tier 2")
+    )
+    settings.DIRECTORY_URL = "ldap://127.0.0.1:9"  # nothing listens there
+    assert directory_services.keep_in_step(force=True) == 0
+    assert ids["cy"] in chat.get_category(category.id).allowed_members
+    state = DirectoryRead.objects.get()
+    assert "could not be read" in state.error
+    assert state.failed_at is not None
+    told = client.get("/health/ready").json()["directory"]
+    assert told["status"] == "unavailable"
+    assert "could not be read" in told["error"]
+
+
+def test_only_administrators_name_groups_and_a_refusal_is_audited(org, creator):
+    with pytest.raises(directory_services.PermissionDenied):
+        directory_services.principal_add(
+            actor=creator, category_id=org["category"].id, dn=group_dn("Tier 2")
+        )
+    refused = AuditEntry.objects.get(action="category.scope")
+    assert refused.outcome == Outcome.DENIED
+    assert not DirectoryScope.objects.exists()
+
+
+def test_from_the_category_page_an_administrator_finds_previews_adds_then_takes_out_a_group(
+    org, client, creator
+):
+    category, ids = org["category"], org["id"]
+    detail = reverse("categories:detail", args=[category.id])
+    client.force_login(creator)
+    assert (
+        client.get(reverse("categories:directory", args=[category.id]), {"q": "s"}).status_code
+        == 403
+    )
+    client.force_login(AdministratorFactory())
+    assert "Groups and OUs of the directory" in client.get(detail).text
+    found = client.get(reverse("categories:directory", args=[category.id]), {"q": "support"})
+    assert "Group: Support engineers" in found.text
+    assert "OU: Support" in found.text
+    partial = client.get(
+        reverse("categories:directory", args=[category.id]), {"q": "tier"}, HTTP_HX_REQUEST="true"
+    )
+    assert "Group: Tier 2" in partial.text
+    assert "<html" not in partial.text
+
+    add = reverse("categories:directory_add", args=[category.id])
+    dn = directory.normal_dn(group_dn("Support engineers"))
+    preview = client.post(add, {"dn": dn})
+    assert "2 people come into the scope" in preview.text
+    assert not DirectoryScope.objects.exists()  # nothing yet
+    done = client.post(add, {"dn": dn, "confirm": "1"}, follow=True)
+    assert "Done: 2 came into the scope." in done.text
+    assert "Group: Support engineers</bdi>, 2 people" in done.text
+    assert "member of Support engineers via Tier 2" in done.text  # why Cy is in scope
+    named = client.get(reverse("categories:directory", args=[category.id]), {"q": "support"})
+    assert "Named here" in named.text
+    again = client.post(add, {"dn": dn})
+    assert again.status_code == 400
+    assert "Group: Support engineers is already allowed in this category." in again.text
+
+    [named] = DirectoryScope.objects.all()
+    remove = reverse("categories:directory_remove", args=[category.id])
+    asked = client.post(remove, {"scope": named.pk})
+    assert "2 people leave the scope" in asked.text
+    assert ids["cy"] in asked.text
+    gone = client.post(remove, {"scope": named.pk, "confirm": "1"}, follow=True)
+    assert "Done: 2 left the scope." in gone.text
+    assert not DirectoryScope.objects.exists()
