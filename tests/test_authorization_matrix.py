@@ -312,6 +312,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:category_creators", "POST"): row(405, anonymous=405),
     ("api:category_options", "GET"): row(405, anonymous=405),  # PUT
     ("api:category_options", "POST"): row(405, anonymous=405),
+    ("api:directory_principals", "GET"): row(401, anonymous=401),
+    ("api:directory_principals", "POST"): row(405, anonymous=405),
+    ("api:category_directory", "GET"): row(401, anonymous=401),
+    ("api:category_directory", "POST"): row(401, anonymous=401),
+    ("api:category_directory_add", "GET"): row(401, anonymous=401),
+    ("api:category_directory_add", "POST"): row(401, anonymous=401),
+    ("api:category_directory_remove", "GET"): row(405, anonymous=405),  # DELETE
+    ("api:category_directory_remove", "POST"): row(405, anonymous=405),
     ("api:request_list", "GET"): row(401, anonymous=401),
     ("api:request_list", "POST"): row(401, anonymous=401),
     ("api:request_submit", "GET"): row(401, anonymous=401),
@@ -529,6 +537,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "operations:undo": {"pk": records["operation"]},
         "people:detail": {"user_id": world.people["member"]},
         "api:room_get": {"room_id": world.room_id},
+        "api:category_directory_remove": {"category_id": world.category_id, "scope_id": 1},
         "api:room_change": {"room_id": world.room_id},
         "api:room_delete": {"room_id": world.room_id},
         "api:room_move": {"room_id": world.room_id},
@@ -572,6 +581,7 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
     elif name.startswith("api:category_") and name not in {
         "api:category_list",
         "api:category_create",
+        "api:category_directory_remove",
     }:
         kwargs = {"category_id": world.category_id}
     elif name.startswith("requests:") and name not in {
@@ -674,6 +684,16 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:category_creators", "POST"): api_row(405),
     ("api:category_options", "GET"): api_row(405),
     ("api:category_options", "POST"): api_row(405),
+    # No directory is configured here: nothing is found, and naming needs a DN.
+    ("api:directory_principals", "GET"): api_row(403, administrator=200),
+    ("api:directory_principals", "POST"): api_row(405),
+    ("api:category_directory", "GET"): api_row(403, administrator=200),
+    ("api:category_directory", "POST"): api_row(422),  # no DN given
+    # the same address as category_directory
+    ("api:category_directory_add", "GET"): api_row(403, administrator=200),
+    ("api:category_directory_add", "POST"): api_row(422),
+    ("api:category_directory_remove", "GET"): api_row(405),  # DELETE
+    ("api:category_directory_remove", "POST"): api_row(405),
     # the same address as category_get
     ("api:category_delete", "GET"): api_row(200, outsider=404, auditor=404),
     ("api:category_delete", "POST"): api_row(405),

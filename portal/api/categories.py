@@ -32,6 +32,7 @@ from rooms.models import IndexedCategory
 from rooms.selectors import Hidden, NotFound
 from rooms.selectors.requests import categories_for_requests
 from rooms.services import categories as category_services
+from rooms.services import directory as directory_services
 from rooms.services.roles import MAX_BULK_LINES
 
 router = Router(tags=["categories"])
@@ -376,3 +377,119 @@ def category_delete(
         actor=actor, category_id=category_id, version=version_of(if_match)
     )
     return 204, None
+
+
+class PrincipalOut(Schema):
+    kind: str = Field(description="group or ou")
+    dn: str
+    name: str
+    label: str
+
+
+class DirectoryScopeOut(Schema):
+    id: int
+    kind: str
+    dn: str
+    name: str
+    denied: bool
+    people: int = Field(description="How many people it stood for at the last read")
+
+
+class DirectoryScopeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    dn: Text = Field(min_length=1, max_length=1024, description="The group's or OU's DN")
+    denied: StrictBool = False
+
+
+class DirectoryChange(Schema):
+    applied: bool
+    added: list[str] = Field(description="Put in the scope (or, with dry_run, would be)")
+    removed: list[str] = Field(description="Taken out of the scope, with their room roles")
+    denied: list[str]
+    undenied: list[str]
+    failed: list[str] = Field(description="Refused by the chat server: tried again later")
+
+
+def _change(change: directory_services.Change, *, applied: bool) -> dict[str, Any]:
+    return {"applied": applied} | {k: list(v) for k, v in vars(change).items()}
+
+
+@router.get(
+    "/directory/principals",
+    response={200: list[PrincipalOut]} | READ_ERRORS,
+    summary="Find groups and OUs of the directory",
+)
+def directory_principals(request: ApiRequest, q: str = "") -> list[dict[str, Any]]:
+    """Groups and OUs whose name contains `q` (administrators)."""
+    found = directory_services.principals_find(actor=request.user, text=q[:200])
+    return [{"kind": p.kind, "dn": p.dn, "name": p.name, "label": p.label} for p in found]
+
+
+@router.get(
+    "/{category_id}/directory",
+    response={200: list[DirectoryScopeOut]} | READ_ERRORS,
+    summary="The groups and OUs in a category's scope",
+)
+def category_directory(request: ApiRequest, category_id: str) -> list[dict[str, Any]]:
+    if not request.user.is_administrator:
+        raise PermissionDenied("Only portal administrators manage categories.")
+    category = _visible(request.user, category_id)
+    return [
+        {
+            "id": s.pk,
+            "kind": s.kind,
+            "dn": s.dn,
+            "name": s.name,
+            "denied": s.denied,
+            "people": s.people,
+        }
+        for s in directory_services.scopes_of(category.id)
+    ]
+
+
+@router.post(
+    "/{category_id}/directory",
+    response={200: DirectoryChange} | WRITE_ERRORS,
+    summary="Put a group or an OU in a category's scope, or deny it",
+)
+def category_directory_add(
+    request: ApiRequest, category_id: str, given: DirectoryScopeIn, dry_run: bool = False
+) -> dict[str, Any]:
+    """Everyone the group (with its nested groups) or the OU (with those under it) stands
+    for comes into the scope, or is denied the category, and is kept so as the directory
+    changes. With `dry_run=true`, who would."""
+    actor = request.user
+    if dry_run:
+        _, change = directory_services.principal_preview(
+            actor=actor, category_id=category_id, dn=given.dn, denied=given.denied
+        )
+        return _change(change, applied=False)
+    writes(request)
+    change = directory_services.principal_add(
+        actor=actor, category_id=category_id, dn=given.dn, denied=given.denied
+    )
+    return _change(change, applied=True)
+
+
+@router.delete(
+    "/{category_id}/directory/{scope_id}",
+    response={200: DirectoryChange} | WRITE_ERRORS,
+    summary="Take a group or an OU out of a category's scope",
+)
+def category_directory_remove(
+    request: ApiRequest, category_id: str, scope_id: int, dry_run: bool = False
+) -> dict[str, Any]:
+    """The people only it held leave the scope (and their room roles); those only it
+    denied are let in again. With `dry_run=true`, who would."""
+    actor = request.user
+    if dry_run:
+        _, change = directory_services.removal_preview(
+            actor=actor, category_id=category_id, scope_id=scope_id
+        )
+        return _change(change, applied=False)
+    writes(request)
+    change = directory_services.principal_remove(
+        actor=actor, category_id=category_id, scope_id=scope_id
+    )
+    return _change(change, applied=True)

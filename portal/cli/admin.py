@@ -32,7 +32,8 @@ def _changed(given: dict[str, Any]) -> dict[str, Any]:
 
 @click.group()
 def category() -> None:
-    """Categories: list, show, make, change, scope, Creators, delete."""
+    """Categories: list, show, make, change, scope (people, groups and OUs), Creators,
+    delete."""
 
 
 @category.command("list")
@@ -235,6 +236,102 @@ def category_creators(
     path = f"/categories/{category_id(api, name_or_id)}/creators"
     answer = api.call("PUT", path, json={"creators": list(people)}, params=dry(what_if))
     show(answer if as_json else {"creators": answer["creators"]}, as_json, [])
+
+
+def _principal(api: Any, given: str) -> str:
+    """A group's or an OU's DN, given as one or as its name (which must name one)."""
+    if "=" in given:
+        return given
+    found = api.call("GET", "/categories/directory/principals", params={"q": given})
+    exact = [p for p in found if p["name"].casefold() == given.casefold()]
+    if len(exact) == 1:
+        return str(exact[0]["dn"])
+    if not exact:
+        fail(USAGE, f"No group or OU of the directory is named “{given}”.")
+    fail(USAGE, "Several are named so; give the DN: " + "; ".join(p["dn"] for p in exact))
+
+
+def _directory_change(answer: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        show(answer, True, [])
+        return
+    done = "Done." if answer["applied"] else "Would do."
+    said = [
+        f"{len(answer[key])} {what}: {', '.join(answer[key])}"
+        for key, what in (
+            ("added", "into the scope"),
+            ("removed", "out of the scope, with their room roles"),
+            ("denied", "denied"),
+            ("undenied", "no longer denied"),
+            ("failed", "refused by the chat server, tried again later"),
+        )
+        if answer[key]
+    ]
+    click.echo(
+        " ".join([done, *(f"{line}." for line in said)]) if said else f"{done} Nobody changes."
+    )
+
+
+@category.command("directory")
+@click.argument("name_or_id")
+@click.option("--json", "as_json", is_flag=True)
+def category_directory(name_or_id: str, as_json: bool) -> None:
+    """The groups and OUs of the directory in a category's scope."""
+    api = portal()
+    found = api.call("GET", f"/categories/{category_id(api, name_or_id)}/directory")
+    show(found, as_json, ["id", "kind", "name", "denied", "people", "dn"])
+
+
+@category.command("directory-find")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True)
+def category_directory_find(text: str, as_json: bool) -> None:
+    """Groups and OUs of the directory whose name contains TEXT."""
+    found = portal().call("GET", "/categories/directory/principals", params={"q": text})
+    show(found, as_json, ["label", "dn"])
+
+
+@category.command("directory-add")
+@click.argument("name_or_id")
+@click.argument("group")
+@click.option("--deny", is_flag=True, help="Deny them the category instead.")
+@click.option("--what-if", is_flag=True, help="Say who would come in (or be denied).")
+@click.option("--json", "as_json", is_flag=True)
+def category_directory_add(
+    name_or_id: str, group: str, deny: bool, what_if: bool, as_json: bool
+) -> None:
+    """Put a group or an OU (its name or DN) in a category's scope, kept in step with
+    the directory; --deny denies everyone it stands for."""
+    api = portal()
+    path = f"/categories/{category_id(api, name_or_id)}/directory"
+    body = {"dn": _principal(api, group), "denied": deny}
+    _directory_change(api.call("POST", path, json=body, params=dry(what_if)), as_json)
+
+
+@category.command("directory-remove")
+@click.argument("name_or_id")
+@click.argument("group")
+@click.option("--what-if", is_flag=True, help="Say who would leave the scope.")
+@click.option("--yes", is_flag=True, help="Do not ask (scripts).")
+@click.option("--json", "as_json", is_flag=True)
+def category_directory_remove(
+    name_or_id: str, group: str, what_if: bool, yes: bool, as_json: bool
+) -> None:
+    """Take a group or an OU (its name or DN) out of a category's scope: the people only
+    it held leave the scope and their room roles."""
+    api = portal()
+    category = category_id(api, name_or_id)
+    named = api.call("GET", f"/categories/{category}/directory")
+    wanted = group.casefold()
+    match = [n for n in named if wanted in (n["name"].casefold(), n["dn"].casefold())]
+    if len(match) != 1:
+        fail(USAGE, f"The category names no group or OU “{group}”: roomctl category directory.")
+    if not (what_if or yes):
+        if not sys.stdin.isatty():
+            fail(USAGE, "People may leave the scope: add --yes (or --what-if to look first).")
+        click.confirm(f"Take {match[0]['name']} out of the scope?", abort=True)
+    path = f"/categories/{category}/directory/{match[0]['id']}"
+    _directory_change(api.call("DELETE", path, params=dry(what_if)), as_json)
 
 
 @category.command("delete")

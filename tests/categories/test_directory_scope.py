@@ -16,6 +16,8 @@ from portal.models import AuditEntry, Outcome
 from rooms.backend.records import Role
 from rooms.models import DirectoryRead, DirectoryScope
 from rooms.services import directory as directory_services
+from tests.api.test_api import call, make_token
+from tests.api.test_roomctl import shell
 from tests.factories import AdministratorFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chat]
@@ -210,3 +212,45 @@ def test_from_the_category_page_an_administrator_finds_previews_adds_then_takes_
     gone = client.post(remove, {"scope": named.pk, "confirm": "1"}, follow=True)
     assert "Done: 2 left the scope." in gone.text
     assert not DirectoryScope.objects.exists()
+
+
+def test_through_the_api_a_what_if_then_a_group_in_scope_then_taken_out(org, client):
+    category, ids = org["category"], org["id"]
+    token = make_token(client, AdministratorFactory())
+    found = call(client, "GET", "/categories/directory/principals", token, q="tier").json()
+    assert [(p["label"], p["kind"]) for p in found] == [("Group: Tier 2", "group")]
+    path = f"/categories/{category.id}/directory"
+    body = {"dn": found[0]["dn"]}
+    asked = call(client, "POST", path, token, body, dry_run="true").json()
+    assert (asked["applied"], asked["added"]) == (False, [ids["cy"]])
+    assert not DirectoryScope.objects.exists()
+    done = call(client, "POST", path, token, body).json()
+    assert (done["applied"], done["added"]) == (True, [ids["cy"]])
+    again = call(client, "POST", path, token, body)
+    assert (again.status_code, again.json()["field"]) == (422, "principal")
+    [listed] = call(client, "GET", path, token).json()
+    assert (listed["name"], listed["people"], listed["denied"]) == ("Tier 2", 1, False)
+    gone = call(client, "DELETE", f"{path}/{listed['id']}", token).json()
+    assert gone["removed"] == [ids["cy"]]
+    reader = make_token(client, AdministratorFactory(), scope="read")
+    refused = call(client, "POST", path, reader, body)
+    assert refused.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roomctl_finds_adds_lists_and_takes_out_a_group_by_its_name(org, live_server):
+    category, ids = org["category"], org["id"]
+    admin = shell(live_server, AdministratorFactory())
+    found = admin("roomctl category directory-find support")
+    assert "Group: Support engineers" in found.stdout, found.stderr
+    what_if = admin(f"roomctl category directory-add '{category.id}' 'Support engineers' --what-if")
+    assert what_if.returncode == 0, what_if.stderr
+    assert what_if.stdout.startswith("Would do. 2 into the scope:")
+    added = admin(f"roomctl category directory-add '{category.id}' 'Support engineers'")
+    assert added.stdout.startswith("Done. 2 into the scope:"), added.stderr
+    assert "Support engineers" in admin(f"roomctl category directory '{category.id}'").stdout
+    unasked = admin(f"roomctl category directory-remove '{category.id}' 'Support engineers'")
+    assert unasked.returncode == 2  # not confirmed
+    removed = admin(f"roomctl category directory-remove '{category.id}' 'Support engineers' --yes")
+    assert removed.stdout.startswith("Done. 2 out of the scope"), removed.stderr
+    assert ids["cy"] in removed.stdout
