@@ -164,6 +164,11 @@ def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
                 email=f"{localpart}@example.org",
             )
         logins.append(DemoLogin(localpart, password, f"{display_name}: {who}", created))
+    if directory.configured():  # they sign in with their directory password
+        for person in DIRECTORY_SEED.people:
+            if person.username not in {p[0] for p in CHAT_PEOPLE}:
+                who = f"{person.name}: in the directory only, in Support through its group"
+                logins.append(DemoLogin(person.username, person.password, who))
     for username, password, who, flags in LOCAL_ACCOUNTS:
         created = not User.objects.filter(username=username).exists()
         if created:

@@ -157,7 +157,9 @@ def _config(folder: Path, password: str) -> str:
             "index uid eq",
             "index member eq",
             "overlay memberof",
-            # Nobody but the directory's administrator (its rootdn) reads or changes it.
+            # People prove their password by binding as themselves; nobody but the
+            # directory's administrator (its rootdn) reads or changes anything.
+            "access to attrs=userPassword by anonymous auth by * none",
             "access to * by * none",
             "",
         ]

@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import hashlib
 import hmac
+import importlib.metadata
 import json
 import os
 import random
@@ -83,9 +84,12 @@ def free_port() -> int:
 
 def homeserver_env() -> dict[str, str]:
     """The environment of a homeserver process: the portal's module is imported from
-    this repository."""
+    this repository, and the homeserver's version is its package's (installed in a
+    virtual environment inside this git checkout, Synapse would add the checkout's
+    branch to it, which modules that compare versions, matrix-synapse-ldap3, refuse)."""
     path = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
-    return dict(os.environ) | {"PYTHONPATH": path}
+    version = importlib.metadata.version("matrix-synapse")
+    return dict(os.environ) | {"PYTHONPATH": path, "SYNAPSE_VERSION_STRING": version}
 
 
 def read_connection(directory: Path) -> Connection | None:
@@ -185,6 +189,37 @@ def supervised(
 
 
 @dataclass(frozen=True)
+class DirectoryLogin:
+    """The directory (accounts.directory) people sign in to the embedded homeserver
+    through, with their directory password (matrix-synapse-ldap3): looked up under
+    `people_base` by `user_attribute` as the directory's bind account, then bound as
+    themselves. Accounts the homeserver holds a password for still sign in with it."""
+
+    url: str
+    bind_dn: str
+    password: str
+    people_base: str
+    user_attribute: str = "uid"
+    person_class: str = "inetOrgPerson"
+
+    def module(self) -> dict[str, Any]:
+        return {
+            "module": "ldap_auth_provider.LdapAuthProviderModule",
+            "config": {
+                "enabled": True,
+                "mode": "search",
+                "uri": self.url,
+                "start_tls": False,  # on loopback
+                "base": self.people_base,
+                "bind_dn": self.bind_dn,
+                "bind_password": self.password,
+                "filter": f"(objectClass={self.person_class})",
+                "attributes": {"uid": self.user_attribute, "mail": "mail", "name": "displayName"},
+            },
+        }
+
+
+@dataclass(frozen=True)
 class SingleSignOn:
     """An OpenID Connect provider the embedded homeserver signs people in through
     (`accounts/idp/provider.mjs` in the demo and the tests)."""
@@ -253,9 +288,11 @@ class EmbeddedSynapse:
         bcrypt_rounds: int = 12,
         rules: bool = True,
         sso: SingleSignOn | None = None,
+        login: DirectoryLogin | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.sso = sso
+        self.login = login
         self.port = port
         self.server_name = server_name
         # The portal's module (rooms.chatserver.module), which refuses what breaks the
@@ -365,7 +402,8 @@ class EmbeddedSynapse:
                 [{"module": RULES_MODULE, "config": {"service_user": self.service_user}}]
                 if self.rules
                 else []
-            ),
+            )
+            + ([self.login.module()] if self.login is not None else []),
         } | (self.sso.config(self.url, d / "templates") if self.sso is not None else {})
 
     def _command(self) -> list[str]:

@@ -13,7 +13,14 @@ from accounts.models import User
 from portal.models import AuditEntry
 from rooms.backend.errors import ChatBackendError
 from rooms.index import chat_backend
-from rooms.models import CategoryPerson, IndexedRoom, JoinRequest, RoomPerson, RoomRequest
+from rooms.models import (
+    CategoryPerson,
+    DirectoryGrant,
+    IndexedRoom,
+    JoinRequest,
+    RoomPerson,
+    RoomRequest,
+)
 
 RECENT_ENTRIES = 20
 FOUND_AT_MOST = 50
@@ -30,6 +37,7 @@ class CategoryStanding:
     category_id: str
     name: str
     standings: set[str] = field(default_factory=set)  # allowed, denied, creator
+    through: str = ""  # the group or OU of the directory that holds them there, and how
 
     @property
     def in_scope(self) -> bool:
@@ -81,6 +89,11 @@ def person_standing(*, viewer: User, user_id: str) -> Standing:
             entry.category_id, CategoryStanding(entry.category_id, entry.category.name)
         )
         held.standings.add(entry.standing)
+    for category_id, why in DirectoryGrant.objects.filter(user_id=user_id).values_list(
+        "scope__category_id", "reason"
+    ):
+        if category_id in categories:
+            categories[category_id].through = why
     rooms: dict[str, RoomStanding] = {}
     held_roles = (
         RoomPerson.objects.filter(user_id=user_id)

@@ -78,10 +78,11 @@ def test_a_group_expands_through_nested_groups_with_the_reason_and_an_ou_to_ever
 
 
 def test_an_administrator_puts_a_group_in_scope_and_the_directory_keeps_it_in_step(
-    org, chat, make_room
+    org, chat, make_room, client
 ):
     category, ids, people = org["category"], org["id"], org["people"]
     admin = AdministratorFactory()
+    client.force_login(admin)
     change = directory_services.principal_add(
         actor=admin, category_id=category.id, dn=group_dn("Support engineers")
     )
@@ -95,6 +96,8 @@ def test_an_administrator_puts_a_group_in_scope_and_the_directory_keeps_it_in_st
     assert added.after["principal"] == "Group: Support engineers"
     why = AuditEntry.objects.get(action="directory.scope", after__person=ids["cy"])
     assert why.after["cause"] == "member of Support engineers via Tier 2"
+    page = client.get(reverse("people:detail", args=[ids["cy"]]))  # the person's page says why
+    assert "member of Support engineers via Tier 2" in page.text
 
     # Cy holds a room role; then leaves Tier 2 in the directory, and Ann joins it.
     room = make_room()

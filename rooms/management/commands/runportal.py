@@ -19,7 +19,13 @@ from accounts.idp import Person, identity_provider
 from portal.secrets import tighten
 from rooms import jobs, sync
 from rooms.backend import server_client
-from rooms.backend.embedded import EmbeddedSynapse, SingleSignOn, child_process, supervised
+from rooms.backend.embedded import (
+    DirectoryLogin,
+    EmbeddedSynapse,
+    SingleSignOn,
+    child_process,
+    supervised,
+)
 from rooms.demo import CHAT_PEOPLE, DIRECTORY_SEED, seed_demo
 from rooms.index import chat_backend
 
@@ -159,6 +165,16 @@ class Command(BaseCommand):
                         port=settings.CHAT_EMBEDDED_PORT,
                         server_name=settings.CHAT_EMBEDDED_SERVER_NAME,
                         sso=single_sign_on,
+                        login=DirectoryLogin(
+                            settings.DIRECTORY_URL,
+                            settings.DIRECTORY_BIND_DN,
+                            settings.DIRECTORY_BIND_PASSWORD,
+                            settings.DIRECTORY_BASE,
+                            settings.DIRECTORY_USER_ATTRIBUTE,
+                            settings.DIRECTORY_PERSON_CLASS,
+                        )
+                        if settings.DIRECTORY_URL
+                        else None,
                     )
                 )
                 server.bootstrap()
