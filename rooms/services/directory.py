@@ -35,6 +35,7 @@ from rooms.index import chat_backend
 from rooms.models import DirectoryGrant, DirectoryRead, DirectoryScope
 
 ACTION = "directory.scope"
+JOIN_CHUNK = 100
 CHAT_ACTOR = "the directory"
 
 
@@ -311,10 +312,22 @@ def apply_category(
             for p in sorted(undenying)
         ),
         *((p, "denied", reasons[p], partial(_deny, category, p)) for p in denying),
-        *((p, "added", reasons[p], partial(_join, category, p, names)) for p in joining),
     ]
     for person, how, cause, change in steps:
         _step(category, person, how, cause, done, change)
+    # Newcomers JOIN_CHUNK at a time (the index reads the category once a chunk); a chunk
+    # the chat server refuses is tried again one by one, to tell whom it refused.
+    for start in range(0, len(joining), JOIN_CHUNK):
+        chunk = joining[start : start + JOIN_CHUNK]
+        try:
+            _join(category, chunk, names)
+        except ChatBackendError:
+            for person in chunk:
+                step = partial(_join, category, [person], names)
+                _step(category, person, "added", reasons[person], done, step)
+        else:
+            for person in chunk:
+                _record(category, person, "added", reasons[person], done)
 
     # The grants as they now stand: a grant is `added` when its person was not in by
     # name, which carries over to the grants that remain when one goes.
@@ -362,6 +375,17 @@ def _step(
         change()
     except ChatBackendError as exc:
         error = exc.detail
+    _record(category, person, how, cause, done, error)
+
+
+def _record(
+    category: Category,
+    person: str,
+    how: str,
+    cause: str,
+    done: dict[str, list[str]],
+    error: str = "",
+) -> None:
     done["failed" if error else how].append(person)
     audit_record(
         action=ACTION,
@@ -377,11 +401,13 @@ def _step(
     )
 
 
-def _join(category: Category, person: str, names: dict[str, str]) -> None:
+def _join(category: Category, people: list[str], names: dict[str, str]) -> None:
+    """Into the scope, each with a chat account of the directory's name first."""
     client = chat_backend()
-    localpart = person.split(":", 1)[0].removeprefix("@")
-    client.provision_user(localpart, display_name=names.get(localpart, localpart))
-    client.add_to_category_scope(category.id, [person])
+    for person in people:
+        localpart = person.split(":", 1)[0].removeprefix("@")
+        client.provision_user(localpart, display_name=names.get(localpart, localpart))
+    client.add_to_category_scope(category.id, people)
 
 
 def _deny(category: Category, person: str) -> None:

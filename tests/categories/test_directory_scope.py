@@ -257,3 +257,32 @@ def test_roomctl_finds_adds_lists_and_takes_out_a_group_by_its_name(org, live_se
     removed = admin(f"roomctl category directory-remove '{category.id}' 'Support engineers' --yes")
     assert removed.stdout.startswith("Done. 2 out of the scope"), removed.stderr
     assert ids["cy"] in removed.stdout
+
+
+def test_someone_the_chat_server_refuses_is_audited_as_failed_and_added_at_the_next_read(
+    org, chat, monkeypatch
+):
+    from rooms.backend.errors import ChatServerUnavailable
+    from rooms.backend.matrix.client import MatrixChatBackend
+
+    category, ids, people = org["category"], org["id"], org["people"]
+    provision = MatrixChatBackend.provision_user
+
+    def refusing(self, localpart, *, display_name):
+        if localpart == people["cy"].username:
+            raise ChatServerUnavailable("The chat server cannot be reached.")
+        return provision(self, localpart, display_name=display_name)
+
+    monkeypatch.setattr(MatrixChatBackend, "provision_user", refusing)
+    change = directory_services.principal_add(
+        actor=AdministratorFactory(), category_id=category.id, dn=group_dn("Support engineers")
+    )
+    assert (change.added, change.failed) == ((ids["di"],), (ids["cy"],))
+    failed = AuditEntry.objects.get(action="directory.scope", outcome=Outcome.FAILED)
+    assert failed.after["person"] == ids["cy"]
+    assert "cannot be reached" in failed.error
+    assert ids["cy"] not in chat.get_category(category.id).allowed_members
+
+    monkeypatch.undo()
+    assert directory_services.keep_in_step(force=True) == 1
+    assert ids["cy"] in chat.get_category(category.id).allowed_members
