@@ -1,0 +1,144 @@
+"""Benchmark: a category's scope of `--groups` groups (50) over `--people` people (20,000)
+of a real directory (slapd), through the portal's own services.
+
+One embedded homeserver with the portal's module, one directory filled at its start
+(`slapadd`), each person in one group. Measured, each with its chat-server calls:
+
+- reading the whole directory (what the job runner does every DIRECTORY_POLL_SECONDS);
+- naming the groups in the scope, one after another (the people come into the scope,
+  each with a chat account made first): people per second;
+- following one person's change: they leave their group in the directory, and the job
+  runner's next round takes them out of the scope (the time from the change in the
+  directory to the chat server's, without the wait for the round).
+
+Targets on this machine (issue 27): 20 people/s or better applied, one person's change on
+the chat server within 60 s of the directory's.
+
+    .venv/bin/python bench/directory.py --people 20000 --groups 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--groups", type=int, default=50)
+    args = parser.parse_args()
+    shm = Path("/dev/shm")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-directory-", dir=shm if shm.is_dir() else None))
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'portal.sqlite3'}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+    import django
+
+    django.setup()
+    logging.disable(logging.WARNING)
+    from django.conf import settings
+    from django.core.management import call_command
+    from ldap3 import MODIFY_DELETE, Connection, Server
+
+    import accounts.directory as directory
+    from accounts.directory.server import (
+        Group,
+        Person,
+        Seed,
+        embedded_directory,
+        group_dn,
+        person_dn,
+    )
+    from accounts.models import User
+    from rooms.backend.embedded import EmbeddedSynapse, free_port
+    from rooms.index import chat_backend
+    from rooms.services import directory as directory_services
+
+    call_command("migrate", verbosity=0)
+    people = [
+        Person(f"p{n:06d}", f"Person {n}", (f"Site {n % 5}",), "") for n in range(args.people)
+    ]
+    groups = [
+        Group(f"Team {g:03d}", people=tuple(p.username for p in people[g :: args.groups]))
+        for g in range(args.groups)
+    ]
+    started = time.perf_counter()
+    found = embedded_directory(workdir / "directory", Seed(people=people, groups=groups))
+    with (
+        found as connection,
+        EmbeddedSynapse(
+            workdir / "synapse", port=free_port(), server_name="bench.test", bcrypt_rounds=4
+        ) as server,
+    ):
+        print(f"set up: directory of {args.people} in {time.perf_counter() - started:.1f} s")
+        chat = server.bootstrap()
+        settings.CHAT_SERVER_URL = chat.url
+        settings.CHAT_SERVER_NAME = chat.server_name
+        settings.CHAT_SERVICE_TOKEN = chat.token
+        settings.DIRECTORY_URL = connection.url
+        settings.DIRECTORY_BIND_DN = connection.bind_dn
+        settings.DIRECTORY_BIND_PASSWORD = connection.password
+        settings.DIRECTORY_BASE = connection.base
+        backend = chat_backend()
+        category = backend.create_category(name="Everyone", description="", creators=[])
+        admin = User.objects.create(username="admin", is_portal_admin=True)
+
+        def calls() -> int:
+            return int(backend.server.http.calls)
+
+        rows: list[tuple[str, str, int]] = []
+        reads = []
+        for _ in range(3):
+            begun = time.perf_counter()
+            snapshot = directory.read()
+            reads.append(time.perf_counter() - begun)
+        rows.append((f"read the directory ({len(snapshot.people)})", f"{min(reads):.2f} s", 0))
+
+        before, begun = calls(), time.perf_counter()
+        added = 0
+        for group in groups:
+            change = directory_services.principal_add(
+                actor=admin, category_id=category.id, dn=group_dn(group.name)
+            )
+            added += len(change.added)
+        seconds = time.perf_counter() - begun
+        rows.append(
+            (
+                f"{args.groups} groups named, {added} people in",
+                f"{added / seconds:.1f} people/s",
+                calls() - before,
+            )
+        )
+
+        leaver = people[0]
+        with Connection(
+            Server(connection.url), connection.bind_dn, connection.password, auto_bind=True
+        ) as ldap:
+            ldap.modify(
+                group_dn(groups[0].name), {"member": [(MODIFY_DELETE, [person_dn(leaver)])]}
+            )
+        before, begun = calls(), time.perf_counter()
+        followed = directory_services.keep_in_step(force=True)
+        rows.append(
+            (
+                f"one person leaves a group ({followed} change)",
+                f"{time.perf_counter() - begun:.2f} s",
+                calls() - before,
+            )
+        )
+        print(f"{'':<44}{'result':>22}{'chat calls':>12}")
+        for what, result, spent in rows:
+            print(f"{what:<44}{result:>22}{spent:>12}")
+
+
+if __name__ == "__main__":
+    main()
