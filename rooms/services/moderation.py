@@ -512,8 +512,8 @@ def moderation_run(op: Operation, *, actor: User) -> Operation:
 
 
 SWEEP = "moderation.sweep"
-SWEEP_BATCH = 50
-REMOVING_AT_ONCE = 4
+SWEEP_BATCH = 100
+REMOVING_AT_ONCE = 8
 SWEEP_SECONDS = 2.0
 SAMPLE_SIZE = 5
 NO_CRITERIA = "Give a person, a phrase, or both: a removal takes only what matches."
@@ -690,6 +690,8 @@ def _sweep_batch(op: Operation) -> int:
     earlier = int(change.get("earlier", {}).get(room_id, 0))  # before a Retry
     server = chat_backend().server
     removed = uncounted = 0  # this batch's; those not yet in `at`
+    if not at["start"] and not at["removed"]:  # the room's first batch: after a Retry,
+        at["start"] = change.get("resume", {}).get(room_id, "")  # where it had got to
     try:
         page = Matching.of_change(change).page(room_id, at["start"])
         todo = [m for m in page.messages if not m.removed]
@@ -737,6 +739,7 @@ def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") ->
             "removed": removed,
             "result": "failed" if error else ("removed" if removed else "nothing matched"),
             "detail": error,
+            "start": change["at"]["start"] if error else "",  # where a Retry reads on
         }
     )
     change["at"] = {"start": "", "removed": 0}
@@ -763,12 +766,12 @@ def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") ->
 
 def sweep_retry(op: Operation) -> Operation:
     """Hand the rooms of a removal across rooms that failed back to the worker: each is
-    read again from its newest message (what was removed stays removed, and is counted in
-    the room's result and notice: `earlier`)."""
+    read on from where it had got to (`resume`: what it had removed is behind that, and
+    counted in the room's result and notice: `earlier`)."""
     kept = [r for r in op.change["results"] if r["result"] != "failed"]
-    op.change["earlier"] = {
-        r["room"]: int(r["removed"]) for r in op.change["results"] if r["result"] == "failed"
-    }
+    failed = [r for r in op.change["results"] if r["result"] == "failed"]
+    op.change["earlier"] = {r["room"]: int(r["removed"]) for r in failed}
+    op.change["resume"] = {r["room"]: r.get("start", "") for r in failed}
     done = {r["room"] for r in kept}
     op.change["rooms"] = [r for r in op.change["rooms"] if r in done] + [
         r for r in op.change["rooms"] if r not in done

@@ -23,7 +23,9 @@ MESSAGE_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.encrypted"})
 COUNT_PAGE = 1000
 COUNT_AT_MOST = 100_000
 READ_ROUNDS = 20
-SEARCH_WINDOW = 1000  # results asked of the homeserver's search at a time (`_search_page`)
+# Results asked of the homeserver's search at a time (`_search_page`).
+SEARCH_WINDOW = 200
+SEARCH_WINDOW_MOST = 1000
 MEDIA = "/_matrix/client/v1/media"
 
 
@@ -192,10 +194,13 @@ class ModerationOperations(MatrixBase):
         Synapse's search gives a `next_batch` only after a full page, and reads at most
         ten times the page's size of matches to fill it, leaving out removed messages and
         other senders' on the way: asked for 50, a room whose 500 newest matches had been
-        removed looked empty. So it is always asked for SEARCH_WINDOW results, and a page
-        starts at a window's token and a place in it ("token|offset")."""
+        removed looked empty. So it is asked for a wider window than the page (four times
+        it, SEARCH_WINDOW at least and SEARCH_WINDOW_MOST at most: a page of 50 reads past
+        2,000 such matches, a count past 10,000), and a page starts at a window's token and
+        a place in it ("token|offset")."""
         wanted: dict[str, Any] = {"rooms": [room_id], "types": sorted(MESSAGE_TYPES)}
         wanted |= {"senders": list(senders)} if senders else {}
+        window = min(max(4 * limit, SEARCH_WINDOW), SEARCH_WINDOW_MOST)
         token, _, at = start.partition("|")
         offset = int(at) if at.isdigit() else 0
         found: list[Message] = []
@@ -206,7 +211,7 @@ class ModerationOperations(MatrixBase):
                         "search_term": text,
                         "keys": ["content.body"],
                         "order_by": "recent",
-                        "filter": wanted | {"limit": SEARCH_WINDOW},
+                        "filter": wanted | {"limit": window},
                     }
                 }
             }
