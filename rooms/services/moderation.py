@@ -512,7 +512,8 @@ def moderation_run(op: Operation, *, actor: User) -> Operation:
 
 
 SWEEP = "moderation.sweep"
-SWEEP_BATCH = 100
+SWEEP_BATCH = 100  # removed at a time, between saves of where the removal stands
+SWEEP_WINDOW = 1000  # matches read at a time
 REMOVING_AT_ONCE = 8
 SWEEP_SECONDS = 2.0
 SAMPLE_SIZE = 5
@@ -546,8 +547,9 @@ class Matching:
             until=datetime.fromisoformat(change["until"]) if change["until"] else None,
         )
 
-    def page(self, room_id: str, start: str = "", limit: int = 0) -> MessagePage:
-        """The next matching messages from `start`, up to `limit` (0: a batch)."""
+    def page(self, room_id: str, start: str = "", limit: int = SWEEP_WINDOW) -> MessagePage:
+        """The next matching messages from `start`: up to `limit`, or on to the end of the
+        homeserver's search window (so that removing them shifts no later page)."""
         return chat_backend().server.read_messages(
             room_id,
             start=start,
@@ -555,7 +557,8 @@ class Matching:
             text=self.text,
             since_ms=_millis(self.since) if self.since else 0,
             until_ms=_millis(self.until) if self.until else 0,
-            limit=limit or SWEEP_BATCH,
+            limit=limit,
+            whole=True,
         )
 
 
@@ -684,33 +687,48 @@ def sweep_step(*, seconds: float = SWEEP_SECONDS) -> int:
 
 
 def _sweep_batch(op: Operation) -> int:
+    """Remove the next SWEEP_BATCH messages of the room being swept. The matches are read
+    a window of SWEEP_WINDOW at a time into `at["pending"]` and removed from there, the
+    next window read from where the last one ended: what was removed is never read again
+    (the homeserver's search leaves removed messages out, and a window of mostly removed
+    ones looked like the end of the room)."""
     change = op.change
     results, at = change["results"], change["at"]
     room_id = change["rooms"][len(results)]
     earlier = int(change.get("earlier", {}).get(room_id, 0))  # before a Retry
     server = chat_backend().server
     removed = uncounted = 0  # this batch's; those not yet in `at`
-    if not at["start"] and not at["removed"]:  # the room's first batch: after a Retry,
-        at["start"] = change.get("resume", {}).get(room_id, "")  # where it had got to
+    if at == {"start": "", "removed": 0}:  # the room's first batch: after a Retry, where
+        at |= change.get("resume", {}).get(room_id, {})  # it had got to
     try:
-        page = Matching.of_change(change).page(room_id, at["start"])
-        todo = [m for m in page.messages if not m.removed]
+        pending: list[list[Any]] = at.get("pending") or []
+        if not pending and not at.get("end"):
+            page = Matching.of_change(change).page(room_id, at["start"], limit=SWEEP_WINDOW)
+            pending = [[m.event_id, list(m.files)] for m in page.messages if not m.removed]
+            at["start"], at["end"] = page.next, not page.next
+        todo = pending[:SWEEP_BATCH]
+        at["pending"] = pending
         # A few at once: the homeserver works on the next while it stores one.
         with ThreadPoolExecutor(REMOVING_AT_ONCE) as pool:
             asked = [
                 pool.submit(
-                    server.remove_message, room_id, m.event_id, change["reason"], files=m.files
+                    server.remove_message,
+                    room_id,
+                    event_id,
+                    change["reason"],
+                    files=tuple((str(a), str(b)) for a, b in files),
                 )
-                for m in todo
+                for event_id, files in todo
             ]
         failures = [e for e in (a.exception() for a in asked) if e is not None]
         removed = uncounted = len(todo) - len(failures)
         if failures:
             raise failures[0]
         at["removed"], uncounted = at["removed"] + removed, 0
-        at["start"] = page.resume
+        at["pending"] = pending[len(todo) :]
+        finished = not at["pending"] and at.get("end")
         total = at["removed"] + earlier
-        if not page.next and total and change["notice"]:
+        if finished and total and change["notice"]:
             said = f"{total} message{'s' if total > 1 else ''}"
             server.post_notice(
                 room_id,
@@ -720,7 +738,7 @@ def _sweep_batch(op: Operation) -> int:
     except ChatBackendError as exc:
         _room_done(op, room_id, earlier + at["removed"] + uncounted, error=exc.detail)
         return removed
-    if page.next:
+    if not finished:
         op.save(update_fields=["change", "updated_at"])
     else:
         _room_done(op, room_id, earlier + at["removed"])
@@ -739,7 +757,8 @@ def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") ->
             "removed": removed,
             "result": "failed" if error else ("removed" if removed else "nothing matched"),
             "detail": error,
-            "start": change["at"]["start"] if error else "",  # where a Retry reads on
+            # Where a Retry reads on: the window it was in, and what of it was left.
+            "at": {k: v for k, v in change["at"].items() if k != "removed"} if error else {},
         }
     )
     change["at"] = {"start": "", "removed": 0}
@@ -771,7 +790,7 @@ def sweep_retry(op: Operation) -> Operation:
     kept = [r for r in op.change["results"] if r["result"] != "failed"]
     failed = [r for r in op.change["results"] if r["result"] == "failed"]
     op.change["earlier"] = {r["room"]: int(r["removed"]) for r in failed}
-    op.change["resume"] = {r["room"]: r.get("start", "") for r in failed}
+    op.change["resume"] = {r["room"]: r.get("at", {}) for r in failed}
     done = {r["room"] for r in kept}
     op.change["rooms"] = [r for r in op.change["rooms"] if r in done] + [
         r for r in op.change["rooms"] if r not in done

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from portal.models import AuditEntry, Outcome
 from rooms import operations, processes
+from rooms.backend.matrix import moderation as matrix_moderation
 from rooms.backend.records import Role
 from rooms.models import Operation
 from rooms.services import moderation as moderation_services
@@ -36,14 +37,14 @@ def two_rooms(chat, make_room, category_world):
     return rooms, person
 
 
-def run_out(op: Operation) -> Operation:
-    """The sync worker's turns, until the removal is no longer running."""
-    for _ in range(50):
+def run_out(op: Operation, *, turns: int = 50) -> Operation:
+    """The job runner's turns, until the removal is no longer running."""
+    for _ in range(turns):
         moderation_services.sweep_step()
         op.refresh_from_db()
         if op.status != Operation.Status.RUNNING:
             return op
-    pytest.fail("The removal did not end in 50 turns.")
+    pytest.fail(f"The removal did not end in {turns} turns.")
 
 
 def test_an_administrator_previews_then_removes_a_phrase_across_a_category(
@@ -309,14 +310,23 @@ def test_older_matches_are_found_behind_many_removed_ones_and_a_removal_skips_no
     assert first + second == ["Old secret 2", "Old secret 1", "Old secret 0"]
     assert last == ""  # the end
 
-    monkeypatch.setattr(moderation_services, "SWEEP_BATCH", 2)
+    # A removal reads a window of matches, removes them, and reads on after it: never
+    # again a window it removed from (read again, it looked like the end of the room).
+    for n in range(10):
+        assert person.send(room.id, f"The plan {n}").status_code == 200
+    monkeypatch.setattr(matrix_moderation, "SEARCH_WINDOW", 2)
+    monkeypatch.setattr(matrix_moderation, "SEARCH_WINDOW_MOST", 4)
+    monkeypatch.setattr(moderation_services, "SWEEP_WINDOW", 2)
+    monkeypatch.setattr(moderation_services, "SWEEP_BATCH", 1)
     op = moderation_services.sweep_start(
         actor=AdministratorFactory(),
-        matching=moderation_services.Matching(text="secret"),
+        matching=moderation_services.Matching(text="plan"),
         reason="Leak",
         notice=False,
         room_id=room.id,
     )
-    op = run_out(op)
-    assert (op.status, moderation_services.sweep_removed(op)) == (Operation.Status.SUCCEEDED, 3)
-    assert said(person, room.id) == []
+    op = run_out(op, turns=100)
+    assert (op.status, moderation_services.sweep_removed(op)) == (Operation.Status.SUCCEEDED, 10)
+    assert chat.read_messages(room.id, text="plan").messages == []
+    kept = chat.read_messages(room.id, text="old", limit=10).messages
+    assert [m.body for m in kept] == ["Old secret 2", "Old secret 1", "Old secret 0"]

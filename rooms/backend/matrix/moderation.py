@@ -140,6 +140,7 @@ class ModerationOperations(MatrixBase):
         until_ms: int = 0,
         text: str = "",
         limit: int = 50,
+        whole: bool = False,
     ) -> MessagePage:
         """A page of the room's messages, newest first, from `start` (a token of an
         earlier page) back, sent by `senders` (any when empty), between `since_ms` and
@@ -147,7 +148,9 @@ class ModerationOperations(MatrixBase):
         words, in any order and letter case: the homeserver's full-text search, which
         reads only the messages that match, not the whole room)."""
         if text.strip():
-            return self._search_page(room_id, text, start, senders, since_ms, until_ms, limit)
+            return self._search_page(
+                room_id, text, start, senders, since_ms, until_ms, limit, whole=whole
+            )
         path = f"{ADMIN}/v1/rooms/{segment(room_id)}/messages"
         wanted = {"types": sorted(MESSAGE_TYPES)} | ({"senders": list(senders)} if senders else {})
         found: list[Message] = []
@@ -187,6 +190,8 @@ class ModerationOperations(MatrixBase):
         since_ms: int,
         until_ms: int,
         limit: int,
+        *,
+        whole: bool = False,
     ) -> MessagePage:
         """A page of `read_messages` by the homeserver's full-text search, as the service
         account (a member of every portal room), newest first.
@@ -197,7 +202,9 @@ class ModerationOperations(MatrixBase):
         removed looked empty. So it is asked for a wider window than the page (four times
         it, SEARCH_WINDOW at least and SEARCH_WINDOW_MOST at most: a page of 50 reads past
         2,000 such matches, a count past 10,000), and a page starts at a window's token and
-        a place in it ("token|offset")."""
+        a place in it ("token|offset"). With `whole`, a page ends with a window (it may
+        then hold more than `limit`): its next page starts at the homeserver's token, never
+        in a window whose messages are removed meanwhile (which would shift it)."""
         wanted: dict[str, Any] = {"rooms": [room_id], "types": sorted(MESSAGE_TYPES)}
         wanted |= {"senders": list(senders)} if senders else {}
         window = min(max(4 * limit, SEARCH_WINDOW), SEARCH_WINDOW_MOST)
@@ -223,7 +230,6 @@ class ModerationOperations(MatrixBase):
             results, following = events.get("results"), events.get("next_batch")
             if not isinstance(results, list):
                 raise ChatBackendError("The chat server did not answer the search.")
-            taken = 0  # of this window
             for index in range(offset, len(results)):
                 item = results[index]
                 event = item.get("result") if isinstance(item, dict) else None
@@ -233,16 +239,17 @@ class ModerationOperations(MatrixBase):
                 if since_ms and message.sent_ms < since_ms:
                     return MessagePage(found)  # older than the range: nothing more
                 found.append(message)
-                taken += 1
-                if len(found) >= limit:
-                    # Removed, this page's messages leave the window: the removal that
-                    # took them reads on from where they were.
-                    return MessagePage(
-                        found, f"{token}|{index + 1}", resume=f"{token}|{index + 1 - taken}"
-                    )
+                if len(found) >= limit and not whole:
+                    if index + 1 < len(results):  # the rest of the window is the next page's
+                        return MessagePage(found, f"{token}|{index + 1}")
+                    break
             if not isinstance(following, str) or not following or following == token:
                 return MessagePage(found)
+            # The window read to its end: on from the homeserver's own token, which never
+            # reads it again (what was removed from it meanwhile would shift it).
             token, offset = following, 0
+            if len(found) >= limit:
+                break
         return MessagePage(found, token)
 
     def remove_message(
@@ -388,17 +395,10 @@ class Message:
 
 @dataclass(frozen=True)
 class MessagePage:
-    """Messages newest first, and where the next (older) page starts ("" at the start);
-    `resume`: where it starts once this page's messages are removed (they may leave the
-    homeserver's answers, and so shift them), the same as `next` unless said."""
+    """Messages newest first, and where the next (older) page starts ("" at the end)."""
 
     messages: list[Message]
     next: str = ""
-    resume: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.resume:
-            object.__setattr__(self, "resume", self.next)
 
 
 def _files_of(content: dict[str, Any]) -> tuple[tuple[str, str], ...]:
