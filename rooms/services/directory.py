@@ -29,7 +29,7 @@ from accounts.directory import DirectoryUnavailable, Principal, Snapshot, normal
 from accounts.models import User
 from portal.audit import audit_record, audited
 from portal.models import Outcome
-from rooms.backend.errors import ChatBackendError
+from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role
 from rooms.index import chat_backend
 from rooms.models import DirectoryGrant, DirectoryRead, DirectoryScope
@@ -213,7 +213,12 @@ def keep_in_step(*, force: bool = False) -> int:
     client = chat_backend()
     categories = DirectoryScope.objects.values_list("category_id", flat=True).distinct()
     for category_id in sorted(set(categories)):
-        changed += apply_category(client.get_category(category_id), snapshot).count
+        try:
+            category = client.get_category(category_id)
+        except ChatNotFound:  # the category was deleted: its groups and OUs go with it
+            DirectoryScope.objects.filter(category_id=category_id).delete()
+            continue
+        changed += apply_category(category, snapshot).count
     return changed
 
 

@@ -286,3 +286,15 @@ def test_someone_the_chat_server_refuses_is_audited_as_failed_and_added_at_the_n
     monkeypatch.undo()
     assert directory_services.keep_in_step(force=True) == 1
     assert ids["cy"] in chat.get_category(category.id).allowed_members
+
+
+def test_the_groups_of_a_deleted_category_go_with_it(org, chat):
+    category = org["category"]
+    directory_services.principal_add(
+        actor=AdministratorFactory(), category_id=category.id, dn=group_dn("Tier 2")
+    )
+    DirectoryScope.objects.create(
+        category_id="!gone:portal.test", kind="group", dn="cn=x", name="X"
+    )
+    assert directory_services.keep_in_step(force=True) == 0  # the other category still read
+    assert list(DirectoryScope.objects.values_list("category_id", flat=True)) == [category.id]
