@@ -502,9 +502,10 @@ class Mail(models.Model):
 
 
 class DirectoryScope(models.Model):
-    """A group or an OU of the directory (accounts.directory) named in a category's
-    scope, allowed or denied: everyone it stands for is put in the scope (or denied the
-    category), and kept so as the directory changes (rooms.services.directory)."""
+    """A group or an OU of the directory (accounts.directory) named in a category: in its
+    scope, denied it, or as its Creators. Everyone it stands for is put in the scope (or
+    denied the category, or made a Creator if in scope), and kept so as the directory
+    changes (rooms.services.directory)."""
 
     class Kind(models.TextChoices):
         GROUP = "group", "Group"
@@ -513,8 +514,14 @@ class DirectoryScope(models.Model):
     category_id = models.CharField(max_length=255, db_index=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     dn = models.CharField(max_length=1024)  # as accounts.directory.normal_dn gives it
+
+    class Standing(models.TextChoices):
+        ALLOWED = "allowed", "In scope"
+        DENIED = "denied", "Denied"
+        CREATOR = "creator", "Creators"
+
     name = models.CharField(max_length=512)
-    denied = models.BooleanField(default=False)
+    standing = models.CharField(max_length=8, choices=Standing.choices, default=Standing.ALLOWED)
     people = models.PositiveIntegerField(default=0)  # how many at the last read
     added_at = models.DateTimeField(auto_now_add=True)
 
@@ -525,6 +532,10 @@ class DirectoryScope(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.name}"
+
+    @property
+    def denied(self) -> bool:
+        return self.standing == self.Standing.DENIED
 
 
 class DirectoryGrant(models.Model):

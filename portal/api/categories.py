@@ -5,7 +5,7 @@ scope (with who loses which room roles, as a what-if too), Creators and chat opt
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -391,7 +391,7 @@ class DirectoryScopeOut(Schema):
     kind: str
     dn: str
     name: str
-    denied: bool
+    standing: str = Field(description="allowed, denied or creator")
     people: int = Field(description="How many people it stood for at the last read")
 
 
@@ -399,7 +399,9 @@ class DirectoryScopeIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     dn: Text = Field(min_length=1, max_length=1024, description="The group's or OU's DN")
-    denied: StrictBool = False
+    standing: Literal["allowed", "denied", "creator"] = Field(
+        "allowed", description="In the scope, denied it, or its Creators (those in scope)"
+    )
 
 
 class DirectoryChange(Schema):
@@ -408,6 +410,8 @@ class DirectoryChange(Schema):
     removed: list[str] = Field(description="Taken out of the scope, with their room roles")
     denied: list[str]
     undenied: list[str]
+    creators: list[str] = Field(description="Made Creators")
+    uncreated: list[str] = Field(description="Creators no longer")
     failed: list[str] = Field(description="Refused by the chat server: tried again later")
 
 
@@ -441,7 +445,7 @@ def category_directory(request: ApiRequest, category_id: str) -> list[dict[str, 
             "kind": s.kind,
             "dn": s.dn,
             "name": s.name,
-            "denied": s.denied,
+            "standing": s.standing,
             "people": s.people,
         }
         for s in directory_services.scopes_of(category.id)
@@ -457,17 +461,17 @@ def category_directory_add(
     request: ApiRequest, category_id: str, given: DirectoryScopeIn, dry_run: bool = False
 ) -> dict[str, Any]:
     """Everyone the group (with its nested groups) or the OU (with those under it) stands
-    for comes into the scope, or is denied the category, and is kept so as the directory
-    changes. With `dry_run=true`, who would."""
+    for comes into the scope, is denied the category, or (those in scope) is a Creator,
+    and is kept so as the directory changes. With `dry_run=true`, who would."""
     actor = request.user
     if dry_run:
         _, change = directory_services.principal_preview(
-            actor=actor, category_id=category_id, dn=given.dn, denied=given.denied
+            actor=actor, category_id=category_id, dn=given.dn, standing=given.standing
         )
         return _change(change, applied=False)
     writes(request)
     change = directory_services.principal_add(
-        actor=actor, category_id=category_id, dn=given.dn, denied=given.denied
+        actor=actor, category_id=category_id, dn=given.dn, standing=given.standing
     )
     return _change(change, applied=True)
 

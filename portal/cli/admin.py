@@ -263,6 +263,8 @@ def _directory_change(answer: dict[str, Any], as_json: bool) -> None:
             ("removed", "out of the scope, with their room roles"),
             ("denied", "denied"),
             ("undenied", "no longer denied"),
+            ("creators", "made Creators"),
+            ("uncreated", "no longer Creators"),
             ("failed", "refused by the chat server, tried again later"),
         )
         if answer[key]
@@ -279,7 +281,7 @@ def category_directory(name_or_id: str, as_json: bool) -> None:
     """The groups and OUs of the directory in a category's scope."""
     api = portal()
     found = api.call("GET", f"/categories/{category_id(api, name_or_id)}/directory")
-    show(found, as_json, ["id", "kind", "name", "denied", "people", "dn"])
+    show(found, as_json, ["id", "kind", "name", "standing", "people", "dn"])
 
 
 @category.command("directory-find")
@@ -295,16 +297,21 @@ def category_directory_find(text: str, as_json: bool) -> None:
 @click.argument("name_or_id")
 @click.argument("group")
 @click.option("--deny", is_flag=True, help="Deny them the category instead.")
+@click.option("--creators", is_flag=True, help="Make those in scope its Creators instead.")
 @click.option("--what-if", is_flag=True, help="Say who would come in (or be denied).")
 @click.option("--json", "as_json", is_flag=True)
 def category_directory_add(
-    name_or_id: str, group: str, deny: bool, what_if: bool, as_json: bool
+    name_or_id: str, group: str, deny: bool, creators: bool, what_if: bool, as_json: bool
 ) -> None:
     """Put a group or an OU (its name or DN) in a category's scope, kept in step with
-    the directory; --deny denies everyone it stands for."""
+    the directory; --deny denies everyone it stands for, --creators makes its people in
+    scope the category's Creators."""
     api = portal()
     path = f"/categories/{category_id(api, name_or_id)}/directory"
-    body = {"dn": _principal(api, group), "denied": deny}
+    if deny and creators:
+        fail(USAGE, "Either --deny or --creators.")
+    standing = "denied" if deny else "creator" if creators else "allowed"
+    body = {"dn": _principal(api, group), "standing": standing}
     _directory_change(api.call("POST", path, json=body, params=dry(what_if)), as_json)
 
 

@@ -35,6 +35,8 @@ from rooms.index import chat_backend
 from rooms.models import DirectoryGrant, DirectoryRead, DirectoryScope
 
 ACTION = "directory.scope"
+ALLOWED, DENIED, CREATOR = (s.value for s in DirectoryScope.Standing)
+STANDINGS = (ALLOWED, DENIED, CREATOR)
 JOIN_CHUNK = 100
 CHAT_ACTOR = "the directory"
 
@@ -79,26 +81,30 @@ def reasons_in(category_id: str) -> dict[str, str]:
 
 
 def scopes_of(category_id: str) -> list[DirectoryScope]:
-    return list(DirectoryScope.objects.filter(category_id=category_id).order_by("denied", "name"))
+    return list(DirectoryScope.objects.filter(category_id=category_id).order_by("standing", "name"))
 
 
 @dataclass(frozen=True)
 class Change:
-    """What one round for a category did: people put in, taken out, denied, let in again."""
+    """What one round for a category did: people put in, taken out, denied, let in again,
+    made Creators and no longer."""
 
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()
     undenied: tuple[str, ...] = ()
+    creators: tuple[str, ...] = ()  # made Creators
+    uncreated: tuple[str, ...] = ()  # Creators no longer
     failed: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
-        return len(self.added) + len(self.removed) + len(self.denied) + len(self.undenied)
+        changed = (self.added, self.removed, self.denied, self.undenied)
+        return sum(len(people) for people in (*changed, self.creators, self.uncreated))
 
 
 def principal_preview(
-    *, actor: User, category_id: str, dn: str, denied: bool = False
+    *, actor: User, category_id: str, dn: str, standing: str = "allowed"
 ) -> tuple[Principal, Change]:
     """What naming a group or an OU in the category's scope would do (nothing changed)."""
     _require_admin(actor)
@@ -106,7 +112,7 @@ def principal_preview(
     snapshot = _snapshot()
     principal = _principal(snapshot, category, dn)
     new = DirectoryScope(
-        category_id=category.id, kind=principal.kind, dn=principal.dn, denied=denied
+        category_id=category.id, kind=principal.kind, dn=principal.dn, standing=_standing(standing)
     )
     change = apply_category(category, snapshot, scopes=[*scopes_of(category.id), new], dry_run=True)
     return principal, change
@@ -129,11 +135,18 @@ def _principal(snapshot: Snapshot, category: Category, dn: str) -> Principal:
         raise DirectoryInvalid("principal", f"The directory has no group or OU {dn}.")
     held = DirectoryScope.objects.filter(category_id=category.id, dn=principal.dn).first()
     if held is not None:
-        standing = "denied" if held.denied else "allowed"
         raise DirectoryInvalid(
-            "principal", f"{principal.label} is already {standing} in this category."
+            "principal",
+            f"{principal.label} is already named in this category "
+            f"({held.get_standing_display().lower()}).",
         )
     return principal
+
+
+def _standing(standing: str) -> str:
+    if standing not in STANDINGS:
+        raise DirectoryInvalid("standing", "Say allowed, denied or creator.")
+    return standing
 
 
 def _named(category: Category, scope_id: int) -> DirectoryScope:
@@ -143,8 +156,9 @@ def _named(category: Category, scope_id: int) -> DirectoryScope:
     return named
 
 
-def principal_add(*, actor: User, category_id: str, dn: str, denied: bool = False) -> Change:
-    """Name a group or an OU in the category's scope (or as denied), and apply it."""
+def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "allowed") -> Change:
+    """Name a group or an OU in the category's scope, as denied it, or as its Creators
+    (those of its people in scope), and apply it."""
     with audited("category.scope", actor=actor, target_kind="category") as scope:
         _require_admin(actor)
         category = chat_backend().get_category(category_id)
@@ -157,13 +171,13 @@ def principal_add(*, actor: User, category_id: str, dn: str, denied: bool = Fals
             kind=principal.kind,
             dn=principal.dn,
             name=principal.name,
-            denied=denied,
+            standing=_standing(standing),
         )
         change = apply_category(category, snapshot)
         scope.after = {
             "principal": principal.label,
             "dn": principal.dn,
-            "denied": denied,
+            "standing": standing,
             "people": len(snapshot.expand(principal.dn)),
         } | _said(change)
         return change
@@ -178,7 +192,7 @@ def principal_remove(*, actor: User, category_id: str, scope_id: int) -> Change:
         scope.target_id = scope.category_id = category.id
         scope.target_label = scope.category_label = category.name
         named = _named(category, scope_id)
-        scope.before = {"principal": str(named), "dn": named.dn, "denied": named.denied}
+        scope.before = {"principal": str(named), "dn": named.dn, "standing": named.standing}
         kept = [s for s in scopes_of(category.id) if s.pk != named.pk]
         change = apply_category(category, _snapshot(), scopes=kept)
         named.delete()
@@ -246,80 +260,77 @@ def apply_category(
     scopes: list[DirectoryScope] | None = None,
     dry_run: bool = False,
 ) -> Change:
-    """Bring the category's scope in step with what its groups and OUs stand for now
-    (`scopes`: as if it named these instead; `dry_run`: only say what would change).
-    Each person's change is audited; one the chat server refuses is left for the next
-    round."""
+    """Bring the category's scope and Creators in step with what its groups and OUs stand
+    for now (`scopes`: as if it named these instead; `dry_run`: only say what would
+    change). Each person's change is audited; one the chat server refuses is left for the
+    next round."""
     client = chat_backend()
     stored = {s.pk: s for s in scopes_of(category.id)}
     scopes = list(stored.values()) if scopes is None else scopes
-    wanted: dict[tuple[int | None, str], str] = {}  # (scope, person): why
+    # (scope, person): why, and each person's reason by standing.
+    wanted: dict[tuple[int | None, str], str] = {}
+    why: dict[str, dict[str, str]] = {k: {} for k in STANDINGS}
     for named in scopes:
         people = snapshot.expand(named.dn)
         if not dry_run and named.pk is not None and named.people != len(people):
             named.people = len(people)
             named.save(update_fields=["people"])
-        for username, why in people.items():
-            wanted[(named.pk, client.user_id_for(username))] = why
-    by_pk: dict[int | None, DirectoryScope] = {s.pk: s for s in scopes}
+        for username, reason in people.items():
+            person = client.user_id_for(username)
+            wanted[(named.pk, person)] = reason
+            why[named.standing].setdefault(person, reason)
     kinds = stored | {s.pk: s for s in scopes if s.pk is not None}  # what each grant was for
     grants = list(DirectoryGrant.objects.filter(scope__category_id=category.id))
     held: dict[tuple[int | None, str], DirectoryGrant] = {
         (g.scope_id, g.user_id): g for g in grants
     }
-    allowed = {person for (pk, person) in wanted if not by_pk[pk].denied}
-    denied = {person for (pk, person) in wanted if by_pk[pk].denied}
+    allowed, denied, creating = (set(why[k]) for k in STANDINGS)
 
-    # Who loses their last grant of each kind, and whether the portal had put them there.
-    gone: dict[str, list[DirectoryGrant]] = defaultdict(list)
+    # Who loses the last grant of a standing that the portal had given them (not by name).
+    lost: dict[str, dict[str, list[DirectoryGrant]]] = {k: defaultdict(list) for k in STANDINGS}
     for key, grant in held.items():
         if key not in wanted:
-            gone[grant.user_id].append(grant)
-    added_by_us = {g.user_id for gs in gone.values() for g in gs if g.added}
-    leaving = [
-        p
-        for p, gs in gone.items()
-        if p in added_by_us
-        and any(not kinds[g.scope_id].denied for g in gs)
-        and p not in allowed
-        and p in category.allowed_members
-    ]
-    undenying = [
-        p
-        for p, gs in gone.items()
-        if p in added_by_us
-        and any(kinds[g.scope_id].denied for g in gs)
-        and p not in denied
-        and p in category.denied_members
-    ]
+            lost[kinds[grant.scope_id].standing][grant.user_id].append(grant)
+    ours = {k: {p for p, gs in lost[k].items() if any(g.added for g in gs)} for k in STANDINGS}
+    leaving = sorted(p for p in ours[ALLOWED] if p not in allowed and p in category.allowed_members)
+    undenying = sorted(p for p in ours[DENIED] if p not in denied and p in category.denied_members)
     joining = sorted(
         p
         for p in allowed - denied
         if p not in category.allowed_members and p not in category.denied_members
     )
     denying = sorted(p for p in denied if p not in category.denied_members)
+    in_scope = (category.allowed_members | set(joining)) - set(leaving) - denied
+    making = sorted(p for p in creating & in_scope if p not in category.creators)
+    unmaking = sorted(
+        p for p in ours[CREATOR] if p not in creating and p in category.creators and p in in_scope
+    )
     if dry_run:
         return Change(
             added=tuple(joining),
-            removed=tuple(sorted(leaving)),
+            removed=tuple(leaving),
             denied=tuple(denying),
-            undenied=tuple(sorted(undenying)),
+            undenied=tuple(undenying),
+            creators=tuple(making),
+            uncreated=tuple(unmaking),
         )
 
     done: dict[str, list[str]] = defaultdict(list)
-    reasons = {person: why for (_, person), why in wanted.items()}
-    lost = {p: "no longer in " + ", ".join(str(g.scope) for g in gs) for p, gs in gone.items()}
+    cause = {
+        k: {p: "no longer in " + ", ".join(str(g.scope) for g in gs) for p, gs in lost[k].items()}
+        for k in STANDINGS
+    }
     names = {username: name for username, name in snapshot.people.values()}
     steps: list[tuple[str, str, str, Callable[[], None]]] = [
-        *((p, "removed", lost[p], partial(_leave, category, p)) for p in sorted(leaving)),
+        *((p, "removed", cause[ALLOWED][p], partial(_leave, category, p)) for p in leaving),
         *(
-            (p, "undenied", lost[p], partial(client.undeny_in_category, category.id, [p]))
-            for p in sorted(undenying)
+            (p, "undenied", cause[DENIED][p], partial(client.undeny_in_category, category.id, [p]))
+            for p in undenying
         ),
-        *((p, "denied", reasons[p], partial(_deny, category, p)) for p in denying),
+        *((p, "denied", why[DENIED][p], partial(_deny, category, p)) for p in denying),
     ]
-    for person, how, cause, change in steps:
-        _step(category, person, how, cause, done, change)
+    for person, how, reason, change in steps:
+        _step(category, person, how, reason, done, change)
     # Newcomers JOIN_CHUNK at a time (the index reads the category once a chunk); a chunk
     # the chat server refuses is tried again one by one, to tell whom it refused.
     for start in range(0, len(joining), JOIN_CHUNK):
@@ -329,38 +340,64 @@ def apply_category(
         except ChatBackendError:
             for person in chunk:
                 step = partial(_join, category, [person], names)
-                _step(category, person, "added", reasons[person], done, step)
+                _step(category, person, "added", why[ALLOWED][person], done, step)
         else:
             for person in chunk:
-                _record(category, person, "added", reasons[person], done)
-
-    # The grants as they now stand: a grant is `added` when its person was not in by
-    # name, which carries over to the grants that remain when one goes.
+                _record(category, person, "added", why[ALLOWED][person], done)
+    # Creators last, in one change: among the people now in scope.
     failed = set(done["failed"])
+    making = [p for p in making if p not in failed]
+    if making or unmaking:
+        now = client.get_category(category.id)
+        error = ""
+        try:
+            client.set_category_creators(category.id, (now.creators | set(making)) - set(unmaking))
+        except ChatBackendError as exc:
+            error = exc.detail
+        for person in making:
+            _record(category, person, "creator", why[CREATOR][person], done, error)
+        for person in unmaking:
+            _record(category, person, "no longer creator", cause[CREATOR][person], done, error)
+        failed = set(done["failed"])
+
+    # The grants as they now stand: a grant is `added` when its person did not hold that
+    # standing by name, which carries over to the grants that remain when one goes.
+    given = {
+        ALLOWED: ours[ALLOWED] | set(done["added"]),
+        DENIED: ours[DENIED] | set(done["denied"]),
+        CREATOR: ours[CREATOR] | set(done["creator"]),
+    }
+    held_before = {
+        ALLOWED: category.allowed_members,
+        DENIED: category.denied_members,
+        CREATOR: category.creators,
+    }
     with transaction.atomic():
         stale = [g.pk for key, g in held.items() if key not in wanted and g.user_id not in failed]
         DirectoryGrant.objects.filter(pk__in=stale).delete()
-        ours = (added_by_us | set(done["added"]) | set(done["denied"])) - failed
-        for (pk, person), why in wanted.items():
+        for (pk, person), reason in wanted.items():
             if person in failed or pk is None:
                 continue
+            standing = kinds[pk].standing
+            mine = person in given[standing]
             kept = held.get((pk, person))
             if kept is None:
-                was_in = person in category.allowed_members or person in category.denied_members
                 DirectoryGrant.objects.create(
                     scope_id=pk,
                     user_id=person,
-                    reason=why,
-                    added=person in ours or not was_in,
+                    reason=reason,
+                    added=mine or person not in held_before[standing],
                 )
-            elif kept.reason != why or (person in ours and not kept.added):
-                kept.reason, kept.added = why, kept.added or person in ours
+            elif kept.reason != reason or (mine and not kept.added):
+                kept.reason, kept.added = reason, kept.added or mine
                 kept.save(update_fields=["reason", "added"])
     return Change(
         added=tuple(done["added"]),
         removed=tuple(done["removed"]),
         denied=tuple(done["denied"]),
         undenied=tuple(done["undenied"]),
+        creators=tuple(done["creator"]),
+        uncreated=tuple(done["no longer creator"]),
         failed=tuple(done["failed"]),
     )
 

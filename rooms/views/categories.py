@@ -437,13 +437,14 @@ def category_directory(request: HtmxHttpRequest, category_id: str) -> TemplateRe
 @require_POST
 @login_required
 def category_directory_add(request: HtmxHttpRequest, category_id: str) -> HttpResponse:
-    """Name a group or an OU in the scope (or as denied): what it does first, then done."""
+    """Name a group or an OU in the scope, as denied, or as Creators: what it does first,
+    then done."""
     category = _category(request, category_id)
-    dn, denied = request.POST.get("dn", "")[:1024], request.POST.get("denied") == "1"
+    dn, standing = request.POST.get("dn", "")[:1024], request.POST.get("standing", "allowed")
     try:
         if request.POST.get("confirm") != "1":
             principal, change = directory_services.principal_preview(
-                actor=request.user, category_id=category.id, dn=dn, denied=denied
+                actor=request.user, category_id=category.id, dn=dn, standing=standing
             )
             return TemplateResponse(
                 request,
@@ -452,12 +453,12 @@ def category_directory_add(request: HtmxHttpRequest, category_id: str) -> HttpRe
                     "category": category,
                     "label": principal.label,
                     "dn": principal.dn,
-                    "denied": denied,
+                    "standing": standing,
                     "change": change,
                 },
             )
         change = directory_services.principal_add(
-            actor=request.user, category_id=category.id, dn=dn, denied=denied
+            actor=request.user, category_id=category.id, dn=dn, standing=standing
         )
     except directory_services.DirectoryInvalid as exc:
         return _detail(request, category, status=400, directory_error=exc.message)
@@ -501,6 +502,8 @@ def _told(request: HtmxHttpRequest, change: directory_services.Change) -> None:
             (change.removed, "left the scope"),
             (change.denied, "denied"),
             (change.undenied, "no longer denied"),
+            (change.creators, "made Creators"),
+            (change.uncreated, "no longer Creators"),
         )
         if people
     ]

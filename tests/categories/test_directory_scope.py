@@ -129,7 +129,7 @@ def test_denied_beats_allowed_and_someone_in_by_name_stays_when_the_group_goes(o
         dn=directory.normal_dn("ou=Engineering,ou=People," + org["connection"].base),
     )
     directory_services.principal_add(
-        actor=admin, category_id=category.id, dn=group_dn("Blocked"), denied=True
+        actor=admin, category_id=category.id, dn=group_dn("Blocked"), standing="denied"
     )
     scope = chat.get_category(category.id)
     assert {ids["ann"], ids["bob"]} <= scope.allowed_members
@@ -205,7 +205,7 @@ def test_from_the_category_page_an_administrator_finds_previews_adds_then_takes_
     assert "Named here" in named.text
     again = client.post(add, {"dn": dn})
     assert again.status_code == 400
-    assert "Group: Support engineers is already allowed in this category." in again.text
+    assert "Group: Support engineers is already named in this category (in scope)." in again.text
 
     [named] = DirectoryScope.objects.all()
     remove = reverse("categories:directory_remove", args=[category.id])
@@ -231,8 +231,10 @@ def test_through_the_api_a_what_if_then_a_group_in_scope_then_taken_out(org, cli
     assert (done["applied"], done["added"]) == (True, [ids["cy"]])
     again = call(client, "POST", path, token, body)
     assert (again.status_code, again.json()["field"]) == (422, "principal")
+    unknown = call(client, "POST", path, token, body | {"standing": "owner"})
+    assert unknown.status_code == 422
     [listed] = call(client, "GET", path, token).json()
-    assert (listed["name"], listed["people"], listed["denied"]) == ("Tier 2", 1, False)
+    assert (listed["name"], listed["people"], listed["standing"]) == ("Tier 2", 1, "allowed")
     gone = call(client, "DELETE", f"{path}/{listed['id']}", token).json()
     assert gone["removed"] == [ids["cy"]]
     reader = make_token(client, AdministratorFactory(), scope="read")
@@ -298,3 +300,28 @@ def test_the_groups_of_a_deleted_category_go_with_it(org, chat):
     )
     assert directory_services.keep_in_step(force=True) == 0  # the other category still read
     assert list(DirectoryScope.objects.values_list("category_id", flat=True)) == [category.id]
+
+
+def test_a_group_as_creators_makes_its_people_in_scope_creators_and_follows_who_leaves(org, chat):
+    category, ids, people = org["category"], org["id"], org["people"]
+    admin = AdministratorFactory()
+    engineering = directory.normal_dn("ou=Engineering,ou=People," + org["connection"].base)
+    directory_services.principal_add(actor=admin, category_id=category.id, dn=engineering)
+    asked = directory_services.principal_preview(
+        actor=admin, category_id=category.id, dn=group_dn("Tier 2"), standing="creator"
+    )[1]
+    assert asked.creators == ()  # Cy, its one person, is not in the scope
+    modify(org, "Tier 2", MODIFY_ADD, people["ann"])
+    change = directory_services.principal_add(
+        actor=admin, category_id=category.id, dn=group_dn("Tier 2"), standing="creator"
+    )
+    assert change.creators == (ids["ann"],)
+    assert ids["ann"] in chat.get_category(category.id).creators
+    made = AuditEntry.objects.get(action="directory.scope", after__change="creator")
+    assert made.after["cause"] == "member of Tier 2"
+
+    modify(org, "Tier 2", MODIFY_DELETE, people["ann"])  # leaves the group, stays in scope
+    assert directory_services.keep_in_step(force=True) == 1
+    now = chat.get_category(category.id)
+    assert ids["ann"] not in now.creators and ids["ann"] in now.allowed_members
+    assert category.creators <= now.creators  # the Creator by name stays
