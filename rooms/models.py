@@ -533,10 +533,6 @@ class DirectoryScope(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.name}"
 
-    @property
-    def denied(self) -> bool:
-        return self.standing == self.Standing.DENIED
-
 
 class DirectoryGrant(models.Model):
     """Someone in a category's scope (or denied it) because of a group or an OU, and why.
