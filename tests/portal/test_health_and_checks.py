@@ -21,6 +21,7 @@ def test_health_ok(client):
         "open_breaches": 0,
         "sync_worker": {"leader": "", "restarts": 0},  # none runs in the tests
         "job_runner": {"leader": "", "restarts": 0},
+        "directory": None,  # none is configured
     }
 
 
