@@ -35,7 +35,6 @@ from portal.middleware import PROBLEM
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
 from rooms.services import addins as addin_services
 from rooms.services import categories as category_services
-from rooms.services import directory as directory_services
 from rooms.services import moderation as moderation_services
 from rooms.services import operations as operation_services
 from rooms.services import requests as request_services
@@ -189,13 +188,6 @@ def moderation_invalid(
 
 @api.exception_handler(category_services.CategoryInvalid)
 def category_invalid(request: HttpRequest, exc: category_services.CategoryInvalid) -> HttpResponse:
-    return problem(request, 422, "Invalid change", exc.message, field=exc.field)
-
-
-@api.exception_handler(directory_services.DirectoryInvalid)
-def directory_invalid(
-    request: HttpRequest, exc: directory_services.DirectoryInvalid
-) -> HttpResponse:
     return problem(request, 422, "Invalid change", exc.message, field=exc.field)
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,6 +32,7 @@ from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role
 from rooms.index import chat_backend
 from rooms.models import DirectoryGrant, DirectoryRead, DirectoryScope
+from rooms.services.categories import CategoryInvalid, _require_admin
 
 ACTION = "directory.scope"
 ALLOWED, DENIED, CREATOR = (s.value for s in DirectoryScope.Standing)
@@ -41,26 +41,13 @@ JOIN_CHUNK = 100
 CHAT_ACTOR = "the directory"
 
 
-class DirectoryInvalid(Exception):
-    """A group or OU cannot be named so; `field` names the form field it belongs to."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
-
-
-def _require_admin(actor: User) -> None:
-    if not actor.is_administrator:
-        raise PermissionDenied("Only portal administrators manage categories.")
-
-
 def _snapshot() -> Snapshot:
     if not directory.configured():
-        raise DirectoryInvalid("principal", "No directory is configured (DIRECTORY_URL).")
+        raise CategoryInvalid("principal", "No directory is configured (DIRECTORY_URL).")
     try:
         return directory.read()
     except DirectoryUnavailable as exc:
-        raise DirectoryInvalid("principal", str(exc)) from exc
+        raise CategoryInvalid("principal", str(exc)) from exc
 
 
 def principals_find(*, actor: User, text: str) -> list[Principal]:
@@ -132,10 +119,10 @@ def removal_preview(
 def _principal(snapshot: Snapshot, category: Category, dn: str) -> Principal:
     principal = snapshot.principals.get(normal_dn(dn))
     if principal is None:
-        raise DirectoryInvalid("principal", f"The directory has no group or OU {dn}.")
+        raise CategoryInvalid("principal", f"The directory has no group or OU {dn}.")
     held = DirectoryScope.objects.filter(category_id=category.id, dn=principal.dn).first()
     if held is not None:
-        raise DirectoryInvalid(
+        raise CategoryInvalid(
             "principal",
             f"{principal.label} is already named in this category "
             f"({held.get_standing_display().lower()}).",
@@ -145,14 +132,14 @@ def _principal(snapshot: Snapshot, category: Category, dn: str) -> Principal:
 
 def _standing(standing: str) -> str:
     if standing not in STANDINGS:
-        raise DirectoryInvalid("standing", "Say allowed, denied or creator.")
+        raise CategoryInvalid("standing", "Say allowed, denied or creator.")
     return standing
 
 
 def _named(category: Category, scope_id: int) -> DirectoryScope:
     named = DirectoryScope.objects.filter(category_id=category.id, pk=scope_id).first()
     if named is None:
-        raise DirectoryInvalid("principal", "That group or OU is not in this category.")
+        raise CategoryInvalid("principal", "That group or OU is not in this category.")
     return named
 
 

@@ -416,7 +416,7 @@ def category_directory(request: HtmxHttpRequest, category_id: str) -> TemplateRe
     error = ""
     try:
         found = directory_services.principals_find(actor=request.user, text=text)
-    except directory_services.DirectoryInvalid as exc:
+    except category_services.CategoryInvalid as exc:
         error = exc.message
     if request.htmx:
         return TemplateResponse(
@@ -460,7 +460,7 @@ def category_directory_add(request: HtmxHttpRequest, category_id: str) -> HttpRe
         change = directory_services.principal_add(
             actor=request.user, category_id=category.id, dn=dn, standing=standing
         )
-    except directory_services.DirectoryInvalid as exc:
+    except category_services.CategoryInvalid as exc:
         return _detail(request, category, status=400, directory_error=exc.message)
     _told(request, change)
     return redirect("categories:detail", category_id=category.id)
@@ -488,7 +488,7 @@ def category_directory_remove(request: HtmxHttpRequest, category_id: str) -> Htt
         change = directory_services.principal_remove(
             actor=request.user, category_id=category.id, scope_id=scope_id
         )
-    except directory_services.DirectoryInvalid as exc:
+    except category_services.CategoryInvalid as exc:
         return _detail(request, category, status=400, directory_error=exc.message)
     _told(request, change)
     return redirect("categories:detail", category_id=category.id)

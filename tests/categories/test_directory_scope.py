@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, Connection, Server
 
@@ -162,7 +163,7 @@ def test_a_directory_that_cannot_be_read_changes_nothing_and_is_told(org, chat, 
 
 
 def test_only_administrators_name_groups_and_a_refusal_is_audited(org, creator):
-    with pytest.raises(directory_services.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         directory_services.principal_add(
             actor=creator, category_id=org["category"].id, dn=group_dn("Tier 2")
         )
