@@ -153,13 +153,17 @@ def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "al
         scope.target_label = scope.category_label = category.name
         snapshot = _snapshot()
         principal = _principal(snapshot, category, dn)
-        DirectoryScope.objects.create(
+        _, made = DirectoryScope.objects.get_or_create(
             category_id=category.id,
-            kind=principal.kind,
             dn=principal.dn,
-            name=principal.name,
-            standing=_standing(standing),
+            defaults={
+                "kind": principal.kind,
+                "name": principal.name,
+                "standing": _standing(standing),
+            },
         )
+        if not made:  # another administrator named it meanwhile
+            raise CategoryInvalid("principal", f"{principal.label} was just named by someone else.")
         change = apply_category(category, snapshot)
         scope.after = {
             "principal": principal.label,
@@ -369,11 +373,14 @@ def apply_category(
             mine = person in given[standing]
             kept = held.get((pk, person))
             if kept is None:
-                DirectoryGrant.objects.create(
+                # get_or_create: the job runner and an administrator may apply at once.
+                DirectoryGrant.objects.get_or_create(
                     scope_id=pk,
                     user_id=person,
-                    reason=reason,
-                    added=mine or person not in held_before[standing],
+                    defaults={
+                        "reason": reason,
+                        "added": mine or person not in held_before[standing],
+                    },
                 )
             elif kept.reason != reason or (mine and not kept.added):
                 kept.reason, kept.added = reason, kept.added or mine

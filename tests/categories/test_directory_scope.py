@@ -327,3 +327,17 @@ def test_a_group_as_creators_makes_its_people_in_scope_creators_and_follows_who_
     assert ids["ann"] not in now.creators
     assert ids["ann"] in now.allowed_members
     assert category.creators <= now.creators  # the Creator by name stays
+
+
+def test_two_administrators_naming_one_group_at_once_name_it_once(org, monkeypatch):
+    category = org["category"]
+    admin = AdministratorFactory()
+    first = directory_services.principal_add
+    first(actor=admin, category_id=category.id, dn=group_dn("Tier 2"))
+    # The second checked before the first saved: it gets past the check, not the database.
+    monkeypatch.setattr(
+        directory_services, "_principal", lambda snapshot, c, dn: snapshot.principals[dn]
+    )
+    with pytest.raises(directory_services.CategoryInvalid, match="just named by someone else"):
+        first(actor=admin, category_id=category.id, dn=directory.normal_dn(group_dn("Tier 2")))
+    assert DirectoryScope.objects.count() == 1
