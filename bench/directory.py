@@ -62,6 +62,7 @@ def main() -> None:
     from rooms.backend.embedded import EmbeddedSynapse, free_port
     from rooms.index import chat_backend
     from rooms.services import directory as directory_services
+    from rooms.services import directory_roles
 
     call_command("migrate", verbosity=0)
     people = [
@@ -127,7 +128,7 @@ def main() -> None:
                 group_dn(groups[0].name), {"member": [(MODIFY_DELETE, [person_dn(leaver)])]}
             )
         before, begun = calls(), time.perf_counter()
-        followed = directory_services.keep_in_step(force=True)
+        followed = directory_roles.keep_in_step(force=True)
         rows.append(
             (
                 f"one person leaves a group ({followed} change)",

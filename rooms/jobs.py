@@ -6,8 +6,8 @@ removal of 10,000 messages never keeps the index waiting):
 - changes to many rooms, a few rooms a turn (`services.rooms.bulk_change_step`);
 - removals of messages across rooms, a batch a turn (`services.moderation.sweep_step`);
 - mail that is due (`outbox.deliver_due`);
-- the directory's groups and OUs in categories' scopes, read every
-  DIRECTORY_POLL_SECONDS and applied (`services.directory.keep_in_step`).
+- the directory's groups and OUs in categories' scopes and rooms' roles, read every
+  DIRECTORY_POLL_SECONDS and applied (`services.directory_roles.keep_in_step`).
 
 Several may run (on several machines): one leads, holding a lease of its own in the
 database, the others wait. `runportal` supervises it as it does the sync worker: started
@@ -25,7 +25,7 @@ from django.db import DatabaseError, close_old_connections
 
 from rooms import operations, outbox, sync
 from rooms.backend.errors import ChatBackendError
-from rooms.services.directory import keep_in_step
+from rooms.services.directory_roles import keep_in_step
 from rooms.services.moderation import sweep_step
 from rooms.services.rooms import bulk_change_step
 
@@ -48,7 +48,7 @@ def turn() -> int:
     if removed := sweep_step():
         log.info("Removed %d message(s) of removals across rooms.", removed)
     if followed := keep_in_step():
-        log.info("Applied %d change(s) of the directory to categories' scopes.", followed)
+        log.info("Applied %d change(s) of the directory to scopes and roles.", followed)
     return done + changed + removed + followed + outbox.deliver_due()
 
 

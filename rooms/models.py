@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from rooms.backend.records import Role as ChatRole
+
 
 class RoomLock(models.Model):
     """One row per room or category that someone changed: changes take its row lock, so
@@ -549,6 +551,48 @@ class DirectoryGrant(models.Model):
             models.UniqueConstraint(fields=["scope", "user_id"], name="directory_grant_once")
         ]
         indexes = [models.Index(fields=["user_id"], name="directory_grant_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.reason}"
+
+
+class DirectoryRole(models.Model):
+    """A group or an OU of the directory named as a room's Members, Managers or
+    Presenters: those of its people the rules allow hold the role, kept so as the
+    directory changes (rooms.services.directory_roles)."""
+
+    room_id = models.CharField(max_length=255, db_index=True)
+    role = models.CharField(max_length=16, choices=[(r.value, r.label + "s") for r in ChatRole])
+    kind = models.CharField(max_length=8, choices=DirectoryScope.Kind.choices)
+    dn = models.CharField(max_length=1024)  # as accounts.directory.normal_dn gives it
+    name = models.CharField(max_length=512)
+    people = models.PositiveIntegerField(default=0)  # how many at the last read
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room_id", "role", "dn"], name="directory_role_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+
+class DirectoryRoleGrant(models.Model):
+    """Someone holding a room role because of a group or an OU, and why. `added`: the
+    portal gave them the role for it (they did not hold it by name), so it is taken away
+    when no group or OU named for that role holds them any more."""
+
+    named = models.ForeignKey(DirectoryRole, on_delete=models.CASCADE, related_name="grants")
+    user_id = models.CharField(max_length=255)
+    reason = models.CharField(max_length=1024)
+    added = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["named", "user_id"], name="directory_role_grant_once")
+        ]
+        indexes = [models.Index(fields=["user_id"], name="directory_role_grant_by_user")]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.reason}"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import ldap3
 import psycopg
 import pytest
 from django.conf import settings
@@ -436,3 +437,46 @@ def space(chat, make_chat_user):
         "public": public,
         "old": old,
     }
+
+
+@pytest.fixture
+def org(make_directory, chat, category_world):
+    """A directory of five people: two teams nested in Support engineers, an OU each."""
+    tag = uuid.uuid4().hex[:6]
+    people = {
+        name: directory_server.Person(f"{name}{tag}", f"{name.title()} Example", (ou,), "pw")
+        for name, ou in (
+            ("ann", "Engineering"),
+            ("bob", "Engineering"),
+            ("cy", "Support"),
+            ("di", "Support"),
+            ("ed", "Sales"),
+        )
+    }
+    tier2 = directory_server.Group("Tier 2", people=(people["cy"].username,))
+    support = directory_server.Group(
+        "Support engineers", people=(people["di"].username,), groups=("Tier 2", "Loop")
+    )
+    loop = directory_server.Group("Loop", groups=("Support engineers",))  # a cycle ends
+    blocked = directory_server.Group("Blocked", people=(people["ed"].username,))
+    found = make_directory(
+        directory_server.Seed(people=list(people.values()), groups=[tier2, support, loop, blocked])
+    )
+    return {
+        "connection": found,
+        "people": people,
+        "id": {name: chat.user_id_for(p.username) for name, p in people.items()},
+        "category": category_world["category"],
+    }
+
+
+def modify(org, group: str, how: str, person: directory_server.Person) -> None:
+    """Add a person to a group of `org`'s directory, or take them out (how: MODIFY_ADD,
+    MODIFY_DELETE), as its administrators would."""
+    found = org["connection"]
+    with ldap3.Connection(
+        ldap3.Server(found.url), found.bind_dn, found.password, auto_bind=True
+    ) as ldap:
+        member = directory_server.person_dn(person)
+        changed = ldap.modify(directory_server.group_dn(group), {"member": [(how, [member])]})
+        assert changed, ldap.result

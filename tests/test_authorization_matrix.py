@@ -173,6 +173,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         403, outsider=404, manager=200, auditor=200, compliance=403, administrator=200
     ),
     ("roles:explain", "POST"): NOT_ALLOWED,
+    # No directory is configured here: nothing is found, and a role or a group is needed.
+    ("roles:directory", "GET"): ROOM_MANAGERS,
+    ("roles:directory", "POST"): NOT_ALLOWED,
+    ("roles:directory_add", "GET"): NOT_ALLOWED,
+    ("roles:directory_add", "POST"): row(403, outsider=404, manager=400, administrator=400),
+    ("roles:directory_remove", "GET"): NOT_ALLOWED,
+    ("roles:directory_remove", "POST"): row(403, outsider=404, manager=400, administrator=400),
     ("requests:list", "GET"): row(200),
     ("requests:list", "POST"): NOT_ALLOWED,
     ("requests:new", "GET"): row(200),
@@ -320,6 +327,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:category_directory_add", "POST"): row(401, anonymous=401),
     ("api:category_directory_remove", "GET"): row(405, anonymous=405),  # DELETE
     ("api:category_directory_remove", "POST"): row(405, anonymous=405),
+    ("api:room_principals", "GET"): row(401, anonymous=401),
+    ("api:room_principals", "POST"): row(405, anonymous=405),
+    ("api:room_directory", "GET"): row(401, anonymous=401),
+    ("api:room_directory", "POST"): row(401, anonymous=401),
+    ("api:room_directory_add", "GET"): row(401, anonymous=401),
+    ("api:room_directory_add", "POST"): row(401, anonymous=401),
+    ("api:room_directory_remove", "GET"): row(405, anonymous=405),  # DELETE
+    ("api:room_directory_remove", "POST"): row(405, anonymous=405),
     ("api:request_list", "GET"): row(401, anonymous=401),
     ("api:request_list", "POST"): row(401, anonymous=401),
     ("api:request_submit", "GET"): row(401, anonymous=401),
@@ -538,6 +553,10 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
         "people:detail": {"user_id": world.people["member"]},
         "api:room_get": {"room_id": world.room_id},
         "api:category_directory_remove": {"category_id": world.category_id, "scope_id": 1},
+        "api:room_principals": {"room_id": world.room_id},
+        "api:room_directory": {"room_id": world.room_id},
+        "api:room_directory_add": {"room_id": world.room_id},
+        "api:room_directory_remove": {"room_id": world.room_id, "named_id": 1},
         "api:room_change": {"room_id": world.room_id},
         "api:room_delete": {"room_id": world.room_id},
         "api:room_move": {"room_id": world.room_id},
@@ -694,6 +713,15 @@ API_MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api:category_directory_add", "POST"): api_row(422),
     ("api:category_directory_remove", "GET"): api_row(405),  # DELETE
     ("api:category_directory_remove", "POST"): api_row(405),
+    ("api:room_principals", "GET"): api_row(403, outsider=404, manager=200, administrator=200),
+    ("api:room_principals", "POST"): api_row(405),
+    ("api:room_directory", "GET"): api_row(200, outsider=404),
+    ("api:room_directory", "POST"): api_row(422),  # no role or DN given
+    # the same address as room_directory
+    ("api:room_directory_add", "GET"): api_row(200, outsider=404),
+    ("api:room_directory_add", "POST"): api_row(422),
+    ("api:room_directory_remove", "GET"): api_row(405),  # DELETE
+    ("api:room_directory_remove", "POST"): api_row(405),
     # the same address as category_get
     ("api:category_delete", "GET"): api_row(200, outsider=404, auditor=404),
     ("api:category_delete", "POST"): api_row(405),

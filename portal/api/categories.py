@@ -18,6 +18,7 @@ from portal.api.common import (
     READ_ERRORS,
     WRITE_ERRORS,
     ApiRequest,
+    PrincipalOut,
     Problem,
     Text,
     changed_since_read,
@@ -377,13 +378,6 @@ def category_delete(
         actor=actor, category_id=category_id, version=version_of(if_match)
     )
     return 204, None
-
-
-class PrincipalOut(Schema):
-    kind: str = Field(description="group or ou")
-    dn: str
-    name: str
-    label: str
 
 
 class DirectoryScopeOut(Schema):

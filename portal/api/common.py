@@ -20,7 +20,7 @@ from django.utils import timezone
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from accounts.models import ApiToken, IdempotentAnswer, User
 from accounts.tokens import token_user
@@ -65,6 +65,15 @@ ChatIdFilter = Annotated[
     str,
     AfterValidator(_id_of("@", "the person", "@name:server, as their page in the portal shows it")),
 ]
+
+
+class PrincipalOut(Schema):
+    """A group or an OU of the directory."""
+
+    kind: str = Field(description="group or ou")
+    dn: str
+    name: str
+    label: str
 
 
 class Problem(Schema):

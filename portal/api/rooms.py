@@ -22,6 +22,7 @@ from portal.api.common import (
     ApiRequest,
     CategoryIdFilter,
     ChatIdFilter,
+    PrincipalOut,
     Problem,
     Text,
     after_cursor,
@@ -44,6 +45,7 @@ from rooms.backend.records import (
 from rooms.models import IndexedRoom, RoomPerson
 from rooms.permissions import can_delete, can_manage
 from rooms.selectors.rooms import directory_rooms, room_for_viewer
+from rooms.services import directory_roles
 from rooms.services import roles as role_services
 from rooms.services import rooms as room_services
 
@@ -418,6 +420,125 @@ def _one(
     except ChatBackendError as exc:
         return {"person": person, "change": verb, "result": "failed", "detail": exc.detail}
     return {"person": person, "change": verb, "result": "done"}
+
+
+class NamedRoleOut(Schema):
+    id: int
+    kind: str = Field(description="group or ou")
+    dn: str
+    name: str
+    role: RoleName
+    people: int = Field(description="How many people it stood for at the last read")
+
+
+class NamedRoleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    role: RoleName
+    dn: str = Field(max_length=1024, description="The group's or the OU's DN")
+
+
+class RoleHeld(Schema):
+    role: RoleName
+    person: str
+
+
+class KeptOut(Schema):
+    person: str
+    why: str
+
+
+class NamedRoleChange(Schema):
+    applied: bool
+    added: list[RoleHeld] = Field(description="Given the role")
+    removed: list[RoleHeld] = Field(description="Lost the role")
+    skipped: list[KeptOut] = Field(description="Named by the group, kept out by the rules")
+    failed: list[RoleHeld] = Field(description="Refused by the chat server: tried again later")
+
+
+def _named_change(change: directory_roles.RoleChange, *, applied: bool) -> dict[str, Any]:
+    def held(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+        return [{"role": role, "person": person} for role, person in pairs]
+
+    return {
+        "applied": applied,
+        "added": held(change.added),
+        "removed": held(change.removed),
+        "skipped": [{"person": person, "why": why} for person, why in change.skipped],
+        "failed": held(change.failed),
+    }
+
+
+@router.get(
+    "/{room_id}/directory/principals",
+    response={200: list[PrincipalOut]} | READ_ERRORS,
+    summary="Find groups and OUs of the directory for a room's roles",
+)
+def room_principals(request: ApiRequest, room_id: str, q: str = "") -> list[dict[str, Any]]:
+    """Groups and OUs whose name contains `q` (the room's Managers and administrators)."""
+    room, _ = room_for_viewer(user=request.user, room_id=room_id)
+    found = directory_roles.principals_find(actor=request.user, room_id=room.id, text=q[:200])
+    return [{"kind": p.kind, "dn": p.dn, "name": p.name, "label": p.label} for p in found]
+
+
+@router.get(
+    "/{room_id}/directory",
+    response={200: list[NamedRoleOut]} | READ_ERRORS,
+    summary="The groups and OUs named for a room's roles",
+)
+def room_directory(request: ApiRequest, room_id: str) -> list[dict[str, Any]]:
+    room, _ = room_for_viewer(user=request.user, room_id=room_id)
+    return [
+        {"id": n.pk, "kind": n.kind, "dn": n.dn, "name": n.name, "role": n.role, "people": n.people}
+        for n in directory_roles.named_in(room.id)
+    ]
+
+
+@router.post(
+    "/{room_id}/directory",
+    response={200: NamedRoleChange} | WRITE_ERRORS,
+    summary="Make a group or an OU a room's Members, Managers or Presenters",
+)
+def room_directory_add(
+    request: ApiRequest, room_id: str, given: NamedRoleIn, dry_run: bool = False
+) -> dict[str, Any]:
+    """Those of the group's (with its nested groups) or the OU's (with those under it)
+    people the rules allow get the role, and keep it as the directory changes; the others
+    are listed with why. With `dry_run=true`, who would."""
+    room_id = room_for_viewer(user=request.user, room_id=room_id)[0].id
+    role = Role(given.role)
+    if dry_run:
+        _, change = directory_roles.principal_preview(
+            actor=request.user, room_id=room_id, role=role, dn=given.dn
+        )
+        return _named_change(change, applied=False)
+    writes(request)
+    change = directory_roles.principal_add(
+        actor=request.user, room_id=room_id, role=role, dn=given.dn
+    )
+    return _named_change(change, applied=True)
+
+
+@router.delete(
+    "/{room_id}/directory/{named_id}",
+    response={200: NamedRoleChange} | WRITE_ERRORS,
+    summary="Take a group or an OU off a room's role",
+)
+def room_directory_remove(
+    request: ApiRequest, room_id: str, named_id: int, dry_run: bool = False
+) -> dict[str, Any]:
+    """The people only it gave the role lose it. With `dry_run=true`, who would."""
+    room_id = room_for_viewer(user=request.user, room_id=room_id)[0].id
+    if dry_run:
+        _, change = directory_roles.removal_preview(
+            actor=request.user, room_id=room_id, named_id=named_id
+        )
+        return _named_change(change, applied=False)
+    writes(request)
+    change = directory_roles.principal_remove(
+        actor=request.user, room_id=room_id, named_id=named_id
+    )
+    return _named_change(change, applied=True)
 
 
 class RoomCreate(Schema):

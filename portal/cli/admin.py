@@ -20,6 +20,7 @@ from .core import (
     checked,
     fail,
     portal,
+    principal_dn,
     show,
     table,
 )
@@ -238,19 +239,6 @@ def category_creators(
     show(answer if as_json else {"creators": answer["creators"]}, as_json, [])
 
 
-def _principal(api: Any, given: str) -> str:
-    """A group's or an OU's DN, given as one or as its name (which must name one)."""
-    if "=" in given:
-        return given
-    found = api.call("GET", "/categories/directory/principals", params={"q": given})
-    exact = [p for p in found if p["name"].casefold() == given.casefold()]
-    if len(exact) == 1:
-        return str(exact[0]["dn"])
-    if not exact:
-        fail(USAGE, f"No group or OU of the directory is named “{given}”.")
-    fail(USAGE, "Several are named so; give the DN: " + "; ".join(p["dn"] for p in exact))
-
-
 def _directory_change(answer: dict[str, Any], as_json: bool) -> None:
     if as_json:
         show(answer, True, [])
@@ -311,7 +299,10 @@ def category_directory_add(
     if deny and creators:
         fail(USAGE, "Either --deny or --creators.")
     standing = "denied" if deny else "creator" if creators else "allowed"
-    body = {"dn": _principal(api, group), "standing": standing}
+    body = {
+        "dn": principal_dn(api, group, "/categories/directory/principals"),
+        "standing": standing,
+    }
     _directory_change(api.call("POST", path, json=body, params=dry(what_if)), as_json)
 
 

@@ -230,3 +230,17 @@ def each_room(
     shown(results)
     if any(r["result"] in FAILED for r in results):
         sys.exit(SOME_FAILED)
+
+
+def principal_dn(api: Portal, given: str, find: str) -> str:
+    """A group's or an OU's DN, given as one or as its name (which must name one), found
+    through the API address `find`."""
+    if "=" in given:
+        return given
+    found = api.call("GET", find, params={"q": given})
+    exact = [p for p in found if p["name"].casefold() == given.casefold()]
+    if len(exact) == 1:
+        return str(exact[0]["dn"])
+    if not exact:
+        fail(USAGE, f"No group or OU of the directory is named “{given}”.")
+    fail(USAGE, "Several are named so; give the DN: " + "; ".join(p["dn"] for p in exact))

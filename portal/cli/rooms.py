@@ -22,6 +22,7 @@ from .core import (
     each_room,
     fail,
     portal,
+    principal_dn,
     room_ids,
     show,
     table,
@@ -533,3 +534,81 @@ def _role_command(verb: str, summary: str) -> None:
 
 _role_command("add", "Give people a role")
 _role_command("remove", "Take a role from people")
+
+
+def _named_change(answer: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        show(answer, True, [])
+        return
+    done = "Done." if answer["applied"] else "Would do."
+    said = [
+        f"{len(answer[key])} {what}: "
+        + ", ".join(f"{each['person']} ({each['role']})" for each in answer[key])
+        for key, what in (
+            ("added", "given the role"),
+            ("removed", "lost the role"),
+            ("failed", "refused by the chat server, tried again later"),
+        )
+        if answer[key]
+    ]
+    if answer["skipped"]:
+        kept = "; ".join(each["why"] for each in answer["skipped"])
+        said.append(f"{len(answer['skipped'])} kept out by the rules: {kept}")
+    click.echo(
+        " ".join([done, *(f"{line}." for line in said)]) if said else f"{done} Nobody changes."
+    )
+
+
+@role.command("groups")
+@click.argument("room")
+@click.option("--json", "as_json", is_flag=True)
+def role_groups(room: str, as_json: bool) -> None:
+    """The groups and OUs of the directory named for a room's roles."""
+    found = portal().call("GET", f"/rooms/{room}/directory")
+    show(found, as_json, ["id", "kind", "name", "role", "people", "dn"])
+
+
+@role.command("group")
+@click.argument("room")
+@click.argument("group")
+@click.option("--role", "role_name", type=ROLE, required=True)
+@click.option("--what-if", is_flag=True, help="Say who would get the role, and who not.")
+@click.option("--json", "as_json", is_flag=True)
+def role_group(room: str, group: str, role_name: str, what_if: bool, as_json: bool) -> None:
+    """Make a group or an OU of the directory (its name or DN) a room's Members, Managers
+    or Presenters, kept in step with the directory; those the rules keep out are said."""
+    api = portal()
+    dn = principal_dn(api, group, f"/rooms/{room}/directory/principals")
+    answer = api.call(
+        "POST", f"/rooms/{room}/directory", json={"role": role_name, "dn": dn}, params=dry(what_if)
+    )
+    _named_change(answer, as_json)
+
+
+@role.command("ungroup")
+@click.argument("room")
+@click.argument("group")
+@click.option("--role", "role_name", type=ROLE, help="Which role, when it is named for several.")
+@click.option("--what-if", is_flag=True, help="Say who would lose the role.")
+@click.option("--yes", is_flag=True, help="Do not ask (scripts).")
+@click.option("--json", "as_json", is_flag=True)
+def role_ungroup(
+    room: str, group: str, role_name: str | None, what_if: bool, yes: bool, as_json: bool
+) -> None:
+    """Take a group or an OU (its name or DN) off a room's role: the people only it gave
+    the role lose it."""
+    api = portal()
+    wanted = group.casefold()
+    match = [
+        n
+        for n in api.call("GET", f"/rooms/{room}/directory")
+        if wanted in (n["name"].casefold(), n["dn"].casefold()) and role_name in (None, n["role"])
+    ]
+    if len(match) != 1:
+        fail(USAGE, f"The room names {len(match)} groups or OUs “{group}”: roomctl role groups.")
+    if not (what_if or yes):
+        if not sys.stdin.isatty():
+            fail(USAGE, "People may lose the role: add --yes (or --what-if to look first).")
+        click.confirm(f"Take {match[0]['name']} off the {match[0]['role']}s?", abort=True)
+    path = f"/rooms/{room}/directory/{match[0]['id']}"
+    _named_change(api.call("DELETE", path, params=dry(what_if)), as_json)

@@ -16,6 +16,7 @@ from rooms.index import chat_backend
 from rooms.models import (
     CategoryPerson,
     DirectoryGrant,
+    DirectoryRoleGrant,
     IndexedRoom,
     JoinRequest,
     RoomPerson,
@@ -52,6 +53,7 @@ class RoomStanding:
     privacy: str
     roles: list[str] = field(default_factory=list)  # presenter, manager, member; in that order
     managers: int = 0  # how many Managers the room has
+    through: str = ""  # the group or OU of the directory that gives them a role, and how
 
     @property
     def last_manager(self) -> bool:
@@ -112,6 +114,11 @@ def person_standing(*, viewer: User, user_id: str) -> Standing:
         .annotate(manager_count=Count("people", filter=Q(people__role=RoomPerson.Role.MANAGER)))
         .values_list("room_id", "manager_count")
     )
+    for room_id, role, why in DirectoryRoleGrant.objects.filter(user_id=user_id).values_list(
+        "named__room_id", "named__role", "reason"
+    ):
+        if room_id in rooms:
+            rooms[room_id].through = f"{role.capitalize()}: {why}"
     for room in rooms.values():
         room.roles.sort(key=ROLE_ORDER.index)
         room.managers = managers.get(room.room_id, 0)

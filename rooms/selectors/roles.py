@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
 from rooms.index import chat_backend
+from rooms.models import DirectoryGrant, DirectoryScope
 from rooms.permissions import Capability, effective_permissions
+from rooms.services.directory_roles import reasons_in
 from rooms.services.roles import role_problem
 
 
@@ -47,6 +49,7 @@ class Explanation:
     display_name: str = ""
     capabilities: tuple[Capability, ...] = ()
     roles_held: tuple[str, ...] = ()
+    through: tuple[str, ...] = ()  # the groups and OUs of the directory behind them
     unknown: bool = False  # the chat server has nobody by that ID
     problem: str = ""  # the chat server could not be asked
 
@@ -66,4 +69,19 @@ def explained(*, room: Room, category: Category, asked: str) -> Explanation:
         display_name=principal.display_name,
         capabilities=tuple(effective_permissions(room, category, person)),
         roles_held=tuple(r.label for r in room.roles_of(person)),
+        through=_through(room, category, person),
     )
+
+
+def _through(room: Room, category: Category, person: str) -> tuple[str, ...]:
+    """Which group or OU puts the person in the category's scope and gives them each of
+    their roles in the room, said as "In scope: member of Support engineers via Tier 2"."""
+    said = [
+        f"{DirectoryScope.Standing(standing).label}: {reason}"
+        for standing, reason in DirectoryGrant.objects.filter(
+            scope__category_id=category.id, user_id=person
+        ).values_list("scope__standing", "reason")
+    ]
+    held = reasons_in(room.id, people=[person])
+    said += [f"{Role(role).label}: {why[person]}" for role, why in held.items() if person in why]
+    return tuple(said)

@@ -4,7 +4,8 @@ scopes.
 An administrator names a group or an OU in a category's scope, allowed or denied
 (audited `category.scope`); everyone it stands for is then put in the scope (their chat
 account made first where they have none) or denied the category, at once. After that the
-job runner reads the directory every DIRECTORY_POLL_SECONDS and applies what changed:
+job runner reads the directory every DIRECTORY_POLL_SECONDS (`read_when_due`) and applies
+what changed (`keep_categories_in_step`, then rooms.services.directory_roles for rooms):
 someone who joined a group comes in, someone who left every group and OU of the category
 that held them, and was not in by name, leaves the scope and their room roles in its
 rooms; each change is audited `directory.scope` with its cause ("left Support
@@ -31,7 +32,7 @@ from portal.models import Outcome
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role
 from rooms.index import chat_backend
-from rooms.models import DirectoryGrant, DirectoryRead, DirectoryScope
+from rooms.models import DirectoryGrant, DirectoryRead, DirectoryRole, DirectoryScope
 from rooms.services.categories import CategoryInvalid, _require_admin
 
 ACTION = "directory.scope"
@@ -41,7 +42,7 @@ JOIN_CHUNK = 100
 CHAT_ACTOR = "the directory"
 
 
-def _snapshot() -> Snapshot:
+def read_snapshot() -> Snapshot:
     if not directory.configured():
         raise CategoryInvalid("principal", "No directory is configured (DIRECTORY_URL).")
     try:
@@ -55,7 +56,7 @@ def principals_find(*, actor: User, text: str) -> list[Principal]:
     _require_admin(actor)
     if not text.strip():
         return []
-    return _snapshot().find(text)
+    return read_snapshot().find(text)
 
 
 def reasons_in(category_id: str) -> dict[str, str]:
@@ -96,7 +97,7 @@ def principal_preview(
     """What naming a group or an OU in the category's scope would do (nothing changed)."""
     _require_admin(actor)
     category = chat_backend().get_category(category_id)
-    snapshot = _snapshot()
+    snapshot = read_snapshot()
     principal = _principal(snapshot, category, dn)
     new = DirectoryScope(
         category_id=category.id, kind=principal.kind, dn=principal.dn, standing=_standing(standing)
@@ -113,7 +114,7 @@ def removal_preview(
     category = chat_backend().get_category(category_id)
     named = _named(category, scope_id)
     kept = [s for s in scopes_of(category.id) if s.pk != named.pk]
-    return named, apply_category(category, _snapshot(), scopes=kept, dry_run=True)
+    return named, apply_category(category, read_snapshot(), scopes=kept, dry_run=True)
 
 
 def _principal(snapshot: Snapshot, category: Category, dn: str) -> Principal:
@@ -151,7 +152,7 @@ def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "al
         category = chat_backend().get_category(category_id)
         scope.target_id = scope.category_id = category.id
         scope.target_label = scope.category_label = category.name
-        snapshot = _snapshot()
+        snapshot = read_snapshot()
         principal = _principal(snapshot, category, dn)
         _, made = DirectoryScope.objects.get_or_create(
             category_id=category.id,
@@ -185,7 +186,7 @@ def principal_remove(*, actor: User, category_id: str, scope_id: int) -> Change:
         named = _named(category, scope_id)
         scope.before = {"principal": str(named), "dn": named.dn, "standing": named.standing}
         kept = [s for s in scopes_of(category.id) if s.pk != named.pk]
-        change = apply_category(category, _snapshot(), scopes=kept)
+        change = apply_category(category, read_snapshot(), scopes=kept)
         named.delete()
         scope.after = _said(change)
         return change
@@ -195,15 +196,16 @@ def _said(change: Change) -> dict[str, list[str]]:
     return {k: list(v) for k, v in vars(change).items() if v}
 
 
-def keep_in_step(*, force: bool = False) -> int:
-    """The job runner's turn: once every DIRECTORY_POLL_SECONDS (or at once, `force`),
-    read the directory and apply what changed to every category that names a group or
-    an OU; how many people's standing changed."""
+def read_when_due(*, force: bool = False) -> Snapshot | None:
+    """The job runner's read of the directory: once every DIRECTORY_POLL_SECONDS (or at
+    once, `force`) while a category or a room names a group or an OU; None when not due
+    or when the directory cannot be read (recorded for /health/ready)."""
     global _read_at
-    if not directory.configured() or not DirectoryScope.objects.exists():
-        return 0
+    named = DirectoryScope.objects.exists() or DirectoryRole.objects.exists()
+    if not directory.configured() or not named:
+        return None
     if not force and time.monotonic() - _read_at < settings.DIRECTORY_POLL_SECONDS:
-        return 0
+        return None
     _read_at = time.monotonic()
     state, _ = DirectoryRead.objects.get_or_create(key="directory")
     try:
@@ -211,9 +213,15 @@ def keep_in_step(*, force: bool = False) -> int:
     except DirectoryUnavailable as exc:
         state.failed_at, state.error = timezone.now(), str(exc)
         state.save()
-        return 0
+        return None
     state.read_at, state.people, state.error = timezone.now(), len(snapshot.people), ""
     state.save()
+    return snapshot
+
+
+def keep_categories_in_step(snapshot: Snapshot) -> int:
+    """Apply what changed in the directory to every category that names a group or an
+    OU; how many people's standing changed."""
     changed = 0
     client = chat_backend()
     categories = DirectoryScope.objects.values_list("category_id", flat=True).distinct()

@@ -56,7 +56,7 @@ def role_problem(room: Room, category: Category, role: Role, user_id: str) -> st
     return ""
 
 
-def _room_for_roles(
+def room_for_roles(
     actor: User, room_id: str, scope: AuditScope | None = None
 ) -> tuple[Room, Category]:
     client = chat_backend()
@@ -83,7 +83,7 @@ def role_add(*, actor: User, room_id: str, role: Role, user_id: str, request_id:
         ) as scope,
         one_writer(room_id),
     ):
-        room, category = _room_for_roles(actor, room_id, scope)
+        room, category = room_for_roles(actor, room_id, scope)
         if user_id in room.principals(role):
             return room
         person = chat_backend().get_user(user_id)  # unknown people are refused, not invited
@@ -113,7 +113,7 @@ def role_remove(
         ) as scope,
         one_writer(room_id),
     ):
-        room, _ = _room_for_roles(actor, room_id, scope)
+        room, _ = room_for_roles(actor, room_id, scope)
         if user_id not in room.principals(role):
             raise RoleRefused(f"{user_id} is not a {role.label} of this room.")
         if role is Role.MANAGER and room.managers == {user_id} and not actor.is_administrator:
@@ -174,7 +174,7 @@ def join_accept(*, actor: User, room_id: str, user_id: str) -> Room:
         after={"person": user_id, "role": str(Role.MEMBER)},
     ) as scope:
         with one_writer(room_id):
-            room, category = _room_for_roles(actor, room_id, scope)
+            room, category = room_for_roles(actor, room_id, scope)
             if not _still_asking(room, user_id):
                 raise _no_longer_asking(room, user_id)
             if category.in_scope(user_id):
@@ -223,7 +223,7 @@ def join_decline(*, actor: User, room_id: str, user_id: str, reason: str = "") -
         ) as scope,
         one_writer(room_id),
     ):
-        room, _ = _room_for_roles(actor, room_id, scope)
+        room, _ = room_for_roles(actor, room_id, scope)
         if not _still_asking(room, user_id):
             raise _no_longer_asking(room, user_id)
         if user_id in room.knocking:
@@ -305,7 +305,7 @@ def _known(user_ids: list[str]) -> set[str]:
 
 def bulk_preview(*, actor: User, room_id: str, role: Role, text: str) -> list[BulkLine]:
     """Each pasted line's fate, before anything changes."""
-    room, category = _room_for_roles(actor, room_id)
+    room, category = room_for_roles(actor, room_id)
     items = parse_people(text)
     if len(items) > MAX_BULK_LINES:
         raise RoleRefused(
@@ -379,7 +379,7 @@ def bulk_step(run: BulkRun, *, chunk: int = BULK_CHUNK) -> BulkRun:
     run.status, run.error = BulkRun.Status.RUNNING, ""
     todo: dict[str, dict[str, Any]] = {}
     try:
-        room, category = _room_for_roles(run.actor, run.room_id)
+        room, category = room_for_roles(run.actor, run.room_id)
         for line in run.to_apply[:chunk]:
             if line["user_id"] in room.principals(role):
                 line["result"] = "had the role already"

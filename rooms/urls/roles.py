@@ -14,4 +14,7 @@ urlpatterns = [
     path("bulk/", roles.role_bulk, name="bulk"),
     path("bulk/<int:run_id>/", roles.bulk_run, name="bulk_run"),
     path("explain/", roles.room_explain, name="explain"),
+    path("directory/", roles.directory_find, name="directory"),
+    path("directory/add/", roles.directory_add, name="directory_add"),
+    path("directory/remove/", roles.directory_remove, name="directory_remove"),
 ]

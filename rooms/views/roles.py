@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -16,6 +16,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+import accounts.directory as directory
+from accounts.directory import Principal
 from portal.http import HtmxHttpRequest
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role, Room
@@ -31,32 +33,46 @@ from rooms.permissions import can_manage
 from rooms.selectors.requests import asking_to_join
 from rooms.selectors.roles import explained, role_candidates
 from rooms.selectors.rooms import room_for_manager, room_for_viewer
+from rooms.services import directory_roles
 from rooms.services import roles as role_services
+from rooms.services.categories import CategoryInvalid
 from rooms.views.common import valid_or_400
+
+SHOWN = 100  # people listed per role on the room's page
 
 
 def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> dict[str, Any]:
-    """What the roles panel shows: each role's people, filtered by `q`."""
+    """What the roles panel shows: each role's people, filtered by `q`, at most SHOWN of
+    each (a group of thousands is found by name, not scrolled), with the group or OU of
+    the directory that gives each shown person the role."""
     typed = valid_or_400(PeopleSearchForm(request.GET))["q"]
     term = typed.strip().casefold()
-    lists = {}
+    lists, counts = {}, {}
     for role in Role:
         people = sorted(room.principals(role), key=str.casefold)
-        lists[role.value] = [
-            (person, room.label(person))
+        found = [
+            person
             for person in people
             if term in person.casefold() or term in room.label(person).casefold()
         ]
+        counts[role.value] = len(found)
+        lists[role.value] = [(person, room.label(person)) for person in found[:SHOWN]]
+    shown = {person for people in lists.values() for person, _ in people}
     manager = can_manage(request.user, room)
     asking = asking_to_join(room=room) if manager else []
     return {
         "room": room,
         "category": category,
         "lists": lists,
+        "counts": counts,
+        "more": {role: max(0, count - SHOWN) for role, count in counts.items()},
         "q": typed,
         "can_manage": manager,
         # Who asks to join is for the Managers (and administrators) to see and decide.
         "asking": asking,
+        "directory": directory.configured(),
+        "named_groups": directory_roles.named_in(room.id),
+        "through": directory_roles.reasons_in(room.id, people=shown),
     }
 
 
@@ -263,3 +279,108 @@ def room_explain(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
         context["explained"] = explained(room=room, category=category, asked=asked)
     template = "roles/room_explain.html#result" if request.htmx else "roles/room_explain.html"
     return TemplateResponse(request, template, context)
+
+
+@require_GET
+@login_required
+def directory_find(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """The directory picker: groups and OUs whose name contains what was typed."""
+    room, category = room_for_manager(user=request.user, room_id=room_id)
+    text = request.GET.get("q", "")[:200]
+    found: list[Principal] = []
+    error = ""
+    try:
+        found = directory_roles.principals_find(actor=request.user, room_id=room.id, text=text)
+    except CategoryInvalid as exc:
+        error = exc.message
+    context = roles_context(request, room, category) | {
+        "found": found,
+        "dq": text,
+        "directory_error": error,
+    }
+    if request.htmx:
+        return TemplateResponse(request, "roles/_directory.html#principals", context)
+    return TemplateResponse(request, "roles/directory_find.html", context)
+
+
+def _role(request: HtmxHttpRequest) -> Role:
+    try:
+        return Role(request.POST.get("role", ""))
+    except ValueError:
+        raise BadRequest("Say member, manager or presenter.") from None
+
+
+@require_POST
+@login_required
+def directory_add(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Name a group or an OU for a role: who gets it (and who the rules keep out) first,
+    then done."""
+    room, _ = room_for_manager(user=request.user, room_id=room_id)
+    dn, role = request.POST.get("dn", "")[:1024], _role(request)
+    try:
+        if request.POST.get("confirm") != "1":
+            principal, change = directory_roles.principal_preview(
+                actor=request.user, room_id=room.id, role=role, dn=dn
+            )
+            context = {"room": room, "label": principal.label, "dn": principal.dn}
+            return TemplateResponse(
+                request,
+                "roles/directory_preview.html",
+                context | {"role": role, "change": change},
+            )
+        change = directory_roles.principal_add(
+            actor=request.user, room_id=room.id, role=role, dn=dn
+        )
+    except (CategoryInvalid, role_services.RoleRefused) as exc:
+        messages.error(request, str(exc))
+        return redirect("rooms:detail", room_id=room.id)
+    _told(request, change)
+    return redirect("rooms:detail", room_id=room.id)
+
+
+@require_POST
+@login_required
+def directory_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
+    """Take a group or an OU off a role: who loses which role first, then done."""
+    room, _ = room_for_manager(user=request.user, room_id=room_id)
+    try:
+        named_id = int(request.POST.get("named", ""))
+    except ValueError:
+        raise BadRequest("Say which group or OU to take off.") from None
+    try:
+        if request.POST.get("confirm") != "1":
+            named, change = directory_roles.removal_preview(
+                actor=request.user, room_id=room.id, named_id=named_id
+            )
+            return TemplateResponse(
+                request,
+                "roles/directory_preview.html",
+                {"room": room, "named": named, "change": change},
+            )
+        change = directory_roles.principal_remove(
+            actor=request.user, room_id=room.id, named_id=named_id
+        )
+    except CategoryInvalid as exc:
+        messages.error(request, str(exc))
+        return redirect("rooms:detail", room_id=room.id)
+    _told(request, change)
+    return redirect("rooms:detail", room_id=room.id)
+
+
+def _told(request: HtmxHttpRequest, change: directory_roles.RoleChange) -> None:
+    said = [
+        f"{len(pairs)} {what}"
+        for pairs, what in (
+            (change.added, "given a role"),
+            (change.removed, "lost a role"),
+            (change.skipped, "kept out by the rules"),
+        )
+        if pairs
+    ]
+    messages.success(request, "Done: " + ("; ".join(said) if said else "nobody changed") + ".")
+    if change.failed:
+        messages.error(
+            request,
+            f"The chat server refused the change for {len(change.failed)} people; the job "
+            "runner tries again at its next read of the directory.",
+        )

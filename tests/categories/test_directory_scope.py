@@ -4,59 +4,24 @@ between groups, with every change audited with its cause."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
-from ldap3 import MODIFY_ADD, MODIFY_DELETE, Connection, Server
+from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
 import accounts.directory as directory
-from accounts.directory.server import Group, Person, Seed, group_dn, person_dn
+from accounts.directory.server import group_dn
 from portal.models import AuditEntry, Outcome
 from rooms.backend.records import Role
 from rooms.models import DirectoryRead, DirectoryScope
 from rooms.services import directory as directory_services
+from rooms.services import directory_roles
 from tests.api.test_api import call, make_token
 from tests.api.test_roomctl import shell
+from tests.conftest import modify
 from tests.factories import AdministratorFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chat]
-
-
-@pytest.fixture
-def org(make_directory, chat, category_world):
-    """A directory of five people: two teams nested in Support engineers, an OU each."""
-    tag = uuid.uuid4().hex[:6]
-    people = {
-        name: Person(f"{name}{tag}", f"{name.title()} Example", (ou,), "pw")
-        for name, ou in (
-            ("ann", "Engineering"),
-            ("bob", "Engineering"),
-            ("cy", "Support"),
-            ("di", "Support"),
-            ("ed", "Sales"),
-        )
-    }
-    tier2 = Group("Tier 2", people=(people["cy"].username,))
-    support = Group("Support engineers", people=(people["di"].username,), groups=("Tier 2", "Loop"))
-    loop = Group("Loop", groups=("Support engineers",))  # a cycle ends
-    blocked = Group("Blocked", people=(people["ed"].username,))
-    found = make_directory(
-        Seed(people=list(people.values()), groups=[tier2, support, loop, blocked])
-    )
-    return {
-        "connection": found,
-        "people": people,
-        "id": {name: chat.user_id_for(p.username) for name, p in people.items()},
-        "category": category_world["category"],
-    }
-
-
-def modify(org, group: str, how: str, person: Person) -> None:
-    found = org["connection"]
-    with Connection(Server(found.url), found.bind_dn, found.password, auto_bind=True) as ldap:
-        assert ldap.modify(group_dn(group), {"member": [(how, [person_dn(person)])]}), ldap.result
 
 
 def test_a_group_expands_through_nested_groups_with_the_reason_and_an_ou_to_everyone_under_it(
@@ -105,7 +70,7 @@ def test_an_administrator_puts_a_group_in_scope_and_the_directory_keeps_it_in_st
     chat.add_to_role(room.id, Role.MEMBER, [ids["cy"]])
     modify(org, "Tier 2", MODIFY_ADD, people["ann"])
     modify(org, "Tier 2", MODIFY_DELETE, people["cy"])
-    assert directory_services.keep_in_step(force=True) == 2
+    assert directory_roles.keep_in_step(force=True) == 2
     scope = chat.get_category(category.id)
     assert ids["cy"] not in scope.allowed_members
     assert ids["ann"] in scope.allowed_members
@@ -115,7 +80,7 @@ def test_an_administrator_puts_a_group_in_scope_and_the_directory_keeps_it_in_st
     )
     assert left.after["cause"] == "no longer in Group: Support engineers"
     assert left.outcome == Outcome.SUCCEEDED
-    assert directory_services.keep_in_step(force=True) == 0  # nothing more to do
+    assert directory_roles.keep_in_step(force=True) == 0  # nothing more to do
     assert DirectoryRead.objects.get().people == 5
 
 
@@ -152,7 +117,7 @@ def test_a_directory_that_cannot_be_read_changes_nothing_and_is_told(org, chat, 
         actor=AdministratorFactory(), category_id=category.id, dn=group_dn("Tier 2")
     )
     settings.DIRECTORY_URL = "ldap://127.0.0.1:9"  # nothing listens there
-    assert directory_services.keep_in_step(force=True) == 0
+    assert directory_roles.keep_in_step(force=True) == 0
     assert ids["cy"] in chat.get_category(category.id).allowed_members
     state = DirectoryRead.objects.get()
     assert "could not be read" in state.error
@@ -287,7 +252,7 @@ def test_someone_the_chat_server_refuses_is_audited_as_failed_and_added_at_the_n
     assert ids["cy"] not in chat.get_category(category.id).allowed_members
 
     monkeypatch.undo()
-    assert directory_services.keep_in_step(force=True) == 1
+    assert directory_roles.keep_in_step(force=True) == 1
     assert ids["cy"] in chat.get_category(category.id).allowed_members
 
 
@@ -299,7 +264,7 @@ def test_the_groups_of_a_deleted_category_go_with_it(org, chat):
     DirectoryScope.objects.create(
         category_id="!gone:portal.test", kind="group", dn="cn=x", name="X"
     )
-    assert directory_services.keep_in_step(force=True) == 0  # the other category still read
+    assert directory_roles.keep_in_step(force=True) == 0  # the other category still read
     assert list(DirectoryScope.objects.values_list("category_id", flat=True)) == [category.id]
 
 
@@ -322,7 +287,7 @@ def test_a_group_as_creators_makes_its_people_in_scope_creators_and_follows_who_
     assert made.after["cause"] == "member of Tier 2"
 
     modify(org, "Tier 2", MODIFY_DELETE, people["ann"])  # leaves the group, stays in scope
-    assert directory_services.keep_in_step(force=True) == 1
+    assert directory_roles.keep_in_step(force=True) == 1
     now = chat.get_category(category.id)
     assert ids["ann"] not in now.creators
     assert ids["ann"] in now.allowed_members
