@@ -9,12 +9,18 @@ One embedded homeserver with the portal's module, one directory filled at its st
   each with a chat account made first): people per second;
 - following one person's change: they leave their group in the directory, and the job
   runner's next round takes them out of the scope (the time from the change in the
-  directory to the chat server's, without the wait for the round).
+  directory to the chat server's, without the wait for the round);
+- with `--room-group N`: a group of the first N people made the Members of a Closed room
+  (people per second), one of them leaving the group (followed by the next round), and
+  the room's page (time, database queries, chat calls) with one Member and with N; and,
+  for the floor, the homeserver's own rate: N/10 people invited to another room straight
+  through the Matrix client, with no index, audit or rules of the portal's.
 
 Targets on this machine (issue 27): 20 people/s or better applied, one person's change on
-the chat server within 60 s of the directory's.
+the chat server within 60 s of the directory's, a room page's cost the same with a group
+of 10,000 Members as with one person.
 
-    .venv/bin/python bench/directory.py --people 20000 --groups 50
+    .venv/bin/python bench/directory.py --people 20000 --groups 50 --room-group 10000
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--room-group", type=int, default=0, help="a group of N as Members")
     args = parser.parse_args()
     shm = Path("/dev/shm")
     workdir = Path(tempfile.mkdtemp(prefix="bench-directory-", dir=shm if shm.is_dir() else None))
@@ -72,8 +80,12 @@ def main() -> None:
         Group(f"Team {g:03d}", people=tuple(p.username for p in people[g :: args.groups]))
         for g in range(args.groups)
     ]
+    big = Group("Everyone here", people=tuple(p.username for p in people[: args.room_group]))
     started = time.perf_counter()
-    found = embedded_directory(workdir / "directory", Seed(people=people, groups=groups))
+    found = embedded_directory(
+        workdir / "directory",
+        Seed(people=people, groups=[*groups, big] if args.room_group else groups),
+    )
     with (
         found as connection,
         EmbeddedSynapse(
@@ -136,9 +148,96 @@ def main() -> None:
                 calls() - before,
             )
         )
+        if args.room_group:
+            rows += _room_group(args.room_group, category, people, connection, calls)
         print(f"{'':<44}{'result':>22}{'chat calls':>12}")
         for what, result, spent in rows:
             print(f"{what:<44}{result:>22}{spent:>12}")
+
+
+def _room_group(size: int, category: Any, people: list[Any], connection: Any, calls: Any) -> Any:
+    """The room's part: a group of `size` as a Closed room's Members, its page, a leaver,
+    and the homeserver's own invite rate."""
+    from django.db import connection as database
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+    from ldap3 import MODIFY_DELETE, Connection, Server
+
+    from accounts.directory.server import group_dn, person_dn
+    from accounts.models import User
+    from rooms.backend.records import Privacy, Role, RoomSettings
+    from rooms.index import chat_backend
+    from rooms.services import directory_roles
+
+    backend = chat_backend()
+    manager = backend.user_id_for(people[-1].username)
+    owner = User.objects.create(username="manager", chat_id=manager)
+    room = backend.create_room(
+        RoomSettings("Everyone here", "", category.id, Privacy.CLOSED), managers=[manager]
+    )
+    backend.add_to_role(room.id, Role.MEMBER, [manager])
+    browser = Client(HTTP_HOST="127.0.0.1")
+    browser.force_login(owner)
+
+    def page() -> tuple[float, int, int]:
+        browser.get(reverse("rooms:detail", args=[room.id]))  # warm
+        before, times = calls(), []
+        with CaptureQueriesContext(database) as queries:
+            for _ in range(5):
+                begun = time.perf_counter()
+                assert browser.get(reverse("rooms:detail", args=[room.id])).status_code == 200
+                times.append(time.perf_counter() - begun)
+        return sorted(times)[2], len(queries) // 5, (calls() - before) // 5
+
+    rows: list[tuple[str, str, int]] = []
+    seconds, queries, spent = page()
+    rows.append(("room page, 1 Member", f"{seconds * 1000:.0f} ms, {queries} queries", spent))
+
+    before, begun = calls(), time.perf_counter()
+    change = directory_roles.principal_add(
+        actor=owner, room_id=room.id, role=Role.MEMBER, dn=group_dn("Everyone here")
+    )
+    rate = len(change.added) / (time.perf_counter() - begun)
+    rows.append((f"a group of {size} made Members", f"{rate:.1f} people/s", calls() - before))
+
+    seconds, queries, spent = page()
+    rows.append(
+        (
+            f"room page, {len(change.added) + 1} Members",
+            f"{seconds * 1000:.0f} ms, {queries} queries",
+            spent,
+        )
+    )
+
+    with Connection(
+        Server(connection.url), connection.bind_dn, connection.password, auto_bind=True
+    ) as ldap:
+        ldap.modify(
+            group_dn("Everyone here"), {"member": [(MODIFY_DELETE, [person_dn(people[1])])]}
+        )
+    before, begun = calls(), time.perf_counter()
+    followed = directory_roles.keep_in_step(force=True)
+    rows.append(
+        (
+            f"one Member leaves the group ({followed} change)",
+            f"{time.perf_counter() - begun:.2f} s",
+            calls() - before,
+        )
+    )
+
+    floor = max(size // 10, 1)
+    other = backend.create_room(
+        RoomSettings("The floor", "", category.id, Privacy.CLOSED), managers=[manager]
+    )
+    invited = [backend.user_id_for(p.username) for p in people[:floor]]
+    before, begun = calls(), time.perf_counter()
+    backend.server.add_to_role(other.id, Role.MEMBER, invited, invite=True)
+    rate = floor / (time.perf_counter() - begun)
+    rows.append(
+        (f"the homeserver alone: {floor} invited", f"{rate:.1f} people/s", calls() - before)
+    )
+    return rows
 
 
 if __name__ == "__main__":

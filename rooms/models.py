@@ -404,6 +404,7 @@ class Operation(models.Model):
         "room.addin.attach": "Add-in added",
         "room.addin.detach": "Add-in taken out",
         "category.scope": "Scope change",
+        "role.directory": "Group or OU as a room's role",
         "person.remove": "Removal of a person",
         "category.adopt": "Adoption of a space",
         "rooms.bulk": "Change to many rooms",

@@ -381,8 +381,10 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
             action=op.kind,
             outcome=Outcome.PARTIAL,
             actor=op.actor,
-            # person.remove, category.*: what it names; a clearing's target is a room
-            target_kind="room" if op.kind.startswith("moderation.") else op.kind.split(".")[0],
+            # person.remove, category.*: what it names; a clearing and role.directory: a room
+            target_kind="room"
+            if op.kind.startswith("moderation.") or op.kind == "role.directory"
+            else op.kind.split(".")[0],
             target_id=op.target_id,
             target_label=op.target_label,
             after=op.change,

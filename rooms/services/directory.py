@@ -33,9 +33,11 @@ from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role
 from rooms.index import chat_backend
 from rooms.models import DirectoryGrant, DirectoryRead, DirectoryRole, DirectoryScope
+from rooms.operations import recorded
 from rooms.services.categories import CategoryInvalid, _require_admin
 
 ACTION = "directory.scope"
+SCOPE = "category.scope"  # the operation (and audit action) of an administrator's change
 ALLOWED, DENIED, CREATOR = (s.value for s in DirectoryScope.Standing)
 STANDINGS = (ALLOWED, DENIED, CREATOR)
 JOIN_CHUNK = 100
@@ -147,7 +149,7 @@ def _named(category: Category, scope_id: int) -> DirectoryScope:
 def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "allowed") -> Change:
     """Name a group or an OU in the category's scope, as denied it, or as its Creators
     (those of its people in scope), and apply it."""
-    with audited("category.scope", actor=actor, target_kind="category") as scope:
+    with audited(SCOPE, actor=actor, target_kind="category") as scope:
         _require_admin(actor)
         category = chat_backend().get_category(category_id)
         scope.target_id = scope.category_id = category.id
@@ -165,7 +167,10 @@ def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "al
         )
         if not made:  # another administrator named it meanwhile
             raise CategoryInvalid("principal", f"{principal.label} was just named by someone else.")
-        change = apply_category(category, snapshot)
+        with recorded(SCOPE, actor=actor, target_id=category.id, target_label=category.name) as op:
+            op.change = {"dn": principal.dn, "principal": principal.label, "standing": standing}
+            op.save(update_fields=["change"])
+            change = apply_category(category, snapshot)
         scope.after = {
             "principal": principal.label,
             "dn": principal.dn,
@@ -178,7 +183,7 @@ def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "al
 def principal_remove(*, actor: User, category_id: str, scope_id: int) -> Change:
     """Take a group or an OU out of the category's scope: the people only it held leave
     the scope (and their room roles), those only it denied are let in again."""
-    with audited("category.scope", actor=actor, target_kind="category") as scope:
+    with audited(SCOPE, actor=actor, target_kind="category") as scope:
         _require_admin(actor)
         category = chat_backend().get_category(category_id)
         scope.target_id = scope.category_id = category.id
@@ -186,8 +191,12 @@ def principal_remove(*, actor: User, category_id: str, scope_id: int) -> Change:
         named = _named(category, scope_id)
         scope.before = {"principal": str(named), "dn": named.dn, "standing": named.standing}
         kept = [s for s in scopes_of(category.id) if s.pk != named.pk]
-        change = apply_category(category, read_snapshot(), scopes=kept)
-        named.delete()
+        snapshot = read_snapshot()
+        with recorded(SCOPE, actor=actor, target_id=category.id, target_label=category.name) as op:
+            op.change = {"scope": named.pk, "dn": named.dn, "principal": str(named)}
+            op.save(update_fields=["change"])
+            change = apply_category(category, snapshot, scopes=kept)
+            named.delete()
         scope.after = _said(change)
         return change
 

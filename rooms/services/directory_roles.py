@@ -30,17 +30,21 @@ from rooms import index
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room
 from rooms.index import chat_backend
-from rooms.models import DirectoryRole, DirectoryRoleGrant
+from rooms.models import DirectoryRole, DirectoryRoleGrant, DirectoryScope, Operation
+from rooms.operations import recorded
 from rooms.services.categories import CategoryInvalid
 from rooms.services.directory import (
     CHAT_ACTOR,
+    apply_category,
     keep_categories_in_step,
     read_snapshot,
     read_when_due,
+    scopes_of,
 )
 from rooms.services.roles import RoleRefused, role_problem, room_for_roles
 
 ACTION = "directory.role"
+KIND = "role.directory"  # the operation (and audit action) of a Manager's change
 ADD_CHUNK = 100  # people given a role in one call to the client (the index is written once)
 
 
@@ -143,7 +147,7 @@ def _named(room: Room, named_id: int) -> DirectoryRole:
 def principal_add(*, actor: User, room_id: str, role: Role, dn: str) -> RoleChange:
     """Name a group or an OU as the room's Members, Managers or Presenters and give the
     role to those of its people the rules allow."""
-    with audited("role.directory", actor=actor, target_kind="room", target_id=room_id) as scope:
+    with audited(KIND, actor=actor, target_kind="room", target_id=room_id) as scope:
         room, category = room_for_roles(actor, room_id, scope)
         snapshot = read_snapshot()
         principal = _principal(snapshot, room, role, dn)
@@ -155,7 +159,10 @@ def principal_add(*, actor: User, room_id: str, role: Role, dn: str) -> RoleChan
         )
         if not made:  # another Manager named it meanwhile
             raise CategoryInvalid("principal", f"{principal.label} was just named by someone else.")
-        change = apply_room(room, category, snapshot)
+        with recorded(KIND, actor=actor, target_id=room.id, target_label=room.name) as op:
+            op.change = {"dn": principal.dn, "principal": principal.label, "role": str(role)}
+            op.save(update_fields=["change"])
+            change = apply_room(room, category, snapshot)
         scope.after = {
             "principal": principal.label,
             "dn": principal.dn,
@@ -167,19 +174,61 @@ def principal_add(*, actor: User, room_id: str, role: Role, dn: str) -> RoleChan
 
 def principal_remove(*, actor: User, room_id: str, named_id: int) -> RoleChange:
     """Take a group or an OU off a room's role: the people only it gave the role lose it."""
-    with audited("role.directory", actor=actor, target_kind="room", target_id=room_id) as scope:
+    with audited(KIND, actor=actor, target_kind="room", target_id=room_id) as scope:
         room, category = room_for_roles(actor, room_id, scope)
         named = _named(room, named_id)
         scope.before = {"principal": str(named), "dn": named.dn, "role": named.role}
         kept = [n for n in named_in(room.id) if n.pk != named.pk]
-        change = apply_room(room, category, read_snapshot(), named=kept)
-        named.delete()
+        snapshot = read_snapshot()
+        with recorded(KIND, actor=actor, target_id=room.id, target_label=room.name) as op:
+            op.change = {"named": named.pk, "dn": named.dn, "principal": str(named)}
+            op.save(update_fields=["change"])
+            change = apply_room(room, category, snapshot, named=kept)
+            named.delete()
         scope.after = _said(change)
         return change
 
 
 def _said(change: RoleChange) -> dict[str, object]:
     return {k: [list(pair) for pair in v] for k, v in vars(change).items() if v}
+
+
+def directory_retry(op: Operation, *, actor: User) -> Operation:
+    """Retry of a change to a category's groups and OUs (`category.scope` naming a DN)
+    or a room's (`role.directory`) that its process left part-way: the category or the
+    room is brought in step with the directory again, and a group or an OU that was being
+    taken out is taken out. Audited as `operation.retry`."""
+    of_room = op.kind == KIND
+    taking_out = op.change.get("named" if of_room else "scope")
+    with audited(
+        "operation.retry",
+        actor=actor,
+        target_kind="room" if of_room else "category",
+        target_id=op.target_id,
+        target_label=op.target_label,
+        before={"operation": str(op.pk), "kind": op.kind},
+    ) as scope:
+        client, snapshot = chat_backend(), read_snapshot()
+        if of_room:
+            room = client.get_room(op.target_id)
+            kept = [n for n in named_in(room.id) if n.pk != taking_out]
+            category = client.get_category(room.settings.category_id)
+            failed = apply_room(room, category, snapshot, named=kept).failed
+            DirectoryRole.objects.filter(room_id=room.id, pk=taking_out).delete()
+        else:
+            category = client.get_category(op.target_id)
+            left = [s for s in scopes_of(category.id) if s.pk != taking_out]
+            failed = tuple(("", p) for p in apply_category(category, snapshot, scopes=left).failed)
+            DirectoryScope.objects.filter(category_id=category.id, pk=taking_out).delete()
+        scope.after = {"failed": [person for _, person in failed]}
+    op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
+    op.error = (
+        f"The chat server refused {len(failed)} people; the job runner tries again."
+        if failed
+        else ""
+    )
+    op.save(update_fields=["status", "error", "updated_at"])
+    return op
 
 
 def keep_in_step(*, force: bool = False) -> int:

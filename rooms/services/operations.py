@@ -12,6 +12,8 @@ from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.models import Operation
 from rooms.services import categories as category_services
+from rooms.services import directory as directory_services
+from rooms.services import directory_roles
 from rooms.services import moderation as moderation_services
 from rooms.services import people as people_services
 from rooms.services import rooms as room_services
@@ -37,6 +39,10 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
         return operations.finish(op, actor=actor, undo=undo)
     if undo:
         raise OperationConflict(f"A {op.label.lower()} is finished by Retry, not undone.")
+    if op.kind == directory_roles.KIND or (
+        op.kind == directory_services.SCOPE and "dn" in op.change
+    ):
+        return directory_roles.directory_retry(op, actor=actor)
     if op.kind == people_services.KIND:
         return people_services.removal_run(op, actor=actor)
     if op.kind == category_services.ADOPT:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from django.contrib import messages
@@ -49,14 +50,14 @@ def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> d
     term = typed.strip().casefold()
     lists, counts = {}, {}
     for role in Role:
-        people = sorted(room.principals(role), key=str.casefold)
         found = [
             person
-            for person in people
-            if term in person.casefold() or term in room.label(person).casefold()
+            for person in room.principals(role)
+            if not term or term in person.casefold() or term in room.label(person).casefold()
         ]
         counts[role.value] = len(found)
-        lists[role.value] = [(person, room.label(person)) for person in found[:SHOWN]]
+        first = heapq.nsmallest(SHOWN, found, key=str.casefold)
+        lists[role.value] = [(person, room.label(person)) for person in first]
     shown = {person for people in lists.values() for person, _ in people}
     manager = can_manage(request.user, room)
     asking = asking_to_join(room=room) if manager else []

@@ -4,16 +4,20 @@ between groups, with every change audited with its cause."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils import timezone
 from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
 import accounts.directory as directory
 from accounts.directory.server import group_dn
 from portal.models import AuditEntry, Outcome
+from rooms import operations
 from rooms.backend.records import Role
-from rooms.models import DirectoryRead, DirectoryScope
+from rooms.models import DirectoryRead, DirectoryScope, Operation
 from rooms.services import directory as directory_services
 from rooms.services import directory_roles
 from tests.api.test_api import call, make_token
@@ -306,3 +310,28 @@ def test_two_administrators_naming_one_group_at_once_name_it_once(org, monkeypat
     with pytest.raises(directory_services.CategoryInvalid, match="just named by someone else"):
         first(actor=admin, category_id=category.id, dn=directory.normal_dn(group_dn("Tier 2")))
     assert DirectoryScope.objects.count() == 1
+
+
+def test_a_group_taken_out_by_a_process_that_died_is_audited_and_finished_by_retry(
+    org, chat, client
+):
+    category, ids = org["category"], org["id"]
+    admin = AdministratorFactory()
+    directory_services.principal_add(actor=admin, category_id=category.id, dn=group_dn("Tier 2"))
+    [named] = DirectoryScope.objects.all()
+    op = Operation.objects.create(  # running when its process died, part-way through
+        kind="category.scope",
+        target_id=category.id,
+        target_label=category.name,
+        actor=admin,
+        change={"scope": named.pk, "dn": named.dn, "principal": str(named)},
+    )
+    operations.resume_abandoned(now=timezone.now() + timedelta(minutes=5))
+    entry = AuditEntry.objects.get(action="category.scope", outcome=Outcome.PARTIAL)
+    assert entry.error == "Its portal process stopped mid-way; listed for Retry."
+    client.force_login(admin)
+    client.post(reverse("operations:retry", args=[op.pk]), follow=True)
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert ids["cy"] not in chat.get_category(category.id).allowed_members
+    assert not DirectoryScope.objects.exists()

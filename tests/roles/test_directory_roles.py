@@ -4,17 +4,21 @@ rules, kept in step when people move between groups, each change audited with it
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
 from accounts.directory import normal_dn
 from accounts.directory.server import group_dn
 from portal.models import AuditEntry, Outcome
+from rooms import operations
 from rooms.backend.errors import ChatServerUnavailable
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, Role
-from rooms.models import DirectoryRole, DirectoryRoleGrant
+from rooms.models import DirectoryRole, DirectoryRoleGrant, Operation
 from rooms.services import directory as directory_services
 from rooms.services import directory_roles
 from rooms.services.roles import RoleRefused
@@ -250,3 +254,65 @@ def test_someone_the_chat_server_refuses_is_audited_as_failed_and_given_the_role
     assert directory_roles.keep_in_step(force=True) == 1
     assert ids["cy"] in chat.get_room(room.id).members
     assert DirectoryRoleGrant.objects.get(user_id=ids["cy"]).added is True
+
+
+def test_a_change_whose_process_died_is_audited_and_finished_by_retry(
+    support, chat, make_room, creator, client
+):
+    """The Manager's process named Tier 2 as Members and died before anyone got the role:
+    the job runner writes the entry it never wrote (partly done) and lists it; Retry gives
+    the role."""
+    ids = support["id"]
+    room = make_room()
+    named = DirectoryRole.objects.create(
+        room_id=room.id,
+        role="member",
+        kind="group",
+        dn=normal_dn(group_dn("Tier 2")),
+        name="Tier 2",
+    )
+    op = Operation.objects.create(
+        kind=directory_roles.KIND,
+        target_id=room.id,
+        target_label=room.name,
+        actor=creator,
+        change={"dn": named.dn, "principal": "Group: Tier 2", "role": "member"},
+    )
+    operations.resume_abandoned(now=timezone.now() + timedelta(minutes=5))
+    op.refresh_from_db()
+    assert op.status == Operation.Status.UNFINISHED
+    entry = AuditEntry.objects.get(action="role.directory", target_id=room.id)
+    assert (entry.outcome, entry.target_kind) == (Outcome.PARTIAL, "room")
+
+    client.force_login(AdministratorFactory())
+    client.post(reverse("operations:retry", args=[op.pk]), follow=True)
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert ids["cy"] in chat.get_room(room.id).members
+    retried = AuditEntry.objects.get(action="operation.retry", target_id=room.id)
+    assert retried.outcome == Outcome.SUCCEEDED
+
+
+def test_taking_a_group_off_whose_process_died_is_finished_by_retry(
+    support, chat, make_room, creator, client
+):
+    ids = support["id"]
+    room = make_room()
+    directory_roles.principal_add(
+        actor=creator, room_id=room.id, role=Role.MEMBER, dn=group_dn("Tier 2")
+    )
+    [named] = DirectoryRole.objects.all()
+    op = Operation.objects.create(  # as a process that died while taking it off left it
+        kind=directory_roles.KIND,
+        target_id=room.id,
+        target_label=room.name,
+        actor=creator,
+        status=Operation.Status.UNFINISHED,
+        change={"named": named.pk, "dn": named.dn, "principal": str(named)},
+    )
+    client.force_login(AdministratorFactory())
+    client.post(reverse("operations:retry", args=[op.pk]), follow=True)
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert ids["cy"] not in chat.get_room(room.id).members
+    assert not DirectoryRole.objects.exists()
