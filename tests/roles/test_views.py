@@ -10,6 +10,7 @@ from django.urls import reverse
 from portal.models import AuditEntry
 from rooms.backend.records import Privacy, Role
 from rooms.models import BulkRun
+from rooms.views import roles as roles_views
 from tests.factories import AuditorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,21 @@ def test_panel_filters_people_with_htmx(client, chat, creator, make_room, catego
     members = [person for person, _ in response.context["lists"]["member"]]
     assert members == [category_world["member"].user_id]
     assert client.get(url("roles:panel", room))["Location"] == url("rooms:detail", room)
+
+
+def test_the_panel_lists_the_first_people_of_a_large_role_and_says_how_many_more(
+    client, chat, creator, make_room, category_world, monkeypatch
+):
+    room = make_room()
+    chat.add_to_role(room.id, Role.MEMBER, [creator.chat_id, category_world["member"].user_id])
+    monkeypatch.setattr(roles_views, "SHOWN", 1)  # as a room of 101 Members would be
+    client.force_login(creator)
+    page = client.get(url("rooms:detail", room))
+    assert len(page.context["lists"]["member"]) == 1
+    assert page.context["counts"]["member"] == 2
+    assert "… and 1 more: find a person by name above." in page.text
+    found = client.get(url("roles:panel", room), {"q": "member"}, **HTMX)
+    assert "more: find a person" not in found.text  # one found, shown
 
 
 def test_open_rooms_explain_there_is_no_member_list(client, creator, make_room):
