@@ -11,12 +11,14 @@ the directory or the chat server.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from django.conf import settings
 from ldap3 import SUBTREE, Connection, Server
 from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
 Kind = Literal["group", "ou"]
@@ -68,12 +70,6 @@ class Snapshot:
         found |= {dn: Principal("ou", dn, name) for dn, name in self.ous.items()}
         object.__setattr__(self, "principals", found)
 
-    def find(self, text: str, *, limit: int = 20) -> list[Principal]:
-        """Groups and OUs whose name contains `text` (any letter case), by name."""
-        wanted = text.strip().lower()
-        found = [p for p in self.principals.values() if wanted in p.name.lower()]
-        return sorted(found, key=lambda p: (p.name.lower(), p.kind))[:limit]
-
     def expand(self, dn: str) -> dict[str, str]:
         """The people a group or an OU stands for: username to the reason they are in.
         A nested group's people say through which group; a loop of groups ends."""
@@ -122,12 +118,9 @@ def _first(attributes: dict[str, Any], name: str) -> str:
     return str(value or "")
 
 
-def read() -> Snapshot:
-    """The whole directory under DIRECTORY_BASE, as configured (DIRECTORY_*)."""
-    user, name = settings.DIRECTORY_USER_ATTRIBUTE, settings.DIRECTORY_NAME_ATTRIBUTE
-    people: dict[str, tuple[str, str]] = {}
-    groups: dict[str, tuple[str, tuple[str, ...]]] = {}
-    ous: dict[str, str] = {}
+@contextmanager
+def _connected() -> Iterator[Connection]:
+    """A read-only connection to the configured directory, bound as its account."""
     try:
         server = Server(settings.DIRECTORY_URL, connect_timeout=TIMEOUT_SECONDS)
         with Connection(
@@ -138,26 +131,67 @@ def read() -> Snapshot:
             receive_timeout=TIMEOUT_SECONDS,
             read_only=True,
         ) as connection:
-            base = settings.DIRECTORY_BASE
-            person_class = f"(objectClass={settings.DIRECTORY_PERSON_CLASS})"
-            for entry in _entries(connection, base, person_class, [user, name, "cn"]):
-                if entry.get("type") != "searchResEntry":
-                    continue
-                found = entry["attributes"]
-                username = _first(found, user)
-                if username:
-                    shown = _first(found, name) or _first(found, "cn") or username
-                    people[normal_dn(entry["dn"])] = (username.lower(), shown)
-            group_class = f"(objectClass={settings.DIRECTORY_GROUP_CLASS})"
-            for entry in _entries(connection, base, group_class, ["cn", "member"]):
-                if entry.get("type") != "searchResEntry":
-                    continue
-                found = entry["attributes"]
-                members = tuple(normal_dn(m) for m in found.get("member") or [])
-                groups[normal_dn(entry["dn"])] = (_first(found, "cn"), members)
-            for entry in _entries(connection, base, "(objectClass=organizationalUnit)", ["ou"]):
-                if entry.get("type") == "searchResEntry":
-                    ous[normal_dn(entry["dn"])] = _first(entry["attributes"], "ou")
+            yield connection
     except LDAPException as exc:
         raise DirectoryUnavailable(f"The directory could not be read: {exc}") from exc
+
+
+def find(text: str, *, limit: int = 20) -> list[Principal]:
+    """Groups and OUs whose name contains `text` (any letter case), by name: one search
+    of the directory, not a read of all of it (the people pickers ask as people type)."""
+    wanted = escape_filter_chars(text.strip())
+    if not wanted:
+        return []
+    query = (
+        f"(|(&(objectClass={settings.DIRECTORY_GROUP_CLASS})(cn=*{wanted}*))"
+        f"(&(objectClass=organizationalUnit)(ou=*{wanted}*)))"
+    )
+    found: list[Principal] = []
+    with _connected() as connection:
+        connection.search(
+            settings.DIRECTORY_BASE,
+            query,
+            search_scope=SUBTREE,
+            attributes=["cn", "ou", "objectClass"],
+            size_limit=limit * 5,
+        )
+        for entry in connection.response or []:
+            if entry.get("type") != "searchResEntry":
+                continue
+            found_in = entry["attributes"]
+            classes = {str(c).lower() for c in found_in.get("objectClass") or []}
+            if "organizationalunit" in classes:
+                found.append(Principal("ou", normal_dn(entry["dn"]), _first(found_in, "ou")))
+            else:
+                found.append(Principal("group", normal_dn(entry["dn"]), _first(found_in, "cn")))
+    return sorted(found, key=lambda p: (p.name.lower(), p.kind))[:limit]
+
+
+def read() -> Snapshot:
+    """The whole directory under DIRECTORY_BASE, as configured (DIRECTORY_*)."""
+    user, name = settings.DIRECTORY_USER_ATTRIBUTE, settings.DIRECTORY_NAME_ATTRIBUTE
+    people: dict[str, tuple[str, str]] = {}
+    groups: dict[str, tuple[str, tuple[str, ...]]] = {}
+    ous: dict[str, str] = {}
+    with _connected() as connection:
+        base = settings.DIRECTORY_BASE
+        person_class = f"(objectClass={settings.DIRECTORY_PERSON_CLASS})"
+        for entry in _entries(connection, base, person_class, [user, name, "cn"]):
+            if entry.get("type") != "searchResEntry":
+                continue
+            found = entry["attributes"]
+            username = _first(found, user)
+            if username:
+                shown = _first(found, name) or _first(found, "cn") or username
+                people[normal_dn(entry["dn"])] = (username.lower(), shown)
+        group_class = f"(objectClass={settings.DIRECTORY_GROUP_CLASS})"
+        for entry in _entries(connection, base, group_class, ["cn", "member"]):
+            if entry.get("type") != "searchResEntry":
+                continue
+            found = entry["attributes"]
+            members = tuple(normal_dn(m) for m in found.get("member") or [])
+            groups[normal_dn(entry["dn"])] = (_first(found, "cn"), members)
+        for entry in _entries(connection, base, "(objectClass=organizationalUnit)", ["ou"]):
+            if entry.get("type") == "searchResEntry":
+                ous[normal_dn(entry["dn"])] = _first(entry["attributes"], "ou")
     return Snapshot(people, groups, ous)

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -36,6 +37,7 @@ from rooms.models import DirectoryGrant, DirectoryRead, DirectoryRole, Directory
 from rooms.operations import recorded
 from rooms.services.categories import CategoryInvalid, _require_admin
 
+T = TypeVar("T")
 ACTION = "directory.scope"
 SCOPE = "category.scope"  # the operation (and audit action) of an administrator's change
 ALLOWED, DENIED, CREATOR = (s.value for s in DirectoryScope.Standing)
@@ -44,21 +46,30 @@ JOIN_CHUNK = 100
 CHAT_ACTOR = "the directory"
 
 
-def read_snapshot() -> Snapshot:
+def _asked(question: Callable[[], T]) -> T:
+    """Ask the directory; CategoryInvalid when there is none or it cannot be read."""
     if not directory.configured():
         raise CategoryInvalid("principal", "No directory is configured (DIRECTORY_URL).")
     try:
-        return directory.read()
+        return question()
     except DirectoryUnavailable as exc:
         raise CategoryInvalid("principal", str(exc)) from exc
+
+
+def read_snapshot() -> Snapshot:
+    """The directory as it is now (CategoryInvalid when there is none or it cannot be read)."""
+    return _asked(directory.read)
+
+
+def find_principals(text: str) -> list[Principal]:
+    """Groups and OUs whose name contains `text` (CategoryInvalid as `read_snapshot`)."""
+    return _asked(partial(directory.find, text)) if text.strip() else []
 
 
 def principals_find(*, actor: User, text: str) -> list[Principal]:
     """Groups and OUs of the directory whose name contains `text`."""
     _require_admin(actor)
-    if not text.strip():
-        return []
-    return read_snapshot().find(text)
+    return find_principals(text)
 
 
 def reasons_in(category_id: str) -> dict[str, str]:

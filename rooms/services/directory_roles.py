@@ -36,6 +36,7 @@ from rooms.services.categories import CategoryInvalid
 from rooms.services.directory import (
     CHAT_ACTOR,
     apply_category,
+    find_principals,
     keep_categories_in_step,
     read_snapshot,
     read_when_due,
@@ -84,9 +85,7 @@ def reasons_in(room_id: str, *, people: Iterable[str]) -> dict[str, dict[str, st
 def principals_find(*, actor: User, room_id: str, text: str) -> list[Principal]:
     """Groups and OUs whose name contains `text`, for the room's Managers."""
     room_for_roles(actor, room_id)
-    if not text.strip():
-        return []
-    return read_snapshot().find(text)
+    return find_principals(text)
 
 
 def _role_refused(room: Room, role: Role) -> str:

@@ -101,16 +101,26 @@ def roles_panel(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 @require_GET
 @login_required
 def people_picker(request: HtmxHttpRequest, room_id: str) -> TemplateResponse:
-    """Chat users matching what was typed, in or out of the category's scope."""
+    """Chat users matching what was typed, in or out of the category's scope, and the
+    directory's groups and OUs of that name (marked)."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
     search = valid_or_400(PeopleSearchForm(request.GET))
     role, term = search["role"], search["q"]
+    groups: list[Principal] = []
+    error = ""
+    if directory.configured() and len(term.strip()) >= 2:
+        try:
+            groups = directory_roles.principals_find(actor=request.user, room_id=room.id, text=term)
+        except CategoryInvalid as exc:
+            error = exc.message
     context = {
         "room": room,
         "category": category,
         "role": role,
         "q": term,
         "candidates": role_candidates(room=room, category=category, role=role, term=term),
+        "groups": groups,
+        "directory_error": error,
         "roles": list(Role),
     }
     template = "roles/people_picker.html#results" if request.htmx else "roles/people_picker.html"

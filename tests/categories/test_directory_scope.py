@@ -38,13 +38,14 @@ def test_a_group_expands_through_nested_groups_with_the_reason_and_an_ou_to_ever
         people["di"].username: "member of Support engineers",
         people["cy"].username: "member of Support engineers via Tier 2",
     }
-    [engineering] = [p for p in snapshot.find("engineering") if p.kind == "ou"]
+    [engineering] = [p for p in directory.find("engineering") if p.kind == "ou"]
     assert engineering.label == "OU: Engineering"
     assert set(snapshot.expand(engineering.dn)) == {people["ann"].username, people["bob"].username}
-    assert [p.label for p in snapshot.find("support")] == [
+    assert [p.label for p in directory.find("support")] == [
         "OU: Support",
         "Group: Support engineers",
     ]
+    assert directory.find("*") == directory.find("a)(cn=*") == []  # a name, not a filter
 
 
 def test_an_administrator_puts_a_group_in_scope_and_the_directory_keeps_it_in_step(

@@ -60,6 +60,14 @@ def test_a_manager_makes_a_group_the_members_of_a_closed_room_and_moves_in_the_d
         in client.get(reverse("roles:directory", args=[room.id]), {"q": "tier"}).text
     )
 
+    picked = client.get(
+        reverse("roles:people", args=[room.id]),
+        {"role": "member", "q": "tier"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "Group: Tier 2" in picked.text  # the people picker finds groups too, marked
+    assert "Group of the directory" in picked.text
+
     add = reverse("roles:directory_add", args=[room.id])
     dn = normal_dn(group_dn("Support engineers"))
     preview = client.post(add, {"dn": dn, "role": "member"})
