@@ -391,6 +391,7 @@ def apply_category(
         DENIED: category.denied_members,
         CREATOR: category.creators,
     }
+    new: list[DirectoryGrant] = []
     with transaction.atomic():
         stale = [g.pk for key, g in held.items() if key not in wanted and g.user_id not in failed]
         DirectoryGrant.objects.filter(pk__in=stale).delete()
@@ -401,18 +402,13 @@ def apply_category(
             mine = person in given[standing]
             kept = held.get((pk, person))
             if kept is None:
-                # get_or_create: the job runner and an administrator may apply at once.
-                DirectoryGrant.objects.get_or_create(
-                    scope_id=pk,
-                    user_id=person,
-                    defaults={
-                        "reason": reason,
-                        "added": mine or person not in held_before[standing],
-                    },
-                )
+                added = mine or person not in held_before[standing]
+                new.append(DirectoryGrant(scope_id=pk, user_id=person, reason=reason, added=added))
             elif kept.reason != reason or (mine and not kept.added):
                 kept.reason, kept.added = reason, kept.added or mine
                 kept.save(update_fields=["reason", "added"])
+        # Conflicts ignored: the job runner and an administrator may apply at once.
+        DirectoryGrant.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
     return Change(
         added=tuple(done["added"]),
         removed=tuple(done["removed"]),

@@ -342,6 +342,7 @@ def apply_room(
         for role in Role
     }
     given = {role: {p for r, p in done["added"] if r == role} for role in Role}
+    new: list[DirectoryRoleGrant] = []
     with transaction.atomic():
         stale = [g.pk for key, g in held.items() if key not in wanted and g.user_id not in failed]
         DirectoryRoleGrant.objects.filter(pk__in=stale).delete()
@@ -354,14 +355,14 @@ def apply_room(
             kept = held.get((pk, person))
             mine = person in given[role]
             if kept is None:
-                DirectoryRoleGrant.objects.get_or_create(
-                    named_id=pk,
-                    user_id=person,
-                    defaults={"reason": reason, "added": mine},
+                new.append(
+                    DirectoryRoleGrant(named_id=pk, user_id=person, reason=reason, added=mine)
                 )
             elif kept.reason != reason or (mine and not kept.added):
                 kept.reason, kept.added = reason, kept.added or mine
                 kept.save(update_fields=["reason", "added"])
+        # Conflicts ignored: the job runner and a Manager may apply at once.
+        DirectoryRoleGrant.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
     return RoleChange(
         added=tuple(done["added"]),
         removed=tuple(done["removed"]),
