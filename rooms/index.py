@@ -325,6 +325,24 @@ def add_people(room_id: str, role: Role, user_ids: Iterable[str]) -> None:
         )
 
 
+def add_to_scope(category_id: str, user_ids: Iterable[str]) -> None:
+    """Record people the server confirmed in a category's scope (no read of the space's
+    whole state: a scope of thousands grows a chunk at a time)."""
+    with transaction.atomic():
+        row = IndexedCategory.objects.filter(category_id=category_id).first()
+        if row is None:
+            return
+        present = set(
+            row.people.filter(standing=Standing.ALLOWED).values_list("user_id", flat=True)
+        )
+        CategoryPerson.objects.bulk_create(
+            [
+                CategoryPerson(category=row, user_id=u, standing=Standing.ALLOWED)
+                for u in sorted(set(user_ids) - present)
+            ]
+        )
+
+
 def remember_names(room_id: str, names: dict[str, str]) -> None:
     """Display names of people just given a role, for those the room's state does not
     name (a Manager has no member event; an invitation may carry no name): the panel
@@ -664,10 +682,15 @@ class IndexedChatBackend:
             self._refresh_quietly(category_id)
 
     def add_to_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
+        """Into the scope on the server, then into the index as confirmed (after a failure
+        part-way, the category is read back instead)."""
         people = list(user_ids)
-        self._then_refresh(
-            category_id, lambda: self.server.add_to_category_scope(category_id, people)
-        )
+        try:
+            self.server.add_to_category_scope(category_id, people)
+        except ChatBackendError:
+            self._refresh_quietly(category_id)
+            raise
+        add_to_scope(category_id, people)
 
     def remove_from_category_scope(self, category_id: str, user_ids: Iterable[str]) -> None:
         people = list(user_ids)
