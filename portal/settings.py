@@ -246,6 +246,10 @@ DIRECTORY_USER_ATTRIBUTE = os.environ.get("DIRECTORY_USER_ATTRIBUTE", "uid")
 DIRECTORY_NAME_ATTRIBUTE = os.environ.get("DIRECTORY_NAME_ATTRIBUTE", "displayName")
 DIRECTORY_PERSON_CLASS = os.environ.get("DIRECTORY_PERSON_CLASS", "inetOrgPerson")
 DIRECTORY_GROUP_CLASS = os.environ.get("DIRECTORY_GROUP_CLASS", "groupOfNames")
+# People the directory holds but has disabled, as an LDAP filter: they count as in no
+# group or OU. Active Directory: (userAccountControl:1.2.840.113556.1.4.803:=2); OpenLDAP
+# with the password policy overlay: (pwdAccountLockedTime=*). Empty: none are disabled.
+DIRECTORY_DISABLED_FILTER = os.environ.get("DIRECTORY_DISABLED_FILTER", "")
 # How often the job runner reads the directory and applies what changed (seconds).
 DIRECTORY_POLL_SECONDS = float(os.environ.get("DIRECTORY_POLL_SECONDS", "30"))
 

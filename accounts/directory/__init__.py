@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from django.conf import settings
@@ -60,15 +61,29 @@ class Principal:
 class Snapshot:
     """What one read of the directory found."""
 
-    people: dict[str, tuple[str, str]]  # person DN: (username, name)
+    people: dict[str, tuple[str, str]]  # person DN: (username, name); the disabled left out
     groups: dict[str, tuple[str, tuple[str, ...]]]  # group DN: (name, member DNs)
     ous: dict[str, str]  # OU DN: name
+    disabled: frozenset[str] = frozenset()  # usernames of people the directory disabled
     principals: dict[str, Principal] = field(init=False)
 
     def __post_init__(self) -> None:
         found = {dn: Principal("group", dn, name) for dn, (name, _) in self.groups.items()}
         found |= {dn: Principal("ou", dn, name) for dn, name in self.ous.items()}
         object.__setattr__(self, "principals", found)
+
+    def gone(self, username: str) -> str:
+        """Why someone a group or an OU held is in none now, when it is not their group's
+        doing: disabled, or no longer in the directory at all ("" otherwise)."""
+        if username in self.disabled:
+            return "disabled in the directory"
+        if username not in self._usernames:
+            return "no longer in the directory"
+        return ""
+
+    @cached_property
+    def _usernames(self) -> frozenset[str]:
+        return frozenset(username for username, _ in self.people.values())
 
     def expand(self, dn: str) -> dict[str, str]:
         """The people a group or an OU stands for: username to the reason they are in.
@@ -173,17 +188,23 @@ def read() -> Snapshot:
     people: dict[str, tuple[str, str]] = {}
     groups: dict[str, tuple[str, tuple[str, ...]]] = {}
     ous: dict[str, str] = {}
+    disabled: set[str] = set()
     with _connected() as connection:
         base = settings.DIRECTORY_BASE
         person_class = f"(objectClass={settings.DIRECTORY_PERSON_CLASS})"
+        if settings.DIRECTORY_DISABLED_FILTER:
+            off = f"(&{person_class}{settings.DIRECTORY_DISABLED_FILTER})"
+            for entry in _entries(connection, base, off, [user]):
+                if entry.get("type") == "searchResEntry":
+                    disabled.add(_first(entry["attributes"], user).lower())
         for entry in _entries(connection, base, person_class, [user, name, "cn"]):
             if entry.get("type") != "searchResEntry":
                 continue
             found = entry["attributes"]
-            username = _first(found, user)
-            if username:
+            username = _first(found, user).lower()
+            if username and username not in disabled:
                 shown = _first(found, name) or _first(found, "cn") or username
-                people[normal_dn(entry["dn"])] = (username.lower(), shown)
+                people[normal_dn(entry["dn"])] = (username, shown)
         group_class = f"(objectClass={settings.DIRECTORY_GROUP_CLASS})"
         for entry in _entries(connection, base, group_class, ["cn", "member"]):
             if entry.get("type") != "searchResEntry":
@@ -194,4 +215,4 @@ def read() -> Snapshot:
         for entry in _entries(connection, base, "(objectClass=organizationalUnit)", ["ou"]):
             if entry.get("type") == "searchResEntry":
                 ous[normal_dn(entry["dn"])] = _first(entry["attributes"], "ou")
-    return Snapshot(people, groups, ous)
+    return Snapshot(people, groups, ous, frozenset(disabled))

@@ -336,7 +336,7 @@ def apply_category(
 
     done: dict[str, list[str]] = defaultdict(list)
     cause = {
-        k: {p: "no longer in " + ", ".join(str(g.scope) for g in gs) for p, gs in lost[k].items()}
+        k: {p: left_because(snapshot, p, (str(g.scope) for g in gs)) for p, gs in lost[k].items()}
         for k in STANDINGS
     }
     names = {username: name for username, name in snapshot.people.values()}
@@ -418,6 +418,13 @@ def apply_category(
         uncreated=tuple(done["no longer creator"]),
         failed=tuple(done["failed"]),
     )
+
+
+def left_because(snapshot: Snapshot, person: str, held_by: Iterable[str]) -> str:
+    """Why someone lost what groups or OUs gave them: disabled in the directory, gone from
+    it, or no longer in those groups or OUs."""
+    username = person.split(":", 1)[0].removeprefix("@")
+    return snapshot.gone(username) or "no longer in " + ", ".join(held_by)
 
 
 def _step(

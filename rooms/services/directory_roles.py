@@ -38,6 +38,7 @@ from rooms.services.directory import (
     apply_category,
     find_principals,
     keep_categories_in_step,
+    left_because,
     read_snapshot,
     read_when_due,
     scopes_of,
@@ -322,7 +323,7 @@ def apply_room(
 
     done: dict[str, list[tuple[str, str]]] = defaultdict(list)
     cause = {
-        role: {p: "no longer in " + ", ".join(str(g.named) for g in gs) for p, gs in ours.items()}
+        role: {p: left_because(snapshot, p, (str(g.named) for g in gs)) for p, gs in ours.items()}
         for role, ours in lost.items()
     }
     for role in (Role.PRESENTER, Role.MANAGER, Role.MEMBER):

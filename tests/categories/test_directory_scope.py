@@ -10,10 +10,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
-from ldap3 import MODIFY_ADD, MODIFY_DELETE
+from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 
 import accounts.directory as directory
-from accounts.directory.server import group_dn
+from accounts.directory.server import group_dn, person_dn
 from portal.models import AuditEntry, Outcome
 from rooms import operations
 from rooms.backend.records import Role
@@ -336,3 +336,33 @@ def test_a_group_taken_out_by_a_process_that_died_is_audited_and_finished_by_ret
     assert op.status == Operation.Status.SUCCEEDED
     assert ids["cy"] not in chat.get_category(category.id).allowed_members
     assert not DirectoryScope.objects.exists()
+
+
+def test_someone_disabled_or_deleted_in_the_directory_leaves_with_that_cause(
+    org, chat, settings, make_room, creator
+):
+    category, ids, people = org["category"], org["id"], org["people"]
+    settings.DIRECTORY_DISABLED_FILTER = "(employeeType=disabled)"
+    directory_services.principal_add(
+        actor=AdministratorFactory(), category_id=category.id, dn=group_dn("Support engineers")
+    )
+    room = make_room()
+    directory_roles.principal_add(
+        actor=creator, room_id=room.id, role=Role.MEMBER, dn=group_dn("Support engineers")
+    )
+    found = org["connection"]
+    with Connection(Server(found.url), found.bind_dn, found.password, auto_bind=True) as ldap:
+        disabled = {"employeeType": [(MODIFY_REPLACE, ["disabled"])]}
+        assert ldap.modify(person_dn(people["cy"]), disabled), ldap.result
+        assert ldap.delete(person_dn(people["di"])), ldap.result
+    assert directory_roles.keep_in_step(force=True) == 2  # out of the scope, and its rooms
+    assert not {ids["cy"], ids["di"]} & chat.get_category(category.id).allowed_members
+    assert not {ids["cy"], ids["di"]} & chat.get_room(room.id).members
+    causes = {
+        (e.action, e.after["person"]): e.after["cause"]
+        for e in AuditEntry.objects.filter(
+            action__in=["directory.scope", "directory.role"], after__change="removed"
+        )
+    }
+    assert causes[("directory.scope", ids["cy"])] == "disabled in the directory"
+    assert causes[("directory.scope", ids["di"])] == "no longer in the directory"
