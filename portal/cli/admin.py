@@ -21,6 +21,7 @@ from .core import (
     fail,
     portal,
     principal_dn,
+    said_done,
     show,
     table,
 )
@@ -243,7 +244,6 @@ def _directory_change(answer: dict[str, Any], as_json: bool) -> None:
     if as_json:
         show(answer, True, [])
         return
-    done = "Done." if answer["applied"] else "Would do."
     said = [
         f"{len(answer[key])} {what}: {', '.join(answer[key])}"
         for key, what in (
@@ -257,9 +257,7 @@ def _directory_change(answer: dict[str, Any], as_json: bool) -> None:
         )
         if answer[key]
     ]
-    click.echo(
-        " ".join([done, *(f"{line}." for line in said)]) if said else f"{done} Nobody changes."
-    )
+    said_done(answer["applied"], said)
 
 
 @category.command("directory")

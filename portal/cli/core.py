@@ -244,3 +244,10 @@ def principal_dn(api: Portal, given: str, find: str) -> str:
     if not exact:
         fail(USAGE, f"No group or OU of the directory is named “{given}”.")
     fail(USAGE, "Several are named so; give the DN: " + "; ".join(p["dn"] for p in exact))
+
+
+def said_done(applied: bool, said: list[str], nothing: str = "Nobody changes.") -> None:
+    """One line for a change and its what-if: "Done. 2 into the scope: …." or "Would do.
+    …", each part a sentence."""
+    done = "Done." if applied else "Would do."
+    click.echo(" ".join([done, *(f"{line}." for line in said)]) if said else f"{done} {nothing}")

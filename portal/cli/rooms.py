@@ -24,6 +24,7 @@ from .core import (
     portal,
     principal_dn,
     room_ids,
+    said_done,
     show,
     table,
 )
@@ -540,7 +541,6 @@ def _named_change(answer: dict[str, Any], as_json: bool) -> None:
     if as_json:
         show(answer, True, [])
         return
-    done = "Done." if answer["applied"] else "Would do."
     said = [
         f"{len(answer[key])} {what}: "
         + ", ".join(f"{each['person']} ({each['role']})" for each in answer[key])
@@ -554,9 +554,7 @@ def _named_change(answer: dict[str, Any], as_json: bool) -> None:
     if answer["skipped"]:
         kept = "; ".join(each["why"] for each in answer["skipped"])
         said.append(f"{len(answer['skipped'])} kept out by the rules: {kept}")
-    click.echo(
-        " ".join([done, *(f"{line}." for line in said)]) if said else f"{done} Nobody changes."
-    )
+    said_done(answer["applied"], said)
 
 
 @role.command("groups")

@@ -41,7 +41,7 @@ from rooms.selectors.categories import (
 from rooms.services import categories as category_services
 from rooms.services import directory as directory_services
 from rooms.services import rooms as room_services
-from rooms.views.common import valid_or_400
+from rooms.views.common import directory_told, valid_or_400
 
 CATEGORIES_PER_PAGE = 48
 PREVIEW_ROOMS = 10  # rooms named in a what-if of the chat options
@@ -495,22 +495,12 @@ def category_directory_remove(request: HtmxHttpRequest, category_id: str) -> Htt
 
 
 def _told(request: HtmxHttpRequest, change: directory_services.Change) -> None:
-    said = [
-        f"{len(people)} {what}"
-        for people, what in (
-            (change.added, "came into the scope"),
-            (change.removed, "left the scope"),
-            (change.denied, "denied"),
-            (change.undenied, "no longer denied"),
-            (change.creators, "made Creators"),
-            (change.uncreated, "no longer Creators"),
-        )
-        if people
-    ]
-    messages.success(request, "Done: " + ("; ".join(said) if said else "nobody changed") + ".")
-    if change.failed:
-        messages.error(
-            request,
-            f"The chat server refused the change for {len(change.failed)} people; the job "
-            "runner tries again at its next read of the directory.",
-        )
+    parts = (
+        (change.added, "came into the scope"),
+        (change.removed, "left the scope"),
+        (change.denied, "denied"),
+        (change.undenied, "no longer denied"),
+        (change.creators, "made Creators"),
+        (change.uncreated, "no longer Creators"),
+    )
+    directory_told(request, parts, len(change.failed))

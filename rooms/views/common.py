@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sized
 from typing import Any, TypeVar
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import HttpRequest
 
 from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
 from rooms.operations import OperationUnfinished
@@ -70,3 +72,16 @@ def valid_or_400(form: forms.Form) -> dict[str, Any]:
     if not form.is_valid():
         raise BadRequest(" ".join(str(e) for errors in form.errors.values() for e in errors))
     return form.cleaned_data
+
+
+def directory_told(request: HttpRequest, parts: Iterable[tuple[Sized, str]], failed: int) -> None:
+    """Tell what applying a group or an OU of the directory did: "Done: 2 came into the
+    scope; 1 denied.", and how many people the chat server refused (tried again later)."""
+    said = [f"{len(people)} {what}" for people, what in parts if people]
+    messages.success(request, "Done: " + ("; ".join(said) if said else "nobody changed") + ".")
+    if failed:
+        messages.error(
+            request,
+            f"The chat server refused the change for {failed} people; the job runner tries "
+            "again at its next read of the directory.",
+        )

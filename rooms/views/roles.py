@@ -37,7 +37,7 @@ from rooms.selectors.rooms import room_for_manager, room_for_viewer
 from rooms.services import directory_roles
 from rooms.services import roles as role_services
 from rooms.services.categories import CategoryInvalid
-from rooms.views.common import valid_or_400
+from rooms.views.common import directory_told, valid_or_400
 
 SHOWN = 100  # people listed per role on the room's page
 
@@ -379,19 +379,9 @@ def directory_remove(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 
 
 def _told(request: HtmxHttpRequest, change: directory_roles.RoleChange) -> None:
-    said = [
-        f"{len(pairs)} {what}"
-        for pairs, what in (
-            (change.added, "given a role"),
-            (change.removed, "lost a role"),
-            (change.skipped, "kept out by the rules"),
-        )
-        if pairs
-    ]
-    messages.success(request, "Done: " + ("; ".join(said) if said else "nobody changed") + ".")
-    if change.failed:
-        messages.error(
-            request,
-            f"The chat server refused the change for {len(change.failed)} people; the job "
-            "runner tries again at its next read of the directory.",
-        )
+    parts = (
+        (change.added, "given a role"),
+        (change.removed, "lost a role"),
+        (change.skipped, "kept out by the rules"),
+    )
+    directory_told(request, parts, len(change.failed))
