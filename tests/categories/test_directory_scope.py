@@ -17,7 +17,7 @@ from accounts.directory.server import group_dn, person_dn
 from portal.models import AuditEntry, Outcome
 from rooms import operations
 from rooms.backend.records import Role
-from rooms.models import DirectoryRead, DirectoryScope, Operation
+from rooms.models import DirectoryRead, DirectoryRole, DirectoryScope, Operation
 from rooms.services import directory as directory_services
 from rooms.services import directory_roles
 from tests.api.test_api import call, make_token
@@ -366,3 +366,27 @@ def test_someone_disabled_or_deleted_in_the_directory_leaves_with_that_cause(
     }
     assert causes[("directory.scope", ids["cy"])] == "disabled in the directory"
     assert causes[("directory.scope", ids["di"])] == "no longer in the directory"
+
+
+def test_someone_in_through_two_groups_stays_when_one_goes(org, chat, make_room, creator):
+    category, ids = org["category"], org["id"]
+    admin = AdministratorFactory()
+    for group in ("Tier 2", "Support engineers"):  # Cy is in both
+        directory_services.principal_add(actor=admin, category_id=category.id, dn=group_dn(group))
+    room = make_room()
+    for group in ("Tier 2", "Support engineers"):
+        directory_roles.principal_add(
+            actor=creator, room_id=room.id, role=Role.MEMBER, dn=group_dn(group)
+        )
+    tier2 = DirectoryScope.objects.get(name="Tier 2")
+    change = directory_services.principal_remove(
+        actor=admin, category_id=category.id, scope_id=tier2.pk
+    )
+    assert change.removed == ()
+    [named] = DirectoryRole.objects.filter(name="Tier 2")
+    assert (
+        directory_roles.principal_remove(actor=creator, room_id=room.id, named_id=named.pk).removed
+        == ()
+    )
+    assert ids["cy"] in chat.get_category(category.id).allowed_members
+    assert ids["cy"] in chat.get_room(room.id).members
