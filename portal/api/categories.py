@@ -407,6 +407,9 @@ class DirectoryChange(Schema):
     creators: list[str] = Field(description="Made Creators")
     uncreated: list[str] = Field(description="Creators no longer")
     failed: list[str] = Field(description="Refused by the chat server: tried again later")
+    losing: list[tuple[str, str]] = Field(
+        description="In a what-if: [person, the room roles they lose, 'Room (Member)']"
+    )
 
 
 def _change(change: directory_services.Change, *, applied: bool) -> dict[str, Any]:

@@ -97,6 +97,8 @@ class Change:
     creators: tuple[str, ...] = ()  # made Creators
     uncreated: tuple[str, ...] = ()  # Creators no longer
     failed: tuple[str, ...] = ()
+    # In a what-if: who leaving (or denied) loses which room roles, "Room (Member, Manager)".
+    losing: tuple[tuple[str, str], ...] = ()
 
     @property
     def count(self) -> int:
@@ -332,6 +334,7 @@ def apply_category(
             undenied=tuple(undenying),
             creators=tuple(making),
             uncreated=tuple(unmaking),
+            losing=_losing(category, [*leaving, *denying]),
         )
 
     done: dict[str, list[str]] = defaultdict(list)
@@ -418,6 +421,22 @@ def apply_category(
         uncreated=tuple(done["no longer creator"]),
         failed=tuple(done["failed"]),
     )
+
+
+def _losing(category: Category, people: list[str]) -> tuple[tuple[str, str], ...]:
+    """The room roles each of these people holds in the category's rooms (from the index),
+    said as "Room A (Member, Manager); Room B (Presenter)"; those with none left out."""
+    rooms = chat_backend().get_rooms(category.room_ids) if people else []
+    found = []
+    for person in people:
+        held = [
+            f"{room.name} ({', '.join(r.label for r in room.roles_of(person))})"
+            for room in rooms
+            if room.roles_of(person)
+        ]
+        if held:
+            found.append((person, "; ".join(held)))
+    return tuple(found)
 
 
 def left_because(snapshot: Snapshot, person: str, held_by: Iterable[str]) -> str:

@@ -143,7 +143,7 @@ def test_only_administrators_name_groups_and_a_refusal_is_audited(org, creator):
 
 
 def test_from_the_category_page_an_administrator_finds_previews_adds_then_takes_out_a_group(
-    org, client, creator
+    org, client, creator, chat, make_room
 ):
     category, ids = org["category"], org["id"]
     detail = reverse("categories:detail", args=[category.id])
@@ -179,10 +179,12 @@ def test_from_the_category_page_an_administrator_finds_previews_adds_then_takes_
     assert "Group: Support engineers is already named in this category (in scope)." in again.text
 
     [named] = DirectoryScope.objects.all()
+    room = make_room()
+    chat.add_to_role(room.id, Role.MEMBER, [ids["cy"]])
     remove = reverse("categories:directory_remove", args=[category.id])
     asked = client.post(remove, {"scope": named.pk})
     assert "2 people leave the scope" in asked.text
-    assert ids["cy"] in asked.text
+    assert f"<strong>{ids['cy']}</strong>: {room.name} (Member)" in asked.text  # what they lose
     gone = client.post(remove, {"scope": named.pk, "confirm": "1"}, follow=True)
     assert "Done: 2 left the scope." in gone.text
     assert not DirectoryScope.objects.exists()
