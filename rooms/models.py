@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.directory import principal_label
 from rooms.backend.records import Role as ChatRole
 
 
@@ -525,6 +526,7 @@ class DirectoryScope(models.Model):
 
     name = models.CharField(max_length=512)
     standing = models.CharField(max_length=8, choices=Standing.choices, default=Standing.ALLOWED)
+    subtree = models.BooleanField(default=True)  # an OU: with the OUs under it
     people = models.PositiveIntegerField(default=0)  # how many at the last read
     added_at = models.DateTimeField(auto_now_add=True)
 
@@ -534,7 +536,7 @@ class DirectoryScope(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.name}"
+        return principal_label(self.kind, self.name, subtree=self.subtree)
 
 
 class DirectoryGrant(models.Model):
@@ -567,6 +569,7 @@ class DirectoryRole(models.Model):
     kind = models.CharField(max_length=8, choices=DirectoryScope.Kind.choices)
     dn = models.CharField(max_length=1024)  # as accounts.directory.normal_dn gives it
     name = models.CharField(max_length=512)
+    subtree = models.BooleanField(default=True)  # an OU: with the OUs under it
     people = models.PositiveIntegerField(default=0)  # how many at the last read
     added_at = models.DateTimeField(auto_now_add=True)
 
@@ -576,7 +579,7 @@ class DirectoryRole(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.name}"
+        return principal_label(self.kind, self.name, subtree=self.subtree)
 
 
 class DirectoryRoleGrant(models.Model):

@@ -54,7 +54,17 @@ class Principal:
 
     @property
     def label(self) -> str:
-        return f"{'Group' if self.kind == 'group' else 'OU'}: {self.name}"
+        return principal_label(self.kind, self.name)
+
+    def label_as(self, *, subtree: bool) -> str:
+        return principal_label(self.kind, self.name, subtree=subtree)
+
+
+def principal_label(kind: str, name: str, *, subtree: bool = True) -> str:
+    """How pages name a group or an OU: "Group: Support engineers", "OU: Support"; an OU
+    named without the OUs under it says so."""
+    label = f"{'Group' if kind == 'group' else 'OU'}: {name}"
+    return label + ("" if subtree or kind != "ou" else " (without the OUs under it)")
 
 
 @dataclass(frozen=True)
@@ -85,9 +95,10 @@ class Snapshot:
     def _usernames(self) -> frozenset[str]:
         return frozenset(username for username, _ in self.people.values())
 
-    def expand(self, dn: str) -> dict[str, str]:
+    def expand(self, dn: str, *, subtree: bool = True) -> dict[str, str]:
         """The people a group or an OU stands for: username to the reason they are in.
-        A nested group's people say through which group; a loop of groups ends."""
+        A nested group's people say through which group; a loop of groups ends; an OU
+        holds the people of the OUs under it too unless not `subtree`."""
         principal = self.principals.get(normal_dn(dn))
         if principal is None:
             return {}
@@ -96,7 +107,7 @@ class Snapshot:
             return {
                 username: f"in {principal.label}"
                 for person, (username, _) in self.people.items()
-                if person.endswith(suffix)
+                if person.endswith(suffix) and (subtree or person.partition(",")[2] == principal.dn)
             }
         found: dict[str, str] = {}
         for person, trail in self._walk(principal.dn, ()):

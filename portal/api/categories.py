@@ -386,6 +386,7 @@ class DirectoryScopeOut(Schema):
     dn: str
     name: str
     standing: str = Field(description="allowed, denied or creator")
+    subtree: bool = Field(description="An OU: with the OUs under it")
     people: int = Field(description="How many people it stood for at the last read")
 
 
@@ -396,6 +397,7 @@ class DirectoryScopeIn(Schema):
     standing: Literal["allowed", "denied", "creator"] = Field(
         "allowed", description="In the scope, denied it, or its Creators (those in scope)"
     )
+    subtree: StrictBool = Field(True, description="An OU: with the OUs under it")
 
 
 class DirectoryChange(Schema):
@@ -443,6 +445,7 @@ def category_directory(request: ApiRequest, category_id: str) -> list[dict[str, 
             "dn": s.dn,
             "name": s.name,
             "standing": s.standing,
+            "subtree": s.subtree,
             "people": s.people,
         }
         for s in directory_services.scopes_of(category.id)
@@ -463,12 +466,20 @@ def category_directory_add(
     actor = request.user
     if dry_run:
         _, change = directory_services.principal_preview(
-            actor=actor, category_id=category_id, dn=given.dn, standing=given.standing
+            actor=actor,
+            category_id=category_id,
+            dn=given.dn,
+            standing=given.standing,
+            subtree=given.subtree,
         )
         return _change(change, applied=False)
     writes(request)
     change = directory_services.principal_add(
-        actor=actor, category_id=category_id, dn=given.dn, standing=given.standing
+        actor=actor,
+        category_id=category_id,
+        dn=given.dn,
+        standing=given.standing,
+        subtree=given.subtree,
     )
     return _change(change, applied=True)
 

@@ -428,6 +428,7 @@ class NamedRoleOut(Schema):
     dn: str
     name: str
     role: RoleName
+    subtree: bool = Field(description="An OU: with the OUs under it")
     people: int = Field(description="How many people it stood for at the last read")
 
 
@@ -436,6 +437,7 @@ class NamedRoleIn(Schema):
 
     role: RoleName
     dn: str = Field(max_length=1024, description="The group's or the OU's DN")
+    subtree: StrictBool = Field(True, description="An OU: with the OUs under it")
 
 
 class RoleHeld(Schema):
@@ -489,7 +491,15 @@ def room_principals(request: ApiRequest, room_id: str, q: str = "") -> list[dict
 def room_directory(request: ApiRequest, room_id: str) -> list[dict[str, Any]]:
     room, _ = room_for_viewer(user=request.user, room_id=room_id)
     return [
-        {"id": n.pk, "kind": n.kind, "dn": n.dn, "name": n.name, "role": n.role, "people": n.people}
+        {
+            "id": n.pk,
+            "kind": n.kind,
+            "dn": n.dn,
+            "name": n.name,
+            "role": n.role,
+            "subtree": n.subtree,
+            "people": n.people,
+        }
         for n in directory_roles.named_in(room.id)
     ]
 
@@ -509,12 +519,12 @@ def room_directory_add(
     role = Role(given.role)
     if dry_run:
         _, change = directory_roles.principal_preview(
-            actor=request.user, room_id=room_id, role=role, dn=given.dn
+            actor=request.user, room_id=room_id, role=role, dn=given.dn, subtree=given.subtree
         )
         return _named_change(change, applied=False)
     writes(request)
     change = directory_roles.principal_add(
-        actor=request.user, room_id=room_id, role=role, dn=given.dn
+        actor=request.user, room_id=room_id, role=role, dn=given.dn, subtree=given.subtree
     )
     return _named_change(change, applied=True)
 

@@ -284,10 +284,17 @@ def category_directory_find(text: str, as_json: bool) -> None:
 @click.argument("group")
 @click.option("--deny", is_flag=True, help="Deny them the category instead.")
 @click.option("--creators", is_flag=True, help="Make those in scope its Creators instead.")
+@click.option("--this-ou-only", is_flag=True, help="An OU without the OUs under it.")
 @click.option("--what-if", is_flag=True, help="Say who would come in (or be denied).")
 @click.option("--json", "as_json", is_flag=True)
 def category_directory_add(
-    name_or_id: str, group: str, deny: bool, creators: bool, what_if: bool, as_json: bool
+    name_or_id: str,
+    group: str,
+    deny: bool,
+    creators: bool,
+    this_ou_only: bool,
+    what_if: bool,
+    as_json: bool,
 ) -> None:
     """Put a group or an OU (its name or DN) in a category's scope, kept in step with
     the directory; --deny denies everyone it stands for, --creators makes its people in
@@ -300,6 +307,7 @@ def category_directory_add(
     body = {
         "dn": principal_dn(api, group, "/categories/directory/principals"),
         "standing": standing,
+        "subtree": not this_ou_only,
     }
     _directory_change(api.call("POST", path, json=body, params=dry(what_if)), as_json)
 

@@ -570,16 +570,18 @@ def role_groups(room: str, as_json: bool) -> None:
 @click.argument("room")
 @click.argument("group")
 @click.option("--role", "role_name", type=ROLE, required=True)
+@click.option("--this-ou-only", is_flag=True, help="An OU without the OUs under it.")
 @click.option("--what-if", is_flag=True, help="Say who would get the role, and who not.")
 @click.option("--json", "as_json", is_flag=True)
-def role_group(room: str, group: str, role_name: str, what_if: bool, as_json: bool) -> None:
+def role_group(
+    room: str, group: str, role_name: str, this_ou_only: bool, what_if: bool, as_json: bool
+) -> None:
     """Make a group or an OU of the directory (its name or DN) a room's Members, Managers
     or Presenters, kept in step with the directory; those the rules keep out are said."""
     api = portal()
     dn = principal_dn(api, group, f"/rooms/{room}/directory/principals")
-    answer = api.call(
-        "POST", f"/rooms/{room}/directory", json={"role": role_name, "dn": dn}, params=dry(what_if)
-    )
+    body = {"role": role_name, "dn": dn, "subtree": not this_ou_only}
+    answer = api.call("POST", f"/rooms/{room}/directory", json=body, params=dry(what_if))
     _named_change(answer, as_json)
 
 

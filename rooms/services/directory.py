@@ -107,15 +107,20 @@ class Change:
 
 
 def principal_preview(
-    *, actor: User, category_id: str, dn: str, standing: str = "allowed"
+    *, actor: User, category_id: str, dn: str, standing: str = "allowed", subtree: bool = True
 ) -> tuple[Principal, Change]:
-    """What naming a group or an OU in the category's scope would do (nothing changed)."""
+    """What naming a group or an OU (`subtree`: with the OUs under it) in the category's
+    scope would do (nothing changed)."""
     _require_admin(actor)
     category = chat_backend().get_category(category_id)
     snapshot = read_snapshot()
     principal = _principal(snapshot, category, dn)
     new = DirectoryScope(
-        category_id=category.id, kind=principal.kind, dn=principal.dn, standing=_standing(standing)
+        category_id=category.id,
+        kind=principal.kind,
+        dn=principal.dn,
+        standing=_standing(standing),
+        subtree=subtree,
     )
     change = apply_category(category, snapshot, scopes=[*scopes_of(category.id), new], dry_run=True)
     return principal, change
@@ -159,9 +164,11 @@ def _named(category: Category, scope_id: int) -> DirectoryScope:
     return named
 
 
-def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "allowed") -> Change:
-    """Name a group or an OU in the category's scope, as denied it, or as its Creators
-    (those of its people in scope), and apply it."""
+def principal_add(
+    *, actor: User, category_id: str, dn: str, standing: str = "allowed", subtree: bool = True
+) -> Change:
+    """Name a group or an OU (`subtree`: with the OUs under it) in the category's scope,
+    as denied it, or as its Creators (those of its people in scope), and apply it."""
     with audited(SCOPE, actor=actor, target_kind="category") as scope:
         _require_admin(actor)
         category = chat_backend().get_category(category_id)
@@ -169,26 +176,27 @@ def principal_add(*, actor: User, category_id: str, dn: str, standing: str = "al
         scope.target_label = scope.category_label = category.name
         snapshot = read_snapshot()
         principal = _principal(snapshot, category, dn)
-        _, made = DirectoryScope.objects.get_or_create(
+        named, made = DirectoryScope.objects.get_or_create(
             category_id=category.id,
             dn=principal.dn,
             defaults={
                 "kind": principal.kind,
                 "name": principal.name,
                 "standing": _standing(standing),
+                "subtree": subtree,
             },
         )
         if not made:  # another administrator named it meanwhile
             raise CategoryInvalid("principal", f"{principal.label} was just named by someone else.")
         with recorded(SCOPE, actor=actor, target_id=category.id, target_label=category.name) as op:
-            op.change = {"dn": principal.dn, "principal": principal.label, "standing": standing}
+            op.change = {"dn": principal.dn, "principal": str(named), "standing": standing}
             op.save(update_fields=["change"])
             change = apply_category(category, snapshot)
         scope.after = {
-            "principal": principal.label,
+            "principal": str(named),
             "dn": principal.dn,
             "standing": standing,
-            "people": len(snapshot.expand(principal.dn)),
+            "people": len(snapshot.expand(principal.dn, subtree=subtree)),
         } | _said(change)
         return change
 
@@ -292,7 +300,7 @@ def apply_category(
     wanted: dict[tuple[int | None, str], str] = {}
     why: dict[str, dict[str, str]] = {k: {} for k in STANDINGS}
     for named in scopes:
-        people = snapshot.expand(named.dn)
+        people = snapshot.expand(named.dn, subtree=named.subtree)
         if not dry_run and named.pk is not None and named.people != len(people):
             named.people = len(people)
             named.save(update_fields=["people"])

@@ -116,13 +116,16 @@ def _principal(snapshot: Snapshot, room: Room, role: Role, dn: str) -> Principal
 
 
 def principal_preview(
-    *, actor: User, room_id: str, role: Role, dn: str
+    *, actor: User, room_id: str, role: Role, dn: str, subtree: bool = True
 ) -> tuple[Principal, RoleChange]:
-    """What naming a group or an OU for a role would do (nothing changed)."""
+    """What naming a group or an OU (`subtree`: with the OUs under it) for a role would do
+    (nothing changed)."""
     room, category = room_for_roles(actor, room_id)
     snapshot = read_snapshot()
     principal = _principal(snapshot, room, role, dn)
-    new = DirectoryRole(room_id=room.id, role=role, kind=principal.kind, dn=principal.dn)
+    new = DirectoryRole(
+        room_id=room.id, role=role, kind=principal.kind, dn=principal.dn, subtree=subtree
+    )
     change = apply_room(room, category, snapshot, named=[*named_in(room.id), new], dry_run=True)
     return principal, change
 
@@ -144,30 +147,32 @@ def _named(room: Room, named_id: int) -> DirectoryRole:
     return named
 
 
-def principal_add(*, actor: User, room_id: str, role: Role, dn: str) -> RoleChange:
-    """Name a group or an OU as the room's Members, Managers or Presenters and give the
-    role to those of its people the rules allow."""
+def principal_add(
+    *, actor: User, room_id: str, role: Role, dn: str, subtree: bool = True
+) -> RoleChange:
+    """Name a group or an OU (`subtree`: with the OUs under it) as the room's Members,
+    Managers or Presenters and give the role to those of its people the rules allow."""
     with audited(KIND, actor=actor, target_kind="room", target_id=room_id) as scope:
         room, category = room_for_roles(actor, room_id, scope)
         snapshot = read_snapshot()
         principal = _principal(snapshot, room, role, dn)
-        _, made = DirectoryRole.objects.get_or_create(
+        named, made = DirectoryRole.objects.get_or_create(
             room_id=room.id,
             role=role,
             dn=principal.dn,
-            defaults={"kind": principal.kind, "name": principal.name},
+            defaults={"kind": principal.kind, "name": principal.name, "subtree": subtree},
         )
         if not made:  # another Manager named it meanwhile
             raise CategoryInvalid("principal", f"{principal.label} was just named by someone else.")
         with recorded(KIND, actor=actor, target_id=room.id, target_label=room.name) as op:
-            op.change = {"dn": principal.dn, "principal": principal.label, "role": str(role)}
+            op.change = {"dn": principal.dn, "principal": str(named), "role": str(role)}
             op.save(update_fields=["change"])
             change = apply_room(room, category, snapshot)
         scope.after = {
-            "principal": principal.label,
+            "principal": str(named),
             "dn": principal.dn,
             "role": str(role),
-            "people": len(snapshot.expand(principal.dn)),
+            "people": len(snapshot.expand(principal.dn, subtree=subtree)),
         } | _said(change)
         return change
 
@@ -275,7 +280,7 @@ def apply_room(
     wanted: dict[tuple[int | None, str], str] = {}
     why: dict[Role, dict[str, str]] = {role: {} for role in Role}
     for each in named:
-        people = snapshot.expand(each.dn)
+        people = snapshot.expand(each.dn, subtree=each.subtree)
         if not dry_run and each.pk is not None and each.people != len(people):
             each.people = len(people)
             each.save(update_fields=["people"])

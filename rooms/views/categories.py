@@ -441,24 +441,30 @@ def category_directory_add(request: HtmxHttpRequest, category_id: str) -> HttpRe
     then done."""
     category = _category(request, category_id)
     dn, standing = request.POST.get("dn", "")[:1024], request.POST.get("standing", "allowed")
+    subtree = request.POST.get("subtree") != "0"  # an OU: with the OUs under it
     try:
         if request.POST.get("confirm") != "1":
             principal, change = directory_services.principal_preview(
-                actor=request.user, category_id=category.id, dn=dn, standing=standing
+                actor=request.user,
+                category_id=category.id,
+                dn=dn,
+                standing=standing,
+                subtree=subtree,
             )
             return TemplateResponse(
                 request,
                 "categories/directory_preview.html",
                 {
                     "category": category,
-                    "label": principal.label,
-                    "dn": principal.dn,
+                    "label": principal.label_as(subtree=subtree),
+                    "principal": principal,
+                    "subtree": subtree,
                     "standing": standing,
                     "change": change,
                 },
             )
         change = directory_services.principal_add(
-            actor=request.user, category_id=category.id, dn=dn, standing=standing
+            actor=request.user, category_id=category.id, dn=dn, standing=standing, subtree=subtree
         )
     except category_services.CategoryInvalid as exc:
         return _detail(request, category, status=400, directory_error=exc.message)

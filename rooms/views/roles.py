@@ -328,19 +328,25 @@ def directory_add(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     then done."""
     room, _ = room_for_manager(user=request.user, room_id=room_id)
     dn, role = request.POST.get("dn", "")[:1024], _role(request)
+    subtree = request.POST.get("subtree") != "0"  # an OU: with the OUs under it
     try:
         if request.POST.get("confirm") != "1":
             principal, change = directory_roles.principal_preview(
-                actor=request.user, room_id=room.id, role=role, dn=dn
+                actor=request.user, room_id=room.id, role=role, dn=dn, subtree=subtree
             )
-            context = {"room": room, "label": principal.label, "dn": principal.dn}
+            context = {
+                "room": room,
+                "label": principal.label_as(subtree=subtree),
+                "principal": principal,
+                "subtree": subtree,
+            }
             return TemplateResponse(
                 request,
                 "roles/directory_preview.html",
                 context | {"role": role, "change": change},
             )
         change = directory_roles.principal_add(
-            actor=request.user, room_id=room.id, role=role, dn=dn
+            actor=request.user, room_id=room.id, role=role, dn=dn, subtree=subtree
         )
     except (CategoryInvalid, role_services.RoleRefused) as exc:
         messages.error(request, str(exc))

@@ -4,6 +4,7 @@ between groups, with every change audited with its cause."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from django.utils import timezone
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 
 import accounts.directory as directory
-from accounts.directory.server import group_dn, person_dn
+from accounts.directory.server import Person, Seed, group_dn, ou_dn, person_dn
 from portal.models import AuditEntry, Outcome
 from rooms import operations
 from rooms.backend.records import Role
@@ -392,3 +393,38 @@ def test_someone_in_through_two_groups_stays_when_one_goes(org, chat, make_room,
     )
     assert ids["cy"] in chat.get_category(category.id).allowed_members
     assert ids["cy"] in chat.get_room(room.id).members
+
+
+def test_an_ou_without_the_ous_under_it_holds_only_its_own_people(
+    make_directory, chat, category_world, client
+):
+    category = category_world["category"]
+    people = [
+        Person(f"ua{uuid.uuid4().hex[:6]}", "Ua", ("Ops",), "pw"),
+        Person(f"ub{uuid.uuid4().hex[:6]}", "Ub", ("Ops", "Night"), "pw"),
+    ]
+    make_directory(Seed(people=people))
+    ops = directory.normal_dn(ou_dn(("Ops",)))
+    snapshot = directory.read()
+    assert set(snapshot.expand(ops)) == {people[0].username, people[1].username}
+    assert set(snapshot.expand(ops, subtree=False)) == {people[0].username}
+
+    token = make_token(client, AdministratorFactory())
+    path = f"/categories/{category.id}/directory"
+    body = {"dn": ops, "subtree": False}
+    asked = call(client, "POST", path, token, body, dry_run="true").json()
+    assert asked["added"] == [chat.user_id_for(people[0].username)]
+    call(client, "POST", path, token, body)
+    [listed] = call(client, "GET", path, token).json()
+    assert (listed["subtree"], listed["people"]) == (False, 1)
+    assert str(DirectoryScope.objects.get()) == "OU: Ops (without the OUs under it)"
+    preview = client.post(
+        reverse("categories:directory_add", args=[category.id]), {"dn": ops, "subtree": "0"}
+    )
+    assert "already named" in preview.text  # named once, whichever way
+    night = directory.normal_dn(ou_dn(("Ops", "Night")))
+    add = reverse("categories:directory_add", args=[category.id])
+    offered = client.post(add, {"dn": night})
+    assert "Only the people right in this OU, not in the OUs under it…" in offered.text
+    narrowed = client.post(add, {"dn": night, "subtree": "0"})
+    assert "OU: Night (without the OUs under it)" in narrowed.text
