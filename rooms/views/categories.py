@@ -199,14 +199,29 @@ def category_people(request: HtmxHttpRequest, category_id: str) -> TemplateRespo
     """The scope picker: chat users matching what was typed, and where they stand."""
     category = _category(request, category_id)
     term = valid_or_400(PeopleSearchForm(request.GET))["q"]
-    candidates = scope_candidates(category=category, term=term)
+    found = {
+        "candidates": scope_candidates(category=category, term=term),
+        "q": term,
+        # The directory's groups and OUs of that name too, marked (administrators).
+        "found": _groups_named(request, term),
+        "named": {s.dn for s in directory_services.scopes_of(category.id)},
+    }
     if request.htmx:
         return TemplateResponse(
-            request,
-            "categories/category_detail.html#candidates",
-            {"category": category, "candidates": candidates, "q": term},
+            request, "categories/category_detail.html#candidates", {"category": category} | found
         )
-    return _detail(request, category, candidates=candidates, q=term)
+    return _detail(request, category, **found)
+
+
+def _groups_named(request: HtmxHttpRequest, term: str) -> list[Principal]:
+    """Groups and OUs whose name holds `term`, when a directory is there to ask and the
+    person may name them (none otherwise: the people found are the answer)."""
+    if not (directory.configured() and request.user.is_administrator and len(term.strip()) >= 2):
+        return []
+    try:
+        return directory_services.principals_find(actor=request.user, text=term)
+    except category_services.CategoryInvalid:
+        return []
 
 
 @require_POST

@@ -164,6 +164,10 @@ def test_from_the_category_page_an_administrator_finds_previews_adds_then_takes_
     assert "Group: Tier 2" in partial.text
     assert "<html" not in partial.text
 
+    people = client.get(
+        reverse("categories:people", args=[category.id]), {"q": "support"}, HTTP_HX_REQUEST="true"
+    )
+    assert "Group of the directory" in people.text  # the people picker finds groups, marked
     add = reverse("categories:directory_add", args=[category.id])
     dn = directory.normal_dn(group_dn("Support engineers"))
     preview = client.post(add, {"dn": dn})
