@@ -72,6 +72,9 @@ def test_a_manager_makes_a_group_the_members_of_a_closed_room_and_moves_in_the_d
     dn = normal_dn(group_dn("Support engineers"))
     preview = client.post(add, {"dn": dn, "role": "member"})
     assert "2 people are given a role" in preview.text
+    ou = normal_dn("ou=Support,ou=People," + support["connection"].base)
+    offered = client.post(add, {"dn": ou, "role": "manager"})  # an OU: the other way offered
+    assert "Only the people right in this OU, not in the OUs under it…" in offered.text
     assert not DirectoryRole.objects.exists()  # nothing yet
     done = client.post(add, {"dn": dn, "role": "member", "confirm": "1"}, follow=True)
     assert "Done: 2 given a role." in done.text
