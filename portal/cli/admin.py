@@ -16,9 +16,11 @@ from .core import (
     SOME_FAILED,
     UNAVAILABLE,
     USAGE,
+    asked_first,
     category_id,
     checked,
     fail,
+    named_one,
     portal,
     principal_dn,
     said_done,
@@ -325,16 +327,12 @@ def category_directory_remove(
     it held leave the scope and their room roles."""
     api = portal()
     category = category_id(api, name_or_id)
-    named = api.call("GET", f"/categories/{category}/directory")
-    wanted = group.casefold()
-    match = [n for n in named if wanted in (n["name"].casefold(), n["dn"].casefold())]
-    if len(match) != 1:
-        fail(USAGE, f"The category names no group or OU “{group}”: roomctl category directory.")
-    if not (what_if or yes):
-        if not sys.stdin.isatty():
-            fail(USAGE, "People may leave the scope: add --yes (or --what-if to look first).")
-        click.confirm(f"Take {match[0]['name']} out of the scope?", abort=True)
-    path = f"/categories/{category}/directory/{match[0]['id']}"
+    listed = api.call("GET", f"/categories/{category}/directory")
+    named = named_one(listed, group, listed_by="roomctl category directory")
+    asked_first(
+        what_if, yes, "People may leave the scope", f"Take {named['name']} out of the scope?"
+    )
+    path = f"/categories/{category}/directory/{named['id']}"
     _directory_change(api.call("DELETE", path, params=dry(what_if)), as_json)
 
 
@@ -344,10 +342,7 @@ def category_directory_remove(
 @click.option("--yes", is_flag=True, help="Do not ask (scripts).")
 def category_delete(name_or_id: str, what_if: bool, yes: bool) -> None:
     """Delete a category that has no rooms (portal administrators)."""
-    if not (what_if or yes):
-        if not sys.stdin.isatty():
-            fail(USAGE, "Deleting cannot be undone: add --yes (or --what-if to look first).")
-        click.confirm(f"Delete the category {name_or_id}?", abort=True)
+    asked_first(what_if, yes, "Deleting cannot be undone", f"Delete the category {name_or_id}?")
     api = portal()
     answer = api.call("DELETE", f"/categories/{category_id(api, name_or_id)}", params=dry(what_if))
     click.echo(f"would delete “{answer['name']}”" if what_if else "deleted")
@@ -624,10 +619,12 @@ def addin_register(name: str, url: str, categories: tuple[str, ...], as_json: bo
 @click.option("--wait", is_flag=True, help="Wait until every room is done, with progress.")
 def addin_remove(addin_id: int, what_if: bool, yes: bool, wait: bool) -> None:
     """Take an add-in out of the register and out of every room showing it."""
-    if not (what_if or yes):
-        if not sys.stdin.isatty():
-            fail(USAGE, "Removing cannot be undone: add --yes (or --what-if to look first).")
-        click.confirm(f"Remove the add-in {addin_id} from the register and its rooms?", abort=True)
+    asked_first(
+        what_if,
+        yes,
+        "Removing cannot be undone",
+        f"Remove the add-in {addin_id} from the register and its rooms?",
+    )
     api = portal()
     answer = api.call("DELETE", f"/addins/{addin_id}", params=dry(what_if))
     if answer is None:

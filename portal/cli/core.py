@@ -251,3 +251,22 @@ def said_done(applied: bool, said: list[str], nothing: str = "Nobody changes.") 
     …", each part a sentence."""
     done = "Done." if applied else "Would do."
     click.echo(" ".join([done, *(f"{line}." for line in said)]) if said else f"{done} {nothing}")
+
+
+def asked_first(what_if: bool, yes: bool, why: str, question: str, *, piped: bool = False) -> None:
+    """Before a change that cannot be taken back: ask on a terminal, or (no terminal, or
+    `piped` rooms on standard input) refuse without --yes, saying `why`."""
+    if what_if or yes:
+        return
+    if piped or not sys.stdin.isatty():
+        fail(USAGE, f"{why}: add --yes (or --what-if to look first).")
+    click.confirm(question, abort=True)
+
+
+def named_one(named: list[dict[str, Any]], given: str, *, listed_by: str) -> dict[str, Any]:
+    """The one group or OU (as the API lists them) that `given` names, by name or DN."""
+    wanted = given.casefold()
+    match = [n for n in named if wanted in (n["name"].casefold(), n["dn"].casefold())]
+    if len(match) != 1:
+        fail(USAGE, f"{len(match)} groups or OUs named “{given}” there: {listed_by}.")
+    return match[0]

@@ -17,10 +17,12 @@ from .core import (
     UNAVAILABLE,
     USAGE,
     Portal,
+    asked_first,
     category_id,
     checked,
     each_room,
     fail,
+    named_one,
     portal,
     principal_dn,
     room_ids,
@@ -261,10 +263,13 @@ def room_move(room: str, category: str, what_if: bool, as_json: bool) -> None:
 def room_delete(room: str, what_if: bool, yes: bool, as_json: bool) -> None:
     """Delete a room (or each room piped in) and its history: portal administrators."""
     api = portal()
-    if not (what_if or yes):
-        if not sys.stdin.isatty() or room == "-":
-            fail(USAGE, "Deleting cannot be undone: add --yes (or --what-if to look first).")
-        click.confirm(f"Delete {room} and its history? This cannot be undone", abort=True)
+    asked_first(
+        what_if,
+        yes,
+        "Deleting cannot be undone",
+        f"Delete {room} and its history? This cannot be undone",
+        piped=room == "-",
+    )
 
     def one(room_id: str) -> dict[str, Any]:
         answer = api.call("DELETE", f"/rooms/{room_id}", params=dry(what_if))
@@ -598,17 +603,10 @@ def role_ungroup(
     """Take a group or an OU (its name or DN) off a room's role: the people only it gave
     the role lose it."""
     api = portal()
-    wanted = group.casefold()
-    match = [
-        n
-        for n in api.call("GET", f"/rooms/{room}/directory")
-        if wanted in (n["name"].casefold(), n["dn"].casefold()) and role_name in (None, n["role"])
-    ]
-    if len(match) != 1:
-        fail(USAGE, f"The room names {len(match)} groups or OUs “{group}”: roomctl role groups.")
-    if not (what_if or yes):
-        if not sys.stdin.isatty():
-            fail(USAGE, "People may lose the role: add --yes (or --what-if to look first).")
-        click.confirm(f"Take {match[0]['name']} off the {match[0]['role']}s?", abort=True)
-    path = f"/rooms/{room}/directory/{match[0]['id']}"
+    listed = api.call("GET", f"/rooms/{room}/directory")
+    listed = [n for n in listed if role_name in (None, n["role"])]
+    named = named_one(listed, group, listed_by="roomctl role groups")
+    question = f"Take {named['name']} off the {named['role']}s?"
+    asked_first(what_if, yes, "People may lose the role", question)
+    path = f"/rooms/{room}/directory/{named['id']}"
     _named_change(api.call("DELETE", path, params=dry(what_if)), as_json)
