@@ -319,6 +319,12 @@ def apply_room(
             else:
                 adding[role].append(person)
         will_hold[role] = (room.principals(role) - set(removing[role])) | set(adding[role])
+        if role is Role.MANAGER and removing[role] and not will_hold[role]:
+            # A room keeps at least one Manager, as when a Manager removes one by name: the
+            # last stays, from now on as if named (their grant goes with the group's).
+            last = removing[role].pop(0)
+            skipped[last] = f"{last} stays a Manager: a room keeps at least one Manager."
+            will_hold[role] = frozenset({last})
     if dry_run:
         return RoleChange(
             added=tuple((str(r), p) for r in Role for p in adding[r]),
@@ -331,6 +337,10 @@ def apply_room(
         role: {p: left_because(snapshot, p, (str(g.named) for g in gs)) for p, gs in ours.items()}
         for role, ours in lost.items()
     }
+    for person, why_kept in skipped.items():
+        if why_kept.endswith("keeps at least one Manager."):
+            reason = f"{cause[Role.MANAGER][person]}; {why_kept}"
+            _record(room, category, Role.MANAGER, person, "kept", reason, done)
     for role in (Role.PRESENTER, Role.MANAGER, Role.MEMBER):
         for person in removing[role]:
             reason = cause[role].get(person) or cause[Role.MEMBER].get(person, "")

@@ -327,3 +327,26 @@ def test_taking_a_group_off_whose_process_died_is_finished_by_retry(
     assert op.status == Operation.Status.SUCCEEDED
     assert ids["cy"] not in chat.get_room(room.id).members
     assert not DirectoryRole.objects.exists()
+
+
+def test_a_managers_group_that_empties_leaves_the_room_its_last_manager(
+    support, chat, make_room, creator
+):
+    ids, people = support["id"], support["people"]
+    room = make_room()
+    directory_roles.principal_add(
+        actor=creator, room_id=room.id, role=Role.MANAGER, dn=group_dn("Tier 2")
+    )
+    chat.remove_from_role(room.id, Role.MANAGER, [creator.chat_id])  # Cy is the only one now
+    modify(support, "Tier 2", MODIFY_ADD, people["ann"])  # outside the scope: not a Manager
+    modify(support, "Tier 2", MODIFY_DELETE, people["cy"])
+    assert directory_roles.keep_in_step(force=True) == 0
+    assert chat.get_room(room.id).managers == {ids["cy"]}
+    kept = AuditEntry.objects.get(action="directory.role", after__change="kept")
+    assert kept.after["person"] == ids["cy"]
+    assert kept.after["cause"] == (
+        f"no longer in Group: Tier 2; {ids['cy']} stays a Manager: a room keeps at least one "
+        "Manager."
+    )
+    assert directory_roles.keep_in_step(force=True) == 0  # from now on as if named
+    assert chat.get_room(room.id).managers == {ids["cy"]}
