@@ -70,16 +70,30 @@ class Connection:
 PORTS = range(20000, 32768)
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 nothing listens on now, outside the outgoing range."""
-    for port in random.sample(PORTS, 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+_handed_out: set[int] = set()  # ports this process gave, not yet listened on perhaps
+
+
+def free_port(count: int = 1) -> int:
+    """A port on 127.0.0.1 nothing listens on now, outside the outgoing range (with
+    `count`, the first of that many in a row). A port is handed out once per process:
+    servers started one after another cannot be given the same port before the first
+    listens."""
+    for port in random.sample(PORTS[: len(PORTS) - count], 200):
+        block = range(port, port + count)
+        if _handed_out.intersection(block) or not all(_bindable(p) for p in block):
+            continue
+        _handed_out.update(block)
+        return port
     raise EmbeddedServerError("No free port between 20000 and 32767 on 127.0.0.1.")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def homeserver_env() -> dict[str, str]:

@@ -28,7 +28,8 @@ POSTGRES = "postgres://postgres@127.0.0.1:5432"
 @pytest.fixture
 def scaled(tmp_path: Path):
     name = f"so_{uuid.uuid4().hex[:8]}"
-    synapse_port, balancer, a, b = free_port() + 10, free_port(), free_port(), free_port()
+    # The homeserver's processes listen on the port and the five after it.
+    synapse_port, balancer, a, b = free_port(6), free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [
             sys.executable,
