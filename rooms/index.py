@@ -12,11 +12,12 @@ Two things keep the index true:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from rooms.backend import server_client
@@ -80,8 +81,11 @@ def _options(row: IndexedRoom | IndexedCategory) -> ChatOptions:
     )
 
 
-def _room_record(row: IndexedRoom, people: Iterable[tuple[str, str]]) -> Room:
-    """The room as indexed, with its people as (role, chat ID) pairs."""
+def _room_record(
+    row: IndexedRoom, people: Iterable[tuple[str, str]], names: Mapping[str, str] | None = None
+) -> Room:
+    """The room as indexed, with its people as (role, chat ID) pairs (and its names, when
+    read apart)."""
     by_role: dict[str, set[str]] = {r: set() for r in RoomPerson.Role.values}
     for role, user_id in people:
         by_role[role].add(user_id)
@@ -100,10 +104,106 @@ def _room_record(row: IndexedRoom, people: Iterable[tuple[str, str]]) -> Room:
         managers=frozenset(by_role[RoomPerson.Role.MANAGER]),
         presenters=frozenset(by_role[RoomPerson.Role.PRESENTER]),
         knocking=frozenset(by_role[RoomPerson.Role.KNOCKING]),
-        names=dict(row.names),
+        names=dict(row.names) if names is None else names,
         options=_options(row),
         add_ins=tuple(AddIn(**a) for a in row.add_ins),
     )
+
+
+class PeopleWhenAsked(AbstractSet[str]):
+    """One role's people in a room, or one standing's in a category, read from the index
+    when asked rather than all at once: whether a person is in, how many, and the first
+    few by chat ID are one query each, whatever the number; iterating reads them all
+    (once). A page that shows a room of 10,000 Members costs what it costs with one.
+
+    Read as late as asked: a record holding these is for reading and showing, not for
+    comparing a before with an after (`room()` and `category()` give those, read at once).
+    """
+
+    def __init__(self, rows: QuerySet[Any, str]) -> None:
+        self._rows = rows
+        self._held: frozenset[str] | None = None
+        self._asked: dict[str, bool] = {}
+
+    def _all(self) -> frozenset[str]:
+        if self._held is None:
+            self._held = frozenset(self._rows)
+        return self._held
+
+    def __contains__(self, person: object) -> bool:
+        if self._held is not None:
+            return person in self._held
+        if not isinstance(person, str):
+            return False
+        if person not in self._asked:
+            self._asked[person] = self._rows.filter(user_id=person).exists()
+        return self._asked[person]
+
+    def __len__(self) -> int:
+        return len(self._held) if self._held is not None else self._rows.count()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def first(self, count: int) -> list[str]:
+        """The first `count` by chat ID."""
+        if self._held is not None:
+            return sorted(self._held)[:count]
+        return list(self._rows.order_by("user_id")[:count])
+
+    @classmethod
+    def _from_iterable(cls, it: Iterable[str]) -> frozenset[str]:
+        return frozenset(it)
+
+    __hash__ = AbstractSet._hash
+
+
+class NamesWhenAsked(Mapping[str, str]):
+    """A room's display names by chat ID, read from the index when asked: the names of
+    the people a page shows (`read`) in one query, all of them only when iterated."""
+
+    def __init__(self, room_id: str) -> None:
+        self._room_id = room_id
+        self._held: dict[str, str] | None = None
+        self._known: dict[str, str] = {}
+
+    def _all(self) -> dict[str, str]:
+        if self._held is None:
+            row = IndexedRoom.objects.filter(room_id=self._room_id).values_list("names", flat=True)
+            self._held = dict(row.first() or {})
+        return self._held
+
+    def read(self, people: Iterable[str]) -> None:
+        """Read these people's names, in one query (the database walks the room's names
+        once, in its own JSON functions)."""
+        wanted = [p for p in people if p not in self._known] if self._held is None else []
+        if not wanted:
+            return
+        each = "jsonb_each_text" if connection.vendor == "postgresql" else "json_each"
+        marks = ", ".join(["%s"] * len(wanted))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT e.key, e.value FROM {IndexedRoom._meta.db_table} r, {each}(r.names) e"
+                f" WHERE r.room_id = %s AND e.key IN ({marks})",
+                [self._room_id, *wanted],
+            )
+            found = dict(cursor.fetchall())
+        for person in wanted:
+            self._known[person] = found.get(person) or ""
+
+    def __getitem__(self, person: str) -> str:
+        if self._held is None:
+            self.read([person])
+            if self._known.get(person):
+                return self._known[person]
+            raise KeyError(person)
+        return self._held[person]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 # Reads.
@@ -170,6 +270,46 @@ def room(room_id: str) -> Room:
         raise ChatNotFound("There is no such room.")
     # Pairs, not model instances: a room of 10,000 Members is read in a few milliseconds.
     return _room_record(row, row.people.values_list("role", "user_id"))
+
+
+def room_to_show(room_id: str) -> Room:
+    """The room as a page shows it: its settings read now, its people and their names when
+    asked (`PeopleWhenAsked`, `NamesWhenAsked`)."""
+    row = (
+        IndexedRoom.objects.defer("names").filter(room_id=room_id).first()
+        if _an_id(room_id)
+        else None
+    )
+    if row is None:
+        raise ChatNotFound("There is no such room.")
+    people = RoomPerson.objects.filter(room_id=row.room_id).values_list("user_id", flat=True)
+    return replace(
+        _room_record(row, (), NamesWhenAsked(row.room_id)),
+        members=PeopleWhenAsked(people.filter(role=RoomPerson.Role.MEMBER)),
+        managers=PeopleWhenAsked(people.filter(role=RoomPerson.Role.MANAGER)),
+        presenters=PeopleWhenAsked(people.filter(role=RoomPerson.Role.PRESENTER)),
+        knocking=PeopleWhenAsked(people.filter(role=RoomPerson.Role.KNOCKING)),
+    )
+
+
+def category_to_show(category_id: str) -> Category:
+    """The category as a page shows it: its scope and Creators read when asked."""
+    row = (
+        IndexedCategory.objects.filter(category_id=category_id).first()
+        if _an_id(category_id)
+        else None
+    )
+    if row is None:
+        raise ChatNotFound("There is no such category.")
+    people = CategoryPerson.objects.filter(category_id=row.category_id).values_list(
+        "user_id", flat=True
+    )
+    return replace(
+        _category_record(row, ()),
+        allowed_members=PeopleWhenAsked(people.filter(standing=Standing.ALLOWED)),
+        denied_members=PeopleWhenAsked(people.filter(standing=Standing.DENIED)),
+        creators=PeopleWhenAsked(people.filter(standing=Standing.CREATOR)),
+    )
 
 
 def rooms(ids: Iterable[str]) -> list[Room]:
@@ -279,7 +419,7 @@ def put_room(record: Room) -> None:
                 "disabled": record.disabled,
                 **record.options.values(),
                 "add_ins": [asdict(a) for a in record.add_ins],
-                "names": kept | record.names,
+                "names": kept | dict(record.names),
             },
         )
         row.people.all().delete()
@@ -656,7 +796,7 @@ class IndexedChatBackend:
     def room_fit(self, room_id: str, category_id: str) -> RoomFit:
         """How a room made outside the portal maps into this category."""
         category = self.get_category(category_id)
-        fit = self.server.room_fit(room_id, category.allowed_members)
+        fit = self.server.room_fit(room_id, frozenset(category.allowed_members))
         if not fit.impossible and self.held_by_portal(room_id):
             return replace(fit, impossible="It is a portal room already.")
         return fit

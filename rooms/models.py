@@ -185,7 +185,12 @@ class CategoryPerson(models.Model):
                 fields=["category", "user_id", "standing"], name="category_person_once"
             )
         ]
-        indexes = [models.Index(fields=["user_id", "standing"], name="category_person_by_user")]
+        indexes = [
+            models.Index(fields=["user_id", "standing"], name="category_person_by_user"),
+            models.Index(
+                fields=["category", "standing", "user_id"], name="category_person_by_standing"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.standing}"
@@ -242,7 +247,12 @@ class RoomPerson(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["room", "user_id", "role"], name="room_person_once")
         ]
-        indexes = [models.Index(fields=["user_id", "role"], name="room_person_by_user")]
+        indexes = [
+            models.Index(fields=["user_id", "role"], name="room_person_by_user"),
+            # A role's people in a room, in order: the room's page counts them and lists
+            # the first few without walking the room's other roles.
+            models.Index(fields=["room", "role", "user_id"], name="room_person_by_role"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.role}"

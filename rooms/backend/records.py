@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -146,9 +148,9 @@ class Category:
     name: str
     description: str
     invitations_allowed: bool
-    allowed_members: frozenset[str]
-    denied_members: frozenset[str]
-    creators: frozenset[str]
+    allowed_members: AbstractSet[str]
+    denied_members: AbstractSet[str]
+    creators: AbstractSet[str]
     room_ids: tuple[str, ...]
     options: ChatOptions = DEFAULT_OPTIONS
 
@@ -180,13 +182,13 @@ class Room:
     id: str
     settings: RoomSettings
     disabled: bool = False
-    members: frozenset[str] = field(default_factory=frozenset)
-    managers: frozenset[str] = field(default_factory=frozenset)
-    presenters: frozenset[str] = field(default_factory=frozenset)
+    members: AbstractSet[str] = field(default_factory=frozenset)
+    managers: AbstractSet[str] = field(default_factory=frozenset)
+    presenters: AbstractSet[str] = field(default_factory=frozenset)
     # People who asked to join a Closed room and wait for a manager.
-    knocking: frozenset[str] = field(default_factory=frozenset)
+    knocking: AbstractSet[str] = field(default_factory=frozenset)
     # Display names the room's member events carry, by chat ID.
-    names: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     # Its category's chat options, as the room carries them (the category's since the
     # last change of them reached the room).
     options: ChatOptions = DEFAULT_OPTIONS
@@ -203,7 +205,7 @@ class Room:
     def roles_of(self, user_id: str) -> list[Role]:
         return [role for role in Role if user_id in self.principals(role)]
 
-    def principals(self, role: Role) -> frozenset[str]:
+    def principals(self, role: Role) -> AbstractSet[str]:
         return {
             Role.MEMBER: self.members,
             Role.MANAGER: self.managers,

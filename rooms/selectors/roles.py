@@ -3,11 +3,12 @@ can do in a room."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from rooms.backend.errors import ChatBackendError, ChatNotFound
-from rooms.backend.records import Category, Role, Room
-from rooms.index import chat_backend
+from rooms.backend.records import Category, Role, Room, person_label
+from rooms.index import NamesWhenAsked, PeopleWhenAsked, chat_backend
 from rooms.models import DirectoryGrant, DirectoryScope
 from rooms.permissions import Capability, effective_permissions
 from rooms.services.directory_roles import reasons_in
@@ -39,6 +40,32 @@ def role_candidates(*, room: Room, category: Category, role: Role, term: str) ->
         )
         for person in found
     ]
+
+
+def role_list(
+    *, room: Room, role: Role, term: str, limit: int
+) -> tuple[int, list[tuple[str, str]]]:
+    """A role's people as the roles panel lists them: how many match `term` (part of a
+    chat ID or display name, letter case aside; everyone when empty), and the first
+    `limit` of those by chat ID (chat IDs are lower case), each with its label. For a
+    room read to be shown (`index.room_to_show`) with nothing typed, that is a count, the
+    first few and their names: a room of 10,000 Members costs what one of 100 does."""
+    people = room.principals(role)
+    if not term and isinstance(people, PeopleWhenAsked):
+        count, first = len(people), people.first(limit)
+        if isinstance(room.names, NamesWhenAsked):
+            room.names.read(first)
+        return count, [(person, room.label(person)) for person in first]
+    names = dict(room.names)  # read once, not a query a person
+    found = [
+        person
+        for person in people
+        if not term
+        or term in person.casefold()
+        or term in person_label(person, names.get(person, "")).casefold()
+    ]
+    first = heapq.nsmallest(limit, found)
+    return len(found), [(person, person_label(person, names.get(person, ""))) for person in first]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import partial
 
@@ -309,7 +310,7 @@ def apply_room(
     )
     adding: dict[Role, list[str]] = {}
     skipped: dict[str, str] = {}
-    will_hold: dict[Role, frozenset[str]] = {}  # Members and Managers once this is applied
+    will_hold: dict[Role, AbstractSet[str]] = {}  # Members and Managers once this is applied
     for role in Role:  # Members, Managers, then Presenters (who must be Members)
         adding[role] = []
         for person in sorted(p for p in why[role] if p not in room.principals(role)):
@@ -388,7 +389,7 @@ def apply_room(
 
 
 def _problem(
-    room: Room, category: Category, role: Role, person: str, will_hold: dict[Role, frozenset[str]]
+    room: Room, category: Category, role: Role, person: str, will_hold: dict[Role, AbstractSet[str]]
 ) -> str:
     """Why the rules keep this person from the role ("" if they do not), with the room's
     Members and Managers as they will be once this change is applied."""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 from django.contrib import messages
@@ -32,7 +31,7 @@ from rooms.forms.roles import (
 from rooms.models import BulkRun
 from rooms.permissions import can_manage
 from rooms.selectors.requests import asking_to_join
-from rooms.selectors.roles import explained, role_candidates
+from rooms.selectors.roles import explained, role_candidates, role_list
 from rooms.selectors.rooms import room_for_manager, room_for_viewer
 from rooms.services import directory_roles
 from rooms.services import roles as role_services
@@ -50,14 +49,9 @@ def roles_context(request: HtmxHttpRequest, room: Room, category: Category) -> d
     term = typed.strip().casefold()
     lists, counts = {}, {}
     for role in Role:
-        found = [
-            person
-            for person in room.principals(role)
-            if not term or term in person.casefold() or term in room.label(person).casefold()
-        ]
-        counts[role.value] = len(found)
-        first = heapq.nsmallest(SHOWN, found, key=str.casefold)
-        lists[role.value] = [(person, room.label(person)) for person in first]
+        counts[role.value], lists[role.value] = role_list(
+            room=room, role=role, term=term, limit=SHOWN
+        )
     shown = {person for people in lists.values() for person, _ in people}
     manager = can_manage(request.user, room)
     asking = asking_to_join(room=room) if manager else []
