@@ -38,7 +38,6 @@ from portal.models import Outcome
 from rooms import operations, processes, rsmf
 from rooms.backend.errors import ChatBackendError
 from rooms.backend.matrix.moderation import (
-    COUNT_AT_MOST,
     COUNT_PAGE,
     Message,
     MessageCount,
@@ -517,6 +516,11 @@ SWEEP_WINDOW = 1000  # matches read at a time
 REMOVING_AT_ONCE = 8
 SWEEP_SECONDS = 2.0
 SAMPLE_SIZE = 5
+# A removal's preview counts its matches exactly up to this many, then says "or more":
+# the homeserver's search reads and checks each match (about 0.7 s a thousand here), and
+# a preview is asked for before every removal. The removal itself takes them all, and
+# its result says how many.
+PREVIEW_COUNT_AT_MOST = 2_000
 NO_CRITERIA = "Give a person, a phrase, or both: a removal takes only what matches."
 
 
@@ -565,7 +569,7 @@ class Matching:
 @dataclass(frozen=True)
 class SweepPreview:
     """What a removal across rooms would take: the rooms it reads, how many of their
-    messages match (counting stops at COUNT_AT_MOST: `more`), and a few of them."""
+    messages match (counting stops at PREVIEW_COUNT_AT_MOST: `more`), and a few of them."""
 
     rooms: list[tuple[str, str]]  # (room ID, name)
     count: int
@@ -602,8 +606,8 @@ def sweep_preview(
     count, sample = 0, list[tuple[str, Message]]()
     for room in rooms:
         start = ""
-        while count < COUNT_AT_MOST:
-            page = matching.page(room, start, limit=COUNT_PAGE)
+        while count < PREVIEW_COUNT_AT_MOST:
+            page = matching.page(room, start, limit=min(COUNT_PAGE, PREVIEW_COUNT_AT_MOST - count))
             shown = [m for m in page.messages if not m.removed]
             count += len(shown)
             sample += [(names.get(room, room), m) for m in shown[: SAMPLE_SIZE - len(sample)]]
@@ -612,8 +616,8 @@ def sweep_preview(
             start = page.next
     return SweepPreview(
         rooms=[(r, names.get(r, r)) for r in rooms],
-        count=min(count, COUNT_AT_MOST),
-        more=count >= COUNT_AT_MOST,
+        count=min(count, PREVIEW_COUNT_AT_MOST),
+        more=count >= PREVIEW_COUNT_AT_MOST,
         sample=sample,
     )
 

@@ -330,3 +330,21 @@ def test_older_matches_are_found_behind_many_removed_ones_and_a_removal_skips_no
     assert chat.read_messages(room.id, text="plan").messages == []
     kept = chat.read_messages(room.id, text="old", limit=10).messages
     assert [m.body for m in kept] == ["Old secret 2", "Old secret 1", "Old secret 0"]
+
+
+def test_a_preview_counts_up_to_its_bound_and_the_removal_takes_them_all(
+    client, two_rooms, category_world, monkeypatch
+):
+    monkeypatch.setattr(moderation_services, "PREVIEW_COUNT_AT_MOST", 2)
+    client.force_login(AdministratorFactory())
+    url = reverse("moderation:sweep")
+    criteria = {"category": category_world["category"].id, "text": "secret"}
+    counted = client.post(url, criteria)
+    assert "2 or more messages</strong> match" in counted.text
+    assert "Remove 2+ messages" in counted.text
+    client.post(
+        url,
+        criteria | {"previewed": counted.context["previewed"], "confirm": "yes", "reason": "Leak"},
+    )
+    op = run_out(Operation.objects.get(kind=moderation_services.SWEEP))
+    assert sum(result["removed"] for result in op.change["results"]) == 3
