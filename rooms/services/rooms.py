@@ -318,12 +318,18 @@ def room_update(
         )
         scope.after = snapshot(settings)
         _check_settings(settings, exclude_room_id=room.id)
-        if name_key(settings.name) != name_key(room.name):
-            _claim_name(settings.name)  # given back with the rest if the change fails
+        renamed = name_key(settings.name) != name_key(room.name)
+        if renamed:
+            _claim_name(settings.name)
         change["settings"]["invitations"] = str(settings.invitations)
         # Presenters exist only in auditoriums (docs/architecture.md §3.5).
         leaving = {} if settings.auditorium else {p: ["presenter"] for p in room.presenters}
-        updated = op.run(room, change=change, remove=leaving)
+        try:
+            updated = op.run(room, change=change, remove=leaving)
+        except BaseException:
+            if renamed:  # given back, unless the room took it on the chat server meanwhile
+                index.release_claim(settings.name)
+            raise
         scope.after = snapshot(updated)
         return updated
 

@@ -237,3 +237,49 @@ def test_of_two_managers_deciding_one_join_request_one_wins_and_the_other_is_tol
     asker = category_world["member"].user_id
     outcomes = race(DECIDERS, room.id, asker, "10", env=portal_on_chat)
     assert outcomes == [["decided", "told"]] * 10
+
+
+WRITERS = """
+import django, json, threading, time
+django.setup()
+from django.db import connection
+from rooms.locks import one_writer
+from rooms.models import RoomLock
+
+said, holding, other_done, first_out = [], threading.Event(), threading.Event(), threading.Event()
+
+def holder():
+    with one_writer("!a:example.org"), one_writer("!a:example.org"):  # within itself: held
+        RoomLock.objects.create(target_id="written while the change is made")
+        holding.set()
+        said.append("other room written" if other_done.wait(timeout=60) else "other room waited")
+        time.sleep(0.3)  # the same room's second writer, if it did not wait, is in by now
+        said.append("first out")
+    connection.close()
+
+def other_room():
+    holding.wait()
+    with one_writer("!b:example.org"):
+        RoomLock.objects.create(target_id="another room's change")
+    other_done.set()
+    connection.close()
+
+def same_room():
+    holding.wait()
+    with one_writer("!a:example.org"):
+        said.append("second in")
+    connection.close()
+
+threads = [threading.Thread(target=f) for f in (holder, other_room, same_room)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(json.dumps(said))
+"""
+
+
+def test_a_change_holds_its_own_room_only(scratch_portal):
+    """While one room's change waits on the chat server, another room's change writes to
+    the database at once (SQLite's one write lock is not held across the change), and
+    the same room's next change waits its turn."""
+    said = race(WRITERS, env=scratch_portal)
+    assert said == ["other room written", "first out", "second in"]

@@ -10,7 +10,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from portal.models import AuditEntry, Outcome
-from rooms.backend.errors import ChatNotFound, RoomCreationIncomplete
+from rooms import index
+from rooms.backend.errors import ChatBackendError, ChatNotFound, RoomCreationIncomplete
 from rooms.backend.matrix.base import TRIES
 from rooms.backend.records import Invitations, Privacy, Role, RoomSettings
 from rooms.models import RoomSubmission
@@ -142,6 +143,27 @@ def test_update_changes_the_chat_server_and_records_before_and_after(chat, creat
     entry = last_audit("room.update")
     assert entry.before["name"] == room.name
     assert entry.after["name"] == room.name + " renamed"
+
+
+def test_a_rename_the_chat_server_refuses_leaves_the_new_name_free(
+    chat, creator, make_room, injected
+):
+    room = make_room()
+    wanted = room.name + " renamed"
+    injected.arm(1, "500", outage=True)
+    with pytest.raises(ChatBackendError):
+        room_services.room_update(
+            actor=creator,
+            room_id=room.id,
+            name=wanted,
+            description="",
+            auditorium=False,
+            invitations=Invitations.INHERIT,
+            version=room_services.room_version(room),
+        )
+    injected.arm(0, "")
+    assert not index.name_taken(wanted)
+    assert chat.get_room(room.id).name == room.name
 
 
 def test_second_of_two_concurrent_edits_is_refused(chat, creator, make_room):
