@@ -74,7 +74,7 @@ def main() -> None:
         )
         actor = User.objects.create(username=manager.id, chat_id=manager.id)
 
-        calls_before = client.http.calls
+        calls_before = client.server.http.calls
         started = time.perf_counter()
         run = role_services.bulk_start(
             actor=actor, room_id=room.id, role=Role.MEMBER, text="\n".join(people)
@@ -85,7 +85,7 @@ def main() -> None:
             run = role_services.bulk_step(run)
             steps += 1
         finished = time.perf_counter()
-        calls = client.http.calls - calls_before
+        calls = client.server.http.calls - calls_before
 
         members = client.get_room(room.id).members
         added = len(set(people) & members)

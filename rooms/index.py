@@ -24,8 +24,8 @@ from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.matrix.adoption import RoomFit, SpaceFit
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.matrix.moderation import ModerationOperations
 from rooms.backend.matrix.state import RoomState, category_from_state, room_from_state
-from rooms.backend.matrix.transport import MatrixTransport
 from rooms.backend.records import (
     DEFAULT_OPTIONS,
     AddIn,
@@ -691,15 +691,30 @@ class IndexedChatBackend:
 
     @property
     def server(self) -> MatrixChatBackend:
-        """The homeserver's client, looked up only when something asks the server: pages
-        that read the index answer even when the chat server is not there."""
+        """The homeserver's client alone, with no index in front (the sync worker, which
+        keeps the index, and what is measured or arranged in benchmarks and tests); looked
+        up only when something asks the server: pages that read the index answer even when
+        the chat server is not there."""
         if not isinstance(self._server, MatrixChatBackend):
             self._server = self._server()
         return self._server
 
     @property
-    def http(self) -> MatrixTransport:
-        return self.server.http
+    def moderation(self) -> ModerationOperations:
+        """What is said in rooms (messages, reports, history), asked of the chat server:
+        the index holds rooms and people, never messages."""
+        return self.server
+
+    def room_on_server(self, room_id: str) -> Room:
+        """The room as the chat server has it now, not as indexed: after a failure part-way
+        through a change, the index may not know what was applied."""
+        return self.server.get_room(room_id)
+
+    def unlink_room(self, room_id: str, category_id: str) -> None:
+        """Take the room from the category's child links (a move's other end), and index
+        the category as the server then has it."""
+        if self.server.unlink_room(room_id, category_id):
+            self.refresh(category_id)
 
     # Reads from the index.
 

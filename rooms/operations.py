@@ -107,21 +107,20 @@ def apply(
     client = chat_backend()
     # Read from the chat server, not the index: after a failure the index may not know
     # what was applied.
-    room = client.server.get_room(room_id)
+    room = client.room_on_server(room_id)
     for person, roles in target.get("remove", {}).items():
         for role in sorted(map(Role, roles), key=lambda r: r is Role.MEMBER):
             if person in room.principals(role):
                 progress.wrote = True
                 client.remove_from_role(room_id, role, [person])
-                room = client.server.get_room(room_id)
+                room = client.room_on_server(room_id)
     wanted = settings_from(room, target.get("settings", {}))
     if wanted != room.settings:
         progress.wrote = True
         room = client.update_room(room_id, wanted, current=room)
     if leave and leave != room.settings.category_id:
         progress.wrote = True
-        if client.server.unlink_room(room_id, leave):
-            client.refresh(leave)
+        client.unlink_room(room_id, leave)
     if "disabled" in target:  # block, settings, power to post: each sent only if it differs
         progress.wrote = True
         room = client.set_room_disabled(room_id, target["disabled"])

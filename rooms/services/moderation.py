@@ -107,7 +107,7 @@ def history_read(
         _about(scope, room)
         if not can_read_history(actor, room):
             raise PermissionDenied(ONLY_READERS)
-        page = client.server.read_messages(
+        page = client.moderation.read_messages(
             room.id,
             start=start,
             senders=(sender,) if sender else (),
@@ -166,7 +166,7 @@ def messages_remove(
 
 def _remove(room_id: str, change: dict[str, Any]) -> None:
     """Remove the messages a removal names, and post its notice (each safe to repeat)."""
-    server = chat_backend().server
+    server = chat_backend().moderation
     chosen, reason = list(change["messages"]), str(change["reason"])
     for event_id in chosen:
         server.remove_message(room_id, event_id, reason)
@@ -233,7 +233,7 @@ def export_rsmf(
         person=person,
         fmt="rsmf",
     )
-    server = chat_backend().server
+    server = chat_backend().moderation
     bounds = (_millis(since) if since else 0, _millis(until) if until else 0)
     senders = (person,) if person else ()
     rooms = IndexedRoom.objects.filter(room_id__in=header["rooms"])
@@ -297,7 +297,9 @@ def _export_checked(
             if category is not None:
                 found = found.filter(category_id=category.id)
             rooms = list(found.values_list("room_id", flat=True))
-        encrypted = [r for r in rooms if client.server.read_state(r).content("m.room.encryption")]
+        encrypted = [
+            r for r in rooms if client.moderation.read_state(r).content("m.room.encryption")
+        ]
         if room is not None and encrypted:
             raise ModerationInvalid("room", ENCRYPTED)
         scope.after["rooms"] = len(rooms) - len(encrypted)
@@ -322,7 +324,7 @@ def _export(
     header: dict[str, Any], since: datetime | None, until: datetime | None, senders: tuple[str, ...]
 ) -> Iterator[str]:
     digest, lines = hashlib.sha256(), 0
-    server = chat_backend().server
+    server = chat_backend().moderation
     bounds = (_millis(since) if since else 0, _millis(until) if until else 0)
     events = (
         _exported(room_id, event)
@@ -379,7 +381,7 @@ def reports_for(*, user: User) -> list[Report]:
     mine = set(rooms.values_list("room_id", flat=True))
     if not mine:
         return []
-    server = chat_backend().server
+    server = chat_backend().moderation
     found = [r for r in server.event_reports() if r.room_id in mine]
     # Each with the reported message's text: one more read each, for the first REPORTS_SHOWN.
     return [server.event_report(r.id) for r in found[:REPORTS_SHOWN]]
@@ -392,7 +394,7 @@ def report_decide(
     its place) and, for administrators, its sender from every role in the room; either
     way the report is closed. Audited with the decision (each role taken, too)."""
     client = chat_backend()
-    report = client.server.event_report(report_id)
+    report = client.moderation.event_report(report_id)
     room = client.get_room(report.room_id)
     with audited(REPORT, actor=actor, target_kind="room") as scope:
         _about(scope, room)
@@ -431,7 +433,7 @@ def report_decide(
 def _decide(room_id: str, change: dict[str, Any]) -> None:
     """Carry out a decision on a report: the message removed if so decided, the report
     closed (each safe to repeat)."""
-    server = chat_backend().server
+    server = chat_backend().moderation
     if change["remove"]:
         server.remove_message(room_id, change["message"], change["reason"])
     server.close_report(int(change["report"]))
@@ -449,7 +451,7 @@ def clear_preview(*, actor: User, room_id: str, before: datetime) -> tuple[Room,
     if not can_moderate(actor):
         raise PermissionDenied(ONLY_ADMINISTRATORS)
     _checked(before)
-    return room, client.server.count_messages_before(room.id, _millis(before))
+    return room, client.moderation.count_messages_before(room.id, _millis(before))
 
 
 def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: str) -> Operation:
@@ -474,7 +476,7 @@ def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: 
         ) as op:
             op.change = {"before_ms": _millis(before), "before": before.isoformat()}
             op.save(update_fields=["change", "updated_at"])
-            client.server.clear_history(room.id, _millis(before))
+            client.moderation.clear_history(room.id, _millis(before))
     return op
 
 
@@ -485,7 +487,7 @@ def moderation_run(op: Operation, *, actor: User) -> Operation:
     error = ""
     try:
         if op.kind == CLEAR:
-            chat_backend().server.clear_history(op.target_id, int(op.change["before_ms"]))
+            chat_backend().moderation.clear_history(op.target_id, int(op.change["before_ms"]))
         elif op.kind == REPORT:
             _decide(op.target_id, op.change)
         else:
@@ -554,7 +556,7 @@ class Matching:
     def page(self, room_id: str, start: str = "", limit: int = SWEEP_WINDOW) -> MessagePage:
         """The next matching messages from `start`: up to `limit`, or on to the end of the
         homeserver's search window (so that removing them shifts no later page)."""
-        return chat_backend().server.read_messages(
+        return chat_backend().moderation.read_messages(
             room_id,
             start=start,
             senders=(self.sender,) if self.sender else (),
@@ -700,7 +702,7 @@ def _sweep_batch(op: Operation) -> int:
     results, at = change["results"], change["at"]
     room_id = change["rooms"][len(results)]
     earlier = int(change.get("earlier", {}).get(room_id, 0))  # before a Retry
-    server = chat_backend().server
+    server = chat_backend().moderation
     removed = uncounted = 0  # this batch's; those not yet in `at`
     if at == {"start": "", "removed": 0}:  # the room's first batch: after a Retry, where
         at |= change.get("resume", {}).get(room_id, {})  # it had got to

@@ -580,7 +580,7 @@ def test_a_change_the_chat_server_cannot_take_is_audited_as_failed(
 def test_a_name_check_costs_no_chat_server_call(client, creator, category_world):
     client.force_login(creator)
     check = {"name": unique("Fresh "), "category": category_world["category"].id}
-    calls = room_services.chat_backend().http
+    calls = room_services.chat_backend().server.http
     before = calls.calls
     response = client.get(reverse("rooms:check_name"), check)
     assert "is free" in response.content.decode()
