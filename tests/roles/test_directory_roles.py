@@ -21,6 +21,7 @@ from rooms.backend.records import Privacy, Role
 from rooms.models import DirectoryRole, DirectoryRoleGrant, Operation
 from rooms.services import directory as directory_services
 from rooms.services import directory_roles
+from rooms.services.categories import CategoryInvalid
 from rooms.services.roles import RoleRefused
 from tests.api.test_api import call, make_token
 from tests.api.test_roomctl import shell
@@ -350,3 +351,27 @@ def test_a_managers_group_that_empties_leaves_the_room_its_last_manager(
     )
     assert directory_roles.keep_in_step(force=True) == 0  # from now on as if named
     assert chat.get_room(room.id).managers == {ids["cy"]}
+
+
+def test_of_two_managers_naming_one_group_at_once_the_second_is_told(
+    support, make_room, creator, monkeypatch
+):
+    room = make_room()
+    dn = normal_dn(group_dn("Support engineers"))
+    checked = directory_roles._principal
+
+    def the_other_manager_first(snapshot, room_, role, dn_):
+        principal = checked(snapshot, room_, role, dn_)  # free when checked…
+        DirectoryRole.objects.create(  # …and named by another Manager just after
+            room_id=room_.id, role=role, kind=principal.kind, dn=principal.dn, name="theirs"
+        )
+        return principal
+
+    monkeypatch.setattr(directory_roles, "_principal", the_other_manager_first)
+    with pytest.raises(CategoryInvalid, match="just named by someone else"):
+        directory_roles.principal_add(actor=creator, room_id=room.id, role=Role.MEMBER, dn=dn)
+    assert DirectoryRole.objects.filter(room_id=room.id).count() == 1  # named once
+    assert not DirectoryRoleGrant.objects.exists()  # nothing given twice, nor by this one
+    entry = AuditEntry.objects.filter(action=directory_roles.KIND).latest("pk")
+    assert entry.outcome == Outcome.FAILED
+    assert "just named by someone else" in entry.error
