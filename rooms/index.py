@@ -215,7 +215,7 @@ def _an_id(value: str) -> bool:
     return 0 < len(value) <= 255 and "\x00" not in value
 
 
-def category(category_id: str) -> Category:
+def _category_row(category_id: str) -> IndexedCategory:
     row = (
         IndexedCategory.objects.filter(category_id=category_id).first()
         if _an_id(category_id)
@@ -223,6 +223,18 @@ def category(category_id: str) -> Category:
     )
     if row is None:
         raise ChatNotFound("There is no such category.")
+    return row
+
+
+def _room_row(room_id: str, rows: QuerySet[IndexedRoom]) -> IndexedRoom:
+    row = rows.filter(room_id=room_id).first() if _an_id(room_id) else None
+    if row is None:
+        raise ChatNotFound("There is no such room.")
+    return row
+
+
+def category(category_id: str) -> Category:
+    row = _category_row(category_id)
     # Pairs, not model instances: a scope of 20,000 people is read in a few milliseconds.
     return _category_record(row, row.people.values_list("standing", "user_id"))
 
@@ -265,9 +277,7 @@ def categories_for_creator(user_id: str) -> list[Category]:
 
 
 def room(room_id: str) -> Room:
-    row = IndexedRoom.objects.filter(room_id=room_id).first() if _an_id(room_id) else None
-    if row is None:
-        raise ChatNotFound("There is no such room.")
+    row = _room_row(room_id, IndexedRoom.objects.all())
     # Pairs, not model instances: a room of 10,000 Members is read in a few milliseconds.
     return _room_record(row, row.people.values_list("role", "user_id"))
 
@@ -275,13 +285,7 @@ def room(room_id: str) -> Room:
 def room_to_show(room_id: str) -> Room:
     """The room as a page shows it: its settings read now, its people and their names when
     asked (`PeopleWhenAsked`, `NamesWhenAsked`)."""
-    row = (
-        IndexedRoom.objects.defer("names").filter(room_id=room_id).first()
-        if _an_id(room_id)
-        else None
-    )
-    if row is None:
-        raise ChatNotFound("There is no such room.")
+    row = _room_row(room_id, IndexedRoom.objects.defer("names"))
     people = RoomPerson.objects.filter(room_id=row.room_id).values_list("user_id", flat=True)
     return replace(
         _room_record(row, (), NamesWhenAsked(row.room_id)),
@@ -294,13 +298,7 @@ def room_to_show(room_id: str) -> Room:
 
 def category_to_show(category_id: str) -> Category:
     """The category as a page shows it: its scope and Creators read when asked."""
-    row = (
-        IndexedCategory.objects.filter(category_id=category_id).first()
-        if _an_id(category_id)
-        else None
-    )
-    if row is None:
-        raise ChatNotFound("There is no such category.")
+    row = _category_row(category_id)
     people = CategoryPerson.objects.filter(category_id=row.category_id).values_list(
         "user_id", flat=True
     )
