@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -282,6 +282,28 @@ def directory_state() -> dict[str, object] | None:
     }
 
 
+def expand_named(
+    named: Sequence[DirectoryScope | DirectoryRole], snapshot: Snapshot, *, dry_run: bool
+) -> tuple[dict[tuple[int | None, str], str], dict[str, dict[str, str]]]:
+    """Who the named groups and OUs (of a scope, or of a room's roles) stand for now: each
+    (named, chat ID) with why, and for each standing or role what it gives, each person's
+    first reason. How many people each stands for is kept up to date (not in a dry run)."""
+    client = chat_backend()
+    wanted: dict[tuple[int | None, str], str] = {}
+    why: dict[str, dict[str, str]] = defaultdict(dict)
+    for each in named:
+        people = snapshot.expand(each.dn, subtree=each.subtree)
+        if not dry_run and each.pk is not None and each.people != len(people):
+            each.people = len(people)
+            each.save(update_fields=["people"])
+        gives = each.standing if isinstance(each, DirectoryScope) else each.role
+        for username, reason in people.items():
+            person = client.user_id_for(username)
+            wanted[(each.pk, person)] = reason
+            why[gives].setdefault(person, reason)
+    return wanted, why
+
+
 def apply_category(
     category: Category,
     snapshot: Snapshot,
@@ -293,21 +315,10 @@ def apply_category(
     for now (`scopes`: as if it named these instead; `dry_run`: only say what would
     change). Each person's change is audited; one the chat server refuses is left for the
     next round."""
-    client = chat_backend()
     stored = {s.pk: s for s in scopes_of(category.id)}
     scopes = list(stored.values()) if scopes is None else scopes
-    # (scope, person): why, and each person's reason by standing.
-    wanted: dict[tuple[int | None, str], str] = {}
-    why: dict[str, dict[str, str]] = {k: {} for k in STANDINGS}
-    for named in scopes:
-        people = snapshot.expand(named.dn, subtree=named.subtree)
-        if not dry_run and named.pk is not None and named.people != len(people):
-            named.people = len(people)
-            named.save(update_fields=["people"])
-        for username, reason in people.items():
-            person = client.user_id_for(username)
-            wanted[(named.pk, person)] = reason
-            why[named.standing].setdefault(person, reason)
+    client = chat_backend()
+    wanted, why = expand_named(scopes, snapshot, dry_run=dry_run)
     kinds = stored | {s.pk: s for s in scopes if s.pk is not None}  # what each grant was for
     grants = list(DirectoryGrant.objects.filter(scope__category_id=category.id))
     held: dict[tuple[int | None, str], DirectoryGrant] = {

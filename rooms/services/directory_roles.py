@@ -37,6 +37,7 @@ from rooms.services.categories import CategoryInvalid
 from rooms.services.directory import (
     CHAT_ACTOR,
     apply_category,
+    expand_named,
     find_principals,
     keep_categories_in_step,
     left_because,
@@ -275,20 +276,10 @@ def apply_room(
     as if it named these instead; `dry_run`: only say what would change). Presenters are
     taken away first and given last, so a Presenter is a Member throughout. No room lock is
     held: a group of thousands takes minutes, and giving a role twice gives it once."""
-    client = chat_backend()
     stored = {n.pk: n for n in named_in(room.id)}
     named = list(stored.values()) if named is None else named
-    wanted: dict[tuple[int | None, str], str] = {}
-    why: dict[Role, dict[str, str]] = {role: {} for role in Role}
-    for each in named:
-        people = snapshot.expand(each.dn, subtree=each.subtree)
-        if not dry_run and each.pk is not None and each.people != len(people):
-            each.people = len(people)
-            each.save(update_fields=["people"])
-        for username, reason in people.items():
-            person = client.user_id_for(username)
-            wanted[(each.pk, person)] = reason
-            why[Role(each.role)].setdefault(person, reason)
+    client = chat_backend()
+    wanted, why = expand_named(named, snapshot, dry_run=dry_run)
     kinds = stored | {n.pk: n for n in named if n.pk is not None}
     held = {
         (g.named_id, g.user_id): g
@@ -407,7 +398,7 @@ def _add(
     category: Category,
     role: Role,
     people: list[str],
-    why: dict[Role, dict[str, str]],
+    why: dict[str, dict[str, str]],
     names: dict[str, str],
     done: dict[str, list[tuple[str, str]]],
 ) -> None:
