@@ -11,33 +11,43 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import connection
 
-from rooms.models import RoomLock
+_held = threading.local()  # SQLite: the targets this thread holds (a writer within a writer)
 
-_held = threading.local()  # the targets this thread holds, for a writer within a writer
+
+# The key space of rooms' and categories' locks among PostgreSQL's advisory locks (the
+# two-number form, which never meets the one-number form the audit chain takes).
+ROOM_LOCKS = 0x524F4F4D  # "ROOM"
 
 
 @contextmanager
 def one_writer(target_id: str) -> Iterator[None]:
     """Hold the room's (or category's) lock while its change is read, checked and made.
 
-    PostgreSQL: a row lock, in a transaction that holds nothing but the lock (audit
-    entries are written outside it, so a change that fails is still recorded).
+    No database transaction is held across the change: the chat server may take seconds
+    (a timeout's worth, tries over), and a transaction that long would keep others
+    waiting. Each write of the change is its own short transaction, and what a change
+    claims before its chat-server calls it gives back itself if they fail (a new name:
+    `rooms.services.rooms.room_update`). The lock is the room's own, on either engine,
+    and a thread may take it again within itself:
 
-    SQLite: a file lock of the room's own, and no transaction around the change. SQLite
-    has one write lock for the whole database, and a transaction around a change would
-    hold it while the chat server works (seconds, or a timeout's worth): every other
-    room's change, the sync worker's included, would wait behind it or fail with
-    "database is locked". Each write of the change is its own short transaction instead,
-    and what a change claims before its chat-server calls it gives back itself if they
-    fail (a new name: `rooms.services.rooms.room_update`).
+    - PostgreSQL: an advisory lock of the session (the database connection), released
+      when the change ends or the connection closes;
+    - SQLite: a file lock beside the database. SQLite has one write lock for the whole
+      database, which a transaction around the change would hold: every other room's
+      change, the sync worker's included, waited behind it, or failed with "database is
+      locked".
     """
-    if connection.vendor != "sqlite":
-        with transaction.atomic():
-            RoomLock.objects.get_or_create(target_id=target_id[:255])
-            RoomLock.objects.select_for_update().get(target_id=target_id[:255])
+    if connection.vendor == "postgresql":
+        key = [ROOM_LOCKS, _key(target_id)]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+        try:
             yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
         return
     held: set[str] = _held.__dict__.setdefault("targets", set())
     if target_id in held:
@@ -51,6 +61,11 @@ def one_writer(target_id: str) -> Iterator[None]:
         finally:
             held.discard(target_id)
             fcntl.flock(file, fcntl.LOCK_UN)
+
+
+def _key(target_id: str) -> int:
+    """The target's advisory lock number (a 32-bit signed integer of its hash)."""
+    return int.from_bytes(hashlib.sha256(target_id.encode()).digest()[:4], "big", signed=True)
 
 
 def _lock_file(target_id: str) -> Path:

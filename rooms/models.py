@@ -13,16 +13,6 @@ from accounts.directory import principal_label
 from rooms.backend.records import Role as ChatRole
 
 
-class RoomLock(models.Model):
-    """One row per room or category that someone changed: changes take its row lock, so
-    one writer at a time acts on it, and a form's version is compared under the lock."""
-
-    target_id = models.CharField(max_length=255, primary_key=True)
-
-    def __str__(self) -> str:
-        return self.target_id
-
-
 class RoomSubmission(models.Model):
     """One submitted create-room form, so posting it twice never makes a second room."""
 
