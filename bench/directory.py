@@ -38,6 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+class Rows(list[tuple[str, str, int]]):
+    """The results, each printed as it is measured (a long run that stops part-way has
+    told what it measured)."""
+
+    def append(self, row: tuple[str, str, int]) -> None:
+        what, result, spent = row
+        print(f"{what:<44}{result:>22}{spent:>12}", flush=True)
+        super().append(row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=20_000)
@@ -55,6 +65,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     from django.conf import settings
     from django.core.management import call_command
+    from django.test import override_settings
     from ldap3 import MODIFY_DELETE, Connection, Server
 
     import accounts.directory as directory
@@ -73,6 +84,9 @@ def main() -> None:
     from rooms.services import directory_roles
 
     call_command("migrate", verbosity=0)
+    # The page is served with static files by their plain names: no `collectstatic` needed.
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    override_settings(STORAGES=settings.STORAGES | {"staticfiles": plain}).enable()
     people = [
         Person(f"p{n:06d}", f"Person {n}", (f"Site {n % 5}",), "") for n in range(args.people)
     ]
@@ -108,7 +122,8 @@ def main() -> None:
         def calls() -> int:
             return int(backend.server.http.calls)
 
-        rows: list[tuple[str, str, int]] = []
+        print(f"{'':<44}{'result':>22}{'chat calls':>12}")
+        rows = Rows()
         reads = []
         for _ in range(3):
             begun = time.perf_counter()
@@ -149,13 +164,12 @@ def main() -> None:
             )
         )
         if args.room_group:
-            rows += _room_group(args.room_group, category, people, connection, calls)
-        print(f"{'':<44}{'result':>22}{'chat calls':>12}")
-        for what, result, spent in rows:
-            print(f"{what:<44}{result:>22}{spent:>12}")
+            _room_group(args.room_group, category, people, connection, calls, rows)
 
 
-def _room_group(size: int, category: Any, people: list[Any], connection: Any, calls: Any) -> Any:
+def _room_group(
+    size: int, category: Any, people: list[Any], connection: Any, calls: Any, rows: Rows
+) -> None:
     """The room's part: a group of `size` as a Closed room's Members, its page, a leaver,
     and the homeserver's own invite rate."""
     from django.db import connection as database
@@ -190,7 +204,6 @@ def _room_group(size: int, category: Any, people: list[Any], connection: Any, ca
                 times.append(time.perf_counter() - begun)
         return sorted(times)[2], len(queries) // 5, (calls() - before) // 5
 
-    rows: list[tuple[str, str, int]] = []
     seconds, queries, spent = page()
     rows.append(("room page, 1 Member", f"{seconds * 1000:.0f} ms, {queries} queries", spent))
 
@@ -247,7 +260,6 @@ def _room_group(size: int, category: Any, people: list[Any], connection: Any, ca
     rows.append(
         (f"the homeserver alone: {floor} invited", f"{rate:.1f} people/s", calls() - before)
     )
-    return rows
 
 
 if __name__ == "__main__":
