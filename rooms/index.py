@@ -114,7 +114,7 @@ class PeopleWhenAsked(AbstractSet[str]):
     """One role's people in a room, or one standing's in a category, read from the index
     when asked rather than all at once: whether a person is in, how many, and the first
     few by chat ID are one query each, whatever the number; iterating reads them all
-    (once). A page that shows a room of 10,000 Members costs what it costs with one.
+    (once). A page that shows a room of 10,000 Members costs what it costs with 100.
 
     Read as late as asked: a record holding these is for reading and showing, not for
     comparing a before with an after (`room()` and `category()` give those, read at once).
