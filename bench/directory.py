@@ -13,8 +13,10 @@ One embedded homeserver with the portal's module, one directory filled at its st
 - with `--room-group N`: a group of the first N people made the Members of a Closed room
   (people per second), one of them leaving the group (followed by the next round), and
   the room's page (time, database queries, chat calls) with one Member and with N; and,
-  for the floor, the homeserver's own rate: N/10 people invited to another room straight
-  through the Matrix client, with no index, audit or rules of the portal's.
+  for the floor, the homeserver's own rate straight through the Matrix client, with no
+  index, audit or rules of the portal's: 100 of the room's Members taken out and joined
+  again (a join costs the homeserver more as the room grows), N/10 people into a scope,
+  and N/10 invited to another room.
 
 Targets on this machine (issue 27): 20 people/s or better applied, one person's change on
 the chat server within 60 s of the directory's, a room page's cost the same with a group
@@ -235,6 +237,21 @@ def _room_group(
         (
             f"one Member leaves the group ({followed} change)",
             f"{time.perf_counter() - begun:.2f} s",
+            calls() - before,
+        )
+    )
+
+    # The homeserver's own rate at the room's size: 100 of its Members taken out and
+    # added again straight through the Matrix client, as the group's were (a join each).
+    again = [backend.user_id_for(p.username) for p in people[2:102]]
+    backend.server.remove_from_role(room.id, Role.MEMBER, again)
+    before, begun = calls(), time.perf_counter()
+    backend.server.add_to_role(room.id, Role.MEMBER, again)
+    rate = len(again) / (time.perf_counter() - begun)
+    rows.append(
+        (
+            f"the homeserver alone: {len(again)} joined to it",
+            f"{rate:.1f} people/s",
             calls() - before,
         )
     )
