@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError, ChatNotFound
@@ -541,6 +543,20 @@ def claim_name(name: str) -> bool:
 def release_claim(name: str) -> None:
     """Give back a name claimed for a room that was not made."""
     RoomName.objects.filter(name_key=name_key(name), room_id="").delete()
+
+
+# No creation or rename takes this long: a name claimed this long ago and held by no room
+# was claimed by a process that died part-way (the job runner gives it back).
+CLAIM_STALE = timedelta(minutes=10)
+
+
+def give_back_stale_claims() -> int:
+    """Give back the names claimed for a room being created or renamed whose change never
+    finished; how many. A room that got the name on the chat server holds it by its ID by
+    then (indexing it gives the claim its room)."""
+    stale = RoomName.objects.filter(room_id="", claimed_at__lt=timezone.now() - CLAIM_STALE)
+    given, _ = stale.delete()
+    return given
 
 
 # Snapshots, for telling what changed.

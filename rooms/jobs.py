@@ -7,7 +7,9 @@ removal of 10,000 messages never keeps the index waiting):
 - removals of messages across rooms, a batch a turn (`services.moderation.sweep_step`);
 - mail that is due (`outbox.deliver_due`);
 - the directory's groups and OUs in categories' scopes and rooms' roles, read every
-  DIRECTORY_POLL_SECONDS and applied (`services.directory_roles.keep_in_step`).
+  DIRECTORY_POLL_SECONDS and applied (`services.directory_roles.keep_in_step`);
+- room names claimed by a creation or rename whose process died, given back after
+  ten minutes (`index.give_back_stale_claims`).
 
 Several may run (on several machines): one leads, holding a lease of its own in the
 database, the others wait. `runportal` supervises it as it does the sync worker: started
@@ -23,7 +25,7 @@ from collections.abc import Callable
 
 from django.db import DatabaseError, close_old_connections
 
-from rooms import operations, outbox, sync
+from rooms import index, operations, outbox, sync
 from rooms.backend.errors import ChatBackendError
 from rooms.services.directory_roles import keep_in_step
 from rooms.services.moderation import sweep_step
@@ -49,7 +51,9 @@ def turn() -> int:
         log.info("Removed %d message(s) of removals across rooms.", removed)
     if followed := keep_in_step():
         log.info("Applied %d change(s) of the directory to scopes and roles.", followed)
-    return done + changed + removed + followed + outbox.deliver_due()
+    if given := index.give_back_stale_claims():
+        log.warning("Gave back %d room name(s) claimed by changes that never finished.", given)
+    return done + changed + removed + followed + given + outbox.deliver_due()
 
 
 def run(

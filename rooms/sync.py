@@ -525,10 +525,13 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
         Difference(d.target_id, d.kind, d.detail)
         for d in IndexDifference.objects.order_by("target_id", "kind")
     ]
-    stale = timezone.now() - timedelta(minutes=10)
+    stale = timezone.now() - index.CLAIM_STALE
     found += [
         Difference(
-            claim.name_key, "half-made", "a room of this name was being created and never finished"
+            claim.name_key,
+            "half-made",
+            "a room was being created or renamed to this name and never finished "
+            "(the job runner gives the name back)",
         )
         for claim in RoomName.objects.filter(room_id="", claimed_at__lt=stale)
     ]

@@ -3,14 +3,18 @@ role's people read when asked, so a page's cost does not grow with the room."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
-from rooms import index
-from rooms.models import CategoryPerson, IndexedCategory, IndexedRoom, RoomPerson
+from rooms import index, jobs
+from rooms.chatserver.policy import name_key
+from rooms.models import CategoryPerson, IndexedCategory, IndexedRoom, RoomName, RoomPerson
 
 pytestmark = pytest.mark.django_db
 ROOM, CATEGORY, MANAGER = "!big:example.org", "!space:example.org", "@manager:example.org"
@@ -130,3 +134,16 @@ def test_the_room_page_costs_the_same_queries_whatever_the_room_size(
     )
     with django_assert_num_queries(len(small)):
         assert client.get(url).context["counts"]["member"] == 3150
+
+
+def test_a_name_claimed_by_a_change_that_died_is_given_back_by_the_job_runner() -> None:
+    """A rename holds no transaction: a process killed part-way leaves its claimed name,
+    which the job runner gives back once no change could still be making it."""
+    assert index.claim_name("Renamed then killed")
+    assert index.claim_name("Being created now")
+    RoomName.objects.filter(name_key=name_key("Renamed then killed")).update(
+        claimed_at=timezone.now() - index.CLAIM_STALE - timedelta(seconds=1)
+    )
+    assert jobs.turn() >= 1
+    assert not index.name_taken("renamed then killed")
+    assert index.name_taken("Being created now")  # a change may still be making it
