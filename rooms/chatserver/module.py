@@ -33,9 +33,13 @@ What it decides from, never asking the portal:
   the memberships of the people an event touches or the power levels name;
 - whether a space is a category (its creator is the service account): read once per
   space from the homeserver's state, kept in memory (a room's creator never changes);
-- whether a person is in a category's scope: their membership of the category's space,
-  read from the homeserver's current state for just that person, when an event touches
-  them (invitations, joins, new Managers and Presenters);
+- whether a person is in a category's scope: invited to or joined the category's space.
+  A table in memory of each category's people (the homeserver's own, from its database)
+  is loaded at start and every minute, and kept current every second from the stream of
+  state changes, so a removal from a scope counts within a second; someone the table does
+  not hold (put in the scope since, a category made since, a person of another homeserver)
+  is read from the homeserver's current state for just that person, so an addition counts
+  at once and a refusal is never decided from the table;
 - which room holds a name: a table in memory of every governed room's name, loaded from
   the homeserver's database at start and every minute after, kept current by the events
   this process sees, and read afresh when a new name is not in it (at most once a
@@ -87,6 +91,7 @@ VERSION = 1
 STATUS_PATH = "/_synapse/client/roomportal/rules"  # rooms.backend.matrix.base asks it
 RELOAD_MS = 60_000
 FRESH_MS = 1_000
+SCOPE_FOLLOW_MS = 1_000
 REPORT_TRIES = 5
 NOT_SPAM: Literal["NOT_SPAM"] = "NOT_SPAM"
 INVITE = {"membership": "invite"}
@@ -94,7 +99,8 @@ JOIN = {"membership": "join"}
 
 
 class Status(Resource):
-    """Says that the module runs, and for which service account."""
+    """Says that the module runs, for which service account, and what its tables hold
+    (how many names, how many people in each category's scope)."""
 
     isLeaf = True
 
@@ -110,6 +116,7 @@ class Status(Resource):
                 "version": VERSION,
                 "service_user": self.rules.service_user,
                 "names": len(self.rules.names),
+                "scopes": {space: len(people) for space, people in self.rules.scopes.items()},
             }
         ).encode()
 
@@ -125,6 +132,10 @@ class PortalRules:
         # Room ID: the spaces it links to, and when that was read (`links_of`).
         self.links: dict[str, tuple[frozenset[str], int]] = {}
         self.names: dict[str, str] = {}  # name key: the room holding it
+        # Category space ID: the homeserver's own people invited to or joined it, and the
+        # position in the stream of state changes they are read at (`load_scopes`).
+        self.scopes: dict[str, set[str]] = {}
+        self.scopes_at = 0
         self.refusals_room = ""
         self.loaded_at = 0
         api.register_spam_checker_callbacks(
@@ -138,6 +149,16 @@ class PortalRules:
             self.load_names, RELOAD_MS, desc="roomportal_names", run_on_all_instances=True
         )
         api.delayed_background_call(0, self.load_names, desc="roomportal_names_first")
+        api.looping_background_call(
+            self.load_scopes, RELOAD_MS, desc="roomportal_scopes", run_on_all_instances=True
+        )
+        api.looping_background_call(
+            self.follow_scopes,
+            SCOPE_FOLLOW_MS,
+            desc="roomportal_scopes_followed",
+            run_on_all_instances=True,
+        )
+        api.delayed_background_call(0, self.load_scopes, desc="roomportal_scopes_first")
 
     @staticmethod
     def parse_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -360,7 +381,11 @@ class PortalRules:
         return known
 
     async def in_scope(self, category_id: str, user_id: str) -> bool:
-        """In the category's scope: invited to or joined its space (and so not banned)."""
+        """In the category's scope: invited to or joined its space (and so not banned).
+        Found in the table, or read for just this person when the table does not hold
+        them (a table a second behind never refuses someone just put in the scope)."""
+        if user_id in self.scopes.get(category_id, ()):
+            return True
         state = await self.api.get_room_state(category_id, [("m.room.member", user_id)])
         member = state.get(("m.room.member", user_id))
         return member is not None and member.content.get("membership") in ("join", "invite")
@@ -412,6 +437,65 @@ class PortalRules:
 
         self.names = await self.api.run_db_interaction("roomportal_names", query)
         self.loaded_at = self.api.get_current_time_msec()
+
+    async def load_scopes(self) -> None:
+        """Every category's people (the homeserver's own, invited or joined), from the
+        homeserver's database, and the position in its stream of state changes they were
+        read at (taken first: a change made meanwhile is read again by `follow_scopes`)."""
+
+        def query(txn: Any) -> tuple[int, dict[str, set[str]]]:
+            txn.execute("SELECT COALESCE(MAX(stream_id), 0) FROM current_state_delta_stream")
+            (position,) = txn.fetchone()
+            txn.execute("SELECT room_id FROM rooms WHERE creator = ?", (self.service_user,))
+            ours = {room_id for (room_id,) in txn.fetchall()}
+            txn.execute("SELECT room_id FROM room_stats_state WHERE room_type = ?", (SPACE_TYPE,))
+            scopes: dict[str, set[str]] = {}
+            for space_id in sorted(ours & {room_id for (room_id,) in txn.fetchall()}):
+                scopes[space_id] = people_of(txn, space_id)
+            return int(position), scopes
+
+        self.scopes_at, self.scopes = await self.api.run_db_interaction("roomportal_scopes", query)
+
+    async def follow_scopes(self) -> None:
+        """The categories' memberships changed since the table was read, read again (one
+        query when nothing changed), and the people of a category met since (a decision
+        asked `space` about it) read whole."""
+        spaces, since = self.scopes, self.scopes_at
+        met = sorted(s for s, (category, _) in self.spaces.items() if category and s not in spaces)
+
+        def query(txn: Any) -> tuple[int, dict[str, set[str]], dict[tuple[str, str], bool]]:
+            txn.execute(
+                "SELECT stream_id, room_id, state_key FROM current_state_delta_stream"
+                " WHERE stream_id > ? AND type = ?",
+                (since, "m.room.member"),
+            )
+            rows = txn.fetchall()
+            position = max((int(stream_id) for stream_id, _, _ in rows), default=since)
+            whole = {space_id: people_of(txn, space_id) for space_id in met}
+            changed = {(room_id, user_id) for _, room_id, user_id in rows if room_id in spaces}
+            now: dict[tuple[str, str], bool] = {}
+            for room_id, user_id in sorted(changed):
+                txn.execute(
+                    "SELECT membership FROM local_current_membership"
+                    " WHERE room_id = ? AND user_id = ?",
+                    (room_id, user_id),
+                )
+                row = txn.fetchone()
+                now[(room_id, user_id)] = row is not None and row[0] in ("join", "invite")
+            return position, whole, now
+
+        position, whole, now = await self.api.run_db_interaction(
+            "roomportal_scopes_followed", query
+        )
+        if self.scopes is not spaces:
+            return  # loaded whole meanwhile, at a later position
+        for (space_id, user_id), present in now.items():
+            if present:
+                spaces[space_id].add(user_id)
+            else:
+                spaces[space_id].discard(user_id)
+        spaces.update(whole)
+        self.scopes_at = position
 
     # What it keeps and tells.
 
@@ -502,6 +586,16 @@ class PortalRules:
             except SynapseError:  # made meanwhile by another report
                 self.refusals_room, _ = await self.api.lookup_room_alias(alias)
         return self.refusals_room
+
+
+def people_of(txn: Any, space_id: str) -> set[str]:
+    """The homeserver's own people invited to or joined a space, from its database."""
+    txn.execute(
+        "SELECT user_id FROM local_current_membership"
+        " WHERE room_id = ? AND membership IN ('join', 'invite')",
+        (space_id,),
+    )
+    return {user_id for (user_id,) in txn.fetchall()}
 
 
 def holder_key(event_type: str, state_key: str, content: Mapping[str, Any]) -> str | None:

@@ -4,6 +4,8 @@ message that names the rule; what the rules allow still passes."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -305,3 +307,31 @@ def test_a_refusal_reaches_the_audit_log_with_the_chat_user_and_the_rule(arena, 
     assert entry.after["rule"] == "scope"
     assert entry.after["person"] == outsider.user_id
     assert entry.category_label == arena["category"].name
+
+
+def scope_table(synapse, category_id: str) -> int | None:
+    """How many people the module's table holds in the category's scope."""
+    answer = httpx.get(f"{synapse.url}/_synapse/client/roomportal/rules").json()
+    return answer["scopes"].get(category_id)
+
+
+def wait_for_table(synapse, category_id: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while scope_table(synapse, category_id) != count:
+        assert time.monotonic() < deadline, scope_table(synapse, category_id)
+        time.sleep(0.2)
+
+
+def test_the_modules_scope_table_follows_the_portal(arena, chat, synapse):
+    """The module decides scope from a table in memory: a removal counts within about a
+    second, an addition at once (someone the table does not hold is read afresh)."""
+    room, manager, member, outsider = (
+        arena["room"], arena["manager"], arena["member"], arena["outsider"]
+    )  # fmt: skip
+    category_id = arena["category"].id
+    wait_for_table(synapse, category_id, 3)  # the service account, the creator, the member
+    chat.remove_from_category_scope(category_id, [member.user_id])
+    wait_for_table(synapse, category_id, 2)
+    refused(manager.invite(room.id, member.user_id), member.user_id, "outside the scope")
+    chat.add_to_category_scope(category_id, [outsider.user_id])
+    assert manager.invite(room.id, outsider.user_id).is_success  # not waiting for the table
