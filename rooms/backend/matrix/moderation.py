@@ -303,11 +303,16 @@ class ModerationOperations(MatrixBase):
         first, sent from `since_ms` to before `until_ms` (0: unbounded), by `senders` (any
         when empty), as the server keeps them (a removed message: its content empty).
 
-        The next page is read while this one is given out: the homeserver works while the
-        caller writes. At most two pages are held at once."""
+        With `since_ms`, reading starts at the room's first event sent then or after (a
+        month's export of a long-lived room does not read the years before it). The next
+        page is read while this one is given out: the homeserver works while the caller
+        writes. At most two pages are held at once."""
         path = f"{ADMIN}/v1/rooms/{segment(room_id)}/messages"
         types = {"types": sorted(MESSAGE_TYPES | {"m.room.member"})}
         wanted = json.dumps(types | ({"senders": list(senders)} if senders else {}))
+        begin = self._position_at(room_id, since_ms) if since_ms else ""
+        if begin is None:
+            return
 
         def read(start: str) -> Any:
             params = {"dir": "f", "limit": str(COUNT_PAGE), "filter": wanted} | (
@@ -315,7 +320,7 @@ class ModerationOperations(MatrixBase):
             )
             return self._again(partial(self.http.request, "GET", path, params=params))
 
-        start = ""
+        start = begin
         with ThreadPoolExecutor(1) as reader:
             coming = reader.submit(read, start)
             while True:
@@ -340,6 +345,39 @@ class ModerationOperations(MatrixBase):
                 if not end:
                     return
                 start = end
+
+    def _position_at(self, room_id: str, moment_ms: int) -> str | None:
+        """Where reading the room forwards starts with its first event sent at or after
+        `moment_ms` (a pagination token), found by the homeserver's index of events by
+        time and the event's context; None: nothing was sent since."""
+        room = segment(room_id)
+        try:
+            found = self._again(
+                partial(
+                    self.http.request,
+                    "GET",
+                    f"{ADMIN}/v1/rooms/{room}/timestamp_to_event",
+                    params={"ts": str(moment_ms), "dir": "f"},
+                )
+            )
+        except ChatNotFound:
+            return None
+        event_id = found.get("event_id")
+        if not isinstance(event_id, str):
+            raise ChatBackendError("The chat server did not say which event was sent then.")
+        context = self._again(
+            partial(
+                self.http.request,
+                "GET",
+                f"{ADMIN}/v1/rooms/{room}/context/{segment(event_id)}",
+                # No events around it, and of the room's state no one's membership.
+                params={"limit": "0", "filter": json.dumps({"lazy_load_members": True})},
+            )
+        )
+        start = context.get("start")
+        if not isinstance(start, str):
+            raise ChatBackendError("The chat server did not say where that event is.")
+        return start
 
     def download_media(self, address: str, into: BinaryIO, *, limit: int) -> int:
         """Copy an uploaded file (its `mxc://` address) into `into`, up to `limit` bytes;
