@@ -136,6 +136,7 @@ class MatrixTransport:
                 raise ChatServerUnavailable(
                     "The chat server sent an answer the portal cannot read. Please try again."
                 ) from exc
+            _let_go(response)
             if response.status_code != 429:
                 return _decode(response)
             wait = _retry_after(response)
@@ -170,6 +171,14 @@ class MatrixTransport:
         except httpx.HTTPError as exc:
             raise ChatServerUnavailable("The chat server could not send the file.") from exc
         return size
+
+
+def _let_go(response: httpx.Response) -> None:
+    """httpx binds a response's stream back to the response, a reference cycle, so each
+    answer's body waits for Python's cycle collector however soon it is done with. The body
+    is read by now: letting the stream go frees the answer when its last use ends (an
+    export reading a thousand pages holds two of them, not what the collector left)."""
+    response.stream = httpx.ByteStream(b"")
 
 
 def _retry_after(response: httpx.Response) -> float:
