@@ -45,6 +45,12 @@ What it decides from, never asking the portal:
   this process sees, and read afresh when a new name is not in it (at most once a
   second); a hit is checked against the holder's current state before it refuses.
 
+What it does beside deciding: a removed message (redacted, by the portal or by anyone)
+is taken out of the homeserver's full-text search index within seconds. Synapse keeps it
+there, text and all, and its search reads at most ten times a page of matches, dropping
+the removed ones after: a room whose newest matches were removed looked empty to the next
+search, and a removed message's words stayed on the homeserver's disk.
+
 Each refusal is also sent, as an `org.roomportal.refusal` event, into a private room of
 the service account's (alias `#roomportal-refusals`), so the portal's sync worker audits
 it with the chat user and the rule. `GET /_synapse/client/roomportal/rules` says that the
@@ -92,6 +98,9 @@ STATUS_PATH = "/_synapse/client/roomportal/rules"  # rooms.backend.matrix.base a
 RELOAD_MS = 60_000
 FRESH_MS = 1_000
 SCOPE_FOLLOW_MS = 1_000
+UNINDEX_MS = 2_000
+UNINDEX_BATCH = 500
+UNINDEX_SETTLED_MS = 2_000  # a removal this recent may still be being written
 REPORT_TRIES = 5
 NOT_SPAM: Literal["NOT_SPAM"] = "NOT_SPAM"
 INVITE = {"membership": "invite"}
@@ -136,6 +145,7 @@ class PortalRules:
         # position in the stream of state changes they are read at (`load_scopes`).
         self.scopes: dict[str, set[str]] = {}
         self.scopes_at = 0
+        self.unindexed_to = 0  # removals received up to this time are out of the index
         self.refusals_room = ""
         self.loaded_at = 0
         api.register_spam_checker_callbacks(
@@ -159,6 +169,7 @@ class PortalRules:
             run_on_all_instances=True,
         )
         api.delayed_background_call(0, self.load_scopes, desc="roomportal_scopes_first")
+        api.looping_background_call(self.unindex_removed, UNINDEX_MS, desc="roomportal_unindex")
 
     @staticmethod
     def parse_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -496,6 +507,29 @@ class PortalRules:
                 spaces[space_id].discard(user_id)
         spaces.update(whole)
         self.scopes_at = position
+
+    async def unindex_removed(self) -> None:
+        """Take the messages removed since the last round out of the full-text index
+        (at most UNINDEX_BATCH a round; at start, every removal on record, in rounds)."""
+        since, until = self.unindexed_to, self.api.get_current_time_msec() - UNINDEX_SETTLED_MS
+
+        def query(txn: Any) -> int:
+            txn.execute(
+                "SELECT redacts, received_ts FROM redactions"
+                " WHERE received_ts > ? AND received_ts <= ? ORDER BY received_ts LIMIT ?",
+                (since, until, UNINDEX_BATCH),
+            )
+            rows = txn.fetchall()
+            if not rows:
+                return until
+            removed = [event_id for event_id, _ in rows]
+            marks = ", ".join("?" for _ in removed)
+            txn.execute(f"DELETE FROM event_search WHERE event_id IN ({marks})", removed)
+            # A full batch may stop part-way through one millisecond: on from before it.
+            last = int(rows[-1][1])
+            return last - 1 if len(rows) == UNINDEX_BATCH and last - 1 > since else last
+
+        self.unindexed_to = await self.api.run_db_interaction("roomportal_unindex", query)
 
     # What it keeps and tells.
 

@@ -199,14 +199,14 @@ class ModerationOperations(MatrixBase):
         Synapse's search gives a `next_batch` only after a full page, and reads at most
         ten times the page's size of matches to fill it, leaving out removed messages and
         other senders' on the way: asked for 50, a room whose 500 newest matches had been
-        removed looked empty. So it is asked for a wider window than the page (four times
-        it, SEARCH_WINDOW at least and SEARCH_WINDOW_MOST at most: a page of 50 reads past
-        2,000 such matches, a count past 10,000), and a page starts at a window's token and
-        a place in it ("token|offset"). With `whole`, a page ends with a window (it may
-        then hold more than `limit`): its next page starts at the homeserver's token, never
-        in a window whose messages are removed meanwhile (which would shift it)."""
+        removed looked empty. So removed messages leave its index (the portal's module
+        takes them out), senders are picked here from everyone's matches, and it is asked
+        for a wider window than the page (four times it, SEARCH_WINDOW at least and
+        SEARCH_WINDOW_MOST at most). A page starts at a window's token and a place in it
+        ("token|offset"). With `whole`, a page ends with a window (it may then hold more
+        than `limit`): its next page starts at the homeserver's token, never in a window
+        whose messages are removed meanwhile (which would shift it)."""
         wanted: dict[str, Any] = {"rooms": [room_id], "types": sorted(MESSAGE_TYPES)}
-        wanted |= {"senders": list(senders)} if senders else {}
         window = min(max(4 * limit, SEARCH_WINDOW), SEARCH_WINDOW_MOST)
         token, _, at = start.partition("|")
         offset = int(at) if at.isdigit() else 0
@@ -238,6 +238,8 @@ class ModerationOperations(MatrixBase):
                     continue
                 if since_ms and message.sent_ms < since_ms:
                     return MessagePage(found)  # older than the range: nothing more
+                if senders and message.sender not in senders:
+                    continue
                 found.append(message)
                 if len(found) >= limit and not whole:
                     if index + 1 < len(results):  # the rest of the window is the next page's
