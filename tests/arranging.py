@@ -14,6 +14,7 @@ from typing import Any
 
 from rooms import index
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.models import IndexedRoom
 
 # Public changes, and how to find what they changed from their arguments and answer.
 _CHANGES: dict[str, Callable[[tuple[Any, ...], Any], list[str]]] = {
@@ -51,7 +52,7 @@ def _indexing(name: str, targets: Callable[[tuple[Any, ...], Any], list[str]]) -
 
     @wraps(change)
     def indexed(self: ArrangingChat, *args: Any, **kwargs: Any) -> Any:
-        before = index.IndexedRoom.objects.filter(room_id=args[0]).first() if args else None
+        before = IndexedRoom.objects.filter(room_id=args[0]).first() if args else None
         made = change(self, *args, **kwargs)
         ids = targets(args, made)
         if before is not None and before.category_id:

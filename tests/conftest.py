@@ -285,7 +285,7 @@ def injected(synapse, monkeypatch) -> InjectingTransport:
         token=synapse.token,
         transport=transport,
     )
-    monkeypatch.setattr("rooms.index.server_client", lambda: client)
+    monkeypatch.setattr("rooms.index.backend.server_client", lambda: client)
     monkeypatch.setattr("accounts.backends.server_client", lambda: client)
     monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
     return transport
@@ -378,7 +378,7 @@ def _the_fast_layer_starts_no_process(
         )
 
     # Tests that fake the chat server set their own client over this one.
-    monkeypatch.setattr("rooms.index.server_client", no_chat_server)
+    monkeypatch.setattr("rooms.index.backend.server_client", no_chat_server)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

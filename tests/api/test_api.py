@@ -451,7 +451,7 @@ def test_a_many_room_change_the_chat_server_stops_part_way_is_completed_by_sendi
         token=synapse.token,
         transport=FailingTransport(rooms[1].id[1:12], "PUT", times=1000),  # every change to it
     )
-    monkeypatch.setattr("rooms.index.server_client", lambda: failing)
+    monkeypatch.setattr("rooms.index.backend.server_client", lambda: failing)
     monkeypatch.setattr(operations, "RETRY_DELAYS", (0, 0))
     secret = make_token(client, creator)
     body = {"rooms": [r.id for r in rooms], "change": {"disabled": True}}

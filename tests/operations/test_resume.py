@@ -50,7 +50,7 @@ for target in (source_id, target_id, room_id):
     index.chat_backend().refresh(target)  # this portal's index
 client = MatrixChatBackend(base_url=settings.CHAT_SERVER_URL, server_name=settings.CHAT_SERVER_NAME,
                            token=settings.CHAT_SERVICE_TOKEN, transport=Stalling())
-index.server_client = lambda: client
+index.backend.server_client = lambda: client
 admin = User.objects.create(username="mover", is_portal_admin=True)
 room = index.chat_backend().get_room(room_id)
 room_services.room_move(actor=admin, room_id=room_id, category_id=target_id,

@@ -38,7 +38,7 @@ def wire(synapse, monkeypatch) -> CountingTransport:
         token=synapse.token,
         transport=counting,
     )
-    monkeypatch.setattr("rooms.index.server_client", lambda: client)
+    monkeypatch.setattr("rooms.index.backend.server_client", lambda: client)
     counting.client = client
     return counting
 
