@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError
+from rooms.backend.interface import ChatChanges
 from rooms.backend.matrix.adoption import RoomFit, SpaceFit
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.matrix.moderation import ModerationOperations
@@ -49,7 +50,7 @@ from rooms.models import (
 Standing = CategoryPerson.Standing
 
 
-class IndexedChatBackend:
+class IndexedChatBackend(ChatChanges):
     """The chat client with the index in front: reads come from the index, and every
     change is made on the server and then written into the index as the server confirmed
     it. People (accounts, logins, search) are asked of the server, which holds them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rooms.backend.interface import ChatChanges
 from rooms.backend.matrix.adoption import AdoptionOperations
 from rooms.backend.matrix.enforcement import EnforcementOperations
 from rooms.backend.matrix.moderation import ModerationOperations
@@ -15,5 +16,6 @@ class MatrixChatBackend(
     PeopleOperations,
     AdoptionOperations,
     ModerationOperations,
+    ChatChanges,
 ):
     """People, categories and rooms on one Synapse homeserver, as the service account."""
