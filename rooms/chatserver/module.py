@@ -291,13 +291,18 @@ class PortalRules:
         """The room or category the portal governs, with what a check of this event needs:
         the settings the rules read, the memberships of the people it touches and of
         those holding levels, their scope, and the holder of the name it gives."""
+        # The settings and the links known to be there, in one read.
+        known_links = self.known_links(room_id)
         settings = [(kind, "") for kind in CHECKED_STATE if kind != "m.space.parent"]
+        settings += [("m.space.parent", parent) for parent in sorted(known_links or ())]
         state = dict(await self.read_state(room_id, settings))
         create = state.get(("m.room.create", ""))
         if create is None:
             return None
         creators = frozenset([create.sender, *create.content.get("additional_creators", [])])
-        contents = {key: dict(ev.content) for key, ev in state.items()}
+        contents = {
+            key: dict(ev.content) for key, ev in state.items() if key[0] != "m.space.parent"
+        }
         if create.content.get("type") == SPACE_TYPE:
             if create.sender != self.service_user:
                 return None
@@ -306,7 +311,7 @@ class PortalRules:
                 room_id, contents, self.service_user, room_id, name,
                 in_scope=lambda user_id: True, creators=creators, is_space=True,
             )  # fmt: skip
-        links = await self.links_of(room_id)
+        links = await self.links_of(room_id, state if known_links is not None else None)
         contents |= {key: dict(ev.content) for key, ev in links.items()}
         parents = [key for (kind, key), c in contents.items() if kind == "m.space.parent" and c]
         if event_type == "m.space.parent" and state_key:
@@ -353,21 +358,32 @@ class PortalRules:
         key (None) is a database query."""
         return await self.api.get_room_state(room_id, wanted) if wanted else {}
 
-    async def links_of(self, room_id: str) -> StateMap[EventBase]:
+    def known_links(self, room_id: str) -> frozenset[str] | None:
+        """The spaces the room linked to when last read, if that was in the last minute
+        (None: they are to be read whole)."""
+        known, read_at = self.links.get(room_id, (frozenset(), 0))
+        return known if self.api.get_current_time_msec() - read_at < RELOAD_MS else None
+
+    async def links_of(
+        self, room_id: str, read: StateMap[EventBase] | None = None
+    ) -> StateMap[EventBase]:
         """The room's links to spaces (`m.space.parent`, with content) as they are now.
-        The links last found are read by their keys, from the homeserver's caches; a room
+        The links last found are read by their keys, from the homeserver's caches (or
+        taken from `read`, the room's state read with those keys, `known_links`); a room
         not seen in the last minute, or whose links are no longer those, is read whole
         (one query). The portal's own links pass through `noted` in this process; one
         made in another homeserver process counts here within a minute (the sync worker
         answers a breach in that minute)."""
+        known = self.known_links(room_id)
+        if known is not None:
+            if not known:
+                return {}
+            if read is None:
+                read = await self.read_state(room_id, [("m.space.parent", p) for p in known])
+            found = {k: ev for k, ev in read.items() if k[0] == "m.space.parent" and ev.content}
+            if {key for _, key in found} == known:
+                return found
         now = self.api.get_current_time_msec()
-        known, read_at = self.links.get(room_id, (frozenset(), 0))
-        if known and now - read_at < RELOAD_MS:
-            state = await self.read_state(room_id, [("m.space.parent", p) for p in known])
-            if {key for (_, key), ev in state.items() if ev.content} == known:
-                return state
-        elif not known and now - read_at < RELOAD_MS:
-            return {}
         state = await self.read_state(room_id, [("m.space.parent", None)])
         live = {key: ev for key, ev in state.items() if ev.content}
         self.links[room_id] = (frozenset(key for _, key in live), now)
