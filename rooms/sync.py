@@ -22,14 +22,12 @@ wait, and take over when the lease lapses.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,8 +40,8 @@ from portal.audit import audit_record
 from rooms import enforcement, index, operations
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.matrix.stream import StateKey, StreamBatch
 from rooms.backend.records import Category, Room
-from rooms.chatserver.policy import REFUSAL_EVENT
 from rooms.locks import one_writer
 from rooms.models import (
     IndexDifference,
@@ -62,37 +60,6 @@ MAX_BACKOFF_SECONDS = 30
 # Past this, pages say the index may be out of date, and the health check says stale.
 STALE_AFTER = timedelta(seconds=60)
 SYNCED_AT_KEY = "index-synced-at"
-# Message-like events are left out of the stream: the worker reads state, and every piece
-# of state counts (a chat user's change the index does not map is still audited).
-# Redactions stay in: redacting a piece of state empties it without a new state event.
-MESSAGES = [
-    "m.room.message",
-    "m.room.encrypted",
-    "m.reaction",
-    "m.sticker",
-    "m.call.*",
-    "m.poll.*",
-    "org.matrix.msc3381.poll.*",
-]
-NOTHING = {"not_types": ["*"]}
-FILTER = json.dumps(
-    {
-        "presence": NOTHING,
-        "account_data": NOTHING,
-        "room": {
-            "timeline": {"not_types": MESSAGES, "limit": 100},
-            "state": {"not_types": MESSAGES, "lazy_load_members": False},
-            "ephemeral": NOTHING,
-            "account_data": NOTHING,
-            "include_leave": True,
-        },
-    },
-    separators=(",", ":"),
-)
-# Only the position: no room at all.
-POSITION_ONLY = json.dumps(
-    {"presence": NOTHING, "account_data": NOTHING, "room": {"rooms": []}}, separators=(",", ":")
-)
 # What the index maps from each kind of state: an audit entry names, for each sender,
 # the fields their own changes made.
 FIELDS_OF = {
@@ -107,8 +74,6 @@ FIELDS_OF = {
     "org.roomportal.category": ("invitations_allowed",),
 }
 
-StateKey = tuple[str, str]
-
 
 @dataclass
 class BatchResult:
@@ -117,93 +82,9 @@ class BatchResult:
     rooms: int = 0
 
 
-@dataclass
-class Batch:
-    """One answer of the stream: each room that changed, with each piece of state a chat
-    user (anyone but the service account) changed in it and who did, last; the events a
-    chat user redacted in each room, and who did (a redacted piece of state is changed
-    too, found by `resolve_redactions`); and the refusals the homeserver's module
-    reported."""
-
-    rooms: dict[str, dict[StateKey, str]]
-    refusals: list[dict[str, Any]]
-    redactions: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-def read_batch(body: dict[str, Any], *, service_user: str) -> Batch:
-    batch = Batch({}, [])
-    rooms = _mapping(body.get("rooms"))
-    for section in ("join", "leave"):
-        for room_id, room in _mapping(rooms.get(section)).items():
-            if not isinstance(room, dict):
-                continue
-            events = [*_events(room.get("state")), *_events(room.get("timeline"))]
-            batch.refusals += [
-                e["content"]
-                for e in events
-                if e.get("type") == REFUSAL_EVENT
-                and e.get("sender") == service_user
-                and isinstance(e.get("content"), dict)
-            ]
-            redacted = {
-                target: sender
-                for e in events
-                if e.get("type") == "m.room.redaction"
-                and isinstance(sender := e.get("sender"), str)
-                and sender != service_user
-                and isinstance(target := _redacts(e), str)
-            }
-            if redacted:
-                batch.redactions.setdefault(room_id, {}).update(redacted)
-            state = [e for e in events if isinstance(e.get("state_key"), str)]
-            if not state and section == "join":
-                continue
-            changed = batch.rooms.setdefault(room_id, {})
-            for e in state:
-                sender, key = e.get("sender"), (str(e.get("type", "")), e["state_key"])
-                if not isinstance(sender, str) or not sender or sender == service_user:
-                    continue
-                # Who let someone in answers for it, not the person who then joined.
-                if not (key[1] == sender and changed.get(key, sender) != sender):
-                    changed[key] = sender
-    return batch
-
-
-def _redacts(event: dict[str, Any]) -> Any:
-    """The event a redaction redacts: in its content from room version 11, at its top
-    level before (Synapse sends both)."""
-    content = _mapping(event.get("content"))
-    return content.get("redacts", event.get("redacts"))
-
-
-def resolve_redactions(server: MatrixChatBackend, batch: Batch) -> None:
-    """Count each redacted piece of current state as a change by whoever redacted it:
-    the worker then checks the emptied state like any other change (a redacted link to
-    the category or name is a breach it puts back). A redacted message changes nothing.
-    One request per room with redactions, however many."""
-    for room_id, redacted in batch.redactions.items():
-        try:
-            current = server.current_state_ids(room_id)
-        except ChatNotFound:
-            continue
-        for event_id, sender in redacted.items():
-            if event_id in current:
-                batch.rooms.setdefault(room_id, {})[current[event_id]] = sender
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _events(part: Any) -> list[dict[str, Any]]:
-    events = part.get("events") if isinstance(part, dict) else None
-    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
-
-
-def apply_changes(server: MatrixChatBackend, batch: Batch, *, next_batch: str) -> BatchResult:
+def apply_changes(server: MatrixChatBackend, batch: StreamBatch) -> BatchResult:
     """Undo what chat users broke, index each changed room, audit what others changed
     (and what the homeserver refused); then store the position."""
-    resolve_redactions(server, batch)
     result = BatchResult(rooms=len(batch.rooms))
     for report in batch.refusals:
         enforcement.audit_refusal(report)
@@ -214,7 +95,7 @@ def apply_changes(server: MatrixChatBackend, batch: Batch, *, next_batch: str) -
             if changed:
                 audit_external(change, changed)
     IndexStream.objects.update_or_create(
-        key=STREAM, defaults={"next_batch": next_batch, "synced_at": timezone.now()}
+        key=STREAM, defaults={"next_batch": batch.next_batch, "synced_at": timezone.now()}
     )
     return result
 
@@ -287,20 +168,11 @@ def rebuild(
     return len(ids)
 
 
-def position(server: MatrixChatBackend) -> str:
-    """The stream's current position, without any room in it. The filter carries a
-    fresh nonce: Synapse answers the same initial sync from a cache for minutes, which
-    would hand out a position from before events the index already has."""
-    nonce = json.dumps({"org.roomportal.nonce": uuid.uuid4().hex})[1:-1]
-    body = server.sync(since="", timeout_ms=0, filter_json=POSITION_ONLY[:-1] + "," + nonce + "}")
-    return str(body.get("next_batch", ""))
-
-
 def resync(server: MatrixChatBackend, *, reason: str) -> str:
     """Start over: take the position first, then rebuild, so nothing made meanwhile is
     missed (what the rebuild already has is applied again, changing nothing)."""
     log.warning("Rebuilding the room index from the chat server: %s", reason)
-    since = position(server)
+    since = server.stream_position()
     count = rebuild(server)
     IndexStream.objects.update_or_create(
         key=STREAM, defaults={"next_batch": since, "synced_at": timezone.now()}
@@ -322,15 +194,12 @@ def sync_once(server: MatrixChatBackend, *, timeout_ms: int = POLL_SECONDS * 100
     if not since:
         since = resync(server, reason="the index had no stream position")
     try:
-        body = server.sync(since=since, timeout_ms=timeout_ms, filter_json=FILTER)
+        batch = server.read_stream(since=since, timeout_ms=timeout_ms)
     except (ChatInvalid, ChatNotFound) as exc:
         # The server does not know the position any more (a stream gap).
         resync(server, reason=f"the chat server no longer knows the stream position ({exc})")
         return BatchResult()
-    next_batch = str(body.get("next_batch") or since)
-    return apply_changes(
-        server, read_batch(body, service_user=server.service_user), next_batch=next_batch
-    )
+    return apply_changes(server, batch)
 
 
 def worker_name() -> str:

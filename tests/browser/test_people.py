@@ -103,7 +103,7 @@ def test_a_knock_from_outside_the_scope_is_turned_away_by_the_sync_worker_and_au
 
     room = make_room(name=unique("Knocked "))
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+        key=sync.STREAM, defaults={"next_batch": chat.stream_position()}
     )
     outsider = category_world["outsider"]
     # Through the client API, as a chat client would: no spam check of Synapse's sees a

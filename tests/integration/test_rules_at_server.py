@@ -63,7 +63,7 @@ def test_a_knock_from_outside_passes_the_module_and_the_sync_worker_turns_it_awa
     from rooms.models import IndexStream
 
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+        key=sync.STREAM, defaults={"next_batch": chat.stream_position()}
     )
     room, manager, outsider = arena["room"], arena["manager"], arena["outsider"]
     assert outsider.knock(room.id).is_success
@@ -289,7 +289,7 @@ def test_a_refusal_reaches_the_audit_log_with_the_chat_user_and_the_rule(arena, 
     from rooms.models import IndexStream
 
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+        key=sync.STREAM, defaults={"next_batch": chat.stream_position()}
     )
     room, manager, outsider = arena["room"], arena["manager"], arena["outsider"]
     refused(manager.invite(room.id, outsider.user_id))

@@ -39,7 +39,7 @@ def bare(homeserver_without_rules: Connection, settings) -> Iterator[ArrangingCh
         base_url=connection.url, server_name=connection.server_name, token=connection.token
     )
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(client)}
+        key=sync.STREAM, defaults={"next_batch": client.stream_position()}
     )
     yield client
     client.close()
@@ -328,7 +328,7 @@ def test_reconcile_lists_a_breach_from_before_the_module_and_puts_it_back(bare, 
     assert manager.put_state(
         room.id, "m.room.history_visibility", {"history_visibility": "world_readable"}
     ).is_success
-    IndexStream.objects.filter(key=sync.STREAM).update(next_batch=sync.position(bare))
+    IndexStream.objects.filter(key=sync.STREAM).update(next_batch=bare.stream_position())
     found = [d for d in sync.reconcile(bare) if d.target_id == room.id]
     assert [d.kind for d in found] == ["breach"]
     assert "world_readable" in found[0].detail

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 def following(chat):
     """The index follows the stream from now on (no full rebuild of the session's rooms)."""
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+        key=sync.STREAM, defaults={"next_batch": chat.stream_position()}
     )
     return chat
 
@@ -262,7 +262,7 @@ def test_with_the_chat_server_away_the_worker_backs_off_and_comes_back(chat):
     """The server is away for three polls: the worker waits longer each time, then
     follows the stream again as soon as it answers."""
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+        key=sync.STREAM, defaults={"next_batch": chat.stream_position()}
     )
     from rooms.backend.errors import ChatServerUnavailable
 
@@ -292,7 +292,7 @@ def test_a_locked_database_is_waited_out_not_fatal(chat, monkeypatch):
     from django.db import OperationalError
 
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+        key=sync.STREAM, defaults={"next_batch": chat.stream_position()}
     )
     real_take_lead = sync.take_lead
     tries: list[str] = []

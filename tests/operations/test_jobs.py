@@ -32,7 +32,7 @@ def waiting(make_room, category_world) -> Operation:
 
 def test_the_runner_carries_out_the_work_and_the_sync_worker_only_follows_the_stream(chat, waiting):
     IndexStream.objects.update_or_create(
-        key=sync.STREAM, defaults={"next_batch": sync.position(chat)}
+        key=sync.STREAM, defaults={"next_batch": chat.stream_position()}
     )
     asked: list[int] = []  # one turn of the sync worker
     sync.run(lambda: chat, should_stop=lambda: asked.append(1) or len(asked) > 1, name="s")

@@ -113,15 +113,6 @@ class MatrixBase:
             and isinstance(e.get("state_key"), str)
         }
 
-    def sync(self, *, since: str, timeout_ms: int, filter_json: str) -> dict[str, Any]:
-        """One long-poll of the service account's event stream (client-server /sync)."""
-        params: dict[str, str | int] = {"timeout": timeout_ms, "filter": filter_json}
-        if since:
-            params["since"] = since
-        return self.http.request(
-            "GET", f"{CLIENT}/sync", params=params, timeout=timeout_ms / 1000 + 30
-        )
-
     def _state(self, room_id: str) -> RoomState:
         body = self.http.request("GET", f"{ADMIN}/v1/rooms/{segment(room_id)}/state")
         events = body.get("state")

@@ -8,6 +8,7 @@ from rooms.backend.matrix.enforcement import EnforcementOperations
 from rooms.backend.matrix.moderation import ModerationOperations
 from rooms.backend.matrix.people import PeopleOperations
 from rooms.backend.matrix.rooms import RoomOperations
+from rooms.backend.matrix.stream import StreamOperations
 
 
 class MatrixChatBackend(
@@ -16,6 +17,7 @@ class MatrixChatBackend(
     PeopleOperations,
     AdoptionOperations,
     ModerationOperations,
+    StreamOperations,
     ChatChanges,
 ):
     """People, categories and rooms on one Synapse homeserver, as the service account."""
