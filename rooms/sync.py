@@ -40,6 +40,7 @@ from portal.audit import audit_record
 from rooms import enforcement, index, operations
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.matrix.state import fields_of
 from rooms.backend.matrix.stream import StateKey, StreamBatch
 from rooms.backend.records import Category, Room
 from rooms.locks import one_writer
@@ -60,19 +61,6 @@ MAX_BACKOFF_SECONDS = 30
 # Past this, pages say the index may be out of date, and the health check says stale.
 STALE_AFTER = timedelta(seconds=60)
 SYNCED_AT_KEY = "index-synced-at"
-# What the index maps from each kind of state: an audit entry names, for each sender,
-# the fields their own changes made.
-FIELDS_OF = {
-    "m.room.name": ("name",),
-    "m.room.topic": ("description",),
-    "m.room.join_rules": ("privacy",),
-    "m.space.parent": ("category_id",),
-    "m.room.member": ("members", "asking_to_join", "in_scope", "denied"),
-    "m.room.power_levels": ("managers", "presenters", "auditorium", "disabled", "creators"),
-    "m.space.child": ("room_ids",),
-    "org.roomportal.room": ("invitations", "auditorium", "disabled"),
-    "org.roomportal.category": ("invitations_allowed",),
-}
 
 
 @dataclass
@@ -122,9 +110,9 @@ def audit_external(change: index.Change, changed: dict[StateKey, str]) -> None:
             key: values
             for key, values in fields.items()
             # With one sender, everything that changed is theirs.
-            if len(senders) == 1 or any(key in FIELDS_OF.get(kind, ()) for kind in kinds)
+            if len(senders) == 1 or any(key in fields_of(kind) for kind in kinds)
         }
-        other = sorted(kind for kind in kinds if kind not in FIELDS_OF)
+        other = sorted(kind for kind in kinds if not fields_of(kind))
         if not mine and not other and verb == "changed":
             continue
         after: dict[str, Any] = {"source": "chat server"}

@@ -297,9 +297,7 @@ def _export_checked(
             if category is not None:
                 found = found.filter(category_id=category.id)
             rooms = list(found.values_list("room_id", flat=True))
-        encrypted = [
-            r for r in rooms if client.moderation.read_state(r).content("m.room.encryption")
-        ]
+        encrypted = [r for r in rooms if client.moderation.read_state(r).encrypted]
         if room is not None and encrypted:
             raise ModerationInvalid("room", ENCRYPTED)
         scope.after["rooms"] = len(rooms) - len(encrypted)

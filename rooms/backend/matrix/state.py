@@ -41,6 +41,26 @@ FIRST_VERSION_WITH_CREATOR_POWER = 12
 
 StateKey = tuple[str, str]
 
+# Which fields of a record each kind of state maps to (an audit entry of a change made
+# in a chat client names, for each sender, the fields their own changes made).
+FIELDS_OF = {
+    "m.room.name": ("name",),
+    "m.room.topic": ("description",),
+    "m.room.join_rules": ("privacy",),
+    "m.space.parent": ("category_id",),
+    "m.room.member": ("members", "asking_to_join", "in_scope", "denied"),
+    "m.room.power_levels": ("managers", "presenters", "auditorium", "disabled", "creators"),
+    "m.space.child": ("room_ids",),
+    ROOM_SETTINGS_EVENT: ("invitations", "auditorium", "disabled"),
+    CATEGORY_SETTINGS_EVENT: ("invitations_allowed",),
+}
+
+
+def fields_of(kind: str) -> tuple[str, ...]:
+    """The record's fields this kind of state maps to (none: the index does not map it,
+    an avatar or custom state)."""
+    return FIELDS_OF.get(kind, ())
+
 
 @dataclass(frozen=True)
 class RoomState:
@@ -66,6 +86,11 @@ class RoomState:
 
     def content(self, event_type: str, state_key: str = "") -> dict[str, Any]:
         return self.events.get((event_type, state_key), {})
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the room encrypts its messages (the portal cannot read them then)."""
+        return bool(self.content("m.room.encryption"))
 
     def of_type(self, event_type: str) -> dict[str, dict[str, Any]]:
         return {key: c for (kind, key), c in self.events.items() if kind == event_type and c}
