@@ -10,6 +10,23 @@ import pytest
 from rooms.backend.records import Role
 
 
+def unthrottled(chat, person) -> None:
+    """Lift the homeserver's rate limit on what this person sends (tests send dozens)."""
+    limit = f"/_synapse/admin/v1/users/{person.user_id}/override_ratelimit"
+    chat.http.request("POST", limit, json={"messages_per_second": 0, "burst_count": 0})
+
+
+@pytest.fixture
+def chatting(chat, make_room, category_world):
+    """A room its member joined, sending as fast as a test likes: the room and the member."""
+    room = make_room()
+    person = category_world["member"]
+    chat.add_to_role(room.id, Role.MEMBER, [person.user_id])
+    person.join(room.id)
+    unthrottled(chat, person)
+    return room, person
+
+
 @pytest.fixture
 def talked(chat, make_room, category_world):
     """A room where a member said two things, then (two seconds later) one more: the

@@ -9,16 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from rooms.backend.matrix import moderation
-from rooms.backend.records import Role
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chat]
 
 
-def test_a_read_from_a_moment_starts_there(chat, make_room, category_world, monkeypatch):
-    room = make_room()
-    person = category_world["member"]
-    chat.add_to_role(room.id, Role.MEMBER, [person.user_id])
-    person.join(room.id)
+def test_a_read_from_a_moment_starts_there(chat, chatting, monkeypatch):
+    room, person = chatting
     for n in range(8):
         assert person.send(room.id, f"Before {n}").status_code == 200
     time.sleep(1.1)

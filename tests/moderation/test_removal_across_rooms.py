@@ -284,17 +284,11 @@ def test_a_notice_the_chat_server_fails_is_left_for_retry_which_posts_it_counted
 
 
 def test_older_matches_are_found_behind_many_removed_ones_and_a_removal_skips_none(
-    chat, make_room, category_world, monkeypatch
+    chat, chatting, monkeypatch
 ):
     """The homeserver's search leaves removed messages out and gives up after ten times a
     page's size of them: the portal asks for a wide window and keeps its place in it."""
-    room = make_room()
-    person = category_world["member"]
-    chat.add_to_role(room.id, Role.MEMBER, [person.user_id])
-    person.join(room.id)
-    unthrottled = {"messages_per_second": 0, "burst_count": 0}
-    limit = f"/_synapse/admin/v1/users/{person.user_id}/override_ratelimit"
-    chat.http.request("POST", limit, json=unthrottled)
+    room, person = chatting
     for n in range(3):
         assert person.send(room.id, f"Old secret {n}").status_code == 200
     fresh = [person.send(room.id, f"New secret {n}").json()["event_id"] for n in range(22)]

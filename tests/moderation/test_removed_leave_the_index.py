@@ -10,18 +10,13 @@ import pytest
 
 from rooms.backend.matrix import moderation
 from rooms.backend.records import Role
+from tests.moderation.conftest import unthrottled
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chat]
 
 
-def test_a_search_reads_past_removed_matches(chat, make_room, category_world, monkeypatch):
-    room = make_room()
-    person = category_world["member"]
-    chat.add_to_role(room.id, Role.MEMBER, [person.user_id])
-    person.join(room.id)
-    unthrottled = {"messages_per_second": 0, "burst_count": 0}
-    limit = f"/_synapse/admin/v1/users/{person.user_id}/override_ratelimit"
-    chat.http.request("POST", limit, json=unthrottled)
+def test_a_search_reads_past_removed_matches(chat, chatting, monkeypatch):
+    room, person = chatting
     assert person.send(room.id, "budget kept").status_code == 200
     newer = [person.send(room.id, f"budget {n}").json()["event_id"] for n in range(25)]
     for event_id in newer:
@@ -41,16 +36,13 @@ def test_a_search_reads_past_removed_matches(chat, make_room, category_world, mo
 
 
 def test_one_persons_matches_are_found_behind_other_peoples(
-    chat, make_room, category_world, monkeypatch
+    chat, chatting, category_world, monkeypatch
 ):
-    room = make_room()
-    person, other = category_world["member"], category_world["creator"]
-    chat.add_to_role(room.id, Role.MEMBER, [person.user_id, other.user_id])
-    unthrottled = {"messages_per_second": 0, "burst_count": 0}
-    for someone in (person, other):
-        someone.join(room.id)
-        limit = f"/_synapse/admin/v1/users/{someone.user_id}/override_ratelimit"
-        chat.http.request("POST", limit, json=unthrottled)
+    room, person = chatting
+    other = category_world["creator"]
+    chat.add_to_role(room.id, Role.MEMBER, [other.user_id])
+    other.join(room.id)
+    unthrottled(chat, other)
     assert person.send(room.id, "budget mine").status_code == 200
     for n in range(25):
         assert other.send(room.id, f"budget theirs {n}").status_code == 200
