@@ -43,6 +43,7 @@ from rooms.backend.matrix.moderation import (
     MessageCount,
     MessagePage,
     Report,
+    RoomEvent,
 )
 from rooms.backend.records import Role, Room
 from rooms.chatserver.text import clean
@@ -337,28 +338,22 @@ def _export(
     yield json.dumps({"kind": "end", "lines": lines, "sha256": digest.hexdigest()}) + "\n"
 
 
-def _exported(room_id: str, event: dict[str, Any]) -> dict[str, Any]:
-    content = event.get("content") if isinstance(event.get("content"), dict) else None
-    content = content or {}
-    common = {
-        "room_id": room_id,
-        "id": event.get("event_id", ""),
-        "sent_at": _iso(int(event.get("origin_server_ts", 0))),
-    }
-    if event.get("type") == "m.room.member":
+def _exported(room_id: str, event: RoomEvent) -> dict[str, Any]:
+    common = {"room_id": room_id, "id": event.event_id, "sent_at": _iso(event.sent_ms)}
+    if event.is_membership:
         return common | {
             "kind": "membership",
-            "person": event.get("state_key", ""),
-            "by": event.get("sender", ""),
-            "membership": content.get("membership", ""),
+            "person": event.person,
+            "by": event.sender,
+            "membership": event.membership,
         }
     return common | {
         "kind": "message",
-        "sender": event.get("sender", ""),
-        "type": content.get("msgtype") or event.get("type", ""),
-        "body": content.get("body", "") if isinstance(content.get("body"), str) else "",
-        "file": content.get("url") if isinstance(content.get("url"), str) else None,
-        "removed": not content,
+        "sender": event.sender,
+        "type": event.kind,
+        "body": event.body,
+        "file": event.file,
+        "removed": event.removed,
     }
 
 

@@ -33,6 +33,51 @@ Event = dict[str, Any]  # a Matrix event as the server gives it
 
 
 @dataclass(frozen=True)
+class RoomEvent:
+    """A message (uploads included) or a change of someone's membership, as the server
+    keeps it: what an export holds."""
+
+    event_id: str
+    sent_ms: int
+    sender: str
+    person: str = ""  # whose membership changed ("": a message)
+    membership: str = ""  # join, leave, invite, ban, knock
+    kind: str = ""  # a message's kind: m.text, m.image, … (m.sticker, m.room.encrypted)
+    body: str = ""
+    file: str | None = None  # the mxc:// address of its upload
+    removed: bool = False
+
+    @property
+    def is_membership(self) -> bool:
+        return bool(self.person)
+
+
+def _room_event(event: Event) -> RoomEvent:
+    content = event.get("content") if isinstance(event.get("content"), dict) else None
+    content = content or {}
+    event_id, sent_ms = str(event.get("event_id", "")), int(event.get("origin_server_ts", 0))
+    sender = str(event.get("sender", ""))
+    if event.get("type") == "m.room.member":
+        return RoomEvent(
+            event_id,
+            sent_ms,
+            sender,
+            person=str(event.get("state_key", "")),
+            membership=str(content.get("membership", "")),
+        )
+    body, url = content.get("body"), content.get("url")
+    return RoomEvent(
+        event_id,
+        sent_ms,
+        sender,
+        kind=str(content.get("msgtype") or event.get("type", "")),
+        body=body if isinstance(body, str) else "",
+        file=url if isinstance(url, str) else None,
+        removed=not content,
+    )
+
+
+@dataclass(frozen=True)
 class MessageCount:
     """Messages sent before a moment: how many, and whether counting stopped at the cap."""
 
@@ -300,7 +345,7 @@ class ModerationOperations(MatrixBase):
 
     def room_events(
         self, room_id: str, since_ms: int = 0, until_ms: int = 0, senders: tuple[str, ...] = ()
-    ) -> Iterator[Event]:
+    ) -> Iterator[RoomEvent]:
         """Every message (uploads included) and membership change of the room, oldest
         first, sent from `since_ms` to before `until_ms` (0: unbounded), by `senders` (any
         when empty), as the server keeps them (a removed message: its content empty).
@@ -343,7 +388,7 @@ class ModerationOperations(MatrixBase):
                         continue
                     if until_ms and sent >= until_ms:
                         return
-                    yield event
+                    yield _room_event(event)
                 if not end:
                     return
                 start = end
