@@ -26,7 +26,14 @@ from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.matrix.state import RoomState
 from rooms.backend.records import Category, Room
-from rooms.chatserver.policy import Breach, Rule, breaches
+from rooms.chatserver.policy import (
+    Breach,
+    Rule,
+    breaches,
+    child_link_breach,
+    child_links,
+    link_changer,
+)
 from rooms.models import IndexedCategory, PolicyBreach, RoomName
 
 log = logging.getLogger(__name__)
@@ -55,7 +62,7 @@ def enforce(server: MatrixChatBackend, target_id: str, changed: Mapping[StateKey
         return
     if category is None:
         return
-    label = held.name if held is not None else state.text("m.room.name", "name") or target_id
+    label = held.name if held is not None else state.name or target_id
     _close_resolved(target_id, found)
     landed = [(breach, actor) for breach in found if (actor := _actor(breach, changed))]
     if not landed:
@@ -109,7 +116,7 @@ def _actor(breach: Breach, changed: Mapping[StateKey, str]) -> str:
     if breach.subject in changed:
         return changed[breach.subject]
     if breach.rule is Rule.CATEGORY:
-        return next((who for (kind, _), who in changed.items() if kind == "m.space.parent"), "")
+        return link_changer(changed)
     return ""
 
 
@@ -172,7 +179,7 @@ def _enforce_category(
 ) -> None:
     """A category's links to its rooms are the portal's alone: links a chat user added or
     took away are put back as the index has them."""
-    children = {key: who for (kind, key), who in changed.items() if kind == "m.space.child"}
+    children = child_links(changed)
     if not children:
         return
     try:
@@ -180,12 +187,11 @@ def _enforce_category(
         failure = ""
     except ChatBackendError as exc:
         undone, failure = {}, str(exc)
-    breach_text = "only the room portal links rooms and categories."
     for child, actor in children.items():
         if child not in undone and not failure:
             continue  # already as the portal made it (a batch read again)
         _record(
-            Breach(Rule.CATEGORY, ("m.space.child", child), breach_text),
+            child_link_breach(child),
             actor=actor,
             target_id=category.id,
             label=category.name,

@@ -479,12 +479,33 @@ def _roles(room: Governed, asked: set[str] | None) -> Iterable[Breach]:
             )
 
 
+PARENT_LINK = "m.space.parent"  # a room's link to its category
+CHILD_LINK = "m.space.child"  # a category's link to one of its rooms
+CHILD_LINK_TEXT = "only the room portal links rooms and categories."
+
+
+def link_changer(changed: Mapping[StateKey, str]) -> str:
+    """Who (of `changed`: each piece of state, with who changed it) changed a room's
+    links to categories; "" for nobody."""
+    return next((who for (kind, _), who in changed.items() if kind == PARENT_LINK), "")
+
+
+def child_links(changed: Mapping[StateKey, str]) -> dict[str, str]:
+    """The rooms whose link from a category was changed, each with who changed it."""
+    return {key: who for (kind, key), who in changed.items() if kind == CHILD_LINK}
+
+
+def child_link_breach(room_id: str) -> Breach:
+    """A category's link to a room, added or taken away by a chat user."""
+    return Breach(Rule.CATEGORY, (CHILD_LINK, room_id), CHILD_LINK_TEXT)
+
+
 def _category(room: Governed) -> Iterable[Breach]:
-    parents = set(room.of_type("m.space.parent"))
+    parents = set(room.of_type(PARENT_LINK))
     if parents != {room.category_id}:
         yield Breach(
             Rule.CATEGORY,
-            ("m.space.parent", room.category_id),
+            (PARENT_LINK, room.category_id),
             f"the room belongs to the category “{room.category_name}”, and only the room "
             "portal links rooms and categories; move the room there.",
         )
@@ -562,11 +583,9 @@ def kind_refused(room: Governed, event_type: str, state_key: str) -> Breach | No
             (event_type, state_key),
             "the room portal's own settings are changed in the portal.",
         )
-    if event_type in ("m.space.parent", "m.space.child"):
+    if event_type in (PARENT_LINK, CHILD_LINK):
         return next(iter(_category(room.with_event(event_type, state_key, {}))), None) or Breach(
-            Rule.CATEGORY,
-            (event_type, state_key),
-            "only the room portal links rooms and categories.",
+            Rule.CATEGORY, (event_type, state_key), CHILD_LINK_TEXT
         )
     if event_type in WIDGET_EVENTS:
         return Breach(

@@ -122,7 +122,7 @@ class AdoptionOperations(MatrixBase):
                 continue  # a child the server does not have (gone, or on another server)
         return SpaceFit(
             space_id=space_id,
-            name=space.text("m.room.name", "name") or space_id,
+            name=space.name or space_id,
             description=space.text("m.room.topic", "topic"),
             allowed=frozenset(allowed),
             denied=space.memberships("ban"),
@@ -179,7 +179,7 @@ class AdoptionOperations(MatrixBase):
             impossible = "Its creator is on another server: the portal cannot act for them."
         return RoomFit(
             room_id=state.room_id,
-            name=state.text("m.room.name", "name") or state.room_id,
+            name=state.name or state.room_id,
             description=state.text("m.room.topic", "topic"),
             privacy=privacy,
             auditorium=state.level("events_default", 0) >= PRESENTER_LEVEL,

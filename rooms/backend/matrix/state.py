@@ -88,6 +88,11 @@ class RoomState:
         return self.events.get((event_type, state_key), {})
 
     @property
+    def name(self) -> str:
+        """The room's name ("" for none)."""
+        return self.text("m.room.name", "name")
+
+    @property
     def encrypted(self) -> bool:
         """Whether the room encrypts its messages (the portal cannot read them then)."""
         return bool(self.content("m.room.encryption"))
@@ -187,7 +192,7 @@ def category_from_state(state: RoomState, *, service_user: str) -> Category:
     settings = state.content(CATEGORY_SETTINGS_EVENT)
     return Category(
         id=state.room_id,
-        name=state.text("m.room.name", "name"),
+        name=state.name,
         description=state.text("m.room.topic", "topic"),
         invitations_allowed=bool(settings.get("invitations_allowed", True)),
         allowed_members=state.memberships("join", "invite") - {service_user},
@@ -225,7 +230,7 @@ def room_from_state(state: RoomState, *, service_user: str) -> Room:
     levels = {u: lvl for u, lvl in state.user_levels().items() if u != service_user}
     invitations = portal.get("invitations", Invitations.INHERIT)
     settings = RoomSettings(
-        name=state.text("m.room.name", "name"),
+        name=state.name,
         description=state.text("m.room.topic", "topic"),
         category_id=category_of(state),
         privacy=privacy_of(state),
