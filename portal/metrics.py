@@ -20,7 +20,7 @@ class PortalCollector(Collector):
         from django.db.models import Count
 
         from rooms.enforcement import open_breaches
-        from rooms.models import BulkRun, Operation, RoomRequest
+        from rooms.models import Operation, RoomRequest
         from rooms.sync import index_age
 
         age = index_age()
@@ -33,12 +33,9 @@ class PortalCollector(Collector):
         yield lag
         unfinished = GaugeMetricFamily(
             "portal_unfinished_operations",
-            "Started changes not finished: room operations neither completed nor undone, "
-            "interrupted bulk adds, approved requests whose room is not made yet.",
+            "Started changes not finished: operations neither completed nor undone (by "
+            "kind), approved requests whose room is not made yet.",
             labels=["kind"],
-        )
-        unfinished.add_metric(
-            ["bulk_add"], BulkRun.objects.filter(status=BulkRun.Status.INTERRUPTED).count()
         )
         unfinished.add_metric(
             ["room_request"],

@@ -4,6 +4,8 @@ removal of 10,000 messages never keeps the index waiting):
 
 - operations a stopped portal process left part-way (`operations.resume_abandoned`);
 - changes to many rooms, a few rooms a turn (`services.rooms.bulk_change_step`);
+- changes of a role for many people (a pasted list, the API's), a chunk a turn, and
+  those a web process began and died doing (`services.roles.role_changes_turn`);
 - removals of messages across rooms, a batch a turn (`services.moderation.sweep_step`);
 - mail that is due (`outbox.deliver_due`);
 - the directory's groups and OUs in categories' scopes and rooms' roles, read every
@@ -29,6 +31,7 @@ from rooms import index, operations, outbox, sync
 from rooms.backend.errors import ChatBackendError
 from rooms.services.directory_roles import keep_in_step
 from rooms.services.moderation import sweep_step
+from rooms.services.roles import role_changes_turn
 from rooms.services.rooms import bulk_change_step
 
 log = logging.getLogger(__name__)
@@ -47,13 +50,15 @@ def turn() -> int:
         done += 1
     if changed := bulk_change_step():
         log.info("Changed %d room(s) of changes to many rooms.", changed)
+    if people := role_changes_turn():
+        log.info("Changed the roles of %d person(s) of changes of roles.", people)
     if removed := sweep_step():
         log.info("Removed %d message(s) of removals across rooms.", removed)
     if followed := keep_in_step():
         log.info("Applied %d change(s) of the directory to scopes and roles.", followed)
     if given := index.give_back_stale_claims():
         log.warning("Gave back %d room name(s) claimed by changes that never finished.", given)
-    return done + changed + removed + followed + given + outbox.deliver_due()
+    return done + changed + people + removed + followed + given + outbox.deliver_due()
 
 
 def run(

@@ -48,8 +48,9 @@ Status = Operation.Status
 RETRY_DELAYS = (0.25, 1.0)
 ABANDONED_AFTER = timedelta(seconds=90)
 # Kinds the job runner carries out a part at a time (a change to many rooms, a removal of
-# messages across rooms): running is their waiting state, never a sign of abandonment.
-WORKER_RUN = ("rooms.bulk", "moderation.sweep")
+# messages across rooms, a change of a role for many people): running is their waiting
+# state, never a sign of abandonment.
+WORKER_RUN = ("rooms.bulk", "moderation.sweep", "role.bulk")
 
 
 class OperationError(ChatBackendError):

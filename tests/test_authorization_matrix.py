@@ -26,7 +26,7 @@ from portal.models import AuditEntry, Outcome
 from rooms.backend.embedded import Connection
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, RoomSettings
-from rooms.models import AddInEntry, BulkRun, Operation, RoomRequest
+from rooms.models import AddInEntry, Operation, RoomRequest
 from tests.arranging import ArrangingChat
 from tests.conftest import PASSWORD, unique
 from tests.factories import AdministratorFactory, AuditorFactory, LocalUserFactory
@@ -483,13 +483,13 @@ def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
         invitations="inherit",
         justification="Because",
     )
-    run = BulkRun.objects.create(
-        room_id=world.room_id,
-        role="member",
+    run = Operation.objects.create(
+        kind="role.bulk",
+        target_id=world.room_id,
         actor=users["manager"],
         request_id=uuid.uuid4().hex,
-        lines=[],
-        status=BulkRun.Status.DONE,
+        change={"role": "member", "lines": []},
+        status=Operation.Status.SUCCEEDED,
     )
     entry = audit_record(action="room.create")
     unfinished = Operation.objects.create(
@@ -627,7 +627,7 @@ def state(chat: MatrixChatBackend, world: World) -> tuple[Any, ...]:
         chat.get_room(world.room_id),
         chat.get_category(world.category_id),
         list(RoomRequest.objects.order_by("pk").values()),
-        list(BulkRun.objects.order_by("pk").values()),
+        list(Operation.objects.order_by("pk").values("pk", "status", "change")),
         list(User.objects.order_by("pk").values("pk", "is_portal_admin", "is_auditor")),
     )
 

@@ -27,6 +27,7 @@ from rooms.models import Operation
 from rooms.selectors import Hidden, NotFound
 from rooms.services import operations as operation_services
 from rooms.services.moderation import SWEEP, sweep_removed
+from rooms.services.roles import HAD, REFUSED, ROLES, RoleChanges, RoleLine
 from rooms.services.rooms import BULK
 
 router = Router(tags=["operations"])
@@ -84,15 +85,31 @@ def _results(op: Operation) -> list[dict[str, Any]]:
     each step (a person's removal)."""
     if op.kind in (BULK, SWEEP):
         return list(op.change["results"])
+    if op.kind == ROLES:
+        return [_person_result(line) for line in RoleChanges.of(op).lines]
     if op.of_person:
         return list(op.change.get("items", []))
     return []
+
+
+def _person_result(line: RoleLine) -> dict[str, str]:
+    """A person of a change of roles, as `POST /rooms/{id}/roles/{role}` answers them."""
+    skipped = HAD if line.fate == "has" else REFUSED  # by the list's check, before the run
+    result = line.result or ("" if line.to_do else skipped)
+    return {
+        "person": line.person or line.line,
+        "change": line.change,
+        "result": result,
+        "detail": line.detail or (line.reason if result == REFUSED else ""),
+    }
 
 
 def _summary(op: Operation) -> dict[str, Any]:
     results = _results(op)
     if op.kind in (BULK, SWEEP):
         done, total = len(results), len(op.change["rooms"])
+    elif op.kind == ROLES:
+        done, total = RoleChanges.of(op).progress
     elif op.of_person:
         done, total = sum(1 for r in results if r.get("result")), len(results)
     else:

@@ -34,11 +34,9 @@ from portal.api.common import (
     version_of,
     writes,
 )
-from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
-    Category,
     Role,
     Room,
 )
@@ -368,58 +366,54 @@ class RoleChangeResult(Schema):
 
 @router.post(
     "/{room_id}/roles/{role}",
-    response={200: RoleChangeResult} | WRITE_ERRORS,
+    response={200: RoleChangeResult, 202: BulkStarted} | WRITE_ERRORS,
     summary="Change a role",
 )
 def role_change(
-    request: ApiRequest, room_id: str, role: RoleName, change: RoleChange, dry_run: bool = False
-) -> dict[str, Any]:
+    request: ApiRequest,
+    room_id: str,
+    role: RoleName,
+    change: RoleChange,
+    dry_run: bool = False,
+    background: bool = False,
+) -> tuple[int, dict[str, Any]]:
     """Give a role to people and take it from others, each person as the room's page does
     it (its rules, one audit entry each), with a result per person. A chat-server failure
-    for one person is that person's result; asking again completes the rest."""
+    for one person is that person's result; asking again completes the rest. Up to 20
+    people are answered at once (200); more, or any number with `background=true`, are
+    changed by the job runner as an operation, as a list pasted on the room's page is,
+    and the answer is that operation to poll (202). A change answered at once whose
+    process dies part-way is finished by the job runner too."""
     actor = request.user
-    room, category = room_for_viewer(user=actor, room_id=room_id)
+    room, _ = room_for_viewer(user=actor, room_id=room_id)
     if not can_manage(actor, room):
         raise PermissionDenied("Only the room's Managers and portal administrators change roles.")
     if len(change.add) + len(change.remove) > role_services.MAX_BULK_LINES:
         raise HttpError(422, f"At most {role_services.MAX_BULK_LINES} people at once.")
-    wanted = Role(role)
-    if not dry_run:
-        writes(request)
-    results = []
-    for person, verb in [(p, "add") for p in change.add] + [(p, "remove") for p in change.remove]:
-        results.append(_one(actor, room, category, wanted, person, verb, dry_run))
-    return {"applied": not dry_run, "results": results}
-
-
-def _one(
-    actor: User, room: Room, category: Category, role: Role, person: str, verb: str, dry_run: bool
-) -> dict[str, str]:
-    try:
-        person = role_services.chat_id_of(person)
-    except role_services.NotAChatId as exc:
-        return {"person": person, "change": verb, "result": "refused", "detail": str(exc)}
-    room = room_for_viewer(user=actor, room_id=room.id)[0]  # as the last change left it
-    held = person in room.principals(role)
-    if verb == "add" and held:
-        return {"person": person, "change": verb, "result": "had it already"}
-    if verb == "remove" and not held:
-        return {"person": person, "change": verb, "result": "did not have it"}
-    if verb == "add" and (problem := role_services.role_problem(room, category, role, person)):
-        return {"person": person, "change": verb, "result": "refused", "detail": problem}
+    lines = [role_services.role_line(p, "add") for p in change.add] + [
+        role_services.role_line(p, "remove") for p in change.remove
+    ]
+    changes = role_services.RoleChanges(Role(role), lines)
     if dry_run:
-        return {"person": person, "change": verb, "result": "would do"}
-    act = role_services.role_add if verb == "add" else role_services.role_remove
-    try:
-        act(actor=actor, room_id=room.id, role=role, user_id=person)
-    except PermissionDenied as exc:
-        return {"person": person, "change": verb, "result": "refused", "detail": str(exc)}
-    except ChatNotFound:
-        detail = f"There is no person {person} on the chat server."
-        return {"person": person, "change": verb, "result": "refused", "detail": detail}
-    except ChatBackendError as exc:
-        return {"person": person, "change": verb, "result": "failed", "detail": exc.detail}
-    return {"person": person, "change": verb, "result": "done"}
+        checked = role_services.role_changes_check(actor=actor, room_id=room.id, changes=changes)
+        return 200, {"applied": False, "results": [_person(line) for line in checked]}
+    writes(request)
+    inline = not background and len(lines) <= role_services.ANSWERED_AT_MOST
+    op = role_services.role_changes_start(actor=actor, room=room, changes=changes, inline=inline)
+    if not inline:
+        return 202, {"operation": str(op.pk), "total": len(lines)}
+    role_services.role_changes_step(op, chunk=len(lines))
+    done = role_services.RoleChanges.of(op).lines
+    return 200, {"applied": True, "results": [_person(line) for line in done]}
+
+
+def _person(line: role_services.RoleLine) -> dict[str, str]:
+    return {
+        "person": line.person or line.line,
+        "change": line.change,
+        "result": line.result,
+        "detail": line.detail,
+    }
 
 
 class NamedRoleOut(Schema):

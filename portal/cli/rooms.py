@@ -501,6 +501,11 @@ def _role_change(
             json={verb: people},
             params=dry(what_if),
         )
+        if "operation" in answer:  # more people than one request changes: the job runner's
+            click.echo(f"Operation {answer['operation']}: {answer['total']} people", err=True)
+            answer = api.wait(answer["operation"], timeout=WAIT_SECONDS)
+            if answer["status"] == "running":
+                fail(SOME_FAILED, f"Still running: roomctl operation wait {answer['id']}")
         results.extend({"room": room_id} | each for each in answer["results"])
         return {"room": room_id, "result": "done"}
 

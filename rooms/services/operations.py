@@ -16,6 +16,7 @@ from rooms.services import directory as directory_services
 from rooms.services import directory_roles
 from rooms.services import moderation as moderation_services
 from rooms.services import people as people_services
+from rooms.services import roles as role_services
 from rooms.services import rooms as room_services
 
 
@@ -26,8 +27,9 @@ class OperationConflict(Exception):
 def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
     """Retry (or undo) an unfinished operation, as its kind is finished: a room's change
     is applied again (or put back), a category's or a person's is run again, a change to
-    many rooms is handed back to the job runner for the rooms that were not changed (the
-    answer is then running). Portal administrators only; each kind audits how it ended."""
+    many rooms (or of a role for many people) is handed back to the job runner for the
+    rooms (people) that were not changed (the answer is then running). Portal
+    administrators only; each kind audits how it ended."""
     if not actor.is_administrator:
         raise PermissionDenied("Only portal administrators finish or undo unfinished changes.")
     if op.status != Operation.Status.UNFINISHED:
@@ -43,6 +45,8 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
         op.kind == directory_services.SCOPE and "dn" in op.change
     ):
         return directory_roles.directory_retry(op, actor=actor)
+    if op.kind == role_services.ROLES:
+        return role_services.role_changes_resume(op, actor=actor)
     if op.kind == people_services.KIND:
         return people_services.removal_run(op, actor=actor)
     if op.kind == category_services.ADOPT:

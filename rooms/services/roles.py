@@ -10,25 +10,27 @@ from __future__ import annotations
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from portal.audit import AuditScope, audit_record, audited
+from portal.audit import AuditScope, audit_record, audited, current_request
 from portal.models import Outcome
-from rooms import index, notifications
+from rooms import index, notifications, operations, processes
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Privacy, Role, Room, is_chat_id
 from rooms.index import chat_backend
 from rooms.locks import one_writer
-from rooms.models import BulkRun, JoinRequest
+from rooms.models import JoinRequest, Operation
 from rooms.permissions import can_manage
 
 MAX_BULK_LINES = 1000
+LAST_MANAGER = (
+    "A room keeps at least one Manager: add another Manager first, or ask a portal administrator."
+)
 BULK_CHUNK = 50
 
 
@@ -117,10 +119,7 @@ def role_remove(
         if user_id not in room.principals(role):
             raise RoleRefused(f"{user_id} is not a {role.label} of this room.")
         if role is Role.MANAGER and room.managers == {user_id} and not actor.is_administrator:
-            raise RoleRefused(
-                "A room keeps at least one Manager: add another Manager first, or ask a "
-                "portal administrator."
-            )
+            raise RoleRefused(LAST_MANAGER)
         client = chat_backend()
         if role is Role.MEMBER and user_id in room.presenters:
             client.remove_from_role(room.id, Role.PRESENTER, [user_id])  # Presenters are Members
@@ -334,8 +333,96 @@ def bulk_preview(*, actor: User, room_id: str, role: Role, text: str) -> list[Bu
     return preview
 
 
-def bulk_start(*, actor: User, room_id: str, role: Role, text: str) -> BulkRun:
-    """Check the list again and record the run; `bulk_step` then applies it."""
+ROLES = "role.bulk"  # the operation of a change of a role for many people
+ANSWERED_AT_MOST = 20  # people the API changes while the request waits; more: a job
+# What became of a person of a change of roles.
+DONE, HAD, HAD_NOT, REFUSED, FAILED = (
+    "done",
+    "had it already",
+    "did not have it",
+    "refused",
+    "failed",
+)
+
+
+@dataclass
+class RoleLine:
+    """One person of a change of roles: as typed, the chat ID it reads as ("" for none),
+    whether they get the role or lose it, whether the change was to be made at all
+    (`fate`: add or remove, or why not, from the list's check) and what became of it."""
+
+    line: str
+    person: str
+    change: str  # add, remove
+    fate: str  # add, remove; has, duplicate, malformed, unknown, refused: skipped
+    reason: str = ""
+    result: str = ""  # "" while to be done; DONE, HAD, HAD_NOT, REFUSED, FAILED
+    detail: str = ""
+    # Sent to the chat server by a try that failed: found done when tried again, it was
+    # that try that did it (its answer lost), and the audit log is told so.
+    tried: bool = False
+
+    @property
+    def to_do(self) -> bool:
+        return self.fate in ("add", "remove") and not self.result
+
+
+@dataclass
+class RoleChanges:
+    """The recorded work of a `ROLES` operation (its `change`): one role, many people."""
+
+    role: Role
+    lines: list[RoleLine]
+
+    @classmethod
+    def of(cls, op: Operation) -> RoleChanges:
+        return cls(Role(op.change["role"]), [RoleLine(**line) for line in op.change["lines"]])
+
+    def into(self, op: Operation) -> None:
+        op.change = {"role": str(self.role), "lines": [asdict(line) for line in self.lines]}
+
+    @property
+    def to_do(self) -> list[RoleLine]:
+        return [line for line in self.lines if line.to_do]
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """People done (whatever became of them) of those to be changed."""
+        wanted = [line for line in self.lines if line.fate in ("add", "remove")]
+        return sum(1 for line in wanted if line.result), len(wanted)
+
+
+def role_changes_start(
+    *,
+    actor: User,
+    room: Room,
+    changes: RoleChanges,
+    request_id: str = "",
+    inline: bool = False,
+) -> Operation:
+    """Record a change of a role for many people. The job runner carries it out a chunk
+    at a time (`role_changes_turn`); with `inline`, this process does (`role_changes_step`)
+    and the job runner takes it up only if this process dies first."""
+    op = Operation(
+        kind=ROLES,
+        target_id=room.id,
+        target_label=room.name,
+        actor=actor,
+        request_id=request_id or _request_id(),
+        owner=processes.identity() if inline else "",
+    )
+    changes.into(op)
+    op.save()
+    return op
+
+
+def _request_id() -> str:
+    request = current_request.get()
+    return getattr(request, "request_id", "") if request is not None else ""
+
+
+def bulk_start(*, actor: User, room_id: str, role: Role, text: str) -> Operation:
+    """Check a pasted list again and record it for the job runner to apply."""
     request_id = uuid.uuid4().hex
     with audited(
         f"role.bulk.{role}",
@@ -350,80 +437,227 @@ def bulk_start(*, actor: User, room_id: str, role: Role, text: str) -> BulkRun:
             "lines": len(preview),
             "to_add": sum(1 for p in preview if p.will_add),
         }
-        return BulkRun.objects.create(
-            room_id=room_id,
-            role=role,
-            actor=actor,
-            request_id=request_id,
-            lines=[
-                {
-                    "line": p.line,
-                    "user_id": p.user_id,
-                    "fate": p.fate,
-                    "reason": p.reason,
-                    "result": "",
-                }
-                for p in preview
-            ],
+        room, _ = room_for_roles(actor, room_id)
+        lines = [RoleLine(p.line, p.user_id, "add", p.fate, p.reason) for p in preview]
+        op = role_changes_start(
+            actor=actor, room=room, changes=RoleChanges(role, lines), request_id=request_id
         )
+        scope.after["operation"] = str(op.pk)
+        return op
 
 
-def bulk_step(run: BulkRun, *, chunk: int = BULK_CHUNK) -> BulkRun:
-    """Apply the next chunk of a run; stop at the first chat server failure.
-
-    Each person is checked against the room as it is now, so running an interrupted run
-    again completes it without giving anyone a role twice. Every person added, or failed,
-    is one audit entry carrying the run's request ID.
-    """
-    role = Role(run.role)
-    run.status, run.error = BulkRun.Status.RUNNING, ""
-    todo: dict[str, dict[str, Any]] = {}
+def role_line(typed: str, change: str) -> RoleLine:
+    """A person typed for a change (through the API), read as a chat ID."""
     try:
-        room, category = room_for_roles(run.actor, run.room_id)
-        for line in run.to_apply[:chunk]:
-            if line["user_id"] in room.principals(role):
-                line["result"] = "had the role already"
-            elif problem := role_problem(room, category, role, line["user_id"]):
-                line["result"] = f"refused: {problem}"
-            else:
-                todo[line["user_id"]] = line
+        return RoleLine(typed, chat_id_of(typed), change, change)
+    except NotAChatId as exc:
+        return RoleLine(typed, "", change, "malformed", str(exc), REFUSED, str(exc))
 
-        def added(user_id: str) -> None:
-            todo[user_id]["result"] = "added"
-            _bulk_audit(run, room, category, role, user_id, Outcome.SUCCEEDED)
 
-        chat_backend().add_to_role(room.id, role, list(todo), on_added=added)
+def role_changes_check(*, actor: User, room_id: str, changes: RoleChanges) -> list[RoleLine]:
+    """What would become of each person, changing nothing (a what-if)."""
+    room, category = room_for_roles(actor, room_id)
+    checked = []
+    for line in changes.lines:
+        if line.to_do:
+            result, detail = _decide(actor, room, category, changes.role, line)
+            line = replace(line, result=result or "would do", detail=detail)
+        checked.append(line)
+    return checked
+
+
+def _decide(
+    actor: User, room: Room, category: Category, role: Role, line: RoleLine
+) -> tuple[str, str]:
+    """What becomes of a person without asking the chat server: had the role, did not,
+    refused by the rules; ("", "") when the change is to be made."""
+    held = line.person in room.principals(role)
+    if line.change == "add":
+        if held:
+            return HAD, ""
+        if problem := role_problem(room, category, role, line.person):
+            return REFUSED, problem
+        return "", ""
+    if not held:
+        return HAD_NOT, ""
+    if role is Role.MANAGER and room.managers == {line.person} and not actor.is_administrator:
+        return REFUSED, LAST_MANAGER
+    return "", ""
+
+
+def role_changes_turn(*, chunk: int = BULK_CHUNK) -> int:
+    """The job runner's round: the next people of every change of roles left to it (or
+    left by a process that died mid-way); how many were done."""
+    cutoff = timezone.now() - operations.ABANDONED_AFTER
+    done = 0
+    running = Operation.objects.filter(kind=ROLES, status=Operation.Status.RUNNING)
+    for op in running.select_related("actor"):
+        if op.owner and not processes.gone(op.owner) and op.updated_at > cutoff:
+            continue  # its own process is at it
+        done += role_changes_step(op, chunk=chunk)
+    return done
+
+
+def role_changes_step(op: Operation, *, chunk: int = BULK_CHUNK) -> int:
+    """Change the next `chunk` people of a change of roles; how many were done.
+
+    Each person is checked against the room as it is now, so a change run again (after a
+    failure, or by the job runner after its process died) gives nobody a role twice. Each
+    person is one audit entry (`role.add.*` or `role.remove.*`, refusals included) with
+    the operation's request ID. A chat-server failure stops the operation unfinished, its
+    owner or an administrator resumes it."""
+    changes = RoleChanges.of(op)
+    role = changes.role
+    todo = changes.to_do[:chunk]
+    actor = op.actor
+    try:
+        if actor is None:  # its owner's account was removed meanwhile
+            raise PermissionDenied("Its owner's account is gone.")
+        room, category = room_for_roles(actor, op.target_id)
+    except (PermissionDenied, ChatNotFound) as exc:
+        for line in changes.to_do:
+            line.result, line.detail = REFUSED, str(exc)
+        return _save_step(op, changes, len(changes.lines))
+    adds: dict[str, RoleLine] = {}
+    for line in todo:
+        if line.change == "add" and _decided(actor, op, room, category, role, line):
+            adds[line.person] = line
+    try:
+        known = _known(sorted(adds))
+        for person in [p for p in adds if p not in known]:
+            line = adds.pop(person)
+            line.result = REFUSED
+            line.detail = f"There is no person {person} on the chat server."
+            _role_audit(op, room, category, role, line, Outcome.DENIED)
+        _add(actor, op, room, category, role, adds)
+        room = chat_backend().get_room(room.id)  # with those added: removals are checked
+        for line in todo:  # against the room as the additions left it (its last Manager)
+            if line.change == "remove" and _decided(actor, op, room, category, role, line):
+                _remove(actor, op, role, line)
     except ChatBackendError as exc:
-        run.status, run.error = BulkRun.Status.INTERRUPTED, exc.detail
-        stuck = next((user for user, line in todo.items() if not line["result"]), "")
-        if stuck:
-            _bulk_audit(run, room, category, role, stuck, Outcome.FAILED, exc.detail)
-    else:
-        if not run.to_apply:
-            run.status = BulkRun.Status.DONE
-    run.save(update_fields=["lines", "status", "error"])
-    return run
+        # Members are added one after the other: the first not added is the one the chat
+        # server failed on, those after it were not tried. Managers and Presenters are
+        # given the role in one request: all of them failed.
+        pending = [line for line in adds.values() if not line.result]
+        for stuck in pending[:1] if role is Role.MEMBER else pending:
+            stuck.result, stuck.detail, stuck.tried = FAILED, exc.detail, True
+            _role_audit(op, room, category, role, stuck, Outcome.FAILED)
+        for line in todo:
+            if not line.result:
+                line.result, line.detail = FAILED, f"Not tried: {exc.detail}"
+        op.status, op.error = Operation.Status.UNFINISHED, exc.detail
+    return _save_step(op, changes, len(todo))
 
 
-def _bulk_audit(
-    run: BulkRun,
+def _decided(
+    actor: User, op: Operation, room: Room, category: Category, role: Role, line: RoleLine
+) -> bool:
+    """Decide what the room as it is makes of a person (audited when refused, or when an
+    earlier try that failed turns out to have done it); whether the change is to be made."""
+    line.result, line.detail = _decide(actor, room, category, role, line)
+    if line.tried and line.result in (HAD, HAD_NOT):
+        line.result = DONE
+        _role_audit(op, room, category, role, line, Outcome.SUCCEEDED)
+    elif line.result == REFUSED:
+        _role_audit(op, room, category, role, line, Outcome.DENIED)
+    return not line.result
+
+
+def _add(
+    actor: User,
+    op: Operation,
     room: Room,
     category: Category,
     role: Role,
-    user_id: str,
-    outcome: Outcome,
-    error: str = "",
+    adds: dict[str, RoleLine],
 ) -> None:
+    if not adds:
+        return
+
+    def added(person: str) -> None:
+        adds[person].result = DONE
+        _role_audit(op, room, category, role, adds[person], Outcome.SUCCEEDED)
+        if role is Role.MEMBER:
+            _decide_join_requests(actor, room, person, accepted=True)
+
+    with one_writer(room.id):
+        chat_backend().add_to_role(room.id, role, list(adds), on_added=added)
+
+
+def _remove(actor: User, op: Operation, role: Role, line: RoleLine) -> None:
+    try:
+        role_remove(
+            actor=actor,
+            room_id=op.target_id,
+            role=role,
+            user_id=line.person,
+            request_id=op.request_id,
+        )
+    except PermissionDenied as exc:  # audited as refused by role_remove
+        line.result, line.detail = REFUSED, str(exc)
+    except ChatBackendError as exc:  # audited as failed by role_remove
+        line.result, line.detail, line.tried = FAILED, exc.detail, True
+        raise
+    else:
+        line.result = DONE
+
+
+def _save_step(op: Operation, changes: RoleChanges, done: int) -> int:
+    changes.into(op)
+    if op.status == Operation.Status.RUNNING and not changes.to_do:
+        failed = sum(1 for line in changes.lines if line.result == FAILED)
+        op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
+        op.error = f"{failed} of {len(changes.lines)} people were not changed." if failed else ""
+    op.save()
+    return done
+
+
+def role_changes_resume(op: Operation, *, actor: User) -> Operation:
+    """Hand an unfinished change of roles back to the job runner for the people it did
+    not reach (its owner, or an administrator)."""
+    if op.actor_id != actor.pk and not actor.is_administrator:
+        raise PermissionDenied("This change of roles belongs to someone else.")
+    changes = RoleChanges.of(op)
+    for line in changes.lines:
+        if line.result == FAILED:
+            line.result = line.detail = ""
+    changes.into(op)
+    op.status, op.error, op.owner = Operation.Status.RUNNING, "", ""
+    op.save()
     audit_record(
-        action=f"role.add.{role}",
+        action="operation.retry",
+        outcome=Outcome.SUCCEEDED,
+        actor=actor,
+        target_kind="operation",
+        target_id=str(op.pk),
+        target_label=op.target_label,
+        before={"operation": str(op.pk), "kind": op.kind},
+        after={"people": len(changes.to_do)},
+        request_id=op.request_id,
+    )
+    return op
+
+
+def _role_audit(
+    op: Operation,
+    room: Room,
+    category: Category,
+    role: Role,
+    line: RoleLine,
+    outcome: Outcome,
+) -> None:
+    what = {"person": line.person, "role": str(role)}
+    audit_record(
+        action=f"role.{line.change}.{role}",
         outcome=outcome,
-        actor=run.actor,
+        actor=op.actor,
         target_kind="room",
         target_id=room.id,
         target_label=room.name,
         category_id=category.id,
         category_label=category.name,
-        after={"person": user_id, "role": str(role)},
-        error=error,
-        request_id=run.request_id,
+        before=what if line.change == "remove" else {},
+        after=what if line.change == "add" else {},
+        error=line.detail if outcome != Outcome.SUCCEEDED else "",
+        request_id=op.request_id,
     )

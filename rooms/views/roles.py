@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -28,7 +29,7 @@ from rooms.forms.roles import (
     PeopleSearchForm,
     RoleChangeForm,
 )
-from rooms.models import BulkRun
+from rooms.models import Operation
 from rooms.permissions import can_manage
 from rooms.selectors.requests import asking_to_join
 from rooms.selectors.roles import explained, role_candidates, role_list
@@ -229,10 +230,10 @@ def role_bulk(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
     if request.method == "POST":
         try:
             if bulk["apply"]:
-                run = role_services.bulk_start(
+                op = role_services.bulk_start(
                     actor=request.user, room_id=room.id, role=role, text=text
                 )
-                return redirect("roles:bulk_run", room_id=room.id, run_id=run.pk)
+                return redirect("roles:bulk_run", room_id=room.id, run_id=op.pk)
             preview = role_services.bulk_preview(
                 actor=request.user, room_id=room.id, role=role, text=text
             )
@@ -247,19 +248,25 @@ def role_bulk(request: HtmxHttpRequest, room_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def bulk_run(request: HtmxHttpRequest, room_id: str, run_id: int) -> HttpResponse:
-    """A bulk add's progress; each POST applies the next chunk."""
+def bulk_run(request: HtmxHttpRequest, room_id: str, run_id: uuid.UUID) -> HttpResponse:
+    """A bulk add's progress, followed while the job runner applies it; a POST resumes
+    one that the chat server stopped (its owner, or an administrator)."""
     room, category = room_for_manager(user=request.user, room_id=room_id)
-    run = get_object_or_404(BulkRun, pk=run_id, room_id=room.id)
-    if run.actor_id != request.user.pk and not request.user.is_administrator:
+    op = get_object_or_404(Operation, pk=run_id, kind=role_services.ROLES, target_id=room.id)
+    if op.actor_id != request.user.pk and not request.user.is_administrator:
         raise PermissionDenied("This bulk add belongs to someone else.")
-    if request.method == "POST" and run.to_apply:
-        run = role_services.bulk_step(run)
-    done, total = run.progress
+    if request.method == "POST" and op.status == Operation.Status.UNFINISHED:
+        op = role_services.role_changes_resume(op, actor=request.user)
+    changes = role_services.RoleChanges.of(op)
+    done, total = changes.progress
     context = {
         "room": room,
         "category": category,
-        "run": run,
+        "run": op,
+        "role": changes.role,
+        "lines": changes.lines,
+        "running": op.status == Operation.Status.RUNNING,
+        "unfinished": op.status == Operation.Status.UNFINISHED,
         "done": done,
         "total": total,
         "percent": int(100 * done / total) if total else 100,
@@ -267,7 +274,7 @@ def bulk_run(request: HtmxHttpRequest, room_id: str, run_id: int) -> HttpRespons
     if request.htmx:
         return TemplateResponse(request, "roles/bulk_run.html#progress", context)
     if request.method == "POST":
-        return redirect("roles:bulk_run", room_id=room.id, run_id=run.pk)
+        return redirect("roles:bulk_run", room_id=room.id, run_id=op.pk)
     return TemplateResponse(request, "roles/bulk_run.html", context)
 
 

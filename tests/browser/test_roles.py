@@ -5,6 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from rooms.services.roles import role_changes_turn
 from tests.browser.helpers import log_in
 from tests.conftest import PASSWORD
 
@@ -43,6 +44,8 @@ def test_picker_removal_bulk_and_explainer(page: Page, chat, make_room, category
         page.get_by_role("heading", name="Preview: 1 of 3 will be added as Member")
     ).to_be_visible()
     page.get_by_role("button", name="Add 1 person as Member").click()
+    expect(page.locator("#bulk-progress")).to_contain_text("0 of 1 done")
+    assert role_changes_turn() == 1  # the job runner's round; the page follows it
     expect(page.locator("#bulk-progress")).to_contain_text("1 of 1 done: finished.")
     assert member in chat.get_room(room.id).members
 

@@ -6,13 +6,14 @@ import httpx
 import pytest
 
 from portal.models import AuditEntry, Outcome
+from rooms import jobs
 from rooms.backend.errors import ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Privacy, Role
 from rooms.index import IndexedChatBackend
-from rooms.models import BulkRun
+from rooms.models import Operation
 from rooms.services import roles as role_services
-from tests.factories import AdministratorFactory
+from tests.factories import AdministratorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +133,7 @@ def test_a_huge_paste_is_refused_and_nothing_is_applied(creator, make_room):
     text = "\n".join(f"@person{n}:portal.test" for n in range(5000))
     with pytest.raises(role_services.RoleRefused, match="At most 1000 people at once"):
         role_services.bulk_start(actor=creator, room_id=room.id, role=Role.MEMBER, text=text)
-    assert not BulkRun.objects.exists()
+    assert not Operation.objects.exists()
 
 
 @pytest.fixture
@@ -144,14 +145,17 @@ def many_in_scope(chat, category_world, make_chat_user):
 
 def test_bulk_run_adds_everyone_linked_by_one_request_id(chat, creator, make_room, many_in_scope):
     room = make_room()
-    run = role_services.bulk_start(
+    op = role_services.bulk_start(
         actor=creator, room_id=room.id, role=Role.MEMBER, text="\n".join(many_in_scope)
     )
-    while run.to_apply:
-        run = role_services.bulk_step(run, chunk=4)
-    assert run.status == BulkRun.Status.DONE
+    assert op.kind == role_services.ROLES
+    assert op.status == Operation.Status.RUNNING
+    assert jobs.turn() >= 6  # the job runner's round: every person, a chunk at a time
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert role_services.RoleChanges.of(op).progress == (6, 6)
     assert set(many_in_scope) <= chat.get_room(room.id).members
-    entries = AuditEntry.objects.filter(request_id=run.request_id)
+    entries = AuditEntry.objects.filter(request_id=op.request_id)
     assert entries.filter(action="role.add.member", outcome=Outcome.SUCCEEDED).count() == 6
     assert entries.filter(action="role.bulk.member").count() == 1
 
@@ -176,7 +180,7 @@ def test_bulk_run_rate_limited_half_way_then_resumed_without_doubling(
     chat, synapse, creator, make_room, many_in_scope, monkeypatch
 ):
     room = make_room()
-    run = role_services.bulk_start(
+    op = role_services.bulk_start(
         actor=creator, room_id=room.id, role=Role.MEMBER, text="\n".join(many_in_scope)
     )
     limited = MatrixChatBackend(
@@ -186,20 +190,36 @@ def test_bulk_run_rate_limited_half_way_then_resumed_without_doubling(
         transport=FailAfter(allowed=3),
     )
     monkeypatch.setattr(role_services, "chat_backend", lambda: IndexedChatBackend(limited))
-    run = role_services.bulk_step(run)
-    assert run.status == BulkRun.Status.INTERRUPTED
-    assert "busy" in run.error
-    assert run.progress == (3, 6)
-    failed = AuditEntry.objects.get(request_id=run.request_id, outcome=Outcome.FAILED)
-    assert failed.after["person"] == many_in_scope[3]
+    role_services.role_changes_turn()
+    op.refresh_from_db()
+    assert op.status == Operation.Status.UNFINISHED
+    assert "busy" in op.error
+    lines = role_services.RoleChanges.of(op).lines
+    assert [line.result for line in lines] == ["done"] * 3 + ["failed"] * 3
+    assert lines[4].detail.startswith("Not tried")
+    failed = AuditEntry.objects.get(request_id=op.request_id, outcome=Outcome.FAILED)
+    assert failed.after["person"] == many_in_scope[3]  # the one tried; the rest were not
+    assert role_services.role_changes_turn() == 0  # unfinished: left for its owner
 
     monkeypatch.setattr(
         role_services, "chat_backend", lambda: IndexedChatBackend(chat)
     )  # the server has calmed down
-    run = role_services.bulk_step(run)
-    assert run.status == BulkRun.Status.DONE
+    role_services.role_changes_resume(op, actor=creator)
+    role_services.role_changes_turn()
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
     assert set(many_in_scope) <= chat.get_room(room.id).members
     added = AuditEntry.objects.filter(
-        request_id=run.request_id, action="role.add.member", outcome=Outcome.SUCCEEDED
+        request_id=op.request_id, action="role.add.member", outcome=Outcome.SUCCEEDED
     )
     assert sorted(e.after["person"] for e in added) == sorted(many_in_scope)  # once each
+    assert AuditEntry.objects.filter(action="operation.retry", actor=creator).count() == 1
+
+
+def test_someone_elses_bulk_add_is_not_theirs_to_resume(creator, make_room):
+    room = make_room()
+    op = role_services.role_changes_start(
+        actor=creator, room=room, changes=role_services.RoleChanges(Role.MEMBER, [])
+    )
+    with pytest.raises(role_services.PermissionDenied):
+        role_services.role_changes_resume(op, actor=UserFactory())

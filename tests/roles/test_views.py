@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 
 from portal.models import AuditEntry
+from rooms import jobs
 from rooms.backend.records import Privacy, Role
-from rooms.models import BulkRun
+from rooms.models import Operation
 from rooms.views import roles as roles_views
 from tests.factories import AuditorFactory, UserFactory
 
@@ -173,14 +174,19 @@ def test_bulk_preview_then_apply_with_progress(client, chat, creator, make_room,
     started = client.post(
         url("roles:bulk", room), {"role": "member", "people": text, "apply": "yes"}
     )
-    run = BulkRun.objects.get()
-    assert started["Location"] == url("roles:bulk_run", room, run_id=run.pk)
-    step = client.post(started["Location"], **HTMX)
-    assert step.template_name == "roles/bulk_run.html#progress"
-    assert "1 of 1" in step.content.decode()
+    op = Operation.objects.get(kind="role.bulk")
+    assert started["Location"] == url("roles:bulk_run", room, run_id=op.pk)
+    waiting = client.get(started["Location"], **HTMX)
+    assert waiting.template_name == "roles/bulk_run.html#progress"
+    assert "0 of 1" in waiting.content.decode()
+    assert 'hx-trigger="load delay:1s"' in (waiting.content.decode())
+    assert person not in chat.get_room(room.id).members
+    jobs.turn()
     assert person in chat.get_room(room.id).members
     page = client.get(started["Location"])
+    assert "1 of 1" in page.content.decode()
     assert "finished" in page.content.decode()
+    assert "hx-trigger" not in page.content.decode().split('id="bulk-progress"')[1][:200]
 
 
 def test_a_5000_line_paste_is_refused_with_the_limit(client, creator, make_room):
@@ -193,7 +199,7 @@ def test_a_5000_line_paste_is_refused_with_the_limit(client, creator, make_room)
     assert response.status_code == 400
     assert "At most 1000 people at once" in response.content.decode()
     assert response.context["text"] == text  # kept, to be split
-    assert not BulkRun.objects.exists()
+    assert not Operation.objects.exists()
 
 
 def test_explainer_for_managers_and_auditors(client, creator, make_room, category_world):
