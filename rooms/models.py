@@ -7,7 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from accounts.directory import principal_label
 from rooms.backend.records import Role as ChatRole
@@ -318,11 +320,13 @@ class PolicyBreach(models.Model):
 
 
 class Operation(models.Model):
-    """A change to a room that takes several chat-server requests, recorded before its
-    first request: what it changes (`change`, field by field) and what those fields were
-    (`before`). It ends succeeded (perhaps after retries), undone (put back as it was), or
-    unfinished: neither, and listed for an administrator to retry or undo. A process
-    that dies mid-way leaves it running; the sync worker takes it up (rooms.operations)."""
+    """Recorded work: a change that takes several chat-server requests, recorded before its
+    first request, what it changes in `change` (its layout is the kind's: a room's
+    change field by field with `before`, or the typed payload of a job of the job runner)
+    and how it ended: succeeded (perhaps after retries), undone (put back as it was), or
+    unfinished: neither, and listed for an administrator to retry or undo. A process that
+    dies mid-way leaves it running; the job runner takes it up (rooms.operations, and
+    each job's own step)."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -331,8 +335,56 @@ class Operation(models.Model):
         UNDONE = "undone", "Undone"
         UNFINISHED = "unfinished", "Unfinished"
 
+    class Kind(models.TextChoices):
+        """What work it is; the value is the audit action it is recorded as."""
+
+        ROOM_UPDATE = "room.update", "Settings change"
+        ROOM_PRIVACY = "room.privacy", "Privacy change"
+        ROOM_MOVE = "room.move", "Move to another category"
+        ROOM_DISABLE = "room.disable", "Disabling"
+        ROOM_ENABLE = "room.enable", "Enabling"
+        ROOM_OPTIONS = "room.options", "Chat options change"
+        ROOM_ADDIN_ATTACH = "room.addin.attach", "Add-in added"
+        ROOM_ADDIN_DETACH = "room.addin.detach", "Add-in taken out"
+        MODERATION_CLEAR = "moderation.clear", "Clearing of history"
+        MODERATION_REMOVE = "moderation.remove", "Removal of messages"
+        MODERATION_SWEEP = "moderation.sweep", "Removal of matching messages"
+        MODERATION_REPORT = "moderation.report", "Decision on a reported message"
+        CATEGORY_SCOPE = "category.scope", "Scope change"
+        CATEGORY_ADOPT = "category.adopt", "Adoption of a space"
+        ROLE_DIRECTORY = "role.directory", "Group or OU as a room's role"
+        ROLE_BULK = "role.bulk", "Change of a role for many people"
+        PERSON_REMOVE = "person.remove", "Removal of a person"
+        ROOMS_BULK = "rooms.bulk", "Change to many rooms"
+
+    # A room's change, undone by applying `before` (the others are finished by Retry).
+    ROOM_CHANGES = frozenset(
+        {
+            Kind.ROOM_UPDATE,
+            Kind.ROOM_PRIVACY,
+            Kind.ROOM_MOVE,
+            Kind.ROOM_DISABLE,
+            Kind.ROOM_ENABLE,
+            Kind.ROOM_OPTIONS,
+            Kind.ROOM_ADDIN_ATTACH,
+            Kind.ROOM_ADDIN_DETACH,
+        }
+    )
+    # A clearing of a room's history, or a removal of its messages.
+    MODERATION = frozenset(
+        {
+            Kind.MODERATION_CLEAR,
+            Kind.MODERATION_REMOVE,
+            Kind.MODERATION_SWEEP,
+            Kind.MODERATION_REPORT,
+        }
+    )
+    # Carried out by the job runner a part at a time: running is their waiting state,
+    # never a sign of abandonment.
+    JOBS = frozenset({Kind.ROOMS_BULK, Kind.MODERATION_SWEEP, Kind.ROLE_BULK})
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    kind = models.CharField(max_length=64)  # the audit action: room.update, room.move, …
+    kind = models.CharField(max_length=64, choices=Kind.choices)
     target_id = models.CharField(max_length=255, db_index=True)
     target_label = models.CharField(max_length=512, blank=True)
     actor = models.ForeignKey(
@@ -356,45 +408,54 @@ class Operation(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.target_id} ({self.status})"
 
-    LABELS = {
-        "room.update": "Settings change",
-        "room.privacy": "Privacy change",
-        "room.move": "Move to another category",
-        "room.disable": "Disabling",
-        "room.enable": "Enabling",
-        "room.options": "Chat options change",
-        "moderation.clear": "Clearing of history",
-        "moderation.remove": "Removal of messages",
-        "moderation.sweep": "Removal of matching messages",
-        "moderation.report": "Decision on a reported message",
-        "room.addin.attach": "Add-in added",
-        "room.addin.detach": "Add-in taken out",
-        "category.scope": "Scope change",
-        "role.directory": "Group or OU as a room's role",
-        "role.bulk": "Change of a role for many people",
-        "person.remove": "Removal of a person",
-        "category.adopt": "Adoption of a space",
-        "rooms.bulk": "Change to many rooms",
-    }
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.kind = self.Kind(self.kind)  # no work of a kind nothing carries out
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        """Where the work is followed: its room, category, person or progress page."""
+        kind = self.Kind(self.kind)
+        if kind is self.Kind.ROLE_BULK:
+            return reverse("roles:bulk_run", args=[self.target_id, self.pk])
+        if kind is self.Kind.MODERATION_SWEEP:
+            return reverse("moderation:sweep_progress", args=[self.pk])
+        if kind is self.Kind.ROOMS_BULK:
+            return reverse("operations:list")
+        if kind is self.Kind.PERSON_REMOVE:
+            return reverse("people:removal", args=[self.target_id, self.pk])
+        if kind is self.Kind.CATEGORY_ADOPT:
+            return reverse("categories:adopt") + "?" + urlencode({"space": self.target_id})
+        if kind is self.Kind.CATEGORY_SCOPE:
+            return reverse("categories:detail", args=[self.target_id])
+        return reverse("rooms:detail", args=[self.target_id])
 
     @property
     def label(self) -> str:
-        return self.LABELS.get(self.kind, self.kind)
+        return self.Kind(self.kind).label
+
+    @property
+    def target_kind(self) -> str:
+        """What `target_id` names, as the audit log says it: a room, category or person."""
+        if self.kind in (self.Kind.PERSON_REMOVE,):
+            return "person"
+        if self.kind in (self.Kind.CATEGORY_SCOPE, self.Kind.CATEGORY_ADOPT):
+            return "category"
+        return "room"
 
     @property
     def of_room(self) -> bool:
         """A room's change (undone by applying `before`); a category's is only retried."""
-        return self.kind.startswith("room.")
+        return self.kind in self.ROOM_CHANGES
 
     @property
     def of_moderation(self) -> bool:
         """A clearing of a room's history or a removal of its messages (finished by Retry)."""
-        return self.kind.startswith("moderation.")
+        return self.kind in self.MODERATION
 
     @property
     def of_person(self) -> bool:
         """A person's removal from rooms and scopes (finished by Retry)."""
-        return self.kind.startswith("person.")
+        return self.kind == self.Kind.PERSON_REMOVE
 
 
 class JoinRequest(models.Model):

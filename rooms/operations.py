@@ -47,10 +47,6 @@ Status = Operation.Status
 
 RETRY_DELAYS = (0.25, 1.0)
 ABANDONED_AFTER = timedelta(seconds=90)
-# Kinds the job runner carries out a part at a time (a change to many rooms, a removal of
-# messages across rooms, a change of a role for many people): running is their waiting
-# state, never a sign of abandonment.
-WORKER_RUN = ("rooms.bulk", "moderation.sweep", "role.bulk")
 
 
 class OperationError(ChatBackendError):
@@ -363,7 +359,7 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
     cutoff = (now or timezone.now()) - ABANDONED_AFTER
     running = Operation.objects.filter(status=Status.RUNNING).exclude(
         # the worker runs these a part at a time: they are not abandoned
-        kind__in=WORKER_RUN
+        kind__in=Operation.JOBS
     )
     orphans = [
         pk
@@ -374,17 +370,14 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
     # A category's change, a person's removal or a clearing is left listed for Retry (it
     # is checked again when applied), and the audit entry its process never wrote says so.
     stopped = "Its portal process stopped mid-way; listed for Retry."
-    for op in abandoned.exclude(kind__startswith="room.").select_related("actor"):
+    for op in abandoned.exclude(kind__in=Operation.ROOM_CHANGES).select_related("actor"):
         op.status, op.error = Status.UNFINISHED, stopped
         op.save()
         audit_record(
             action=op.kind,
             outcome=Outcome.PARTIAL,
             actor=op.actor,
-            # person.remove, category.*: what it names; a clearing and role.directory: a room
-            target_kind="room"
-            if op.kind.startswith("moderation.") or op.kind == "role.directory"
-            else op.kind.split(".")[0],
+            target_kind=op.target_kind,
             target_id=op.target_id,
             target_label=op.target_label,
             after=op.change,
@@ -392,7 +385,7 @@ def resume_abandoned(*, now: Any = None) -> list[Operation]:
             request_id=op.request_id,
         )
     done = []
-    for op in abandoned.filter(kind__startswith="room."):
+    for op in abandoned.filter(kind__in=Operation.ROOM_CHANGES):
         room, error = _converge(op, undo=False)
         outcome = Outcome.SUCCEEDED if room else Outcome.PARTIAL
         op.status = Status.SUCCEEDED if room else Status.UNFINISHED

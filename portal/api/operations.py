@@ -39,7 +39,7 @@ RESULTS_AT_MOST = 1000
 
 class OperationSummary(Schema):
     id: str
-    kind: str
+    kind: Operation.Kind
     label: str
     status: str
     target: str = Field(description="A room's or a person's ID; for a change to many, ''.")
@@ -74,7 +74,7 @@ class ResultsPage(Schema):
 
 class OperationFilters(Schema):
     status: Operation.Status | None = None
-    kind: str = ""
+    kind: Operation.Kind | None = None
     everyone: bool = Field(False, description="Everyone's operations (administrators)")
     cursor: str = ""
     limit: int = Field(50, ge=1, le=200)

@@ -423,7 +423,7 @@ def category_delete(*, actor: User, category_id: str, version: str | None = None
 
 # --- adopting a space made outside the portal ----------------------------------------------
 
-ADOPT = "category.adopt"
+ADOPT = Operation.Kind.CATEGORY_ADOPT
 
 
 def adoptable_found(*, actor: User, term: str) -> list[tuple[str, str, int, bool]]:

@@ -33,13 +33,21 @@ from portal.models import Outcome
 from rooms.backend.errors import ChatBackendError, ChatNotFound
 from rooms.backend.records import Category, Role
 from rooms.index import chat_backend
-from rooms.models import DirectoryGrant, DirectoryRead, DirectoryRole, DirectoryScope
+from rooms.models import (
+    DirectoryGrant,
+    DirectoryRead,
+    DirectoryRole,
+    DirectoryScope,
+    Operation,
+)
 from rooms.operations import recorded
 from rooms.services.categories import CategoryInvalid, _require_admin
 
 T = TypeVar("T")
 ACTION = "directory.scope"
-SCOPE = "category.scope"  # the operation (and audit action) of an administrator's change
+SCOPE = (
+    Operation.Kind.CATEGORY_SCOPE
+)  # the operation (and audit action) of an administrator's change
 ALLOWED, DENIED, CREATOR = (s.value for s in DirectoryScope.Standing)
 STANDINGS = (ALLOWED, DENIED, CREATOR)
 JOIN_CHUNK = 100

@@ -48,7 +48,7 @@ from rooms.services.directory import (
 from rooms.services.roles import RoleRefused, role_problem, room_for_roles
 
 ACTION = "directory.role"
-KIND = "role.directory"  # the operation (and audit action) of a Manager's change
+KIND = Operation.Kind.ROLE_DIRECTORY  # the operation (and audit action) of a Manager's change
 ADD_CHUNK = 100  # people given a role in one call to the client (the index is written once)
 
 

@@ -52,9 +52,9 @@ from rooms.models import IndexedRoom, Operation, RoomPerson
 from rooms.permissions import can_manage, can_moderate, can_read_history
 from rooms.services.roles import role_remove
 
-CLEAR = "moderation.clear"
+CLEAR = Operation.Kind.MODERATION_CLEAR
 READ = "moderation.read"
-REMOVE = "moderation.remove"
+REMOVE = Operation.Kind.MODERATION_REMOVE
 REMOVE_AT_MOST = 100
 REASON_MAX_LENGTH = 500
 ONLY_ADMINISTRATORS = "Only portal administrators clear a room's history."
@@ -357,7 +357,7 @@ def _exported(room_id: str, event: RoomEvent) -> dict[str, Any]:
     }
 
 
-REPORT = "moderation.report"
+REPORT = Operation.Kind.MODERATION_REPORT
 REPORTS_SHOWN = 50
 NOT_YOURS = "Only the room's Managers and portal administrators decide on its reports."
 
@@ -505,7 +505,7 @@ def moderation_run(op: Operation, *, actor: User) -> Operation:
     return op
 
 
-SWEEP = "moderation.sweep"
+SWEEP = Operation.Kind.MODERATION_SWEEP
 SWEEP_BATCH = 100  # removed at a time, between saves of where the removal stands
 SWEEP_WINDOW = 1000  # matches read at a time
 REMOVING_AT_ONCE = 8

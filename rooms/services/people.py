@@ -32,7 +32,7 @@ from rooms.models import Operation
 from rooms.selectors.people import RoomStanding, Standing, person_standing
 from rooms.services.roles import role_add, role_remove
 
-KIND = "person.remove"
+KIND = Operation.Kind.PERSON_REMOVE
 DONE = ("removed", "already gone")
 
 

@@ -333,7 +333,7 @@ def bulk_preview(*, actor: User, room_id: str, role: Role, text: str) -> list[Bu
     return preview
 
 
-ROLES = "role.bulk"  # the operation of a change of a role for many people
+ROLES = Operation.Kind.ROLE_BULK  # the operation of a change of a role for many people
 ANSWERED_AT_MOST = 20  # people the API changes while the request waits; more: a job
 # What became of a person of a change of roles.
 DONE, HAD, HAD_NOT, REFUSED, FAILED = (

@@ -441,7 +441,7 @@ CATEGORY_OPTIONS_ONLY = (
 # What a change to many rooms may hold besides settings: disabled, the category's chat
 # options, an add-in taken out (by the register's removal).
 NOT_SETTINGS = ("disabled", "category_options", "detach_add_in")
-BULK = "rooms.bulk"
+BULK = Operation.Kind.ROOMS_BULK
 BULK_CHUNK = 20
 
 
