@@ -27,7 +27,6 @@ from rooms.models import Operation
 from rooms.selectors import Hidden, NotFound
 from rooms.services import operations as operation_services
 from rooms.services.moderation import SWEEP, sweep_removed
-from rooms.services.roles import HAD, REFUSED, ROLES, RoleChanges, RoleLine
 from rooms.services.rooms import BULK
 
 router = Router(tags=["operations"])
@@ -80,40 +79,8 @@ class OperationFilters(Schema):
     limit: int = Field(50, ge=1, le=200)
 
 
-def _results(op: Operation) -> list[dict[str, Any]]:
-    """What became of each room (a change to many, a removal of messages across rooms) or
-    each step (a person's removal)."""
-    if op.kind in (BULK, SWEEP):
-        return list(op.change["results"])
-    if op.kind == ROLES:
-        return [_person_result(line) for line in RoleChanges.of(op).lines]
-    if op.of_person:
-        return list(op.change.get("items", []))
-    return []
-
-
-def _person_result(line: RoleLine) -> dict[str, str]:
-    """A person of a change of roles, as `POST /rooms/{id}/roles/{role}` answers them."""
-    skipped = HAD if line.fate == "has" else REFUSED  # by the list's check, before the run
-    result = line.result or ("" if line.to_do else skipped)
-    return {
-        "person": line.person or line.line,
-        "change": line.change,
-        "result": result,
-        "detail": line.detail or (line.reason if result == REFUSED else ""),
-    }
-
-
 def _summary(op: Operation) -> dict[str, Any]:
-    results = _results(op)
-    if op.kind in (BULK, SWEEP):
-        done, total = len(results), len(op.change["rooms"])
-    elif op.kind == ROLES:
-        done, total = RoleChanges.of(op).progress
-    elif op.of_person:
-        done, total = sum(1 for r in results if r.get("result")), len(results)
-    else:
-        done, total = int(op.status in (Operation.Status.SUCCEEDED, Operation.Status.UNDONE)), 1
+    progress = operation_services.progress(op)
     return {
         "id": str(op.pk),
         "kind": op.kind,
@@ -122,10 +89,10 @@ def _summary(op: Operation) -> dict[str, Any]:
         "target": "" if op.kind == BULK else op.target_id,
         "target_label": op.target_label,
         "actor": (op.actor.chat_id or op.actor.username) if op.actor else "",
-        "done": done,
-        "total": total,
+        "done": progress.done,
+        "total": progress.total,
         "error": op.error,
-        "what_if": bool(op.change.get("dry_run")) if op.kind == BULK else False,
+        "what_if": progress.what_if,
         "created_at": op.created_at.isoformat(),
         "updated_at": op.updated_at.isoformat(),
     }
@@ -171,7 +138,7 @@ def operation_list(
 
 
 def _out(op: Operation, page: ResultsPage) -> dict[str, Any]:
-    results = _results(op)
+    results = operation_services.progress(op).results
     shown = results[page.results_from : page.results_from + page.results_limit]
     following = page.results_from + len(shown)
     return _summary(op) | {

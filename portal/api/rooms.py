@@ -396,7 +396,7 @@ def role_change(
     changes = role_services.RoleChanges(Role(role), lines)
     if dry_run:
         checked = role_services.role_changes_check(actor=actor, room_id=room.id, changes=changes)
-        return 200, {"applied": False, "results": [_person(line) for line in checked]}
+        return 200, {"applied": False, "results": [line.as_result() for line in checked]}
     writes(request)
     inline = not background and len(lines) <= role_services.ANSWERED_AT_MOST
     op = role_services.role_changes_start(actor=actor, room=room, changes=changes, inline=inline)
@@ -404,16 +404,7 @@ def role_change(
         return 202, {"operation": str(op.pk), "total": len(lines)}
     role_services.role_changes_step(op, chunk=len(lines))
     done = role_services.RoleChanges.of(op).lines
-    return 200, {"applied": True, "results": [_person(line) for line in done]}
-
-
-def _person(line: role_services.RoleLine) -> dict[str, str]:
-    return {
-        "person": line.person or line.line,
-        "change": line.change,
-        "result": line.result,
-        "detail": line.detail,
-    }
+    return 200, {"applied": True, "results": [line.as_result() for line in done]}
 
 
 class NamedRoleOut(Schema):

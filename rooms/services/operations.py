@@ -3,6 +3,9 @@ the Operations page and the API alike."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
@@ -18,6 +21,35 @@ from rooms.services import moderation as moderation_services
 from rooms.services import people as people_services
 from rooms.services import roles as role_services
 from rooms.services import rooms as room_services
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far recorded work has got: `done` of `total` rooms, people or steps, with
+    what became of each (a room's change is one step, its result its status)."""
+
+    done: int
+    total: int
+    results: list[dict[str, Any]]
+    what_if: bool = False
+
+
+def progress(op: Operation) -> Progress:
+    """How far an operation has got, read from its kind's record of the work."""
+    if op.kind == room_services.BULK:
+        rooms = room_services.RoomsChange.of(op)
+        return Progress(*rooms.progress, list(rooms.results), what_if=rooms.dry_run)
+    if op.kind == role_services.ROLES:
+        people = role_services.RoleChanges.of(op)
+        return Progress(*people.progress, [line.as_result() for line in people.lines])
+    if op.kind == moderation_services.SWEEP:
+        results = list(op.change["results"])
+        return Progress(len(results), len(op.change["rooms"]), results)
+    if op.of_person:
+        items = list(op.change.get("items", []))
+        return Progress(sum(1 for r in items if r.get("result")), len(items), items)
+    ended = op.status in (Operation.Status.SUCCEEDED, Operation.Status.UNDONE)
+    return Progress(int(ended), 1, [])
 
 
 class OperationConflict(Exception):
@@ -70,7 +102,7 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
             target_id=str(op.pk),
             target_label=op.target_label,
             before={"operation": str(op.pk), "kind": op.kind},
-            after={"rooms": len(op.change["rooms"]) - len(op.change["results"])},
+            after={"rooms": progress(op).total - progress(op).done},
             request_id=op.request_id,
         )
         return op

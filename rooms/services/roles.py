@@ -366,6 +366,18 @@ class RoleLine:
     def to_do(self) -> bool:
         return self.fate in ("add", "remove") and not self.result
 
+    def as_result(self) -> dict[str, str]:
+        """What became of the person, as `POST /rooms/{id}/roles/{role}` answers it (a
+        line the list's check skipped: had it already, or refused with why)."""
+        skipped = HAD if self.fate == "has" else REFUSED
+        result = self.result or ("" if self.to_do else skipped)
+        return {
+            "person": self.person or self.line,
+            "change": self.change,
+            "result": result,
+            "detail": self.detail or (self.reason if result == REFUSED else ""),
+        }
+
 
 @dataclass
 class RoleChanges:

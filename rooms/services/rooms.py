@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -445,6 +445,41 @@ BULK = Operation.Kind.ROOMS_BULK
 BULK_CHUNK = 20
 
 
+# What became of a room of a change to many that counts as done (a Retry leaves it).
+DONE_RESULTS = ("changed", "unchanged")
+
+
+@dataclass
+class RoomsChange:
+    """The recorded work of a `rooms.bulk` operation (its `change`): one change (as
+    `PATCH /rooms/{id}` takes it) for rooms in order, and what became of each room done
+    so far (`room_change_result`'s answer); a what-if changes nothing."""
+
+    rooms: list[str]
+    changes: dict[str, Any]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+
+    @classmethod
+    def of(cls, op: Operation) -> RoomsChange:
+        return cls(**op.change)
+
+    def into(self, op: Operation) -> None:
+        op.change = asdict(self)
+
+    def next_rooms(self, chunk: int) -> list[str]:
+        return self.rooms[len(self.results) : len(self.results) + chunk]
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        return len(self.results), len(self.rooms)
+
+    @property
+    def not_done(self) -> list[dict[str, Any]]:
+        """The rooms it did not change (a what-if's refusals are its answer)."""
+        return [r for r in self.results if r["result"] not in DONE_RESULTS]
+
+
 def bulk_change_start(
     *,
     actor: User,
@@ -457,18 +492,15 @@ def bulk_change_start(
     (`bulk_change_step`); its operation says how far it got and what became of each room.
     A what-if (`dry_run`) is run the same way and changes nothing."""
     request = current_request.get()
-    return Operation.objects.create(
+    op = Operation(
         kind=BULK,
         target_label=(label or f"{len(room_ids)} rooms") + (" (what-if)" if dry_run else ""),
         actor=actor,
         request_id=getattr(request, "request_id", "") if request is not None else "",
-        change={
-            "rooms": list(dict.fromkeys(room_ids)),
-            "changes": changes,
-            "results": [],
-            "dry_run": dry_run,
-        },
     )
+    RoomsChange(list(dict.fromkeys(room_ids)), changes, dry_run=dry_run).into(op)
+    op.save()
+    return op
 
 
 def bulk_change_step(*, chunk: int = BULK_CHUNK) -> int:
@@ -477,43 +509,38 @@ def bulk_change_step(*, chunk: int = BULK_CHUNK) -> int:
     for op in Operation.objects.filter(kind=BULK, status=Operation.Status.RUNNING).select_related(
         "actor"
     ):
-        results: list[dict[str, Any]] = op.change["results"]
-        todo = op.change["rooms"][len(results) : len(results) + chunk]
+        work = RoomsChange.of(op)
         actor = op.actor
         if actor is None:  # its owner's account was removed meanwhile
             op.status, op.error = Operation.Status.UNFINISHED, "Its owner's account is gone."
             op.save()
             continue
-        dry_run = bool(op.change.get("dry_run"))
-        for room_id in todo:
-            results.append(
+        for room_id in work.next_rooms(chunk):
+            work.results.append(
                 room_change_result(
-                    actor=actor, room_id=room_id, changes=op.change["changes"], dry_run=dry_run
+                    actor=actor, room_id=room_id, changes=work.changes, dry_run=work.dry_run
                 )
             )
+            work.into(op)
             op.save(update_fields=["change", "updated_at"])
             done += 1
-        if len(results) == len(op.change["rooms"]):
-            # A what-if has nothing to finish: its refusals are its answer.
-            failed = [
-                r
-                for r in results
-                if r["result"] in ("failed", "refused", "not found") and not dry_run
-            ]
+        finished, total = work.progress
+        if finished == total:
+            failed = [] if work.dry_run else work.not_done
             op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
-            op.error = f"{len(failed)} of {len(results)} rooms were not changed." if failed else ""
+            op.error = f"{len(failed)} of {total} rooms were not changed." if failed else ""
             op.save()
     return done
 
 
 def bulk_change_retry(op: Operation) -> Operation:
     """Run the rooms of a change to many that were not changed again (the worker does)."""
-    kept = [r for r in op.change["results"] if r["result"] in ("changed", "unchanged")]
+    work = RoomsChange.of(op)
+    kept = [r for r in work.results if r["result"] in DONE_RESULTS]
     done = {r["room"] for r in kept}
-    op.change["rooms"] = [r for r in op.change["rooms"] if r in done] + [
-        r for r in op.change["rooms"] if r not in done
-    ]
-    op.change["results"] = kept
+    work.rooms = [r for r in work.rooms if r in done] + [r for r in work.rooms if r not in done]
+    work.results = kept
+    work.into(op)
     op.status, op.error = Operation.Status.RUNNING, ""
     op.save()
     return op

@@ -312,15 +312,15 @@ def category_options_progress(request: HtmxHttpRequest, category_id: str, pk: st
     """How far the change of the chat options has reached the category's rooms."""
     category = _category(request, category_id)
     op = get_object_or_404(Operation, pk=pk, kind=room_services.BULK)
-    results = op.change["results"]
-    total = len(op.change["rooms"])
+    work = room_services.RoomsChange.of(op)
+    done, total = work.progress
     context = {
         "category": category,
         "operation": op,
-        "results": results,
+        "results": work.results,
         "total": total,
-        "done": len(results),
-        "failed": [r for r in results if r["result"] not in ("changed", "unchanged")],
+        "done": done,
+        "failed": work.not_done,
         "running": op.status == Operation.Status.RUNNING,
     }
     template = "categories/options_progress.html"
