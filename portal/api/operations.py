@@ -26,7 +26,7 @@ from portal.api.common import (
 from rooms.models import Operation
 from rooms.selectors import Hidden, NotFound
 from rooms.services import operations as operation_services
-from rooms.services.moderation import SWEEP, sweep_removed
+from rooms.services.moderation import SWEEP, Sweep
 from rooms.services.rooms import BULK
 
 router = Router(tags=["operations"])
@@ -156,8 +156,9 @@ def _change(op: Operation) -> dict[str, Any]:
     if op.kind == BULK:
         return dict(op.change.get("changes", {}))
     if op.kind == SWEEP:
-        asked = ("sender", "text", "since", "until", "reason", "notice")
-        return {k: op.change[k] for k in asked} | {"removed": sweep_removed(op)}
+        sweep = Sweep.of(op)
+        asked = {"reason": sweep.reason, "notice": sweep.notice, "removed": sweep.removed}
+        return sweep.matching.as_change() | asked
     return op.change if op.of_room else {}
 
 

@@ -25,7 +25,7 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -572,6 +572,68 @@ class SweepPreview:
     sample: list[tuple[str, Message]]  # (room name, message)
 
 
+def _fresh_at() -> dict[str, Any]:
+    return {"start": "", "removed": 0}
+
+
+@dataclass
+class Sweep:
+    """The recorded work of a `moderation.sweep` operation (its `change`, kept flat: the
+    matching's fields beside the others): which messages, why, whether each room is told,
+    the rooms in order and what became of each room done so far."""
+
+    matching: Matching
+    reason: str
+    notice: bool
+    rooms: list[str]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    # The room being swept: the search's next window (`start`), the matches read and not
+    # yet removed (`pending`), whether the search has ended (`end`), how many it removed.
+    at: dict[str, Any] = field(default_factory=_fresh_at)
+    # After a Retry: what each room had removed before it, and where it reads on.
+    earlier: dict[str, int] = field(default_factory=dict)
+    resume: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, op: Operation) -> Sweep:
+        change = op.change
+        return cls(
+            Matching.of_change(change),
+            str(change["reason"]),
+            bool(change["notice"]),
+            list(change["rooms"]),
+            list(change["results"]),
+            dict(change["at"]),
+            {room: int(n) for room, n in change.get("earlier", {}).items()},
+            dict(change.get("resume", {})),
+        )
+
+    def into(self, op: Operation) -> None:
+        op.change = self.matching.as_change() | {
+            "reason": self.reason,
+            "notice": self.notice,
+            "rooms": self.rooms,
+            "results": self.results,
+            "at": self.at,
+            "earlier": self.earlier,
+            "resume": self.resume,
+        }
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        return len(self.results), len(self.rooms)
+
+    @property
+    def removed(self) -> int:
+        """How many messages it has removed so far."""
+        ended = {r["room"] for r in self.results}
+        return (
+            sum(int(r["removed"]) for r in self.results)
+            + sum(n for room, n in self.earlier.items() if room not in ended)
+            + int(self.at["removed"])
+        )
+
+
 def _sweep_rooms(room_id: str, category_id: str) -> tuple[list[str], str, str]:
     """The rooms a removal reads (one, or a category's, by name), its target and label."""
     client = chat_backend()
@@ -644,23 +706,17 @@ def sweep_start(
             raise PermissionDenied(ONLY_ADMINISTRATORS_REMOVE)
         if not rooms:
             raise ModerationInvalid("category", "The category has no rooms: nothing to remove.")
-        change = matching.as_change() | {
-            "reason": reason,
-            "notice": notice,
-            "rooms": rooms,
-            "results": [],
-            "at": {"start": "", "removed": 0},  # the room being swept: where, and how many
-        }
         request = current_request.get()
-        op = Operation.objects.create(
+        op = Operation(
             kind=SWEEP,
             target_id=target,
             target_label=label,
             actor=actor,
-            change=change,
             request_id=getattr(request, "request_id", "") if request is not None else "",
             owner=processes.identity(),
         )
+        Sweep(matching, reason, notice, rooms).into(op)
+        op.save()
         scope.after = matching.as_change() | {
             "reason": reason,
             "notice": notice,
@@ -691,18 +747,18 @@ def _sweep_batch(op: Operation) -> int:
     next window read from where the last one ended: what was removed is never read again
     (the homeserver's search leaves removed messages out, and a window of mostly removed
     ones looked like the end of the room)."""
-    change = op.change
-    results, at = change["results"], change["at"]
-    room_id = change["rooms"][len(results)]
-    earlier = int(change.get("earlier", {}).get(room_id, 0))  # before a Retry
+    work = Sweep.of(op)
+    at = work.at
+    room_id = work.rooms[len(work.results)]
+    earlier = work.earlier.get(room_id, 0)  # before a Retry
     server = chat_backend().moderation
     removed = uncounted = 0  # this batch's; those not yet in `at`
-    if at == {"start": "", "removed": 0}:  # the room's first batch: after a Retry, where
-        at |= change.get("resume", {}).get(room_id, {})  # it had got to
+    if at == _fresh_at():  # the room's first batch: after a Retry, where it had got to
+        at |= work.resume.get(room_id, {})
     try:
         pending: list[list[Any]] = at.get("pending") or []
         if not pending and not at.get("end"):
-            page = Matching.of_change(change).page(room_id, at["start"], limit=SWEEP_WINDOW)
+            page = work.matching.page(room_id, at["start"], limit=SWEEP_WINDOW)
             pending = [[m.event_id, list(m.files)] for m in page.messages if not m.removed]
             at["start"], at["end"] = page.next, not page.next
         todo = pending[:SWEEP_BATCH]
@@ -714,7 +770,7 @@ def _sweep_batch(op: Operation) -> int:
                     server.remove_message,
                     room_id,
                     event_id,
-                    change["reason"],
+                    work.reason,
                     files=tuple((str(a), str(b)) for a, b in files),
                 )
                 for event_id, files in todo
@@ -727,29 +783,29 @@ def _sweep_batch(op: Operation) -> int:
         at["pending"] = pending[len(todo) :]
         finished = not at["pending"] and at.get("end")
         total = at["removed"] + earlier
-        if finished and total and change["notice"]:
+        if finished and total and work.notice:
             said = f"{total} message{'s' if total > 1 else ''}"
             server.post_notice(
                 room_id,
-                f"{said} removed by a moderator: {change['reason']}",
+                f"{said} removed by a moderator: {work.reason}",
                 key=f"{op.pk}/{room_id}",
             )
     except ChatBackendError as exc:
-        _room_done(op, room_id, earlier + at["removed"] + uncounted, error=exc.detail)
+        _room_done(op, work, room_id, earlier + at["removed"] + uncounted, error=exc.detail)
         return removed
     if not finished:
+        work.into(op)
         op.save(update_fields=["change", "updated_at"])
     else:
-        _room_done(op, room_id, earlier + at["removed"])
+        _room_done(op, work, room_id, earlier + at["removed"])
     return removed
 
 
-def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") -> None:
+def _room_done(op: Operation, work: Sweep, room_id: str, removed: int, *, error: str = "") -> None:
     """Record how a room of a removal across rooms ended (audited), and the removal's end
     after its last room."""
-    change = op.change
     name = IndexedRoom.objects.filter(room_id=room_id).values_list("name", flat=True).first()
-    change["results"].append(
+    work.results.append(
         {
             "room": room_id,
             "name": name or room_id,
@@ -757,10 +813,10 @@ def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") ->
             "result": "failed" if error else ("removed" if removed else "nothing matched"),
             "detail": error,
             # Where a Retry reads on: the window it was in, and what of it was left.
-            "at": {k: v for k, v in change["at"].items() if k != "removed"} if error else {},
+            "at": {k: v for k, v in work.at.items() if k != "removed"} if error else {},
         }
     )
-    change["at"] = {"start": "", "removed": 0}
+    work.at = _fresh_at()
     audit_record(
         action=REMOVE,
         outcome=Outcome.FAILED if error else Outcome.SUCCEEDED,
@@ -769,16 +825,17 @@ def _room_done(op: Operation, room_id: str, removed: int, *, error: str = "") ->
         target_id=room_id,
         target_label=name or room_id,
         category_id=op.target_id if op.target_id != room_id else "",
-        after=Matching.of_change(change).as_change()
-        | {"reason": change["reason"], "removed": removed, "operation": str(op.pk)},
+        after=work.matching.as_change()
+        | {"reason": work.reason, "removed": removed, "operation": str(op.pk)},
         error=error,
         request_id=op.request_id,
     )
-    if len(change["results"]) == len(change["rooms"]):
-        failed = [r for r in change["results"] if r["result"] == "failed"]
+    done, total = work.progress
+    if done == total:
+        failed = [r for r in work.results if r["result"] == "failed"]
         op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
-        total = len(change["rooms"])
         op.error = f"{len(failed)} of {total} rooms were not finished." if failed else ""
+    work.into(op)
     op.save()
 
 
@@ -786,28 +843,15 @@ def sweep_retry(op: Operation) -> Operation:
     """Hand the rooms of a removal across rooms that failed back to the worker: each is
     read on from where it had got to (`resume`: what it had removed is behind that, and
     counted in the room's result and notice: `earlier`)."""
-    kept = [r for r in op.change["results"] if r["result"] != "failed"]
-    failed = [r for r in op.change["results"] if r["result"] == "failed"]
-    op.change["earlier"] = {r["room"]: int(r["removed"]) for r in failed}
-    op.change["resume"] = {r["room"]: r.get("at", {}) for r in failed}
+    work = Sweep.of(op)
+    kept = [r for r in work.results if r["result"] != "failed"]
+    failed = [r for r in work.results if r["result"] == "failed"]
+    work.earlier = {r["room"]: int(r["removed"]) for r in failed}
+    work.resume = {r["room"]: r.get("at", {}) for r in failed}
     done = {r["room"] for r in kept}
-    op.change["rooms"] = [r for r in op.change["rooms"] if r in done] + [
-        r for r in op.change["rooms"] if r not in done
-    ]
-    op.change["results"] = kept
-    op.change["at"] = {"start": "", "removed": 0}
+    work.rooms = [r for r in work.rooms if r in done] + [r for r in work.rooms if r not in done]
+    work.results, work.at = kept, _fresh_at()
+    work.into(op)
     op.status, op.error = Operation.Status.RUNNING, ""
     op.save()
     return op
-
-
-def sweep_removed(op: Operation) -> int:
-    """How many messages a removal across rooms has removed so far."""
-    results = op.change["results"]
-    ended = {r["room"] for r in results}
-    earlier = op.change.get("earlier", {})
-    return (
-        sum(int(r["removed"]) for r in results)
-        + sum(int(n) for room, n in earlier.items() if room not in ended)
-        + int(op.change["at"]["removed"])
-    )

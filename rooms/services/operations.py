@@ -43,8 +43,8 @@ def progress(op: Operation) -> Progress:
         people = role_services.RoleChanges.of(op)
         return Progress(*people.progress, [line.as_result() for line in people.lines])
     if op.kind == moderation_services.SWEEP:
-        results = list(op.change["results"])
-        return Progress(len(results), len(op.change["rooms"]), results)
+        sweep = moderation_services.Sweep.of(op)
+        return Progress(*sweep.progress, list(sweep.results))
     if op.of_person:
         items = list(op.change.get("items", []))
         return Progress(sum(1 for r in items if r.get("result")), len(items), items)

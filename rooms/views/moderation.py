@@ -330,16 +330,18 @@ def sweep_progress(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     if not can_moderate(request.user):
         raise PermissionDenied(moderation_services.ONLY_ADMINISTRATORS_REMOVE)
     op = get_object_or_404(Operation, pk=pk, kind=moderation_services.SWEEP)
-    results = op.change["results"]
+    work = moderation_services.Sweep.of(op)
+    done, total = work.progress
     context = {
         "operation": op,
-        "results": results,
-        "total": len(op.change["rooms"]),
-        "done": len(results),
-        "removed": moderation_services.sweep_removed(op),
-        "failed": [r for r in results if r["result"] == "failed"],
+        "results": work.results,
+        "total": total,
+        "done": done,
+        "removed": work.removed,
+        "failed": [r for r in work.results if r["result"] == "failed"],
         "running": op.status == Operation.Status.RUNNING,
-        "matching": moderation_services.Matching.of_change(op.change),
+        "matching": work.matching,
+        "reason": work.reason,
     }
     template = "moderation/sweep_progress.html"
     return TemplateResponse(request, template + ("#progress" if request.htmx else ""), context)

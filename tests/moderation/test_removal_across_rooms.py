@@ -156,7 +156,7 @@ def test_a_worker_that_stops_mid_way_is_resumed_where_it_stood(
     )
     moderation_services.sweep_step(seconds=0)  # one batch of one message, then it stops
     op.refresh_from_db()
-    assert (op.status, moderation_services.sweep_removed(op)) == (Operation.Status.RUNNING, 1)
+    assert (op.status, moderation_services.Sweep.of(op).removed) == (Operation.Status.RUNNING, 1)
     machine = processes.identity().rsplit("|", 2)[0]
     op.owner = f"{machine}|999999999|0"  # its process died: the worker is its owner, not it
     op.save()
@@ -164,7 +164,7 @@ def test_a_worker_that_stops_mid_way_is_resumed_where_it_stood(
     op.refresh_from_db()
     assert op.status == Operation.Status.RUNNING  # not listed as abandoned: it waits its turn
     assert run_out(op).status == Operation.Status.SUCCEEDED
-    assert moderation_services.sweep_removed(op) == 3
+    assert moderation_services.Sweep.of(op).removed == 3
     assert {r["room"]: r["removed"] for r in op.change["results"]} == {first.id: 2, second.id: 1}
     assert (said(person, first.id), said(person, second.id)) == (["Hello"], ["Bye"])
 
@@ -279,7 +279,7 @@ def test_a_notice_the_chat_server_fails_is_left_for_retry_which_posts_it_counted
     assert op.status == Operation.Status.SUCCEEDED
     [result] = op.change["results"]
     assert (result["result"], result["removed"]) == ("removed", 2)
-    assert moderation_services.sweep_removed(op) == 2
+    assert moderation_services.Sweep.of(op).removed == 2
     assert said(person, first.id) == ["2 messages removed by a moderator: Leak", "Hello"]
 
 
@@ -320,7 +320,7 @@ def test_older_matches_are_found_behind_many_removed_ones_and_a_removal_skips_no
         room_id=room.id,
     )
     op = run_out(op, turns=100)
-    assert (op.status, moderation_services.sweep_removed(op)) == (Operation.Status.SUCCEEDED, 10)
+    assert (op.status, moderation_services.Sweep.of(op).removed) == (Operation.Status.SUCCEEDED, 10)
     assert chat.read_messages(room.id, text="plan").messages == []
     kept = chat.read_messages(room.id, text="old", limit=10).messages
     assert [m.body for m in kept] == ["Old secret 2", "Old secret 1", "Old secret 0"]
