@@ -79,7 +79,7 @@ def test_metrics_count_chat_server_calls_and_show_the_index_lag(client, synapse)
     page = client.get("/metrics").content.decode()
     assert 'portal_chat_server_calls_total{outcome="ok"}' in page
     assert "portal_index_lag_seconds" in page
-    assert 'portal_unfinished_operations{kind="bulk_add"} 0.0' in page
+    assert 'portal_unfinished_operations{kind="room_request"} 0.0' in page
     assert "django_http_requests_total_by_method_total" in page
 
 
