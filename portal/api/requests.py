@@ -3,6 +3,7 @@ decide, approve (with adjustments) or decline them — as the pages do."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -134,6 +135,10 @@ def request_submit(
         category = request_services.request_submit_check(actor=actor, settings=settings)
         return 200, new.model_dump() | {"category_name": category.name}
     writes(request)
+    # As for a room: the key names the request's submission too, so a request made by a
+    # call whose answer was never kept is found again, not made twice.
+    key = idempotency_key or uuid.uuid4().hex
+    submission = uuid.uuid5(uuid.NAMESPACE_URL, f"roomportal:request:{actor.pk}:{key}")
     return once(
         request,
         response,
@@ -142,7 +147,10 @@ def request_submit(
             201,
             _out(
                 request_services.request_submit(
-                    actor=actor, settings=settings, justification=new.justification
+                    actor=actor,
+                    settings=settings,
+                    justification=new.justification,
+                    submission=submission,
                 )
             ),
         ),

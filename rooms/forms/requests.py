@@ -16,7 +16,6 @@ from rooms.services.requests import request_name_problem
 class RoomRequestForm(RoomCreateForm):
     """What someone without create rights asks for, and why."""
 
-    submission = None  # type: ignore[assignment]  # Django's way to drop a parent's field
     justification = forms.CharField(
         label="Why do you need this room?",
         max_length=2000,
@@ -27,6 +26,10 @@ class RoomRequestForm(RoomCreateForm):
     def __init__(self, *args: Any, request_pk: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_pk = request_pk
+        if request_pk is not None:  # a change to a request: there is nothing to make twice
+            del self.fields["submission"]
+        else:  # the page sends it; a post without it makes a request all the same
+            self.fields["submission"].required = False
 
     def name_problem(self, name: str) -> str:
         # The raw choice: the category field is cleaned after the name.

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any, TypedDict
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -186,8 +187,19 @@ def _check(user: User, settings: RoomSettings, *, exclude_pk: int | None = None)
     return category
 
 
-def request_submit(*, actor: User, settings: RoomSettings, justification: str) -> RoomRequest:
-    """Ask for a room in a category in whose scope the person is."""
+def request_submit(
+    *,
+    actor: User,
+    settings: RoomSettings,
+    justification: str,
+    submission: uuid.UUID | None = None,
+) -> RoomRequest:
+    """Ask for a room in a category in whose scope the person is. The same form posted
+    again (the same `submission` token) returns the request made the first time."""
+    if submission is not None:
+        earlier = RoomRequest.objects.filter(token=submission).first()
+        if earlier is not None:
+            return _submitted_before(earlier, actor)
     with audited(
         "request.submitted",
         actor=actor,
@@ -196,21 +208,54 @@ def request_submit(*, actor: User, settings: RoomSettings, justification: str) -
         category_id=settings.category_id,
     ) as scope:
         category = _check(actor, settings)
-        request = RoomRequest.objects.create(
-            requester=actor,
-            category_id=category.id,
-            category_label=category.name,
-            name=clean(settings.name),
-            description=settings.description,
-            privacy=settings.privacy,
-            auditorium=settings.auditorium,
-            invitations=settings.invitations,
-            justification=justification,
-        )
+        token = submission or uuid.uuid4()
+        try:
+            with transaction.atomic():
+                request = RoomRequest.objects.create(
+                    token=token,
+                    requester=actor,
+                    category_id=category.id,
+                    category_label=category.name,
+                    name=clean(settings.name),
+                    description=settings.description,
+                    privacy=settings.privacy,
+                    auditorium=settings.auditorium,
+                    invitations=settings.invitations,
+                    justification=justification,
+                )
+        except IntegrityError:  # the same form, posted twice at once: the other post made it
+            request = _submitted_before(RoomRequest.objects.get(token=token), actor)
+            _scope(scope, request)
+            scope.after = {"sent again": True}  # nothing made: the request the other made
+            return request
         _scope(scope, request)
         scope.after = _values(request)
     notifications.request_submitted(request, category)
     return request
+
+
+def submitted_request(*, actor: User, submission: str) -> RoomRequest | None:
+    """The request an earlier post of this same form made, or None (posted twice)."""
+    try:
+        token = uuid.UUID(submission)
+    except ValueError:
+        return None
+    return RoomRequest.objects.filter(token=token, requester=actor).first()
+
+
+def _submitted_before(earlier: RoomRequest, actor: User) -> RoomRequest:
+    """The request a form posted earlier made; another person's token is refused."""
+    if earlier.requester_id != actor.pk:
+        refused = "This form cannot be sent: reload the page and fill it in again."
+        audit_record(
+            action="request.submitted",
+            outcome=Outcome.FAILED,
+            actor=actor,
+            target_kind="request",
+            error=f"{refused} (another person's form)",
+        )
+        raise room_services.RoomSettingsInvalid("", refused)
+    return earlier
 
 
 def _found(actor: User, pk: int, scope: AuditScope, *, lock: bool = True) -> RoomRequest:

@@ -361,6 +361,9 @@ class RoleLine:
     # Sent to the chat server by a try that failed: found done when tried again, it was
     # that try that did it (its answer lost), and the audit log is told so.
     tried: bool = False
+    # Found on the chat server by the list's check (a pasted list's preview): not asked
+    # again when the change is made.
+    known: bool = False
 
     @property
     def to_do(self) -> bool:
@@ -450,7 +453,9 @@ def bulk_start(*, actor: User, room_id: str, role: Role, text: str) -> Operation
             "to_add": sum(1 for p in preview if p.will_add),
         }
         room, _ = room_for_roles(actor, room_id)
-        lines = [RoleLine(p.line, p.user_id, "add", p.fate, p.reason) for p in preview]
+        lines = [
+            RoleLine(p.line, p.user_id, "add", p.fate, p.reason, known=p.will_add) for p in preview
+        ]
         op = role_changes_start(
             actor=actor, room=room, changes=RoleChanges(role, lines), request_id=request_id
         )
@@ -535,8 +540,8 @@ def role_changes_step(op: Operation, *, chunk: int = BULK_CHUNK) -> int:
         if line.change == "add" and _decided(actor, op, room, category, role, line):
             adds[line.person] = line
     try:
-        known = _known(sorted(adds))
-        for person in [p for p in adds if p not in known]:
+        known = _known(sorted(p for p, line in adds.items() if not line.known))
+        for person in [p for p, line in adds.items() if not (line.known or p in known)]:
             line = adds.pop(person)
             line.result = REFUSED
             line.detail = f"There is no person {person} on the chat server."

@@ -67,11 +67,21 @@ def request_new(request: HtmxHttpRequest) -> HttpResponse:
         initial={"category": request.GET.get("category", "")},
     )
     status = 200
+    if request.method == "POST" and (
+        earlier := request_services.submitted_request(
+            actor=request.user, submission=request.POST.get("submission", "")
+        )
+    ):
+        messages.info(request, "This form was already sent: your request is below.")
+        return redirect("requests:detail", pk=earlier.pk)
     if request.method == "POST":
         saved, status = _save_request_form(
             form,
             lambda settings, why: request_services.request_submit(
-                actor=request.user, settings=settings, justification=why
+                actor=request.user,
+                settings=settings,
+                justification=why,
+                submission=form.cleaned_data.get("submission"),
             ),
         )
         if saved:

@@ -45,6 +45,23 @@ def test_ask_for_a_room(client, member, category_world):
     assert request.requester == member
 
 
+def test_the_same_request_form_sent_twice_asks_once(client, member, category_world, outsider):
+    client.force_login(member)
+    page = client.get(reverse("requests:new"))
+    token = page.context["form"].initial["submission"]
+    assert f'value="{token}"' in page.content.decode()  # the form carries its token
+    data = form_data(category_world["category"].id) | {"submission": str(token)}
+    first = client.post(reverse("requests:new"), data)
+    again = client.post(reverse("requests:new"), data)  # a resent post, a double click
+    request = RoomRequest.objects.get()
+    assert first["Location"] == again["Location"] == reverse("requests:detail", args=[request.pk])
+    assert AuditEntry.objects.filter(action="request.submitted").count() == 1
+    client.force_login(outsider)  # someone else's token is not theirs to send
+    taken = client.post(reverse("requests:new"), data)
+    assert taken.status_code == 400
+    assert RoomRequest.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
