@@ -67,6 +67,22 @@ class OperationUnfinished(OperationError):
     outcome = Outcome.PARTIAL
 
 
+def audit_retry(op: Operation, *, actor: User, left: dict[str, int]) -> None:
+    """A job handed back to the job runner by Retry (or its owner's Resume), in the audit
+    log with what is left of it (`left`: rooms or people)."""
+    audit_record(
+        action="operation.retry",
+        outcome=Outcome.SUCCEEDED,
+        actor=actor,
+        target_kind="operation",
+        target_id=str(op.pk),
+        target_label=op.target_label,
+        before={"operation": str(op.pk), "kind": op.kind},
+        after=left,
+        request_id=op.request_id,
+    )
+
+
 def retrying(step: Callable[[], T], operation: Operation) -> T:
     """Run a step, again after an unavailable chat server (it is idempotent)."""
     for delay in (*RETRY_DELAYS, None):

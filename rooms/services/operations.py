@@ -9,8 +9,6 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import User
-from portal.audit import audit_record
-from portal.models import Outcome
 from rooms import operations
 from rooms.backend.errors import ChatBackendError
 from rooms.models import Operation
@@ -94,17 +92,8 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
             op = room_services.bulk_change_retry(op)
         else:
             op = moderation_services.sweep_retry(op)
-        audit_record(
-            action="operation.retry",
-            outcome=Outcome.SUCCEEDED,
-            actor=actor,
-            target_kind="operation",
-            target_id=str(op.pk),
-            target_label=op.target_label,
-            before={"operation": str(op.pk), "kind": op.kind},
-            after={"rooms": progress(op).total - progress(op).done},
-            request_id=op.request_id,
-        )
+        left = progress(op)
+        operations.audit_retry(op, actor=actor, left={"rooms": left.total - left.done})
         return op
     try:
         category_services.scope_change_retry(actor=actor, operation=op)

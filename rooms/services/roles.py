@@ -641,17 +641,7 @@ def role_changes_resume(op: Operation, *, actor: User) -> Operation:
     changes.into(op)
     op.status, op.error, op.owner = Operation.Status.RUNNING, "", ""
     op.save()
-    audit_record(
-        action="operation.retry",
-        outcome=Outcome.SUCCEEDED,
-        actor=actor,
-        target_kind="operation",
-        target_id=str(op.pk),
-        target_label=op.target_label,
-        before={"operation": str(op.pk), "kind": op.kind},
-        after={"people": len(changes.to_do)},
-        request_id=op.request_id,
-    )
+    operations.audit_retry(op, actor=actor, left={"people": len(changes.to_do)})
     return op
 
 
