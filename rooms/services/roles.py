@@ -358,8 +358,8 @@ class RoleLine:
     reason: str = ""
     result: str = ""  # "" while to be done; DONE, HAD, HAD_NOT, REFUSED, FAILED
     detail: str = ""
-    # Sent to the chat server by a try that failed: found done when tried again, it was
-    # that try that did it (its answer lost), and the audit log is told so.
+    # Sent (or about to be) by a try that did not finish (failed, or its process died):
+    # found done when tried again, it was that try that did it, and the audit log is told.
     tried: bool = False
     # Found on the chat server by the list's check (a pasted list's preview): not asked
     # again when the change is made.
@@ -546,7 +546,7 @@ def role_changes_step(op: Operation, *, chunk: int = BULK_CHUNK) -> int:
             line.result = REFUSED
             line.detail = f"There is no person {person} on the chat server."
             _role_audit(op, room, category, role, line, Outcome.DENIED)
-        _add(actor, op, room, category, role, adds)
+        _add(actor, op, changes, room, category, adds)
         room = chat_backend().get_room(room.id)  # with those added: removals are checked
         for line in todo:  # against the room as the additions left it (its last Manager)
             if line.change == "remove" and _decided(actor, op, room, category, role, line):
@@ -583,22 +583,33 @@ def _decided(
 def _add(
     actor: User,
     op: Operation,
+    changes: RoleChanges,
     room: Room,
     category: Category,
-    role: Role,
     adds: dict[str, RoleLine],
 ) -> None:
+    """Give the role to `adds`, each person recorded as done as the server confirms them:
+    a process that dies part-way leaves those done and those tried, and whoever carries
+    on finds the tried ones done (audited then) or adds them."""
     if not adds:
         return
 
+    def saved() -> None:
+        changes.into(op)
+        op.save(update_fields=["change", "updated_at"])
+
     def added(person: str) -> None:
         adds[person].result = DONE
-        _role_audit(op, room, category, role, adds[person], Outcome.SUCCEEDED)
-        if role is Role.MEMBER:
+        _role_audit(op, room, category, changes.role, adds[person], Outcome.SUCCEEDED)
+        saved()
+        if changes.role is Role.MEMBER:
             _decide_join_requests(actor, room, person, accepted=True)
 
+    for line in adds.values():
+        line.tried = True
+    saved()
     with one_writer(room.id):
-        chat_backend().add_to_role(room.id, role, list(adds), on_added=added)
+        chat_backend().add_to_role(room.id, changes.role, list(adds), on_added=added)
 
 
 def _remove(actor: User, op: Operation, role: Role, line: RoleLine) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from portal.models import AuditEntry, Outcome
 from rooms import processes
+from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import Role
 from rooms.models import Operation
 from rooms.services import roles as role_services
@@ -122,3 +123,42 @@ def test_a_change_whose_process_died_part_way_is_finished_by_the_job_runner(
     op.refresh_from_db()
     assert op.status == Operation.Status.SUCCEEDED
     assert set(people) <= chat.get_room(room.id).members
+
+
+class Killed(BaseException):
+    """The process dying: nothing of the portal's catches it."""
+
+
+def test_a_job_runner_killed_part_way_leaves_each_person_added_once(
+    chat, creator, make_room, category_world, monkeypatch
+):
+    """Killed after one person was confirmed and a second added unheard: the next round
+    keeps the first, finds the second done (audited then) and adds the third."""
+    room = make_room()
+    people = in_scope(chat, category_world, 3)
+    op = role_services.bulk_start(
+        actor=creator, room_id=room.id, role=Role.MEMBER, text="\n".join(people)
+    )
+    real = MatrixChatBackend.add_to_role  # the portal's own client, under the index
+
+    def dies_after_the_first(self, room_id, role, user_ids, *, on_added=None, invite=None):
+        first = list(user_ids)[:1]
+        real(self, room_id, role, first, on_added=on_added, invite=invite)
+        real(self, room_id, role, list(user_ids)[1:2], invite=invite)  # applied, unheard
+        raise Killed
+
+    monkeypatch.setattr(MatrixChatBackend, "add_to_role", dies_after_the_first)
+    with pytest.raises(Killed):
+        role_services.role_changes_turn()
+    monkeypatch.setattr(MatrixChatBackend, "add_to_role", real)
+    op.refresh_from_db()
+    assert op.status == Operation.Status.RUNNING  # left as it was: the job runner's again
+    assert role_services.RoleChanges.of(op).progress == (1, 3)  # the first, kept as done
+
+    run_out()
+    op.refresh_from_db()
+    assert op.status == Operation.Status.SUCCEEDED
+    assert [line.result for line in role_services.RoleChanges.of(op).lines] == ["done"] * 3
+    assert set(people) <= chat.get_room(room.id).members
+    added = AuditEntry.objects.filter(action="role.add.member", request_id=op.request_id)
+    assert sorted(e.after["person"] for e in added) == sorted(people)  # once each
