@@ -49,9 +49,10 @@ test: $(VENV)/.installed-dev chromium nginx directory axe idp lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest -n $(TEST_WORKERS)
 
-# The fast layer: pure logic and the database, nothing started (seconds).
+# The fast layer: pure logic, the database and the in-memory chat server, nothing
+# started (seconds). The authorization matrix's refusals run there too, in `make test`.
 unit: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not chat and not processes and not browser"
+	$(BIN)/pytest -m "not chat and not processes and not browser and not matrix"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

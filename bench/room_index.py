@@ -109,7 +109,8 @@ class Bench:
 
         def one(n: int) -> Any:
             if not hasattr(local, "client"):
-                local.client = IndexedChatBackend(self.connection.client(timeout=60))
+                client = self.connection.client(timeout=60)
+                local.client = IndexedChatBackend(lambda: client)
             try:
                 return work(local.client, n)
             finally:

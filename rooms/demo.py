@@ -11,6 +11,7 @@ from accounts.directory.server import Group, Seed
 from accounts.directory.server import Person as DirectoryPerson
 from accounts.models import User
 from rooms.backend.errors import ChatNotFound
+from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.records import (
     DEFAULT_OPTIONS,
     AddIn,
@@ -139,7 +140,7 @@ ROOMS = [
 ]
 
 
-def _chat_person_missing(client: IndexedChatBackend, localpart: str) -> bool:
+def _chat_person_missing(client: IndexedChatBackend[MatrixChatBackend], localpart: str) -> bool:
     try:
         client.get_user(client.user_id_for(localpart))
     except ChatNotFound:
@@ -147,7 +148,7 @@ def _chat_person_missing(client: IndexedChatBackend, localpart: str) -> bool:
     return False
 
 
-def seed_demo(client: IndexedChatBackend) -> list[DemoLogin]:
+def seed_demo(client: IndexedChatBackend[MatrixChatBackend]) -> list[DemoLogin]:
     """Make what is missing of the demo world, on the chat server and in the portal.
 
     Never overwrites: an existing person, account, category or room is left exactly as

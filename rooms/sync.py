@@ -40,7 +40,7 @@ from portal.audit import audit_record
 from rooms import enforcement, index, operations
 from rooms.backend.errors import ChatBackendError, ChatInvalid, ChatNotFound
 from rooms.backend.matrix.client import MatrixChatBackend
-from rooms.backend.matrix.state import fields_of
+from rooms.backend.matrix.state import fields_of, portal_record
 from rooms.backend.matrix.stream import StateKey, StreamBatch
 from rooms.backend.records import Category, Room
 from rooms.locks import one_writer
@@ -142,7 +142,7 @@ def rebuild(
     for done, target_id in enumerate(ids, 1):
         with one_writer(target_id):
             try:
-                index.apply_state(server.read_state(target_id), service_user=server.service_user)
+                index.apply(target_id, server.read(target_id))
             except ChatNotFound:
                 index.drop(target_id)
         if progress:
@@ -340,7 +340,7 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
             state = server.read_state(target_id)
         except ChatNotFound:
             continue
-        record = index.project(state, service_user=server.service_user)
+        record = portal_record(state, service_user=server.service_user)
         ours = index.held(target_id)
         if record is None and ours is None:
             continue
@@ -363,7 +363,7 @@ def reconcile(server: MatrixChatBackend, *, fix: bool = False) -> list[Differenc
             found.append(Difference(target_id, "differs", f"“{change.label}” {what}"))
             if fix:
                 with one_writer(target_id):
-                    index.apply_state(state, service_user=server.service_user)
+                    index.apply(target_id, record)
     present = set(on_server)
     for row in IndexedRoom.objects.exclude(room_id__in=present).only("room_id", "name"):
         found.append(Difference(row.room_id, "gone", f"“{row.name}” is no longer on the server"))

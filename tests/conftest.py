@@ -31,6 +31,8 @@ from rooms.services import rooms as room_services
 from tests.arranging import ArrangingChat
 from tests.chat_users import ChatUser
 from tests.failing import InjectingTransport
+from tests.fake_chat import SERVER_NAME as FAKE_SERVER_NAME
+from tests.fake_chat import FakeChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SERVER_NAME = "portal.test"
@@ -128,6 +130,16 @@ def chat(synapse: Connection) -> Iterator[ArrangingChat]:
 
 
 @pytest.fixture
+def fake_chat(settings: Any, monkeypatch: pytest.MonkeyPatch) -> IndexedChatBackend[FakeChatServer]:
+    """The portal's chat client with an in-memory chat server behind it (the fast layer):
+    what it changes is indexed as the portal's own changes are; `.server` is the fake."""
+    server = FakeChatServer()
+    settings.CHAT_SERVER_NAME = FAKE_SERVER_NAME
+    monkeypatch.setattr("rooms.index.backend.server_client", lambda: server)
+    return IndexedChatBackend(lambda: server)
+
+
+@pytest.fixture
 def chat_down(settings: Any) -> None:
     """Point the portal at a port where no chat server listens."""
     settings.CHAT_SERVER_URL = f"http://127.0.0.1:{free_port()}"
@@ -142,15 +154,16 @@ def failing_chat(synapse: Connection):
     tries again fails for good), as a chat server failing half-way would."""
     from tests.failing import FailingTransport
 
-    def make(fail_on: str, method: str = "PUT", times: int = 1) -> IndexedChatBackend:
-        return IndexedChatBackend(
-            MatrixChatBackend(
-                base_url=synapse.url,
-                server_name=synapse.server_name,
-                token=synapse.token,
-                transport=FailingTransport(fail_on, method, times),
-            )
+    def make(
+        fail_on: str, method: str = "PUT", times: int = 1
+    ) -> IndexedChatBackend[MatrixChatBackend]:
+        failing = MatrixChatBackend(
+            base_url=synapse.url,
+            server_name=synapse.server_name,
+            token=synapse.token,
+            transport=FailingTransport(fail_on, method, times),
         )
+        return IndexedChatBackend(lambda: failing)
 
     return make
 

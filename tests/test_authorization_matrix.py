@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.cache import cache
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -24,12 +26,14 @@ from accounts.tokens import token_create
 from portal.audit import audit_record
 from portal.models import AuditEntry, Outcome
 from rooms.backend.embedded import Connection
-from rooms.backend.matrix.client import MatrixChatBackend
+from rooms.backend.interface import ChatChanges, ChatServer
 from rooms.backend.records import Privacy, RoomSettings
+from rooms.index import IndexedChatBackend
 from rooms.models import AddInEntry, Operation, RoomRequest
 from tests.arranging import ArrangingChat
 from tests.conftest import PASSWORD, unique
 from tests.factories import AdministratorFactory, AuditorFactory, LocalUserFactory
+from tests.fake_chat import FakeChatServer
 
 pytestmark = pytest.mark.django_db
 
@@ -407,7 +411,7 @@ class World:
     people: dict[str, str]  # role -> chat ID, for the chat users
 
 
-def make_world(chat: MatrixChatBackend) -> World:
+def make_world(chat: ChatChanges) -> World:
     """One category and one Closed room, with a person in each role."""
     people = {
         role: chat.ensure_user(
@@ -435,7 +439,7 @@ def make_world(chat: MatrixChatBackend) -> World:
 
 @pytest.fixture(scope="module")
 def shared_world(synapse: Connection) -> World:
-    """For refusals and reads, which change nothing (made once, on the server only)."""
+    """For reads, which change nothing (made once, on the server only)."""
     client = synapse.client()
     try:
         return make_world(client)
@@ -447,20 +451,26 @@ def shared_world(synapse: Connection) -> World:
 def world(
     request: pytest.FixtureRequest, db: None, chat: ArrangingChat, shared_world: World
 ) -> World:
-    """A world of its own for a write that is allowed: it may really change something.
-    The shared one is indexed in each test's database, as the sync worker would."""
-    name, method, role = request.node.callspec.params.values()
-    with_token = request.node.originalname == "test_the_answer_each_role_gets_with_a_token"
-    expected = (API_MATRIX if with_token else MATRIX)[(name, method)][role]
-    allowed_write = method == "POST" and expected < 400 and not refused(role, expected)
-    if allowed_write:
+    """For an answer that is not a refusal, on the test Synapse (pages read what only a
+    real server has: history, messages): a world of its own for a write, which may really
+    change something; else the shared one, indexed in each test's database as the sync
+    worker would."""
+    _, method, _ = request.node.callspec.params.values()
+    if method == "POST":
         return make_world(chat)
     chat.reindex(shared_world.category_id, shared_world.room_id)
     return shared_world
 
 
 @pytest.fixture
-def users(world: World) -> dict[str, User | None]:
+def fake_world(db: None, fake_chat: IndexedChatBackend[FakeChatServer]) -> World:
+    """For a refusal, which must change nothing: made on the fast layer's in-memory chat
+    server, indexed as the portal indexes its own changes."""
+    return make_world(fake_chat)
+
+
+def cast(world: World) -> dict[str, User | None]:
+    """The person in each role: chat users of the world, and the portal's local roles."""
     found: dict[str, User | None] = {"anonymous": None}
     for role, chat_id in world.people.items():
         found[role], _ = User.objects.get_or_create(chat_id=chat_id, defaults={"username": chat_id})
@@ -470,8 +480,7 @@ def users(world: World) -> dict[str, User | None]:
     return found
 
 
-@pytest.fixture
-def records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
+def made_records(world: World, users: dict[str, User | None]) -> dict[str, Any]:
     """What the pk-addressed URLs point at: a pending request of the in-scope person, a
     bulk run of the Manager's, an audit entry."""
     asked = RoomRequest.objects.create(
@@ -620,16 +629,50 @@ def address(name: str, world: World, records: dict[str, Any]) -> str:
     return reverse(name, kwargs=kwargs)
 
 
-def state(chat: MatrixChatBackend, world: World) -> tuple[Any, ...]:
+def state(server: ChatServer, world: World) -> tuple[Any, ...]:
     """Everything a request could change: the chat server's room and category, and the
     portal's own records (the audit log aside, which every request may add to)."""
     return (
-        chat.get_room(world.room_id),
-        chat.get_category(world.category_id),
+        server.get_room(world.room_id),
+        server.read(world.category_id),
         list(RoomRequest.objects.order_by("pk").values()),
         list(Operation.objects.order_by("pk").values("pk", "status", "change")),
         list(User.objects.order_by("pk").values("pk", "is_portal_admin", "is_auditor")),
     )
+
+
+def prepared(name: str, world: World) -> tuple[dict[str, User | None], str]:
+    """The person in each role, and the cell's address with what it points at made."""
+    users = cast(world)
+    return users, address(name, world, made_records(world, users))
+
+
+def ask(
+    url: str, method: str, user: User | None, *, token: bool = False, address: str = "127.0.0.1"
+) -> HttpResponse:
+    """One cell's request: with the person's session, or (`token`) a read-and-write API
+    token of theirs (a GET reads, a POST sends an empty JSON body), from this address."""
+    client = Client(REMOTE_ADDR=address)
+    if token:
+        _, secret = token_create(actor=user, name="matrix write", scope="write", days=1)
+        bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+        if method == "GET":
+            return client.get(url, **bearer)
+        return client.post(url, "{}", content_type="application/json", **bearer)
+    if user is not None:
+        client.force_login(user)
+    return client.get(url) if method == "GET" else client.post(url, {})
+
+
+def denied() -> int:
+    return AuditEntry.objects.filter(outcome=Outcome.DENIED).count()
+
+
+def refusal_audited(name: str, expected: int, denied_before: int) -> bool:
+    """A 403, or a 404 for what is there but not the person's, is in the audit log."""
+    if expected == 403 or (expected == 404 and name != "api:api-root"):
+        return denied() > denied_before
+    return True
 
 
 # The API ignores the session (tokens only), so every signed-in role gets what an
@@ -640,25 +683,74 @@ CELLS = [
     for role in ROLES
     if not name.startswith("api:") or role in ("anonymous", "administrator")
 ]
+# Refusals are asked of the fast layer's in-memory chat server (they must not reach any
+# server), an address's refused roles one after the other on one world; the other
+# answers are asked of the test Synapse.
+REFUSALS = [cell for cell in CELLS if refused(cell[2], MATRIX[cell[:2]][cell[2]])]
+ANSWERS = [cell for cell in CELLS if cell not in REFUSALS]
 
 
-@pytest.mark.parametrize(("name", "method", "role"), CELLS)
-def test_the_answer_each_role_gets(name, method, role, chat, world, users, records):
+def refused_roles(cells: list[tuple[str, str, str]]) -> list[Any]:
+    """The cells grouped by address: each address and method with its refused roles."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for name, method, role in cells:
+        grouped.setdefault((name, method), []).append(role)
+    return [
+        pytest.param(name, method, roles, id=f"{name}-{method}")
+        for (name, method), roles in grouped.items()
+    ]
+
+
+def wrong_refusals(
+    fake_chat: IndexedChatBackend[FakeChatServer],
+    world: World,
+    name: str,
+    method: str,
+    roles: list[str],
+    table: dict[tuple[str, str], dict[str, int]],
+    *,
+    token: bool = False,
+) -> list[str]:
+    """Each role's refusal of one address, and what was wrong with it: not the expected
+    answer, a change asked of the chat server or made in the portal's records, or a
+    403 (or a 404 for what is there) not audited."""
+    users, url = prepared(name, world)
+    server, wrong = fake_chat.server, []
+    before = state(server, world)  # as it must stay after each refusal
+    for n, role in enumerate(roles, 1):
+        # Each asks as if alone: from an address of its own, so that no limit on failed
+        # sign-ins counts the ones before, nor any rate limit kept in the cache.
+        cache.clear()
+        expected = table[(name, method)][role]
+        changes, denied_before = len(server.changes), denied()
+        response = ask(url, method, users[role], token=token, address=f"192.0.2.{n}")
+        if response.status_code != expected:
+            wrong.append(f"{role}: {response.status_code}, not {expected}")
+        elif (
+            role == "anonymous"
+            and expected == LOGIN
+            and not response["Location"].startswith(reverse("login"))
+        ):
+            wrong.append(f"{role}: sent to {response['Location']}, not the login page")
+        elif server.changes[changes:] or state(server, world) != before:
+            wrong.append(f"{role}: changed {server.changes[changes:] or 'the records'}")
+        elif not refusal_audited(name, expected, denied_before):
+            wrong.append(f"{role}: {expected} not audited")
+    return wrong
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize(("name", "method", "roles"), refused_roles(REFUSALS))
+def test_a_refusal_changes_nothing(name, method, roles, fake_chat, fake_world):
+    assert wrong_refusals(fake_chat, fake_world, name, method, roles, MATRIX) == []
+
+
+@pytest.mark.parametrize(("name", "method", "role"), ANSWERS)
+def test_the_answer_each_role_gets(name, method, role, chat, world):
     expected = MATRIX[(name, method)][role]
-    client = Client()
-    if users[role] is not None:
-        client.force_login(users[role])
-    url = address(name, world, records)
-    before = state(chat, world)
-    denied_before = AuditEntry.objects.filter(outcome=Outcome.DENIED).count()
-    response = client.get(url) if method == "GET" else client.post(url, {})
+    users, url = prepared(name, world)
+    response = ask(url, method, users[role])
     assert response.status_code == expected, (name, method, role, response.status_code)
-    if expected == LOGIN and role == "anonymous":
-        assert response["Location"].startswith(reverse("login"))
-    if refused(role, expected):
-        assert state(chat, world) == before
-    if expected == 403 or (expected == 404 and name != "api:api-root"):  # 404: it is there
-        assert AuditEntry.objects.filter(outcome=Outcome.DENIED).count() > denied_before
 
 
 # The API with a read-and-write token of each signed-in role (the session is ignored
@@ -789,21 +881,19 @@ def test_every_api_address_has_a_token_row():
     assert api_rows == set(API_MATRIX), sorted(api_rows ^ set(API_MATRIX))
 
 
-@pytest.mark.parametrize(("name", "method", "role"), TOKEN_CELLS)
-def test_the_answer_each_role_gets_with_a_token(name, method, role, chat, world, users, records):
+TOKEN_REFUSALS = [cell for cell in TOKEN_CELLS if API_MATRIX[cell[:2]][cell[2]] >= 400]
+TOKEN_ANSWERS = [cell for cell in TOKEN_CELLS if cell not in TOKEN_REFUSALS]
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize(("name", "method", "roles"), refused_roles(TOKEN_REFUSALS))
+def test_a_refusal_with_a_token_changes_nothing(name, method, roles, fake_chat, fake_world):
+    assert wrong_refusals(fake_chat, fake_world, name, method, roles, API_MATRIX, token=True) == []
+
+
+@pytest.mark.parametrize(("name", "method", "role"), TOKEN_ANSWERS)
+def test_the_answer_each_role_gets_with_a_token(name, method, role, chat, world):
     expected = API_MATRIX[(name, method)][role]
-    _, secret = token_create(actor=users[role], name=f"matrix {role}", scope="write", days=1)
-    client = Client()
-    url = address(name, world, records)
-    before = state(chat, world)
-    denied_before = AuditEntry.objects.filter(outcome=Outcome.DENIED).count()
-    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
-    if method == "GET":
-        response = client.get(url, **bearer)
-    else:
-        response = client.post(url, "{}", content_type="application/json", **bearer)
+    users, url = prepared(name, world)
+    response = ask(url, method, users[role], token=True)
     assert response.status_code == expected, (name, method, role, response.status_code)
-    if expected >= 400:
-        assert state(chat, world) == before
-    if expected in (403, 404):  # a 404 here is for what is there
-        assert AuditEntry.objects.filter(outcome=Outcome.DENIED).count() > denied_before

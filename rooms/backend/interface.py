@@ -7,7 +7,11 @@ write-through (`rooms.index.backend.IndexedChatBackend`, which makes each change
 client and then puts what the server confirmed into the index). Reads are not part of
 it: pages and services read the index (`rooms.index`), and what only the server knows
 (a room's state after a failure part-way, messages) is asked for by name there
-(`room_on_server`, `moderation`)."""
+(`room_on_server`, `moderation`).
+
+`ChatServer` is what the index's write-through needs of the server behind it: the
+changes, and reading back one room or category as the portal's record. The Matrix client
+is one; the fast tests' in-memory server (`tests/fake_chat.py`) is another."""
 
 from __future__ import annotations
 
@@ -83,9 +87,15 @@ class ChatChanges(Protocol):
     # Rooms.
 
     def create_room(
-        self, settings: RoomSettings, *, managers: Iterable[str] = (), members: Iterable[str] = ()
+        self,
+        settings: RoomSettings,
+        *,
+        managers: Iterable[str] = (),
+        members: Iterable[str] = (),
+        category: Category | None = None,
     ) -> Room:
-        """Create a room in its category with its settings, Managers and Members."""
+        """Create a room in its category with its settings, Managers and Members (the
+        category as the caller already read it, or read now)."""
         ...
 
     def update_room(
@@ -164,4 +174,29 @@ class ChatChanges(Protocol):
         self, localpart: str, *, password: str, display_name: str, email: str = ""
     ) -> Principal:
         """Create a person on the chat server, or reset their password and name."""
+        ...
+
+
+class ChatServer(ChatChanges, Protocol):
+    """A chat server the index's write-through puts in front of: the changes, and the
+    reads it needs to put into the index what the server then holds."""
+
+    def read(self, target_id: str) -> Room | Category | None:
+        """One room or space as the portal's record: a category, a room of a category, or
+        None for one that is not the portal's (ChatNotFound when the server has no such
+        ID)."""
+        ...
+
+    def get_room(self, room_id: str) -> Room:
+        """A portal room as the server has it now (ChatNotFound if it is not one)."""
+        ...
+
+    def room_exists(self, room_id: str, *, settle: float = 0.0) -> bool:
+        """Whether the room is still there and not being deleted (`settle`: seconds given
+        for a deletion started elsewhere to be listed)."""
+        ...
+
+    def unlink_room(self, room_id: str, category_id: str) -> bool:
+        """Make sure the room and the category no longer point at each other; says whether
+        anything was removed."""
         ...

@@ -11,12 +11,13 @@ Two things keep the index true:
 
 Its parts: `records` (reading rows into records, at once or to be shown), `writes` (what
 the server confirmed, put into the index; names claimed during a creation), `changes`
-(a room or space read from the server and told as a before and after) and `backend`
+(a room or space read from the server as the portal's record, and told as a before
+and after) and `backend`
 (the chat client with the index in front). What callers use is named here.
 """
 
 from rooms.index.backend import IndexedChatBackend, chat_backend
-from rooms.index.changes import Change, apply_state, describe, held, project, refresh
+from rooms.index.changes import Change, apply, describe, held, refresh
 from rooms.index.records import (
     NamesWhenAsked,
     PeopleWhenAsked,
@@ -52,7 +53,7 @@ __all__ = [
     "NamesWhenAsked",
     "PeopleWhenAsked",
     "add_in_room_counts",
-    "apply_state",
+    "apply",
     "categories",
     "category",
     "category_ids_in_scope",
@@ -66,7 +67,6 @@ __all__ = [
     "give_back_stale_claims",
     "held",
     "name_taken",
-    "project",
     "put_category",
     "put_room",
     "refresh",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Generic, TypeVar
 
 from rooms.backend import server_client
 from rooms.backend.errors import ChatBackendError
-from rooms.backend.interface import ChatChanges
+from rooms.backend.interface import ChatChanges, ChatServer
 from rooms.backend.matrix.adoption import RoomFit, SpaceFit
 from rooms.backend.matrix.client import MatrixChatBackend
 from rooms.backend.matrix.moderation import ModerationOperations
@@ -50,26 +51,35 @@ from rooms.models import (
 Standing = CategoryPerson.Standing
 
 
-class IndexedChatBackend(ChatChanges):
+Server = TypeVar("Server", bound=ChatServer)
+
+
+class IndexedChatBackend(ChatChanges, Generic[Server]):
     """The chat client with the index in front: reads come from the index, and every
     change is made on the server and then written into the index as the server confirmed
-    it. People (accounts, logins, search) are asked of the server, which holds them."""
+    it. People (accounts, logins, search) are asked of the server, which holds them.
 
-    def __init__(self, server: MatrixChatBackend | Callable[[], MatrixChatBackend]) -> None:
-        self._server = server
+    The server behind it is any `ChatServer`: the Matrix client in the portal, an
+    in-memory one in the fast tests. Adoption and moderation read Matrix rooms as they
+    are, so they are there only in front of the Matrix client (mypy holds callers to it).
+    """
+
+    def __init__(self, server: Callable[[], Server]) -> None:
+        self._connect = server
+        self._server: Server | None = None
 
     @property
-    def server(self) -> MatrixChatBackend:
-        """The homeserver's client alone, with no index in front (the sync worker, which
-        keeps the index, and what is measured or arranged in benchmarks and tests); looked
-        up only when something asks the server: pages that read the index answer even when
+    def server(self) -> Server:
+        """The chat server alone, with no index in front (the sync worker, which keeps
+        the index, and what is measured or arranged in benchmarks and tests); looked up
+        only when something asks the server: pages that read the index answer even when
         the chat server is not there."""
-        if not isinstance(self._server, MatrixChatBackend):
-            self._server = self._server()
+        if self._server is None:
+            self._server = self._connect()
         return self._server
 
     @property
-    def moderation(self) -> ModerationOperations:
+    def moderation(self: IndexedChatBackend[MatrixChatBackend]) -> ModerationOperations:
         """What is said in rooms (messages, reports, history), asked of the chat server:
         the index holds rooms and people, never messages."""
         return self.server
@@ -173,11 +183,15 @@ class IndexedChatBackend(ChatChanges):
         except ChatBackendError:
             note_difference(target_id, "stale", "Changed, but not read back: the sync worker will.")
 
-    def find_adoptable(self, term: str) -> list[tuple[str, str, int, bool]]:
+    def find_adoptable(
+        self: IndexedChatBackend[MatrixChatBackend], term: str
+    ) -> list[tuple[str, str, int, bool]]:
         """Spaces and rooms on the server matching the term that are not the portal's."""
         return [s for s in self.server.find_adoptable(term) if not self.held_by_portal(s[0])]
 
-    def room_fit(self, room_id: str, category_id: str) -> RoomFit:
+    def room_fit(
+        self: IndexedChatBackend[MatrixChatBackend], room_id: str, category_id: str
+    ) -> RoomFit:
         """How a room made outside the portal maps into this category."""
         category = self.get_category(category_id)
         fit = self.server.room_fit(room_id, frozenset(category.allowed_members))
@@ -192,7 +206,7 @@ class IndexedChatBackend(ChatChanges):
             or IndexedRoom.objects.filter(room_id=target_id).exists()
         )
 
-    def adoption_fit(self, space_id: str) -> SpaceFit:
+    def adoption_fit(self: IndexedChatBackend[MatrixChatBackend], space_id: str) -> SpaceFit:
         """How the space maps; its rooms that are the portal's already are not adopted."""
         fit = self.server.adoption_fit(space_id)
         rooms = tuple(
@@ -203,7 +217,9 @@ class IndexedChatBackend(ChatChanges):
         )
         return replace(fit, rooms=rooms)
 
-    def adopt_room(self, fit: RoomFit, category_id: str) -> None:
+    def adopt_room(
+        self: IndexedChatBackend[MatrixChatBackend], fit: RoomFit, category_id: str
+    ) -> None:
         try:
             self._then_refresh(fit.room_id, lambda: self.server.adopt_room(fit, category_id))
         finally:
@@ -235,13 +251,18 @@ class IndexedChatBackend(ChatChanges):
         self._then_refresh(category_id, lambda: self.server.undeny_in_category(category_id, people))
 
     def create_room(
-        self, settings: RoomSettings, *, managers: Iterable[str] = (), members: Iterable[str] = ()
+        self,
+        settings: RoomSettings,
+        *,
+        managers: Iterable[str] = (),
+        members: Iterable[str] = (),
+        category: Category | None = None,
     ) -> Room:
         made = self.server.create_room(
             settings,
             managers=managers,
             members=members,
-            category=self.get_category(settings.category_id),
+            category=category or self.get_category(settings.category_id),
         )
         put_room(made)
         link_room(made.settings.category_id, made.id, linked=True)
@@ -373,6 +394,6 @@ class IndexedChatBackend(ChatChanges):
         )
 
 
-def chat_backend() -> IndexedChatBackend:
+def chat_backend() -> IndexedChatBackend[MatrixChatBackend]:
     """The portal's chat client: the configured homeserver, with the index in front."""
     return IndexedChatBackend(server_client)

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rooms.backend.errors import ChatNotFound
-from rooms.backend.matrix.client import MatrixChatBackend
-from rooms.backend.matrix.state import RoomState, category_from_state, room_from_state
+from rooms.backend.interface import ChatServer
 from rooms.backend.records import (
     Category,
     Room,
@@ -80,17 +79,6 @@ class Change:
         }
 
 
-def project(state: RoomState, *, service_user: str) -> Room | Category | None:
-    """What one room's or space's state is to the portal: a category (a space the service
-    account created), a room (whose canonical parent is a category), or nothing."""
-    if state.is_space and service_user in state.creators:
-        return category_from_state(state, service_user=service_user)
-    room_record = room_from_state(state, service_user=service_user)
-    if not state.is_space and room_record.settings.category_id:
-        return room_record
-    return None
-
-
 def snapshot_of(record: Room | Category | None) -> dict[str, Any] | None:
     if isinstance(record, Room):
         return room_snapshot(record)
@@ -125,36 +113,36 @@ def describe(
     )
 
 
-def apply_state(state: RoomState, *, service_user: str) -> Change:
-    """Put one room's or space's current state into the index, and say what changed.
+def apply(target_id: str, after: Room | Category | None) -> Change:
+    """Put one room's or space's current record into the index (None: it is not the
+    portal's), and say what changed.
 
     Anything that is not the portal's is not indexed: if the index held it, it is dropped
     and listed as a difference (a room whose category link was broken).
     """
-    before = held(state.room_id)
-    after = project(state, service_user=service_user)
+    before = held(target_id)
     if isinstance(after, Category):
         put_category(after)
     elif isinstance(after, Room):
         put_room(after)
     else:
-        drop(state.room_id)
+        drop(target_id)
         if before is not None:
             note_difference(
-                state.room_id,
+                target_id,
                 "not readable",
                 f"“{before.name}” is no longer one the portal can read "
                 "(its category link is gone, or it is no longer a portal space).",
             )
-    return describe(state.room_id, before, after)
+    return describe(target_id, before, after)
 
 
-def refresh(server: MatrixChatBackend, target_id: str) -> Change:
+def refresh(server: ChatServer, target_id: str) -> Change:
     """Read one room or space from the server and put it into the index."""
     try:
-        state = server.read_state(target_id)
+        record = server.read(target_id)
     except ChatNotFound:
         before = held(target_id)
         drop(target_id)
         return describe(target_id, before, None)
-    return apply_state(state, service_user=server.service_user)
+    return apply(target_id, record)

@@ -164,7 +164,7 @@ def test_creation_failure_is_kept_visible_and_retry_makes_one_room(
     assert ("request.created", Outcome.FAILED) not in actions(asked)  # one entry, not two
     assert not chat.room_name_taken(asked.name)
 
-    monkeypatch.setattr(room_services, "chat_backend", lambda: IndexedChatBackend(chat))
+    monkeypatch.setattr(room_services, "chat_backend", lambda: IndexedChatBackend(lambda: chat))
     retried = request_services.request_retry(actor=creator, pk=asked.pk)
     assert retried.status == Status.CREATED
     again = request_services.request_retry  # a second retry is refused: nothing doubles

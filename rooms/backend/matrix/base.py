@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 
 from rooms.backend.errors import ChatBackendError, ChatNotFound, ChatServerUnavailable
-from rooms.backend.matrix.state import RoomState
+from rooms.backend.matrix.state import RoomState, portal_record
 from rooms.backend.matrix.transport import MatrixTransport, segment
-from rooms.backend.records import Category, Invitations
+from rooms.backend.records import Category, Invitations, Room
 
 CLIENT = "/_matrix/client/v3"
 ADMIN = "/_synapse/admin"
@@ -89,6 +89,10 @@ class MatrixBase:
     def read_state(self, room_id: str) -> RoomState:
         """A room's or space's whole current state (ChatNotFound when there is none)."""
         return self._state(room_id)
+
+    def read(self, target_id: str) -> Room | Category | None:
+        """One room or space as the portal's record (None: not the portal's)."""
+        return portal_record(self._state(target_id), service_user=self.service_user)
 
     def joined_room_ids(self) -> list[str]:
         """Every room and space the service account is in: the portal's, and no others."""

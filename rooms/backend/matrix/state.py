@@ -315,3 +315,14 @@ def category_power_levels(*, creators: Iterable[str]) -> dict[str, Any]:
         "redact": MANAGER_LEVEL,
         "events": {"m.space.child": CREATOR_LEVEL},
     }
+
+
+def portal_record(state: RoomState, *, service_user: str) -> Room | Category | None:
+    """What one room's or space's state is to the portal: a category (a space the service
+    account created), a room (whose canonical parent is a category), or nothing."""
+    if state.is_space and service_user in state.creators:
+        return category_from_state(state, service_user=service_user)
+    room_record = room_from_state(state, service_user=service_user)
+    if not state.is_space and room_record.settings.category_id:
+        return room_record
+    return None
