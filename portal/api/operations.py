@@ -27,6 +27,7 @@ from rooms.models import Operation
 from rooms.selectors import Hidden, NotFound
 from rooms.services import operations as operation_services
 from rooms.services.moderation import SWEEP, Sweep
+from rooms.services.roles import ROLES, RoleChanges
 from rooms.services.rooms import BULK
 
 router = Router(tags=["operations"])
@@ -151,8 +152,15 @@ def _out(op: Operation, page: ResultsPage) -> dict[str, Any]:
 
 
 def _change(op: Operation) -> dict[str, Any]:
-    """What the operation changes: a room's fields, a change to many rooms' fields, or
-    which messages a removal across rooms takes (and how many it has removed)."""
+    """What the operation changes: a room's fields, a change to many rooms' fields, a
+    role and the people asked to get it or lose it (as typed), or which messages a
+    removal across rooms takes (and how many it has removed)."""
+    if op.kind == ROLES:
+        roles = RoleChanges.of(op)
+        return {"role": str(roles.role)} | {
+            change: [line.person or line.line for line in roles.lines if line.change == change]
+            for change in ("add", "remove")
+        }
     if op.kind == BULK:
         return dict(op.change.get("changes", {}))
     if op.kind == SWEEP:

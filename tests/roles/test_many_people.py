@@ -52,6 +52,7 @@ def test_more_people_than_one_answer_holds_are_changed_by_the_job_runner(
     assert set(people) <= chat.get_room(room.id).members
     ended = call(client, "GET", f"/operations/{operation}", token).json()
     assert (ended["kind"], ended["status"]) == ("role.bulk", "succeeded")
+    assert ended["change"] == {"role": "member", "add": asked, "remove": []}
     results = {r["person"]: (r["result"], r["detail"]) for r in ended["results"]}
     assert {results[p][0] for p in people} == {"done"}
     assert results[outsider][0] == "refused"
