@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from accounts.models import User
 from rooms import operations
 from rooms.backend.embedded import Connection, EmbeddedSynapse, free_port
 from rooms.backend.matrix.client import MatrixChatBackend
-from rooms.backend.records import Privacy, RoomSettings
+from rooms.backend.records import Privacy, Room, RoomSettings
 from rooms.index import IndexedChatBackend
 from rooms.services import rooms as room_services
 from tests.arranging import ArrangingChat
@@ -137,6 +138,37 @@ def fake_chat(settings: Any, monkeypatch: pytest.MonkeyPatch) -> IndexedChatBack
     settings.CHAT_SERVER_NAME = FAKE_SERVER_NAME
     monkeypatch.setattr("rooms.index.backend.server_client", lambda: server)
     return IndexedChatBackend(lambda: server)
+
+
+@dataclass(frozen=True)
+class FakeCategory:
+    """A category on the in-memory chat server, with a portal account for each of its
+    people: its Creator, a person in its scope, one outside it."""
+
+    id: str
+    people: dict[str, User]
+
+    def room(self, **changes: Any) -> Room:
+        """A Closed room made through the service, as the Creator."""
+        values = {"name": unique("Room "), "description": "", "category_id": self.id}
+        settings = RoomSettings(**(values | {"privacy": Privacy.CLOSED} | changes))
+        return room_services.room_create(
+            actor=self.people["creator"], settings=settings, submission=uuid.uuid4()
+        )
+
+
+@pytest.fixture
+def fake_category(db: None, fake_chat: IndexedChatBackend[FakeChatServer]) -> FakeCategory:
+    ids = {
+        who: fake_chat.ensure_user(who, password="unused", display_name=who.title()).id
+        for who in ("creator", "member", "outsider")
+    }
+    made = fake_chat.create_category(
+        name=unique("Category "), description="", creators=[ids["creator"]]
+    )
+    fake_chat.add_to_category_scope(made.id, [ids["creator"], ids["member"]])
+    people = {who: User.objects.create(username=i, chat_id=i) for who, i in ids.items()}
+    return FakeCategory(made.id, people)
 
 
 @pytest.fixture
