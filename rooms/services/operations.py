@@ -44,8 +44,8 @@ def progress(op: Operation) -> Progress:
         sweep = moderation_services.Sweep.of(op)
         return Progress(*sweep.progress, list(sweep.results))
     if op.of_person:
-        items = list(op.change.get("items", []))
-        return Progress(sum(1 for r in items if r.get("result")), len(items), items)
+        removing = people_services.Removing.of(op)
+        return Progress(*removing.progress, [step.as_result() for step in removing.items])
     ended = op.status in (Operation.Status.SUCCEEDED, Operation.Status.UNDONE)
     return Progress(int(ended), 1, [])
 

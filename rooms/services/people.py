@@ -103,6 +103,62 @@ class Removal:
     kept: list[str]  # denials, which stay
 
 
+@dataclass
+class Step:
+    """One item of a recorded removal, and what became of it ("" while not reached)."""
+
+    item: Item
+    result: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.result in DONE
+
+    def as_result(self) -> dict[str, Any]:
+        """As the operation records it and the API answers it: the item's fields, and
+        its result."""
+        return asdict(self.item) | {"result": self.result}
+
+
+@dataclass
+class Successor:
+    """The person made Manager of a room its last Manager leaves, first."""
+
+    person: str
+    room: str  # the room's name
+    result: str = ""  # "made Manager", a failure, or "" while not reached
+
+
+@dataclass
+class Removing:
+    """The recorded work of a person's removal (its operation's `change`): the successors
+    by room, then the items, each with what became of it."""
+
+    items: list[Step]
+    successors: dict[str, Successor]
+
+    @classmethod
+    def of(cls, op: Operation) -> Removing:
+        return cls(
+            [
+                Step(Item(**{k: v for k, v in i.items() if k != "result"}), i["result"])
+                for i in op.change["items"]
+            ],
+            {room: Successor(**named) for room, named in op.change["successors"].items()},
+        )
+
+    def into(self, op: Operation) -> None:
+        op.change = {
+            "items": [step.as_result() for step in self.items],
+            "successors": {room: asdict(named) for room, named in self.successors.items()},
+        }
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Items reached (whatever became of them) of all."""
+        return sum(1 for step in self.items if step.result), len(self.items)
+
+
 def removal_plan(*, actor: User, user_id: str, chosen: Iterable[str]) -> Removal:
     """What removing these items (keys from `items_of`) takes away, with what goes along."""
     require_admin(actor)
@@ -162,19 +218,18 @@ def removal_start(
     named = successors_checked(removal, successors)
     names = {room.room_id: room.name for room in removal.orphaned}
     request = current_request.get()
-    op = Operation.objects.create(
+    op = Operation(
         kind=KIND,
         target_id=user_id,
         target_label=user_id,
         actor=actor,
         request_id=getattr(request, "request_id", "") or uuid.uuid4().hex,
-        change={
-            "items": [asdict(i) | {"result": ""} for i in removal.items],
-            "successors": {
-                room: {"person": p, "room": names[room], "result": ""} for room, p in named.items()
-            },
-        },
     )
+    Removing(
+        [Step(item) for item in removal.items],
+        {room: Successor(person, names[room]) for room, person in named.items()},
+    ).into(op)
+    op.save()
     return removal_run(op, actor=actor)
 
 
@@ -184,35 +239,40 @@ def removal_run(op: Operation, *, actor: User) -> Operation:
     require_admin(actor)
     op.status, op.error = Operation.Status.RUNNING, ""
     op.save(update_fields=["status", "error", "updated_at"])
-    successors: dict[str, dict[str, str]] = op.change["successors"]
-    current: dict[str, Any] | None = None
+    work = Removing.of(op)
+    current: Step | Successor | None = None
+
+    def keep() -> None:
+        work.into(op)
+        op.save(update_fields=["change", "updated_at"])
+
     try:
-        for room_id, successor in successors.items():
-            if successor["result"] != "made Manager":
+        for room_id, successor in work.successors.items():
+            if successor.result != "made Manager":
                 current = successor
                 role_add(
                     actor=actor,
                     room_id=room_id,
                     role=Role.MANAGER,
-                    user_id=successor["person"],
+                    user_id=successor.person,
                     request_id=op.request_id,
                 )
-                successor["result"] = "made Manager"
-                op.save(update_fields=["change", "updated_at"])
-        for item in op.change["items"]:
-            if item["result"] not in DONE:
-                current = item
-                item["result"] = _take_away(actor, op.target_id, item, op.request_id)
-                op.save(update_fields=["change", "updated_at"])
+                successor.result = "made Manager"
+                keep()
+        for step in work.items:
+            if not step.done:
+                current = step
+                step.result = _take_away(actor, op.target_id, step.item, op.request_id)
+                keep()
     except (ChatBackendError, PermissionDenied) as exc:
         detail = exc.detail if isinstance(exc, ChatBackendError) else str(exc)
         if current is not None:
-            current["result"] = f"failed: {detail}"
+            current.result = f"failed: {detail}"
         op.status, op.error = Operation.Status.UNFINISHED, detail
     else:
         op.status = Operation.Status.SUCCEEDED
+    work.into(op)
     op.save()
-    items = op.change["items"]
     audit_record(
         action=KIND,
         outcome=Outcome.SUCCEEDED if op.status == Operation.Status.SUCCEEDED else Outcome.PARTIAL,
@@ -221,9 +281,9 @@ def removal_run(op: Operation, *, actor: User) -> Operation:
         target_id=op.target_id,
         target_label=op.target_label,
         after={
-            "removed": [i["key"] for i in items if i["result"] in DONE],
-            "left": [i["key"] for i in items if i["result"] not in DONE],
-            "successors": {room: s["person"] for room, s in successors.items()},
+            "removed": [step.item.key for step in work.items if step.done],
+            "left": [step.item.key for step in work.items if not step.done],
+            "successors": {room: named.person for room, named in work.successors.items()},
         },
         error=op.error,
         request_id=op.request_id,
@@ -231,20 +291,20 @@ def removal_run(op: Operation, *, actor: User) -> Operation:
     return op
 
 
-def _take_away(actor: User, user_id: str, item: dict[str, Any], request_id: str) -> str:
+def _take_away(actor: User, user_id: str, item: Item, request_id: str) -> str:
     """Remove one item, checked against the chat server's state as the index holds it."""
     client = chat_backend()
-    if item["kind"] == "role":
-        role = Role(item["role"])
-        if user_id not in client.get_room(item["target_id"]).principals(role):
+    if item.kind == "role":
+        role = Role(item.role)
+        if user_id not in client.get_room(item.target_id).principals(role):
             return "already gone"
         role_remove(
-            actor=actor, room_id=item["target_id"], role=role, user_id=user_id,
+            actor=actor, room_id=item.target_id, role=role, user_id=user_id,
             request_id=request_id,
         )  # fmt: skip
         return "removed"
-    category = client.get_category(item["target_id"])
-    if item["kind"] == "creator":
+    category = client.get_category(item.target_id)
+    if item.kind == "creator":
         if user_id not in category.creators:
             return "already gone"
         with (
