@@ -513,15 +513,33 @@ def category_adopt(*, actor: User, space_id: str) -> Operation:
     if problem:
         raise CategoryInvalid("space", f"{problem} Rename one of them first.")
     request = current_request.get()
-    op = Operation.objects.create(
+    op = Operation(
         kind=ADOPT,
         target_id=space_id,
         target_label=fit.name,
         actor=actor,
         request_id=getattr(request, "request_id", "") or uuid.uuid4().hex,
-        change={"category_id": "", "rooms": {room.room_id: "" for room in fit.adoptable}},
     )
+    Adopting("", {room.room_id: "" for room in fit.adoptable}).into(op)
+    op.save()
     return adoption_run(op, actor=actor)
+
+
+@dataclass
+class Adopting:
+    """The recorded work of an adoption (its operation's `change`): the category made for
+    the space ("" until it is), and each room recorded at the start with what became of
+    it ("" while not reached, "failed" while being taken or after, "adopted")."""
+
+    category_id: str
+    rooms: dict[str, str]
+
+    @classmethod
+    def of(cls, op: Operation) -> Adopting:
+        return cls(str(op.change["category_id"]), dict(op.change["rooms"]))
+
+    def into(self, op: Operation) -> None:
+        op.change = asdict(self)
 
 
 def adoption_run(op: Operation, *, actor: User) -> Operation:
@@ -532,15 +550,19 @@ def adoption_run(op: Operation, *, actor: User) -> Operation:
     op.status, op.error = Operation.Status.RUNNING, ""
     op.save(update_fields=["status", "error", "updated_at"])
     fit = client.adoption_fit(op.target_id)
-    results: dict[str, str] = op.change["rooms"]
+    work = Adopting.of(op)
+
+    def keep() -> None:
+        work.into(op)
+        op.save(update_fields=["change", "updated_at"])
+
     try:
-        if not op.change["category_id"]:
-            made = client.create_category(name=fit.name, description=fit.description)
-            op.change["category_id"] = made.id
-            op.save(update_fields=["change", "updated_at"])
-        category = client.get_category(op.change["category_id"])
+        if not work.category_id:
+            work.category_id = client.create_category(name=fit.name, description=fit.description).id
+            keep()
+        category = client.get_category(work.category_id)
         wanted = fit.allowed.union(
-            *(room.outside_scope for room in fit.rooms if room.room_id in results)
+            *(room.outside_scope for room in fit.rooms if room.room_id in work.rooms)
         )
         client.add_to_category_scope(category.id, sorted(wanted - category.allowed_members))
         client.deny_in_category(category.id, sorted(fit.denied - category.denied_members))
@@ -549,28 +571,29 @@ def adoption_run(op: Operation, *, actor: User) -> Operation:
         # The rooms recorded at the start: one an earlier try took part-way is indexed
         # as a portal room already, and is carried on with all the same.
         for room in fit.rooms:
-            if results.get(room.room_id, "adopted") != "adopted":
-                results[room.room_id] = "failed"
+            if work.rooms.get(room.room_id, "adopted") != "adopted":
+                work.rooms[room.room_id] = "failed"
                 _adopt_room(actor, op, room, category)
-                results[room.room_id] = "adopted"
-                op.save(update_fields=["change", "updated_at"])
+                work.rooms[room.room_id] = "adopted"
+                keep()
     except ChatBackendError as exc:
         op.status, op.error = Operation.Status.UNFINISHED, exc.detail
     else:
         op.status = Operation.Status.SUCCEEDED
+    work.into(op)
     op.save()
     audit_record(
         action=ADOPT,
         outcome=Outcome.SUCCEEDED if op.status == Operation.Status.SUCCEEDED else Outcome.PARTIAL,
         actor=actor,
         target_kind="category",
-        target_id=op.change["category_id"],
+        target_id=work.category_id,
         target_label=fit.name,
-        category_id=op.change["category_id"],
+        category_id=work.category_id,
         category_label=fit.name,
         before={"space": op.target_id},
         after={
-            "rooms": results,
+            "rooms": work.rooms,
             "impossible": {room.room_id: room.impossible for room in fit.rooms if room.impossible},
             "scope": sorted(fit.allowed),
             "creators": sorted(fit.creators),
