@@ -2,12 +2,14 @@
 fast layer: services, pages and the authorization matrix's refusals run against it with
 the real index and database in front, and no homeserver.
 
-It keeps the portal's records (categories, rooms, people) and the rules of the
-homeserver's module that a service relies on: a Member must be in the room's category
-scope, and a room's name is the server's once. What it does not do is what only a real
-server does on demand (messages, adoption of rooms made elsewhere, failures): those tests
-run against the test Synapse. `changes` lists every change asked of it, by name, so a
-test can say that nothing was asked.
+It keeps the portal's records (categories, rooms, people) as the Matrix client reads
+them back after each change, and refuses what the client refuses (a category that still
+has rooms). Like the homeserver's module, it lets the service account do what it asks:
+the portal's own rules are the services' to keep (`tests/rooms/backend/
+test_fake_keeps_to_the_server.py` walks both through every change and compares). What it
+does not do is what only a real server does on demand (messages, adoption of rooms made
+elsewhere, failures): those tests run against the test Synapse. `changes` lists every
+change asked of it, by name, so a test can say that nothing was asked.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
-from rooms.backend.errors import ChatConflict, ChatNotFound, ChatServerDenied
+from rooms.backend.errors import ChatConflict, ChatNotFound
 from rooms.backend.interface import ChatServer
 from rooms.backend.records import (
     DEFAULT_OPTIONS,
@@ -170,12 +172,6 @@ class FakeChatServer(ChatServer):
 
     # Rooms.
 
-    def _name_taken(self, name: str, room_id: str = "") -> bool:
-        wanted = name.strip().casefold()
-        return any(
-            r.name.strip().casefold() == wanted and r.id != room_id for r in self.rooms.values()
-        )
-
     def _link(self, category_id: str, room_id: str, *, linked: bool) -> None:
         category = self._category(category_id)
         ids = set(category.room_ids) | {room_id} if linked else set(category.room_ids) - {room_id}
@@ -191,14 +187,10 @@ class FakeChatServer(ChatServer):
     ) -> Room:
         self._changed("create_room")
         category = self._category(settings.category_id)
-        if self._name_taken(settings.name):
-            raise ChatConflict("A room of that name is on the chat server already.")
-        members = frozenset(members)
-        self._check_scope(category, members)
         made = Room(
             id=self._new_id(),
             settings=settings,
-            members=members,
+            members=frozenset(members),
             managers=frozenset(managers),
             options=category.options,
         )
@@ -211,8 +203,6 @@ class FakeChatServer(ChatServer):
     ) -> Room:
         self._changed("update_room")
         room = self._room(room_id)
-        if settings.name != room.name and self._name_taken(settings.name, room_id):
-            raise ChatConflict("A room of that name is on the chat server already.")
         options = room.options
         if settings.category_id != room.settings.category_id:
             options = self._category(settings.category_id).options
@@ -260,11 +250,6 @@ class FakeChatServer(ChatServer):
 
     # Roles.
 
-    def _check_scope(self, category: Category, people: Iterable[str]) -> None:
-        outside = sorted(p for p in people if not category.in_scope(p))
-        if outside:
-            raise ChatServerDenied(f"{', '.join(outside)}: not in the category's scope.")
-
     def add_to_role(
         self,
         room_id: str,
@@ -276,8 +261,6 @@ class FakeChatServer(ChatServer):
     ) -> None:
         self._changed("add_to_role")
         room, people, role = self._room(room_id), list(user_ids), Role(role)
-        if role is Role.MEMBER:
-            self._check_scope(self._category(room.settings.category_id), people)
         for user_id in people:
             room = self.rooms[room_id] = _with_role(room, role, room.principals(role) | {user_id})
             if on_added:
