@@ -5,6 +5,7 @@ through every change of the declared interface, on each, read back after each st
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from rooms.backend.errors import ChatBackendError
@@ -66,27 +67,12 @@ def walk(server: ChatServer) -> list[Any]:
     server.remove_from_role(room.id, Role.MEMBER, [people["cy"]])
     server.remove_from_role(room.id, Role.PRESENTER, [people["bob"]])
     read("roles taken")
-    server.update_room(
-        room.id,
-        RoomSettings(
-            name=f"Renamed {tag}",
-            description="About",
-            category_id=first.id,
-            privacy=Privacy.OPEN,
-            auditorium=True,
-        ),
+    changed = replace(
+        settings, name=f"Renamed {tag}", description="About", privacy=Privacy.OPEN, auditorium=True
     )
+    server.update_room(room.id, changed)
     read("changed")
-    server.update_room(
-        room.id,
-        RoomSettings(
-            name=f"Renamed {tag}",
-            description="About",
-            category_id=second.id,
-            privacy=Privacy.OPEN,
-            auditorium=True,
-        ),
-    )
+    server.update_room(room.id, replace(changed, category_id=second.id))
     read("moved")
     server.set_room_disabled(room.id, True)
     server.set_room_options(room.id, ChatOptions(file_uploads=False))
