@@ -24,9 +24,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, cast
 
 from django.db.models import Q
 from django.utils import timezone
@@ -36,7 +36,15 @@ from portal.audit import audit_record, current_request
 from portal.models import Outcome
 from rooms import processes
 from rooms.backend.errors import ChatBackendError, ChatServerUnavailable
-from rooms.backend.records import AddIn, Invitations, Privacy, Role, Room, RoomSettings
+from rooms.backend.records import (
+    AddIn,
+    ChatOptions,
+    Invitations,
+    Privacy,
+    Role,
+    Room,
+    RoomSettings,
+)
 from rooms.index import chat_backend
 from rooms.locks import one_writer
 from rooms.models import Operation
@@ -97,6 +105,66 @@ def retrying(step: Callable[[], T], operation: Operation) -> T:
     raise AssertionError("unreachable")
 
 
+class SettingsFields(TypedDict, total=False):
+    """Some of a room's settings, spelled as an audit snapshot spells them."""
+
+    name: str
+    description: str
+    category_id: str
+    privacy: str
+    auditorium: bool
+    invitations: str
+
+
+class OptionsFields(TypedDict, total=False):
+    """Some of a room's chat options (`ChatOptions`'s fields)."""
+
+    chat_history: bool
+    file_uploads: bool
+    keep_days: int
+    managers_read: bool
+
+
+class AddInFields(TypedDict):
+    """An add-in as a room operation records it."""
+
+    id: str
+    name: str
+    url: str
+
+
+class RoomTarget(TypedDict, total=False):
+    """What a room operation makes of the room (its `change`) or puts back (its `before`):
+    only the parts it touches, stored as they are."""
+
+    remove: dict[str, list[str]]  # person → roles taken away first
+    settings: SettingsFields
+    disabled: bool
+    options: OptionsFields
+    add_ins: dict[str, AddInFields | None]  # add-in ID → the add-in, or None for none
+    add: dict[str, list[str]]  # person → roles given (back) last
+
+
+def options_fields(options: ChatOptions) -> OptionsFields:
+    """A room's chat options as an operation records them."""
+    return OptionsFields(
+        chat_history=options.chat_history,
+        file_uploads=options.file_uploads,
+        keep_days=options.keep_days,
+        managers_read=options.managers_read,
+    )
+
+
+def add_in_fields(add_in: AddIn) -> AddInFields:
+    """An add-in as an operation records it."""
+    return AddInFields(id=add_in.id, name=add_in.name, url=add_in.url)
+
+
+def target_of(op: Operation, *, undo: bool = False) -> RoomTarget:
+    """An operation's recorded change (or, `undo`, what it puts back)."""
+    return cast(RoomTarget, op.before if undo else op.change)
+
+
 @dataclass
 class Progress:
     """Whether a change request was sent: until then a failure changed nothing."""
@@ -106,7 +174,7 @@ class Progress:
 
 def apply(
     room_id: str,
-    target: dict[str, Any],
+    target: RoomTarget,
     progress: Progress | None = None,
     *,
     leave: str = "",
@@ -141,12 +209,12 @@ def apply(
     if options != room.options:
         progress.wrote = True
         room = client.set_room_options(room_id, options)
-    for add_in_id, wanted in target.get("add_ins", {}).items():
+    for add_in_id, asked in target.get("add_ins", {}).items():
         held = next((a for a in room.add_ins if a.id == add_in_id), None)
-        if held != (AddIn(**wanted) if wanted else None):
+        if held != (AddIn(**asked) if asked else None):
             progress.wrote = True
-            if wanted:
-                room = client.attach_add_in(room_id, AddIn(**wanted))
+            if asked:
+                room = client.attach_add_in(room_id, AddIn(**asked))
             else:
                 room = client.detach_add_in(room_id, add_in_id)
     added = False
@@ -159,9 +227,9 @@ def apply(
     return client.get_room(room_id) if added else room
 
 
-def settings_from(room: Room, values: dict[str, Any]) -> RoomSettings:
+def settings_from(room: Room, values: SettingsFields) -> RoomSettings:
     """The room's settings with these fields (as an audit snapshot spells them) changed."""
-    typed = dict(values)
+    typed: dict[str, Any] = dict(values)
     if "privacy" in typed:
         typed["privacy"] = Privacy(typed["privacy"])
     if "invitations" in typed:
@@ -180,19 +248,18 @@ class Tracker:
         self,
         room: Room,
         *,
-        change: dict[str, Any] | None = None,
+        change: RoomTarget | None = None,
         remove: dict[str, list[str]] | None = None,
     ) -> Room:
         """Apply the change (as recorded, or as refined under the lock) to the room as read
         under the lock, taking these roles away first; if it cannot be completed, put
         everything back."""
         op = self.operation
-        op.change = change or op.change
-        op.before = before_of(room, op.change)
+        change = change or target_of(op)
+        before = before_of(room, change)
         if remove:
-            op.change = {**op.change, "remove": remove}
-            op.before = {**op.before, "add": remove}
-        change, before, self.started = op.change, op.before, True
+            change, before = {**change, "remove": remove}, {**before, "add": remove}
+        op.change, op.before, self.started = change, before, True
         progress = Progress()
         try:
             return retrying(lambda: apply(op.target_id, change, progress, leave=other_end(op)), op)
@@ -217,9 +284,9 @@ class Tracker:
         ) from failure
 
 
-def before_of(room: Room, change: dict[str, Any]) -> dict[str, Any]:
+def before_of(room: Room, change: RoomTarget) -> RoomTarget:
     """What the fields `change` touches are in this room now."""
-    values = {
+    values: SettingsFields = {
         "name": room.settings.name,
         "description": room.settings.description,
         "category_id": room.settings.category_id,
@@ -227,19 +294,23 @@ def before_of(room: Room, change: dict[str, Any]) -> dict[str, Any]:
         "auditorium": room.settings.auditorium,
         "invitations": str(room.settings.invitations),
     }
-    before: dict[str, Any] = {"settings": {k: values[k] for k in change.get("settings", {})}}
+    touched = change.get("settings", {})
+    before: RoomTarget = {
+        "settings": cast(SettingsFields, {k: v for k, v in values.items() if k in touched})
+    }
     if "disabled" in change:
         before["disabled"] = room.disabled
     if "options" in change:
-        before["options"] = {k: getattr(room.options, k) for k in change["options"]}
+        now = options_fields(room.options).items()
+        before["options"] = cast(OptionsFields, {k: v for k, v in now if k in change["options"]})
     if "add_ins" in change:
-        held = {a.id: asdict(a) for a in room.add_ins}
+        held = {a.id: add_in_fields(a) for a in room.add_ins}
         before["add_ins"] = {add_in_id: held.get(add_in_id) for add_in_id in change["add_ins"]}
     return before
 
 
 @contextmanager
-def tracked(kind: str, *, actor: User, room_id: str, change: dict[str, Any]) -> Iterator[Tracker]:
+def tracked(kind: str, *, actor: User, room_id: str, change: RoomTarget) -> Iterator[Tracker]:
     """Record the operation, committed, before the writer lock is taken and its first
     request made (`before` as the index holds the room); record how it ended. One that
     never started (refused, nothing to do) leaves no record."""
@@ -324,7 +395,7 @@ def unfinished(room_id: str = "") -> list[Operation]:
 
 def other_end(op: Operation, *, undo: bool = False) -> str:
     """The category a move (or its undoing) leaves: the room must keep no link with it."""
-    source, destination = op.before, op.change
+    source, destination = target_of(op, undo=True), target_of(op)
     if undo:
         source, destination = destination, source
     left = source.get("settings", {}).get("category_id", "")
@@ -334,7 +405,7 @@ def other_end(op: Operation, *, undo: bool = False) -> str:
 def _converge(op: Operation, undo: bool) -> tuple[Room | None, str]:
     """Apply the change (or `before`) under the room's writer lock: the room, or what
     went wrong."""
-    target = op.before if undo else op.change
+    target = target_of(op, undo=undo)
     with one_writer(op.target_id):
         try:
             leave = other_end(op, undo=undo)
@@ -346,7 +417,7 @@ def _converge(op: Operation, undo: bool) -> tuple[Room | None, str]:
 def finish(op: Operation, *, actor: User | None, undo: bool) -> Operation:
     """Retry an unfinished (or abandoned) operation, or undo it; audited as
     `operation.retry` / `operation.undo` with how it ended."""
-    target = op.before if undo else op.change
+    target = target_of(op, undo=undo)
     room, error = _converge(op, undo)
     outcome = Outcome.SUCCEEDED if room else Outcome.FAILED
     op.status = (Status.UNDONE if undo else Status.SUCCEEDED) if room else Status.UNFINISHED

@@ -290,7 +290,7 @@ def room_update(
 
     Refused, with the current room, when someone changed it after `version` was read.
     """
-    change = {
+    change: operations.RoomTarget = {
         "settings": {
             "name": clean(name),
             "description": description,
@@ -580,7 +580,7 @@ def room_set_privacy(
     *, actor: User, room_id: str, privacy: Privacy, version: str | None = None
 ) -> Room:
     """Make a room Open, Closed or Secret; with `version`, only if the room is still at it."""
-    change = {"settings": {"privacy": str(privacy)}}
+    change: operations.RoomTarget = {"settings": {"privacy": str(privacy)}}
     with (
         audited("room.privacy", actor=actor, target_kind="room") as scope,
         operations.tracked("room.privacy", actor=actor, room_id=room_id, change=change) as op,
@@ -629,11 +629,10 @@ def room_take_category_options(*, actor: User, room_id: str, version: str | None
         if not actor.is_administrator:
             raise PermissionDenied(CATEGORY_OPTIONS_ONLY)
         _still_at(room, version)
-        wanted = category.options.values()
-        scope.after = snapshot(room) | wanted
+        scope.after = snapshot(room) | category.options.values()
         if category.options == room.options:
             return room
-        updated = op.run(room, change={"options": wanted})
+        updated = op.run(room, change={"options": operations.options_fields(category.options)})
         scope.after = snapshot(updated)
         return updated
 
@@ -656,7 +655,7 @@ def room_add_in_attach(*, actor: User, room_id: str, add_in_id: int) -> Room:
         add_in = AddIn(id=str(entry.pk), name=entry.name, url=entry.url)
         if add_in in room.add_ins:
             return room
-        updated = op.run(room, change={"add_ins": {add_in.id: asdict(add_in)}})
+        updated = op.run(room, change={"add_ins": {add_in.id: operations.add_in_fields(add_in)}})
         scope.after = snapshot(updated) | {"add_in": entry.name, "url": entry.url}
         return updated
 
@@ -771,7 +770,7 @@ def room_move(*, actor: User, room_id: str, category_id: str, version: str) -> R
     People outside the new category's scope lose their roles in the room.
     """
     client = chat_backend()
-    change = {"settings": {"category_id": category_id}}
+    change: operations.RoomTarget = {"settings": {"category_id": category_id}}
     with (
         audited("room.move", actor=actor, target_kind="room") as scope,
         operations.tracked("room.move", actor=actor, room_id=room_id, change=change) as op,
