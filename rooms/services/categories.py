@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.exceptions import PermissionDenied
 
@@ -311,6 +311,15 @@ def scope_change_check(
     )
 
 
+class ScopeLists(TypedDict):
+    """A scope change as its operation records it: the chat IDs of each list."""
+
+    add: list[str]
+    remove: list[str]
+    deny: list[str]
+    undeny: list[str]
+
+
 def scope_change_apply(
     *, actor: User, category_id: str, change: ScopeChange, version: str | None = None
 ) -> Category:
@@ -331,7 +340,12 @@ def scope_change_apply(
             "denied": sorted(category.denied_members),
         }
         _still_at(category, version)
-        lists = {k: list(getattr(change, k)) for k in ("add", "remove", "deny", "undeny")}
+        lists = ScopeLists(
+            add=list(change.add),
+            remove=list(change.remove),
+            deny=list(change.deny),
+            undeny=list(change.undeny),
+        )
         with operations.recorded(
             "category.scope", actor=actor, target_id=category.id, target_label=category.name
         ) as op:
@@ -346,8 +360,15 @@ def scope_change_apply(
 
 def scope_change_retry(*, actor: User, operation: Operation) -> Category:
     """Apply an unfinished scope change again, as checked now (who still holds room roles)."""
-    lists = {k: "\n".join(operation.change.get(k, [])) for k in ("add", "remove", "deny", "undeny")}
-    change = scope_change_check(actor=actor, category_id=operation.target_id, **lists)
+    lists: ScopeLists = operation.change
+    change = scope_change_check(
+        actor=actor,
+        category_id=operation.target_id,
+        add="\n".join(lists["add"]),
+        remove="\n".join(lists["remove"]),
+        deny="\n".join(lists["deny"]),
+        undeny="\n".join(lists["undeny"]),
+    )
     category = scope_change_apply(actor=actor, category_id=operation.target_id, change=change)
     operation.status = Operation.Status.SUCCEEDED
     operation.save(update_fields=["status", "updated_at"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TypeVar
 
@@ -52,6 +52,34 @@ ALLOWED, DENIED, CREATOR = (s.value for s in DirectoryScope.Standing)
 STANDINGS = (ALLOWED, DENIED, CREATOR)
 JOIN_CHUNK = 100
 CHAT_ACTOR = "the directory"
+
+
+@dataclass
+class Naming:
+    """The recorded work of naming a group or an OU in a category's scope or for a room's
+    role, or of taking one out (its operation's `change`): the group or OU by DN and as
+    pages show it, how it is named (`standing` in a scope, `role` in a room), and, when
+    one is taken out, its row (`taking_out`, a DirectoryScope's or DirectoryRole's)."""
+
+    dn: str
+    principal: str
+    standing: str = ""
+    role: str = ""
+    taking_out: int | None = None
+
+    @staticmethod
+    def recorded_in(op: Operation) -> bool:
+        """Whether the operation names or takes out a group or an OU (a category's scope
+        change names people otherwise)."""
+        return op.kind == Operation.Kind.ROLE_DIRECTORY or (op.kind == SCOPE and "dn" in op.change)
+
+    @classmethod
+    def of(cls, op: Operation) -> Naming:
+        return cls(**op.change)
+
+    def into(self, op: Operation) -> None:
+        op.change = asdict(self)
+        op.save(update_fields=["change"])
 
 
 def _asked(question: Callable[[], T]) -> T:
@@ -197,8 +225,7 @@ def principal_add(
         if not made:  # another administrator named it meanwhile
             raise CategoryInvalid("principal", f"{principal.label} was just named by someone else.")
         with recorded(SCOPE, actor=actor, target_id=category.id, target_label=category.name) as op:
-            op.change = {"dn": principal.dn, "principal": str(named), "standing": standing}
-            op.save(update_fields=["change"])
+            Naming(principal.dn, str(named), standing=standing).into(op)
             change = apply_category(category, snapshot)
         scope.after = {
             "principal": str(named),
@@ -222,8 +249,7 @@ def principal_remove(*, actor: User, category_id: str, scope_id: int) -> Change:
         kept = [s for s in scopes_of(category.id) if s.pk != named.pk]
         snapshot = read_snapshot()
         with recorded(SCOPE, actor=actor, target_id=category.id, target_label=category.name) as op:
-            op.change = {"scope": named.pk, "dn": named.dn, "principal": str(named)}
-            op.save(update_fields=["change"])
+            Naming(named.dn, str(named), standing=named.standing, taking_out=named.pk).into(op)
             change = apply_category(category, snapshot, scopes=kept)
             named.delete()
         scope.after = _said(change)

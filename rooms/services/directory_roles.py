@@ -36,6 +36,7 @@ from rooms.operations import recorded
 from rooms.services.categories import CategoryInvalid
 from rooms.services.directory import (
     CHAT_ACTOR,
+    Naming,
     apply_category,
     expand_named,
     find_principals,
@@ -167,8 +168,7 @@ def principal_add(
         if not made:  # another Manager named it meanwhile
             raise CategoryInvalid("principal", f"{principal.label} was just named by someone else.")
         with recorded(KIND, actor=actor, target_id=room.id, target_label=room.name) as op:
-            op.change = {"dn": principal.dn, "principal": str(named), "role": str(role)}
-            op.save(update_fields=["change"])
+            Naming(principal.dn, str(named), role=str(role)).into(op)
             change = apply_room(room, category, snapshot)
         scope.after = {
             "principal": str(named),
@@ -188,8 +188,7 @@ def principal_remove(*, actor: User, room_id: str, named_id: int) -> RoleChange:
         kept = [n for n in named_in(room.id) if n.pk != named.pk]
         snapshot = read_snapshot()
         with recorded(KIND, actor=actor, target_id=room.id, target_label=room.name) as op:
-            op.change = {"named": named.pk, "dn": named.dn, "principal": str(named)}
-            op.save(update_fields=["change"])
+            Naming(named.dn, str(named), role=named.role, taking_out=named.pk).into(op)
             change = apply_room(room, category, snapshot, named=kept)
             named.delete()
         scope.after = _said(change)
@@ -206,7 +205,7 @@ def directory_retry(op: Operation, *, actor: User) -> Operation:
     room is brought in step with the directory again, and a group or an OU that was being
     taken out is taken out. Audited as `operation.retry`."""
     of_room = op.kind == KIND
-    taking_out = op.change.get("named" if of_room else "scope")
+    taking_out = Naming.of(op).taking_out
     with audited(
         "operation.retry",
         actor=actor,
@@ -221,12 +220,14 @@ def directory_retry(op: Operation, *, actor: User) -> Operation:
             kept = [n for n in named_in(room.id) if n.pk != taking_out]
             category = client.get_category(room.settings.category_id)
             failed = apply_room(room, category, snapshot, named=kept).failed
-            DirectoryRole.objects.filter(room_id=room.id, pk=taking_out).delete()
+            if taking_out is not None:
+                DirectoryRole.objects.filter(room_id=room.id, pk=taking_out).delete()
         else:
             category = client.get_category(op.target_id)
             left = [s for s in scopes_of(category.id) if s.pk != taking_out]
             failed = tuple(("", p) for p in apply_category(category, snapshot, scopes=left).failed)
-            DirectoryScope.objects.filter(category_id=category.id, pk=taking_out).delete()
+            if taking_out is not None:
+                DirectoryScope.objects.filter(category_id=category.id, pk=taking_out).delete()
         scope.after = {"failed": [person for _, person in failed]}
     op.status = Operation.Status.UNFINISHED if failed else Operation.Status.SUCCEEDED
     op.error = (

@@ -71,9 +71,7 @@ def operation_finish(op: Operation, *, actor: User, undo: bool) -> Operation:
         return operations.finish(op, actor=actor, undo=undo)
     if undo:
         raise OperationConflict(f"A {op.label.lower()} is finished by Retry, not undone.")
-    if op.kind == directory_roles.KIND or (
-        op.kind == directory_services.SCOPE and "dn" in op.change
-    ):
+    if directory_services.Naming.recorded_in(op):
         return directory_roles.directory_retry(op, actor=actor)
     if op.kind == role_services.ROLES:
         return role_services.role_changes_resume(op, actor=actor)

@@ -5,6 +5,7 @@ between groups, with every change audited with its cause."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from rooms.backend.records import Role
 from rooms.models import DirectoryRead, DirectoryRole, DirectoryScope, Operation
 from rooms.services import directory as directory_services
 from rooms.services import directory_roles
+from rooms.services.directory import Naming
 from tests.api.test_api import call, make_token
 from tests.api.test_roomctl import shell
 from tests.conftest import modify
@@ -332,7 +334,7 @@ def test_a_group_taken_out_by_a_process_that_died_is_audited_and_finished_by_ret
         target_id=category.id,
         target_label=category.name,
         actor=admin,
-        change={"scope": named.pk, "dn": named.dn, "principal": str(named)},
+        change=asdict(Naming(named.dn, str(named), standing=named.standing, taking_out=named.pk)),
     )
     operations.resume_abandoned(now=timezone.now() + timedelta(minutes=5))
     entry = AuditEntry.objects.get(action="category.scope", outcome=Outcome.PARTIAL)

@@ -4,6 +4,7 @@ rules, kept in step when people move between groups, each change audited with it
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from rooms.models import DirectoryRole, DirectoryRoleGrant, Operation
 from rooms.services import directory as directory_services
 from rooms.services import directory_roles
 from rooms.services.categories import CategoryInvalid
+from rooms.services.directory import Naming
 from rooms.services.roles import RoleRefused
 from tests.api.test_api import call, make_token
 from tests.api.test_roomctl import shell
@@ -320,7 +322,7 @@ def test_taking_a_group_off_whose_process_died_is_finished_by_retry(
         target_label=room.name,
         actor=creator,
         status=Operation.Status.UNFINISHED,
-        change={"named": named.pk, "dn": named.dn, "principal": str(named)},
+        change=asdict(Naming(named.dn, str(named), role=named.role, taking_out=named.pk)),
     )
     client.force_login(AdministratorFactory())
     client.post(reverse("operations:retry", args=[op.pk]), follow=True)
