@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypedDict
 
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
@@ -152,8 +152,8 @@ def messages_remove(
         _about(scope, room)
         if not can_moderate(actor):
             raise PermissionDenied(ONLY_ADMINISTRATORS_REMOVE)
-        change = {"messages": chosen, "reason": reason, "notice": notice}
-        scope.after = change
+        change = Removal(messages=chosen, reason=reason, notice=notice)
+        scope.after = dict(change)
         # Recorded first: a process that dies part-way leaves it listed (and audited) for
         # Retry, not some messages removed with no trace.
         with operations.recorded(
@@ -165,10 +165,34 @@ def messages_remove(
     return len(chosen)
 
 
-def _remove(room_id: str, change: dict[str, Any]) -> None:
+class Removal(TypedDict):
+    """A removal of chosen messages as its operation records it."""
+
+    messages: list[str]  # event IDs
+    reason: str
+    notice: bool  # a notice posted in the room says how many were removed and why
+
+
+class Decision(TypedDict):
+    """A decision on a reported message as its operation records it."""
+
+    report: int  # the homeserver's report ID
+    message: str  # the reported event's ID
+    remove: bool
+    reason: str
+
+
+class Clearing(TypedDict):
+    """A clearing of history as its operation records it."""
+
+    before_ms: int  # everything sent before this moment (milliseconds since the epoch)
+    before: str  # the same moment as typed (ISO 8601)
+
+
+def _remove(room_id: str, change: Removal) -> None:
     """Remove the messages a removal names, and post its notice (each safe to repeat)."""
     server = chat_backend().moderation
-    chosen, reason = list(change["messages"]), str(change["reason"])
+    chosen, reason = change["messages"], change["reason"]
     for event_id in chosen:
         server.remove_message(room_id, event_id, reason)
     if change["notice"]:
@@ -409,27 +433,28 @@ def report_decide(
         with operations.recorded(
             REPORT, actor=actor, target_id=room.id, target_label=room.name
         ) as op:
-            op.change = {
-                "report": report.id,
-                "message": report.event_id,
-                "remove": remove or remove_sender,
-                "reason": f"Reported: {report.reason}" if report.reason else "",
-            }
+            decided = Decision(
+                report=report.id,
+                message=report.event_id,
+                remove=remove or remove_sender,
+                reason=f"Reported: {report.reason}" if report.reason else "",
+            )
+            op.change = decided
             op.save(update_fields=["change", "updated_at"])
-            _decide(room.id, op.change)
+            _decide(room.id, decided)
     if remove_sender:  # a Member last: taking it takes the Presenter role with it
         for role in sorted(room.roles_of(report.sender), key=lambda r: r is Role.MEMBER):
             role_remove(actor=actor, room_id=room.id, role=role, user_id=report.sender)
     return report
 
 
-def _decide(room_id: str, change: dict[str, Any]) -> None:
+def _decide(room_id: str, change: Decision) -> None:
     """Carry out a decision on a report: the message removed if so decided, the report
     closed (each safe to repeat)."""
     server = chat_backend().moderation
     if change["remove"]:
         server.remove_message(room_id, change["message"], change["reason"])
-    server.close_report(int(change["report"]))
+    server.close_report(change["report"])
 
 
 def _iso(ms: int) -> str:
@@ -467,7 +492,7 @@ def clear_history(*, actor: User, room_id: str, before: datetime, confirm_name: 
         with operations.recorded(
             CLEAR, actor=actor, target_id=room.id, target_label=room.name
         ) as op:
-            op.change = {"before_ms": _millis(before), "before": before.isoformat()}
+            op.change = Clearing(before_ms=_millis(before), before=before.isoformat())
             op.save(update_fields=["change", "updated_at"])
             client.moderation.clear_history(room.id, _millis(before))
     return op
@@ -480,11 +505,14 @@ def moderation_run(op: Operation, *, actor: User) -> Operation:
     error = ""
     try:
         if op.kind == CLEAR:
-            chat_backend().moderation.clear_history(op.target_id, int(op.change["before_ms"]))
+            clearing: Clearing = op.change
+            chat_backend().moderation.clear_history(op.target_id, clearing["before_ms"])
         elif op.kind == REPORT:
-            _decide(op.target_id, op.change)
+            decided: Decision = op.change
+            _decide(op.target_id, decided)
         else:
-            _remove(op.target_id, op.change)
+            removal: Removal = op.change
+            _remove(op.target_id, removal)
     except ChatBackendError as exc:
         error = exc.detail
     op.status = Operation.Status.UNFINISHED if error else Operation.Status.SUCCEEDED
