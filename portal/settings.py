@@ -236,7 +236,8 @@ CHAT_TIMEOUT_SECONDS = float(os.environ.get("CHAT_TIMEOUT_SECONDS", "10"))
 
 # The directory (accounts.directory): groups and OUs named in categories' scopes. Empty
 # DIRECTORY_URL: none. OpenLDAP's defaults; for Active Directory set
-# DIRECTORY_USER_ATTRIBUTE=sAMAccountName, DIRECTORY_PERSON_CLASS=user and
+# DIRECTORY_USER_ATTRIBUTE=sAMAccountName, DIRECTORY_PERSON_CLASS=user,
+# DIRECTORY_PERSON_FILTER=(!(objectClass=computer)) (its computers are users too) and
 # DIRECTORY_GROUP_CLASS=group (its `member` holds people and nested groups, as here).
 DIRECTORY_URL = os.environ.get("DIRECTORY_URL", "")
 DIRECTORY_BIND_DN = os.environ.get("DIRECTORY_BIND_DN", "")
@@ -245,10 +246,13 @@ DIRECTORY_BASE = os.environ.get("DIRECTORY_BASE", "")
 DIRECTORY_USER_ATTRIBUTE = os.environ.get("DIRECTORY_USER_ATTRIBUTE", "uid")
 DIRECTORY_NAME_ATTRIBUTE = os.environ.get("DIRECTORY_NAME_ATTRIBUTE", "displayName")
 DIRECTORY_PERSON_CLASS = os.environ.get("DIRECTORY_PERSON_CLASS", "inetOrgPerson")
+# Entries of the person class that are not people, left out by an LDAP filter they fail.
+DIRECTORY_PERSON_FILTER = os.environ.get("DIRECTORY_PERSON_FILTER", "")
 DIRECTORY_GROUP_CLASS = os.environ.get("DIRECTORY_GROUP_CLASS", "groupOfNames")
 # People the directory holds but has disabled, as an LDAP filter: they count as in no
-# group or OU. Active Directory: (userAccountControl:1.2.840.113556.1.4.803:=2); OpenLDAP
-# with the password policy overlay: (pwdAccountLockedTime=*). Empty: none are disabled.
+# group or OU, and the embedded homeserver does not sign them in. Active Directory:
+# (userAccountControl:1.2.840.113556.1.4.803:=2); OpenLDAP with the password policy
+# overlay: (pwdAccountLockedTime=*). Empty: none are disabled.
 DIRECTORY_DISABLED_FILTER = os.environ.get("DIRECTORY_DISABLED_FILTER", "")
 # How often the job runner reads the directory and applies what changed (seconds).
 DIRECTORY_POLL_SECONDS = float(os.environ.get("DIRECTORY_POLL_SECONDS", "30"))

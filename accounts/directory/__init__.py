@@ -35,6 +35,17 @@ def configured() -> bool:
     return bool(settings.DIRECTORY_URL)
 
 
+def people_filter(*, enabled: bool = False) -> str:
+    """The LDAP filter the directory's people match (DIRECTORY_PERSON_CLASS, narrowed by
+    DIRECTORY_PERSON_FILTER); `enabled`: leaving out those it has disabled
+    (DIRECTORY_DISABLED_FILTER), as a homeserver signing people in needs."""
+    parts = [f"(objectClass={settings.DIRECTORY_PERSON_CLASS})", settings.DIRECTORY_PERSON_FILTER]
+    if enabled and settings.DIRECTORY_DISABLED_FILTER:
+        parts.append(f"(!{settings.DIRECTORY_DISABLED_FILTER})")
+    wanted = [part for part in parts if part]
+    return wanted[0] if len(wanted) == 1 else f"(&{''.join(wanted)})"
+
+
 def normal_dn(dn: str) -> str:
     """A DN as compared here: its parts in lower case, without spaces around them."""
     try:
@@ -202,13 +213,13 @@ def read() -> Snapshot:
     disabled: set[str] = set()
     with _connected() as connection:
         base = settings.DIRECTORY_BASE
-        person_class = f"(objectClass={settings.DIRECTORY_PERSON_CLASS})"
+        everyone = people_filter()
         if settings.DIRECTORY_DISABLED_FILTER:
-            off = f"(&{person_class}{settings.DIRECTORY_DISABLED_FILTER})"
+            off = f"(&{everyone}{settings.DIRECTORY_DISABLED_FILTER})"
             for entry in _entries(connection, base, off, [user]):
                 if entry.get("type") == "searchResEntry":
                     disabled.add(_first(entry["attributes"], user).lower())
-        for entry in _entries(connection, base, person_class, [user, name, "cn"]):
+        for entry in _entries(connection, base, everyone, [user, name, "cn"]):
             if entry.get("type") != "searchResEntry":
                 continue
             found = entry["attributes"]

@@ -137,11 +137,12 @@ def ldif(seed: Seed, suffix: str = SUFFIX) -> str:
     return "\n\n".join("\n".join(e) for e in entries) + "\n"
 
 
-def _config(folder: Path, password: str) -> str:
-    schemas = ("core", "cosine", "inetorgperson", "nis")
+def _config(folder: Path, password: str, schemas: Sequence[Path]) -> str:
+    standard = ("core", "cosine", "inetorgperson", "nis")
     return "\n".join(
         [
-            *(f"include {SCHEMAS / name}.schema" for name in schemas),
+            *(f"include {SCHEMAS / name}.schema" for name in standard),
+            *(f"include {schema}" for schema in schemas),
             f"modulepath {MODULES}",
             "moduleload back_mdb",
             "moduleload memberof",
@@ -173,9 +174,10 @@ def _listening(port: int) -> bool:
 
 @contextlib.contextmanager
 def embedded_directory(
-    folder: Path, seed: Seed, *, port: int | None = None
+    folder: Path, seed: Seed | str, *, port: int | None = None, schemas: Sequence[Path] = ()
 ) -> Iterator[DirectoryConnection]:
-    """slapd, serving the directory kept in `folder` (filled with `seed` when new)."""
+    """slapd, serving the directory kept in `folder` (filled with `seed`, or these entries
+    in LDIF, when new), with these schema files besides OpenLDAP's own."""
     if not SLAPD.is_file() or not SLAPADD.is_file():
         raise DirectoryServerError(
             "The directory needs OpenLDAP's slapd: `make run` installs it "
@@ -187,13 +189,13 @@ def embedded_directory(
         write_private(secret, secrets.token_urlsafe(24))
     password = secret.read_text().strip()
     config = folder / "slapd.conf"
-    write_private(config, _config(folder, password))
+    write_private(config, _config(folder, password, schemas))
     data = folder / "data"
     if not (data / "data.mdb").is_file():
         shutil.rmtree(data, ignore_errors=True)
         data.mkdir(mode=0o700)
         seeded = folder / "seed.ldif"
-        write_private(seeded, ldif(seed))
+        write_private(seeded, seed if isinstance(seed, str) else ldif(seed))
         made = subprocess.run(
             [str(SLAPADD), "-q", "-f", str(config), "-l", str(seeded)],
             capture_output=True,

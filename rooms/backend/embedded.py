@@ -206,15 +206,17 @@ def supervised(
 class DirectoryLogin:
     """The directory (accounts.directory) people sign in to the embedded homeserver
     through, with their directory password (matrix-synapse-ldap3): looked up under
-    `people_base` by `user_attribute` as the directory's bind account, then bound as
-    themselves. Accounts the homeserver holds a password for still sign in with it."""
+    `people_base` by `user_attribute` among the entries `people` matches (the enabled
+    people: `accounts.directory.people_filter`) as the directory's bind account, then
+    bound as themselves. Accounts the homeserver holds a password for still sign in with
+    it."""
 
     url: str
     bind_dn: str
     password: str
     people_base: str
     user_attribute: str = "uid"
-    person_class: str = "inetOrgPerson"
+    people: str = "(objectClass=inetOrgPerson)"
 
     def module(self) -> dict[str, Any]:
         return {
@@ -227,7 +229,7 @@ class DirectoryLogin:
                 "base": self.people_base,
                 "bind_dn": self.bind_dn,
                 "bind_password": self.password,
-                "filter": f"(objectClass={self.person_class})",
+                "filter": self.people,
                 "attributes": {"uid": self.user_attribute, "mail": "mail", "name": "displayName"},
             },
         }

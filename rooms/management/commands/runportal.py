@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.directory import people_filter
 from accounts.directory.server import embedded_directory
 from accounts.idp import Person, identity_provider
 from portal.secrets import tighten
@@ -171,7 +172,7 @@ class Command(BaseCommand):
                             settings.DIRECTORY_BIND_PASSWORD,
                             settings.DIRECTORY_BASE,
                             settings.DIRECTORY_USER_ATTRIBUTE,
-                            settings.DIRECTORY_PERSON_CLASS,
+                            people_filter(enabled=True),
                         )
                         if settings.DIRECTORY_URL
                         else None,
