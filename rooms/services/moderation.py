@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TypedDict
+from typing import Any, BinaryIO, TypedDict, cast
 
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
@@ -600,7 +600,27 @@ class SweepPreview:
     sample: list[tuple[str, Message]]  # (room name, message)
 
 
-def _fresh_at() -> dict[str, Any]:
+class SweepAt(TypedDict, total=False):
+    """Where a removal across rooms stands in the room being swept."""
+
+    start: str  # the search's next window ("" for the first)
+    end: bool  # the search has no window after it
+    pending: list[list[Any]]  # matches read and not yet removed: [event ID, [its files]]
+    removed: int  # how many it removed in this room
+
+
+class SweepResult(TypedDict):
+    """What became of one room of a removal across rooms."""
+
+    room: str
+    name: str
+    removed: int
+    result: str  # "removed", "nothing matched" or "failed"
+    detail: str  # why it failed
+    at: SweepAt  # where a Retry reads on (a failed room's)
+
+
+def _fresh_at() -> SweepAt:
     return {"start": "", "removed": 0}
 
 
@@ -614,13 +634,12 @@ class Sweep:
     reason: str
     notice: bool
     rooms: list[str]
-    results: list[dict[str, Any]] = field(default_factory=list)
-    # The room being swept: the search's next window (`start`), the matches read and not
-    # yet removed (`pending`), whether the search has ended (`end`), how many it removed.
-    at: dict[str, Any] = field(default_factory=_fresh_at)
+    results: list[SweepResult] = field(default_factory=list)
+    # The room being swept.
+    at: SweepAt = field(default_factory=_fresh_at)
     # After a Retry: what each room had removed before it, and where it reads on.
     earlier: dict[str, int] = field(default_factory=dict)
-    resume: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resume: dict[str, SweepAt] = field(default_factory=dict)
 
     @classmethod
     def of(cls, op: Operation) -> Sweep:
@@ -631,7 +650,7 @@ class Sweep:
             bool(change["notice"]),
             list(change["rooms"]),
             list(change["results"]),
-            dict(change["at"]),
+            cast(SweepAt, dict(change["at"])),
             {room: int(n) for room, n in change.get("earlier", {}).items()},
             dict(change.get("resume", {})),
         )
@@ -829,6 +848,12 @@ def _sweep_batch(op: Operation) -> int:
     return removed
 
 
+def _without_removed(at: SweepAt) -> SweepAt:
+    kept = dict(at)
+    kept.pop("removed", None)
+    return cast(SweepAt, kept)
+
+
 def _room_done(op: Operation, work: Sweep, room_id: str, removed: int, *, error: str = "") -> None:
     """Record how a room of a removal across rooms ended (audited), and the removal's end
     after its last room."""
@@ -841,7 +866,7 @@ def _room_done(op: Operation, work: Sweep, room_id: str, removed: int, *, error:
             "result": "failed" if error else ("removed" if removed else "nothing matched"),
             "detail": error,
             # Where a Retry reads on: the window it was in, and what of it was left.
-            "at": {k: v for k, v in work.at.items() if k != "removed"} if error else {},
+            "at": _without_removed(work.at) if error else {},
         }
     )
     work.at = _fresh_at()

@@ -3,6 +3,7 @@ the Operations page and the API alike."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ class Progress:
 
     done: int
     total: int
-    results: list[dict[str, Any]]
+    results: Sequence[Mapping[str, Any]]
     what_if: bool = False
 
 

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -407,9 +407,18 @@ def room_change(
     return room
 
 
+class RoomResult(TypedDict, total=False):
+    """What became of one room of a change made to many."""
+
+    room: str
+    result: str  # changed, unchanged, would change, refused, not found, failed
+    detail: str  # why it was refused or failed
+    after: dict[str, Any]  # the room's settings after it (an audit snapshot)
+
+
 def room_change_result(
     *, actor: User, room_id: str, changes: dict[str, Any], dry_run: bool
-) -> dict[str, Any]:
+) -> RoomResult:
     """One room of a change made to many: what became of it (changed, unchanged, would
     change, refused, not found, failed), never an exception, so the others go on."""
     try:
@@ -457,7 +466,7 @@ class RoomsChange:
 
     rooms: list[str]
     changes: dict[str, Any]
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[RoomResult] = field(default_factory=list)
     dry_run: bool = False
 
     @classmethod
@@ -475,7 +484,7 @@ class RoomsChange:
         return len(self.results), len(self.rooms)
 
     @property
-    def not_done(self) -> list[dict[str, Any]]:
+    def not_done(self) -> list[RoomResult]:
         """The rooms it did not change (a what-if's refusals are its answer)."""
         return [r for r in self.results if r["result"] not in DONE_RESULTS]
 
