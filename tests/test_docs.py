@@ -3,6 +3,8 @@ and every `manage.py` command and `make` target they name is there."""
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from pathlib import Path
 
@@ -17,17 +19,32 @@ NAMED_PATH = re.compile(
     r"`((?:portal|rooms|accounts|templates|static|tests|bench|docs)/[\w./-]*"
     r"|[\w-]+\.(?:py|toml|txt|cfg))`"
 )
+SKIPPED = {"node_modules", "__pycache__"}
 COMMAND = re.compile(r"manage\.py ([a-z_]+)")
 TARGET = re.compile(r"`make ([a-z]+)")
 
 
+@functools.cache
+def repository_paths() -> frozenset[str]:
+    """Every file and folder of the repository (not the virtual environment, the state
+    folder, installed packages or caches), relative to its root."""
+    found: set[str] = set()
+    for folder, folders, files in os.walk(ROOT):
+        folders[:] = [f for f in folders if not f.startswith(".") and f not in SKIPPED]
+        here = Path(folder).relative_to(ROOT)
+        found.update((here / name).as_posix() for name in [*folders, *files])
+    return frozenset(found)
+
+
+def named(path: str) -> bool:
+    """Whether the repository has it, at its root or, for a bare name, in any folder."""
+    path = path.rstrip("/")
+    return path in repository_paths() or any(p.endswith(f"/{path}") for p in repository_paths())
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
 def test_every_path_a_doc_names_exists(doc):
-    missing = [
-        path
-        for path in NAMED_PATH.findall(doc.read_text())
-        if not (ROOT / path.rstrip("/")).exists() and not list(ROOT.glob(f"**/{path}"))
-    ]
+    missing = [path for path in NAMED_PATH.findall(doc.read_text()) if not named(path)]
     assert not missing, f"{doc.name} names what is not there: {missing}"
 
 
