@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--room-group", type=int, default=0, help="a group of N as Members")
+    parser.add_argument(
+        "--event-cache", default="", help="the homeserver's event_cache_size (its own default)"
+    )
     args = parser.parse_args()
     shm = Path("/dev/shm")
     workdir = Path(tempfile.mkdtemp(prefix="bench-directory-", dir=shm if shm.is_dir() else None))
@@ -105,7 +108,11 @@ def main() -> None:
     with (
         found as connection,
         EmbeddedSynapse(
-            workdir / "synapse", port=free_port(), server_name="bench.test", bcrypt_rounds=4
+            workdir / "synapse",
+            port=free_port(),
+            server_name="bench.test",
+            bcrypt_rounds=4,
+            **({"event_cache_size": args.event_cache} if args.event_cache else {}),
         ) as server,
     ):
         print(f"set up: directory of {args.people} in {time.perf_counter() - started:.1f} s")
