@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any, TypedDict, TypeVar, cast
 
@@ -146,18 +146,13 @@ class RoomTarget(TypedDict, total=False):
 
 
 def options_fields(options: ChatOptions) -> OptionsFields:
-    """A room's chat options as an operation records them."""
-    return OptionsFields(
-        chat_history=options.chat_history,
-        file_uploads=options.file_uploads,
-        keep_days=options.keep_days,
-        managers_read=options.managers_read,
-    )
+    """A room's chat options as an operation records them (as audit entries hold them)."""
+    return cast(OptionsFields, options.values())
 
 
 def add_in_fields(add_in: AddIn) -> AddInFields:
     """An add-in as an operation records it."""
-    return AddInFields(id=add_in.id, name=add_in.name, url=add_in.url)
+    return cast(AddInFields, asdict(add_in))
 
 
 def target_of(op: Operation, *, undo: bool = False) -> RoomTarget:
