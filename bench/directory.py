@@ -23,20 +23,26 @@ the chat server within 60 s of the directory's, a room page's cost the same with
 of 10,000 Members as with one person.
 
     .venv/bin/python bench/directory.py --people 20000 --groups 50 --room-group 10000
+
+`--homeserver-db postgres://postgres@127.0.0.1:5432` keeps the homeserver's data in
+PostgreSQL, as a homeserver in service does, where the embedded one keeps a SQLite file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+HOMESERVER_DB = "bench_directory_homeserver"
 sys.path.insert(0, str(ROOT))
 
 
@@ -57,6 +63,13 @@ def main() -> None:
     parser.add_argument("--room-group", type=int, default=0, help="a group of N as Members")
     parser.add_argument(
         "--event-cache", default="", help="the homeserver's event_cache_size (its own default)"
+    )
+    parser.add_argument(
+        "--homeserver-db",
+        default="",
+        metavar="POSTGRES_URL",
+        help=f"keep the homeserver's data on this PostgreSQL server (database {HOMESERVER_DB}, "
+        "made for the run and dropped after) instead of its own SQLite file",
     )
     args = parser.parse_args()
     shm = Path("/dev/shm")
@@ -107,11 +120,13 @@ def main() -> None:
     )
     with (
         found as connection,
+        homeserver_database(args.homeserver_db) as database,
         EmbeddedSynapse(
             workdir / "synapse",
             port=free_port(),
             server_name="bench.test",
             bcrypt_rounds=4,
+            database=database,
             **({"event_cache_size": args.event_cache} if args.event_cache else {}),
         ) as server,
     ):
@@ -174,6 +189,30 @@ def main() -> None:
         )
         if args.room_group:
             _room_group(args.room_group, category, people, connection, calls, rows)
+
+
+@contextlib.contextmanager
+def homeserver_database(url: str) -> Iterator[dict[str, Any] | None]:
+    """The homeserver's database on the PostgreSQL server at `url`, dropped after the run
+    (and before, if a run that was stopped left it); None without `url`."""
+    if not url:
+        yield None
+        return
+    import psycopg
+    from psycopg import sql
+
+    from rooms.backend.embedded import postgres_database
+
+    def drop() -> None:
+        with psycopg.connect(f"{url.rstrip('/')}/postgres", autocommit=True) as db:
+            gone = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            db.execute(gone.format(sql.Identifier(HOMESERVER_DB)))
+
+    drop()
+    try:
+        yield postgres_database(url, HOMESERVER_DB)
+    finally:
+        drop()
 
 
 def _room_group(

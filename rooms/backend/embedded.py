@@ -1,7 +1,8 @@
 """The embedded Synapse homeserver: used by `make run`, a management command and the tests.
 
-It listens on loopback only, keeps its SQLite database and keys in one folder, talks to
-no other server, and dies with the process that started it.
+It listens on loopback only, keeps its keys and its SQLite database in one folder (or its
+data in a PostgreSQL database: scaled out, and in benchmarks), talks to no other server,
+and dies with the process that started it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg import sql
 
 from portal.secrets import (
     PRIVATE_FILE_MODE,
@@ -300,6 +303,18 @@ class SingleSignOn:
 EVENT_CACHE_SIZE = "50K"
 
 
+def postgres_database(url: str, name: str) -> dict[str, Any]:
+    """The homeserver's database `name` on the PostgreSQL server of `url`."""
+    server = psycopg.conninfo.conninfo_to_dict(url)
+    return {
+        "host": server.get("host", "127.0.0.1"),
+        "port": int(str(server.get("port") or 5432)),
+        "user": server.get("user", "postgres"),
+        "password": server.get("password", ""),
+        "database": name,
+    }
+
+
 class EmbeddedSynapse:
     """One Synapse process with its configuration and state in `directory`."""
 
@@ -314,9 +329,13 @@ class EmbeddedSynapse:
         sso: SingleSignOn | None = None,
         login: DirectoryLogin | None = None,
         event_cache_size: str = EVENT_CACHE_SIZE,
+        database: dict[str, Any] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.event_cache_size = event_cache_size
+        # PostgreSQL (psycopg2's host, port, user, password, database: `postgres_database`),
+        # made at the start when missing; None: the SQLite file in `directory`.
+        self.database = database
         self.sso = sso
         self.login = login
         self.port = port
@@ -395,7 +414,11 @@ class EmbeddedSynapse:
                     "resources": [{"names": ["client"], "compress": False}],
                 }
             ],
-            "database": {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}},
+            "database": (
+                {"name": "psycopg2", "args": self.database | {"cp_min": 2, "cp_max": 10}}
+                if self.database
+                else {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}}
+            ),
             "media_store_path": str(d / "media"),
             "signing_key_path": str(d / "signing.key"),
             "registration_shared_secret": keys["registration"],
@@ -453,7 +476,25 @@ class EmbeddedSynapse:
                     break
                 time.sleep(0.1)
 
+    def create_database(self) -> None:
+        """The PostgreSQL database (C collation, as Synapse requires), unless it exists."""
+        if self.database is None:
+            return
+        server = {k: v for k, v in self.database.items() if k != "database"}
+        with psycopg.connect(**server, dbname="postgres", autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database["database"]]
+            ).fetchone()
+            if not exists:
+                conn.execute(
+                    sql.SQL(
+                        "CREATE DATABASE {} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' "
+                        "TEMPLATE template0"
+                    ).format(sql.Identifier(self.database["database"]))
+                )
+
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        self.create_database()
         self.write_config()
         self._stop_stale()
         with socket.socket() as sock:

@@ -13,9 +13,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from portal.secrets import write_private
 from rooms.backend.embedded import START_TIMEOUT_SECONDS, EmbeddedServerError, EmbeddedSynapse
 
@@ -53,12 +50,17 @@ class ScaledSynapse(EmbeddedSynapse):
         portals: tuple[int, list[int]] | None = None,
         bcrypt_rounds: int = 12,
     ) -> None:
-        super().__init__(directory, port=port, server_name=server_name, bcrypt_rounds=bcrypt_rounds)
+        super().__init__(
+            directory,
+            port=port,
+            server_name=server_name,
+            bcrypt_rounds=bcrypt_rounds,
+            database=database,
+        )
         # The main process's client and replication ports, then one per worker.
         self.main_port, self.replication_port, *self.worker_ports = ports
         if len(self.worker_ports) != workers:
             raise ValueError("Give a port for the main process, replication and each worker.")
-        self.database = database
         self.redis = redis
         # The load balancer's port and the portal processes behind it, if nginx fronts them.
         self.portals = portals
@@ -86,10 +88,6 @@ class ScaledSynapse(EmbeddedSynapse):
                 "resources": [{"names": ["replication"]}],
             },
         ]
-        config["database"] = {
-            "name": "psycopg2",
-            "args": self.database | {"cp_min": 2, "cp_max": 10},
-        }
         config["redis"] = {"enabled": True} | self.redis
         config["instance_map"] = {
             "main": {"host": "127.0.0.1", "port": self.replication_port},
@@ -186,21 +184,6 @@ http {{
     location / {{ proxy_pass http://portal; }}
   }}
 """
-
-    def create_database(self) -> None:
-        """Synapse's database (C collation, as it requires), unless it exists already."""
-        admin = {k: v for k, v in self.database.items() if k != "database"}
-        with psycopg.connect(**admin, dbname="postgres", autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database["database"]]
-            ).fetchone()
-            if not exists:
-                conn.execute(
-                    sql.SQL(
-                        "CREATE DATABASE {} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' "
-                        "TEMPLATE template0"
-                    ).format(sql.Identifier(self.database["database"]))
-                )
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"

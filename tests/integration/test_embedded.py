@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from rooms.backend.embedded import EmbeddedServerError, EmbeddedSynapse, free_port
+from rooms.backend.embedded import (
+    EmbeddedServerError,
+    EmbeddedSynapse,
+    free_port,
+    postgres_database,
+)
 
 
 def test_bootstrap_is_idempotent_and_makes_an_unthrottled_admin(synapse, tmp_path):
@@ -67,6 +72,30 @@ def test_config_listens_on_loopback_only_and_federates_with_nobody(tmp_path):
     assert '"federation_domain_whitelist": []' in config
     assert '"report_stats": false' in config
     assert '"user_id": "@roomportal:config.test"' in config
+
+
+def test_the_database_is_its_own_sqlite_file_or_the_postgresql_one_given(tmp_path):
+    own = EmbeddedSynapse(tmp_path, port=free_port(), server_name="config.test")
+    assert own.config()["database"] == {
+        "name": "sqlite3",
+        "args": {"database": str(tmp_path / "homeserver.db")},
+    }
+    database = postgres_database("postgres://synapse:secret@db.example:5433", "homeserver")
+    given = EmbeddedSynapse(
+        tmp_path, port=free_port(), server_name="config.test", database=database
+    )
+    assert given.config()["database"] == {
+        "name": "psycopg2",
+        "args": {
+            "host": "db.example",
+            "port": 5433,
+            "user": "synapse",
+            "password": "secret",
+            "database": "homeserver",
+            "cp_min": 2,
+            "cp_max": 10,
+        },
+    }
 
 
 def test_a_busy_port_is_a_clear_error(tmp_path):

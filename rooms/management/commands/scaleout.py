@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from psycopg import sql
 
 from portal.secrets import local_secret, private_dir, write_private
-from rooms.backend.embedded import child_process
+from rooms.backend.embedded import child_process, postgres_database
 from rooms.backend.scaleout import ScaledSynapse
 
 # What a portal process is configured with (written to portalN.env, owner only).
@@ -65,7 +65,6 @@ class Command(BaseCommand):
         os.umask(0o077)
         directory = Path(options["dir"])
         private_dir(directory)
-        postgres = psycopg.conninfo.conninfo_to_dict(options["postgres"])
         name = options["name"]
         base = options["synapse_port"]
         synapse = ScaledSynapse(
@@ -73,13 +72,7 @@ class Command(BaseCommand):
             port=base,
             server_name=f"{name.replace('_', '-')}.localhost",
             ports=[base + 1, base + 2, *[base + 3 + n for n in range(options["workers"])]],
-            database={
-                "host": postgres.get("host", "127.0.0.1"),
-                "port": int(str(postgres.get("port") or 5432)),
-                "user": postgres.get("user", "postgres"),
-                "password": postgres.get("password", ""),
-                "database": f"{name}_synapse",
-            },
+            database=postgres_database(options["postgres"], f"{name}_synapse"),
             redis={"host": "127.0.0.1", "port": 6379, "dbid": 2},
             workers=options["workers"],
         )
